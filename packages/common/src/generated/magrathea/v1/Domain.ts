@@ -1,0 +1,92 @@
+// Original file: proto/magrathea/v1/domain.proto
+
+import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from '../../magrathea/v1/Job';
+import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObservation__Output as _magrathea_v1_DriverObservation__Output } from '../../magrathea/v1/DriverObservation';
+import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from '../../magrathea/v1/Release';
+import type { Long } from '@grpc/proto-loader';
+
+export interface Domain {
+  'name'?: (string);
+  /**
+   * normal | priority
+   */
+  'domain_class'?: (string);
+  /**
+   * Reported state name (ARCHITECTURE §3), including the reported-only variants
+   * occupied-booting and running-priority.
+   */
+  'state'?: (string);
+  /**
+   * The stored state the reported one is derived from.
+   */
+  'stored_state'?: (string);
+  /**
+   * Node generation of this domain's last committed change.
+   */
+  'generation'?: (number | string | Long);
+  /**
+   * Time of the last state change, ms since the Unix epoch.
+   */
+  'since_ms'?: (number | string | Long);
+  'jobs'?: (_magrathea_v1_Job)[];
+  'offline'?: (boolean);
+  'offline_reason'?: (string);
+  /**
+   * Preempted CPU-seconds of the jobs now in the domain (the original's counter; for a
+   * priority domain the sum over the normal domains of the host).
+   */
+  'preempted_cpu_seconds'?: (number | string);
+  /**
+   * Preempted CPU-seconds accumulated over the domain's whole life.
+   */
+  'preempted_cpu_seconds_total'?: (number | string);
+  'observed'?: (_magrathea_v1_DriverObservation | null);
+  /**
+   * Why the domain is down, when it is.
+   */
+  'down_reason'?: (string);
+  'last_release'?: (_magrathea_v1_Release | null);
+}
+
+export interface Domain__Output {
+  'name': (string);
+  /**
+   * normal | priority
+   */
+  'domain_class': (string);
+  /**
+   * Reported state name (ARCHITECTURE §3), including the reported-only variants
+   * occupied-booting and running-priority.
+   */
+  'state': (string);
+  /**
+   * The stored state the reported one is derived from.
+   */
+  'stored_state': (string);
+  /**
+   * Node generation of this domain's last committed change.
+   */
+  'generation': (string);
+  /**
+   * Time of the last state change, ms since the Unix epoch.
+   */
+  'since_ms': (string);
+  'jobs': (_magrathea_v1_Job__Output)[];
+  'offline': (boolean);
+  'offline_reason': (string);
+  /**
+   * Preempted CPU-seconds of the jobs now in the domain (the original's counter; for a
+   * priority domain the sum over the normal domains of the host).
+   */
+  'preempted_cpu_seconds': (number);
+  /**
+   * Preempted CPU-seconds accumulated over the domain's whole life.
+   */
+  'preempted_cpu_seconds_total': (number);
+  'observed': (_magrathea_v1_DriverObservation__Output | null);
+  /**
+   * Why the domain is down, when it is.
+   */
+  'down_reason': (string);
+  'last_release': (_magrathea_v1_Release__Output | null);
+}

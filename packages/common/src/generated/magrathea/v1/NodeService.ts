@@ -1,0 +1,97 @@
+// Original file: proto/magrathea/v1/node_service.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DomainActionRequest as _magrathea_v1_DomainActionRequest, DomainActionRequest__Output as _magrathea_v1_DomainActionRequest__Output } from '../../magrathea/v1/DomainActionRequest';
+import type { DomainActionResponse as _magrathea_v1_DomainActionResponse, DomainActionResponse__Output as _magrathea_v1_DomainActionResponse__Output } from '../../magrathea/v1/DomainActionResponse';
+import type { EndJobRequest as _magrathea_v1_EndJobRequest, EndJobRequest__Output as _magrathea_v1_EndJobRequest__Output } from '../../magrathea/v1/EndJobRequest';
+import type { EndJobResponse as _magrathea_v1_EndJobResponse, EndJobResponse__Output as _magrathea_v1_EndJobResponse__Output } from '../../magrathea/v1/EndJobResponse';
+import type { GetNodeRequest as _magrathea_v1_GetNodeRequest, GetNodeRequest__Output as _magrathea_v1_GetNodeRequest__Output } from '../../magrathea/v1/GetNodeRequest';
+import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from '../../magrathea/v1/Node';
+import type { NodeEvent as _magrathea_v1_NodeEvent, NodeEvent__Output as _magrathea_v1_NodeEvent__Output } from '../../magrathea/v1/NodeEvent';
+import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from '../../magrathea/v1/StartJobRequest';
+import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from '../../magrathea/v1/StartJobResponse';
+import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from '../../magrathea/v1/WatchNodeRequest';
+
+/**
+ * The per-physical-node daemon (magrathead).
+ */
+export interface NodeServiceClient extends grpc.Client {
+  DomainAction(argument: _magrathea_v1_DomainActionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  DomainAction(argument: _magrathea_v1_DomainActionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  DomainAction(argument: _magrathea_v1_DomainActionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  DomainAction(argument: _magrathea_v1_DomainActionRequest, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  domainAction(argument: _magrathea_v1_DomainActionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  domainAction(argument: _magrathea_v1_DomainActionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  domainAction(argument: _magrathea_v1_DomainActionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  domainAction(argument: _magrathea_v1_DomainActionRequest, callback: grpc.requestCallback<_magrathea_v1_DomainActionResponse__Output>): grpc.ClientUnaryCall;
+  
+  EndJob(argument: _magrathea_v1_EndJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  EndJob(argument: _magrathea_v1_EndJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  EndJob(argument: _magrathea_v1_EndJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  EndJob(argument: _magrathea_v1_EndJobRequest, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  endJob(argument: _magrathea_v1_EndJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  endJob(argument: _magrathea_v1_EndJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  endJob(argument: _magrathea_v1_EndJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  endJob(argument: _magrathea_v1_EndJobRequest, callback: grpc.requestCallback<_magrathea_v1_EndJobResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetNode(argument: _magrathea_v1_GetNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  GetNode(argument: _magrathea_v1_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  GetNode(argument: _magrathea_v1_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  GetNode(argument: _magrathea_v1_GetNodeRequest, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  getNode(argument: _magrathea_v1_GetNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  getNode(argument: _magrathea_v1_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  getNode(argument: _magrathea_v1_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  getNode(argument: _magrathea_v1_GetNodeRequest, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
+  
+  StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  StartJob(argument: _magrathea_v1_StartJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  StartJob(argument: _magrathea_v1_StartJobRequest, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  startJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  startJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  startJob(argument: _magrathea_v1_StartJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  startJob(argument: _magrathea_v1_StartJobRequest, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * First message: a full snapshot (unless every event after since_generation can be
+   * replayed, then those events); then one event per committed change, in generation order.
+   */
+  WatchNode(argument: _magrathea_v1_WatchNodeRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_NodeEvent__Output>;
+  WatchNode(argument: _magrathea_v1_WatchNodeRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_NodeEvent__Output>;
+  /**
+   * First message: a full snapshot (unless every event after since_generation can be
+   * replayed, then those events); then one event per committed change, in generation order.
+   */
+  watchNode(argument: _magrathea_v1_WatchNodeRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_NodeEvent__Output>;
+  watchNode(argument: _magrathea_v1_WatchNodeRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_NodeEvent__Output>;
+  
+}
+
+/**
+ * The per-physical-node daemon (magrathead).
+ */
+export interface NodeServiceHandlers extends grpc.UntypedServiceImplementation {
+  DomainAction: grpc.handleUnaryCall<_magrathea_v1_DomainActionRequest__Output, _magrathea_v1_DomainActionResponse>;
+  
+  EndJob: grpc.handleUnaryCall<_magrathea_v1_EndJobRequest__Output, _magrathea_v1_EndJobResponse>;
+  
+  GetNode: grpc.handleUnaryCall<_magrathea_v1_GetNodeRequest__Output, _magrathea_v1_Node>;
+  
+  StartJob: grpc.handleUnaryCall<_magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse>;
+  
+  /**
+   * First message: a full snapshot (unless every event after since_generation can be
+   * replayed, then those events); then one event per committed change, in generation order.
+   */
+  WatchNode: grpc.handleServerStreamingCall<_magrathea_v1_WatchNodeRequest__Output, _magrathea_v1_NodeEvent>;
+  
+}
+
+export interface NodeServiceDefinition extends grpc.ServiceDefinition {
+  DomainAction: MethodDefinition<_magrathea_v1_DomainActionRequest, _magrathea_v1_DomainActionResponse, _magrathea_v1_DomainActionRequest__Output, _magrathea_v1_DomainActionResponse__Output>
+  EndJob: MethodDefinition<_magrathea_v1_EndJobRequest, _magrathea_v1_EndJobResponse, _magrathea_v1_EndJobRequest__Output, _magrathea_v1_EndJobResponse__Output>
+  GetNode: MethodDefinition<_magrathea_v1_GetNodeRequest, _magrathea_v1_Node, _magrathea_v1_GetNodeRequest__Output, _magrathea_v1_Node__Output>
+  StartJob: MethodDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobResponse, _magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse__Output>
+  WatchNode: MethodDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_NodeEvent, _magrathea_v1_WatchNodeRequest__Output, _magrathea_v1_NodeEvent__Output>
+}

@@ -1,0 +1,38 @@
+// Original file: proto/magrathea/v1/node_service.proto
+
+import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase__Output } from '../../magrathea/v1/Phase';
+import type { Long } from '@grpc/proto-loader';
+
+export interface StartJobResponse {
+  'generation'?: (number | string | Long);
+  /**
+   * Domains preempted by this start.
+   */
+  'preempted'?: (string)[];
+  /**
+   * True when the job was already recorded (idempotent repeat).
+   */
+  'already_running'?: (boolean);
+  /**
+   * Reported state of the domain after the start.
+   */
+  'state'?: (string);
+  'phases'?: (_magrathea_v1_Phase)[];
+}
+
+export interface StartJobResponse__Output {
+  'generation': (string);
+  /**
+   * Domains preempted by this start.
+   */
+  'preempted': (string)[];
+  /**
+   * True when the job was already recorded (idempotent repeat).
+   */
+  'already_running': (boolean);
+  /**
+   * Reported state of the domain after the start.
+   */
+  'state': (string);
+  'phases': (_magrathea_v1_Phase__Output)[];
+}

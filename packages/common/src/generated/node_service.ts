@@ -1,0 +1,54 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Change as _magrathea_v1_Change, Change__Output as _magrathea_v1_Change__Output } from './magrathea/v1/Change';
+import type { Domain as _magrathea_v1_Domain, Domain__Output as _magrathea_v1_Domain__Output } from './magrathea/v1/Domain';
+import type { DomainActionRequest as _magrathea_v1_DomainActionRequest, DomainActionRequest__Output as _magrathea_v1_DomainActionRequest__Output } from './magrathea/v1/DomainActionRequest';
+import type { DomainActionResponse as _magrathea_v1_DomainActionResponse, DomainActionResponse__Output as _magrathea_v1_DomainActionResponse__Output } from './magrathea/v1/DomainActionResponse';
+import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObservation__Output as _magrathea_v1_DriverObservation__Output } from './magrathea/v1/DriverObservation';
+import type { EndJobRequest as _magrathea_v1_EndJobRequest, EndJobRequest__Output as _magrathea_v1_EndJobRequest__Output } from './magrathea/v1/EndJobRequest';
+import type { EndJobResponse as _magrathea_v1_EndJobResponse, EndJobResponse__Output as _magrathea_v1_EndJobResponse__Output } from './magrathea/v1/EndJobResponse';
+import type { GetNodeRequest as _magrathea_v1_GetNodeRequest, GetNodeRequest__Output as _magrathea_v1_GetNodeRequest__Output } from './magrathea/v1/GetNodeRequest';
+import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _magrathea_v1_HostMetrics__Output } from './magrathea/v1/HostMetrics';
+import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
+import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
+import type { NodeEvent as _magrathea_v1_NodeEvent, NodeEvent__Output as _magrathea_v1_NodeEvent__Output } from './magrathea/v1/NodeEvent';
+import type { NodeServiceClient as _magrathea_v1_NodeServiceClient, NodeServiceDefinition as _magrathea_v1_NodeServiceDefinition } from './magrathea/v1/NodeService';
+import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase__Output } from './magrathea/v1/Phase';
+import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from './magrathea/v1/Release';
+import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from './magrathea/v1/StartJobRequest';
+import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from './magrathea/v1/StartJobResponse';
+import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from './magrathea/v1/WatchNodeRequest';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  magrathea: {
+    v1: {
+      Change: MessageTypeDefinition<_magrathea_v1_Change, _magrathea_v1_Change__Output>
+      Domain: MessageTypeDefinition<_magrathea_v1_Domain, _magrathea_v1_Domain__Output>
+      DomainActionRequest: MessageTypeDefinition<_magrathea_v1_DomainActionRequest, _magrathea_v1_DomainActionRequest__Output>
+      DomainActionResponse: MessageTypeDefinition<_magrathea_v1_DomainActionResponse, _magrathea_v1_DomainActionResponse__Output>
+      DriverObservation: MessageTypeDefinition<_magrathea_v1_DriverObservation, _magrathea_v1_DriverObservation__Output>
+      EndJobRequest: MessageTypeDefinition<_magrathea_v1_EndJobRequest, _magrathea_v1_EndJobRequest__Output>
+      EndJobResponse: MessageTypeDefinition<_magrathea_v1_EndJobResponse, _magrathea_v1_EndJobResponse__Output>
+      GetNodeRequest: MessageTypeDefinition<_magrathea_v1_GetNodeRequest, _magrathea_v1_GetNodeRequest__Output>
+      HostMetrics: MessageTypeDefinition<_magrathea_v1_HostMetrics, _magrathea_v1_HostMetrics__Output>
+      Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
+      Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>
+      NodeEvent: MessageTypeDefinition<_magrathea_v1_NodeEvent, _magrathea_v1_NodeEvent__Output>
+      /**
+       * The per-physical-node daemon (magrathead).
+       */
+      NodeService: SubtypeConstructor<typeof grpc.Client, _magrathea_v1_NodeServiceClient> & { service: _magrathea_v1_NodeServiceDefinition }
+      Phase: MessageTypeDefinition<_magrathea_v1_Phase, _magrathea_v1_Phase__Output>
+      Release: MessageTypeDefinition<_magrathea_v1_Release, _magrathea_v1_Release__Output>
+      StartJobRequest: MessageTypeDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobRequest__Output>
+      StartJobResponse: MessageTypeDefinition<_magrathea_v1_StartJobResponse, _magrathea_v1_StartJobResponse__Output>
+      WatchNodeRequest: MessageTypeDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_WatchNodeRequest__Output>
+    }
+  }
+}
+

@@ -1,0 +1,40 @@
+/** Loads the gRPC contract from `proto/`, with the same options the generated types were made with. */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as NodeServiceProto } from './generated/node_service';
+
+/** Options shared by `loadSync` and `scripts/gen-types.sh` (keep them identical). */
+export const LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+function findProtoRoot(): string {
+  // src/ and dist/ both sit two levels below the repository root's packages/common.
+  const candidates = [path.resolve(__dirname, '../../../proto'), path.resolve(__dirname, '../../proto')];
+  for (const c of candidates) {
+    if (fs.existsSync(path.join(c, 'magrathea/v1/node_service.proto'))) return c;
+  }
+  throw new Error(`proto directory not found (looked in ${candidates.join(', ')})`);
+}
+
+/** Directory holding `magrathea/v1/*.proto`. */
+export const PROTO_ROOT = findProtoRoot();
+
+/** Every .proto file of the contract, relative to PROTO_ROOT. */
+export const PROTO_FILES = ['magrathea/v1/domain.proto', 'magrathea/v1/node_service.proto'];
+
+/** The loaded package definition (for servers, reflection and clients). */
+export function loadPackageDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(PROTO_FILES, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
+}
+
+/** Typed gRPC object for `magrathea.v1`. */
+export function loadMagratheaApi(definition = loadPackageDefinition()): NodeServiceProto {
+  return grpc.loadPackageDefinition(definition) as unknown as NodeServiceProto;
+}

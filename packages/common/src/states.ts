@@ -1,0 +1,68 @@
+/** State, class and reason names shared by the daemon, the filter and the CLI (ARCHITECTURE §3). */
+
+/** States the daemon stores and journals. */
+export const STORED_STATES = [
+  'down',
+  'down-bootable',
+  'booting',
+  'free',
+  'occupied-would-preempt',
+  'occupied',
+  'running-preemptible',
+  'running',
+  'preempted',
+  'frozen',
+  'removed',
+] as const;
+export type StoredState = (typeof STORED_STATES)[number];
+
+/** Variants computed when status is reported, never stored. */
+export const REPORTED_ONLY_STATES = ['occupied-booting', 'running-priority'] as const;
+export type ReportedOnlyState = (typeof REPORTED_ONLY_STATES)[number];
+
+/** Every state name a client can see. */
+export type ReportedState = StoredState | ReportedOnlyState;
+export const REPORTED_STATES: readonly ReportedState[] = [...STORED_STATES, ...REPORTED_ONLY_STATES];
+
+export function isReportedState(s: string): s is ReportedState {
+  return (REPORTED_STATES as readonly string[]).includes(s);
+}
+
+export const DOMAIN_CLASSES = ['normal', 'priority'] as const;
+export type DomainClass = (typeof DOMAIN_CLASSES)[number];
+
+export const DOMAIN_ACTIONS = ['boot', 'down', 'reboot', 'freeze', 'defrost', 'offline', 'online', 'remove'] as const;
+export type DomainActionName = (typeof DOMAIN_ACTIONS)[number];
+
+export function isDomainAction(s: string): s is DomainActionName {
+  return (DOMAIN_ACTIONS as readonly string[]).includes(s);
+}
+
+/**
+ * Machine-readable reasons for a refused command. They travel in the gRPC trailer
+ * `magrathea-reason` and in hook API bodies.
+ */
+export const REFUSAL_REASONS = [
+  'occupied',
+  'preempted',
+  'booting',
+  'down',
+  'frozen',
+  'removed',
+  'offline',
+  'frozen-exists',
+  'stale-generation',
+  'job-elsewhere',
+  'has-jobs',
+  'not-running',
+  'not-priority',
+  'not-frozen',
+  'not-down',
+  'already-offline',
+  'driver-failed',
+  'unsupported',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** Metadata key carrying a refusal reason on gRPC errors. */
+export const REASON_METADATA_KEY = 'magrathea-reason';

@@ -1,0 +1,6 @@
+export { transition, initialNodeState, holdsMachine, isIdle, isDown } from './transition';
+export { reportedState, preemptedCpuSeconds, preemptedCpuSecondsTotal, jobPreemptedMs } from './report';
+export { checkInvariants } from './invariants';
+export { planDriverOps, postureOf, inverseOf } from './postures';
+export type { Posture, DriverOp, DriverOpKind } from './postures';
+export type * from './types';

@@ -1,0 +1,370 @@
+/**
+ * The Magrathea state machine: `transition(state, command)` with no I/O.
+ *
+ * Follows the original's sequence for every command (reference §1.4): do the action, then
+ * optimize (resume preempted domains once no priority domain runs), then recompute the
+ * idle domains from what else runs on the host.
+ */
+import type { StoredState } from '@magrathea/common';
+import type {
+  Accepted,
+  ActionCommand,
+  Command,
+  DomainRecord,
+  JobRecord,
+  NodeState,
+  Refusal,
+  StartJobCommand,
+  TransitionResult,
+} from './types';
+
+/** States the recompute rule may reassign. */
+const IDLE_STATES: ReadonlySet<StoredState> = new Set(['free', 'occupied', 'occupied-would-preempt']);
+const DOWN_STATES: ReadonlySet<StoredState> = new Set(['down', 'down-bootable']);
+
+export function isIdle(state: StoredState): boolean {
+  return IDLE_STATES.has(state);
+}
+
+export function isDown(state: StoredState): boolean {
+  return DOWN_STATES.has(state);
+}
+
+/** Holds the machine: runs jobs and is not preempted. */
+export function holdsMachine(state: StoredState): boolean {
+  return state === 'running' || state === 'running-preemptible';
+}
+
+function refuse(reason: Refusal['reason'], message: string): Refusal {
+  return { ok: false, reason, message };
+}
+
+/** Mutable working copy used inside one transition. */
+type Draft = { -readonly [K in keyof DomainRecord]: DomainRecord[K] } & { jobs: JobRecord[] };
+
+function draftOf(d: DomainRecord): Draft {
+  return { ...d, jobs: [...d.jobs] };
+}
+
+/** Something non-preemptible (a `running` normal domain, or any running priority domain) holds the machine. */
+function exclusiveWorkRuns(ds: readonly Pick<DomainRecord, 'state'>[]): boolean {
+  return ds.some((d) => d.state === 'running');
+}
+
+function runningStateOf(d: Draft): StoredState {
+  if (d.class === 'priority') return 'running';
+  return d.jobs.every((j) => j.preemptible) ? 'running-preemptible' : 'running';
+}
+
+function suspendJobs(d: Draft, atMs: number): void {
+  d.jobs = d.jobs.map((j) => (j.suspendedSinceMs === null ? { ...j, suspendedSinceMs: atMs } : j));
+}
+
+/** Ends the preemption clock of every suspended job (on resume, or when the job ends). */
+function settleJobs(d: Draft, atMs: number, jobs: JobRecord[]): JobRecord[] {
+  return jobs.map((j) => {
+    if (j.suspendedSinceMs === null) return j;
+    const ms = Math.max(0, atMs - j.suspendedSinceMs);
+    d.preemptedCpuMsTotal += ms * j.cpus;
+    return { ...j, preemptedMs: j.preemptedMs + ms, suspendedSinceMs: null };
+  });
+}
+
+/** Resume preempted domains once no priority domain is running (the original's `domains_optimize`). */
+function optimize(ds: Draft[], atMs: number, resumed: string[]): void {
+  const priorityRuns = ds.some((d) => d.class === 'priority' && d.state === 'running');
+  if (priorityRuns) return;
+  for (const d of ds) {
+    if (d.state !== 'preempted') continue;
+    d.jobs = settleJobs(d, atMs, d.jobs);
+    d.state = d.jobs.length > 0 ? runningStateOf(d) : 'free';
+    resumed.push(d.name);
+  }
+}
+
+/** The recompute rule (ARCHITECTURE §3) over idle and down domains. */
+function recompute(ds: Draft[]): void {
+  const running = ds.filter((d) => holdsMachine(d.state));
+  const exclusive = exclusiveWorkRuns(running);
+  for (const d of ds) {
+    if (isIdle(d.state)) {
+      if (running.length === 0) d.state = 'free';
+      else if (exclusive) d.state = 'occupied';
+      else d.state = d.class === 'priority' ? 'occupied-would-preempt' : 'occupied';
+    } else if (isDown(d.state)) {
+      d.state = exclusive ? 'down' : 'down-bootable';
+    }
+  }
+}
+
+function preemptAll(ds: Draft[], except: string, atMs: number): string[] {
+  const preempted: string[] = [];
+  for (const d of ds) {
+    if (d.name !== except && d.state === 'running-preemptible') {
+      d.state = 'preempted';
+      suspendJobs(d, atMs);
+      preempted.push(d.name);
+    }
+  }
+  return preempted;
+}
+
+function sameRecord(a: DomainRecord, b: DomainRecord): boolean {
+  if (
+    a.state !== b.state ||
+    a.offline !== b.offline ||
+    a.offlineReason !== b.offlineReason ||
+    a.preemptedCpuMsTotal !== b.preemptedCpuMsTotal ||
+    a.downReason !== b.downReason ||
+    a.rebooting !== b.rebooting ||
+    a.class !== b.class ||
+    a.jobs.length !== b.jobs.length
+  ) {
+    return false;
+  }
+  return a.jobs.every((j, i) => {
+    const k = b.jobs[i];
+    return (
+      k !== undefined &&
+      j.id === k.id &&
+      j.preemptible === k.preemptible &&
+      j.cpus === k.cpus &&
+      j.startedMs === k.startedMs &&
+      j.preemptedMs === k.preemptedMs &&
+      j.suspendedSinceMs === k.suspendedSinceMs
+    );
+  });
+}
+
+/** Stamps changed domains with the next generation and `since`, and builds the result. */
+function finish(
+  prev: NodeState,
+  ds: Draft[],
+  atMs: number,
+  extra: Partial<Pick<Accepted, 'preempted' | 'resumed' | 'lostJobs' | 'warning'>> = {},
+): Accepted {
+  const gen = prev.generation + 1;
+  const changed: string[] = [];
+  const domains = ds.map((d, i) => {
+    const before = prev.domains[i] as DomainRecord;
+    if (sameRecord(before, d)) return before;
+    changed.push(d.name);
+    return { ...d, generation: gen, sinceMs: d.state === before.state ? before.sinceMs : atMs };
+  });
+  const noop = changed.length === 0;
+  return {
+    ok: true,
+    next: noop ? prev : { generation: gen, domains },
+    noop,
+    changed,
+    preempted: extra.preempted ?? [],
+    resumed: extra.resumed ?? [],
+    lostJobs: extra.lostJobs ?? [],
+    warning: extra.warning ?? '',
+  };
+}
+
+function unchanged(prev: NodeState, warning = ''): Accepted {
+  return { ok: true, next: prev, noop: true, changed: [], preempted: [], resumed: [], lostJobs: [], warning };
+}
+
+function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): TransitionResult {
+  const holder = ds.find((x) => x.jobs.some((j) => j.id === c.jobId));
+  if (holder === d) return unchanged(prev);
+  if (holder) return refuse('job-elsewhere', `job ${c.jobId} is already running in domain ${holder.name}`);
+  if (d.state === 'removed') return refuse('removed', `domain ${d.name} is removed`);
+  if (d.offline) return refuse('offline', `domain ${d.name} is offline: ${d.offlineReason || 'no reason given'}`);
+  if (c.expectedGeneration > 0 && d.generation !== c.expectedGeneration) {
+    return refuse(
+      'stale-generation',
+      `domain ${d.name} is at generation ${d.generation}, the request expected ${c.expectedGeneration}`,
+    );
+  }
+  const booting = ds.find((x) => x.state === 'booting');
+  if (booting) return refuse('booting', `domain ${booting.name} on this host is booting; no job may start until it is up`);
+  switch (d.state) {
+    case 'down':
+    case 'down-bootable':
+      return refuse('down', `domain ${d.name} is down`);
+    case 'frozen':
+      return refuse('frozen', `domain ${d.name} is frozen`);
+    case 'preempted':
+      return refuse('preempted', `domain ${d.name} is preempted by a priority domain`);
+    case 'occupied': {
+      const by = ds.find((x) => holdsMachine(x.state));
+      return refuse('occupied', `domain ${d.name} is occupied${by ? ` (domain ${by.name} holds the machine)` : ''}`);
+    }
+    default:
+      break;
+  }
+  const preemptible = d.class === 'normal' && c.preemptible;
+  const frozen = ds.find((x) => x.state === 'frozen');
+  if (!preemptible && frozen) {
+    return refuse(
+      'frozen-exists',
+      `domain ${frozen.name} is frozen; only preemptible jobs may start until it is defrosted`,
+    );
+  }
+  const preempted = d.class === 'priority' ? preemptAll(ds, d.name, c.atMs) : [];
+  d.jobs.push({
+    id: c.jobId,
+    preemptible,
+    cpus: c.cpus,
+    startedMs: c.atMs,
+    preemptedMs: 0,
+    suspendedSinceMs: null,
+  });
+  d.state = runningStateOf(d);
+  recompute(ds);
+  return finish(prev, ds, c.atMs, { preempted });
+}
+
+function endJob(prev: NodeState, ds: Draft[], d: Draft, jobId: string, atMs: number): TransitionResult {
+  const idx = d.jobs.findIndex((j) => j.id === jobId);
+  if (idx < 0) {
+    const holder = ds.find((x) => x.jobs.some((j) => j.id === jobId));
+    if (holder) return refuse('job-elsewhere', `job ${jobId} runs in domain ${holder.name}, not ${d.name}`);
+    return unchanged(prev, `job ${jobId} is not known in domain ${d.name}; nothing to end`);
+  }
+  const job = d.jobs[idx] as JobRecord;
+  settleJobs(d, atMs, [job]);
+  d.jobs.splice(idx, 1);
+  if (holdsMachine(d.state) || d.state === 'preempted') {
+    if (d.jobs.length === 0) d.state = 'free';
+    else if (holdsMachine(d.state)) d.state = runningStateOf(d);
+  }
+  const resumed: string[] = [];
+  optimize(ds, atMs, resumed);
+  recompute(ds);
+  return finish(prev, ds, atMs, { resumed });
+}
+
+function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): TransitionResult {
+  const resumed: string[] = [];
+  if (d.state === 'removed') return refuse('removed', `domain ${d.name} is removed`);
+  switch (c.action) {
+    case 'offline':
+      d.offline = true;
+      d.offlineReason = c.reason;
+      return finish(prev, ds, c.atMs);
+    case 'online':
+      d.offline = false;
+      d.offlineReason = '';
+      return finish(prev, ds, c.atMs);
+    case 'boot':
+    case 'reboot': {
+      if (c.action === 'boot' && !isDown(d.state)) return refuse('not-down', `domain ${d.name} is ${d.state}, not down`);
+      if (c.action === 'reboot') {
+        if (d.jobs.length > 0) return refuse('has-jobs', `domain ${d.name} runs ${d.jobs.length} job(s)`);
+        if (!isIdle(d.state)) return refuse('not-running', `domain ${d.name} is ${d.state}; only an up, idle domain can be rebooted`);
+      }
+      if (exclusiveWorkRuns(ds)) {
+        return refuse('occupied', `non-preemptible or priority work runs on this host; ${d.name} cannot boot now`);
+      }
+      d.state = 'booting';
+      d.rebooting = c.action === 'reboot';
+      d.downReason = '';
+      recompute(ds);
+      return finish(prev, ds, c.atMs);
+    }
+    case 'down': {
+      if (d.jobs.length > 0) return refuse('has-jobs', `domain ${d.name} runs ${d.jobs.length} job(s); end them first`);
+      if (isDown(d.state)) return unchanged(prev);
+      d.state = 'down';
+      d.rebooting = false;
+      d.downReason = c.reason || 'taken down by an administrator';
+      optimize(ds, c.atMs, resumed);
+      recompute(ds);
+      return finish(prev, ds, c.atMs, { resumed });
+    }
+    case 'freeze': {
+      if (d.class !== 'priority') return refuse('not-priority', `only priority domains can be frozen; ${d.name} is normal`);
+      if (d.state !== 'running') return refuse('not-running', `domain ${d.name} is ${d.state}, not running`);
+      d.state = 'frozen';
+      optimize(ds, c.atMs, resumed);
+      recompute(ds);
+      return finish(prev, ds, c.atMs, { resumed });
+    }
+    case 'defrost': {
+      if (d.state !== 'frozen') return refuse('not-frozen', `domain ${d.name} is ${d.state}, not frozen`);
+      if (exclusiveWorkRuns(ds)) {
+        return refuse('occupied', `non-preemptible or priority work runs on this host; ${d.name} cannot be defrosted now`);
+      }
+      let preempted: string[] = [];
+      if (d.jobs.length > 0) {
+        preempted = preemptAll(ds, d.name, c.atMs);
+        d.state = 'running';
+      } else {
+        d.state = 'free';
+      }
+      recompute(ds);
+      return finish(prev, ds, c.atMs, { preempted });
+    }
+    case 'remove': {
+      if (!isDown(d.state)) return refuse('not-down', `domain ${d.name} is ${d.state}; take it down before removing it`);
+      d.state = 'removed';
+      return finish(prev, ds, c.atMs);
+    }
+  }
+}
+
+/** Applies one command. Pure: the same state and command always give the same result. */
+export function transition(prev: NodeState, c: Command): TransitionResult {
+  const ds = prev.domains.map(draftOf);
+  const d = ds.find((x) => x.name === c.domain);
+  if (!d) return refuse('unknown-domain', `no domain named ${c.domain} on this node`);
+  switch (c.kind) {
+    case 'start-job':
+      return startJob(prev, ds, d, c);
+    case 'end-job':
+      return endJob(prev, ds, d, c.jobId, c.atMs);
+    case 'action':
+      return action(prev, ds, d, c);
+    case 'boot-complete': {
+      if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
+      d.state = 'free';
+      d.rebooting = false;
+      recompute(ds);
+      return finish(prev, ds, c.atMs);
+    }
+    case 'boot-failed': {
+      if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
+      d.state = 'down';
+      d.rebooting = false;
+      d.downReason = c.reason;
+      recompute(ds);
+      return finish(prev, ds, c.atMs);
+    }
+    case 'observed-down': {
+      if (isDown(d.state) || d.state === 'removed') return unchanged(prev);
+      const lostJobs = settleJobs(d, c.atMs, d.jobs);
+      d.jobs = [];
+      d.state = 'down';
+      d.rebooting = false;
+      d.downReason = c.reason;
+      const resumed: string[] = [];
+      optimize(ds, c.atMs, resumed);
+      recompute(ds);
+      return finish(prev, ds, c.atMs, { lostJobs, resumed });
+    }
+  }
+}
+
+/** A node whose domains are all `down` (before their first boot), in the given order. */
+export function initialNodeState(domains: readonly { name: string; class: DomainRecord['class'] }[], atMs: number): NodeState {
+  const recs: Draft[] = domains.map((d) => ({
+    name: d.name,
+    class: d.class,
+    state: 'down',
+    generation: 0,
+    sinceMs: atMs,
+    jobs: [],
+    offline: false,
+    offlineReason: '',
+    preemptedCpuMsTotal: 0,
+    downReason: 'not booted yet',
+    rebooting: false,
+  }));
+  recompute(recs);
+  return { generation: 0, domains: recs };
+}

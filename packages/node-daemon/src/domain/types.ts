@@ -1,0 +1,115 @@
+/** Data of the pure core: a node's domains, their jobs, and the commands that change them. */
+import type { DomainActionName, DomainClass, RefusalReason, StoredState } from '@magrathea/common';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly preemptible: boolean;
+  readonly cpus: number;
+  readonly startedMs: number;
+  /** Milliseconds spent preempted in finished preemptions. */
+  readonly preemptedMs: number;
+  /** Start of the preemption in progress, or null when the job is not suspended. */
+  readonly suspendedSinceMs: number | null;
+}
+
+export interface DomainRecord {
+  readonly name: string;
+  readonly class: DomainClass;
+  readonly state: StoredState;
+  /** Node generation of this domain's last committed change. */
+  readonly generation: number;
+  /** Time of the last state change (ms since the epoch). */
+  readonly sinceMs: number;
+  readonly jobs: readonly JobRecord[];
+  readonly offline: boolean;
+  readonly offlineReason: string;
+  /** Preempted CPU-milliseconds accumulated over the domain's life (finished preemptions). */
+  readonly preemptedCpuMsTotal: number;
+  /** Why the domain is down (empty when it is not). */
+  readonly downReason: string;
+  /** True while a reboot (rather than a first boot) is in progress. */
+  readonly rebooting: boolean;
+}
+
+export interface NodeState {
+  /** Bumped once per committed command that changed anything. */
+  readonly generation: number;
+  /** In configuration order. */
+  readonly domains: readonly DomainRecord[];
+}
+
+interface CommandBase {
+  readonly domain: string;
+  /** When the command was accepted (ms since the epoch); recorded so replay is deterministic. */
+  readonly atMs: number;
+}
+
+export interface StartJobCommand extends CommandBase {
+  readonly kind: 'start-job';
+  readonly jobId: string;
+  readonly preemptible: boolean;
+  readonly cpus: number;
+  /** 0: no fencing. Otherwise the domain's generation must equal it. */
+  readonly expectedGeneration: number;
+}
+
+export interface EndJobCommand extends CommandBase {
+  readonly kind: 'end-job';
+  readonly jobId: string;
+}
+
+export interface ActionCommand extends CommandBase {
+  readonly kind: 'action';
+  readonly action: DomainActionName;
+  readonly reason: string;
+}
+
+/** The driver reports that a boot finished (the domain is ready). */
+export interface BootCompleteCommand extends CommandBase {
+  readonly kind: 'boot-complete';
+}
+
+/** The driver reports that a boot failed. */
+export interface BootFailedCommand extends CommandBase {
+  readonly kind: 'boot-failed';
+  readonly reason: string;
+}
+
+/** Reconciliation found the domain's VM gone: it is down and its jobs are lost. */
+export interface ObservedDownCommand extends CommandBase {
+  readonly kind: 'observed-down';
+  readonly reason: string;
+}
+
+export type Command =
+  | StartJobCommand
+  | EndJobCommand
+  | ActionCommand
+  | BootCompleteCommand
+  | BootFailedCommand
+  | ObservedDownCommand;
+
+export type CommandKind = Command['kind'];
+
+/** A refused command: nothing changes. `unknown-domain` maps to NOT_FOUND, the rest to FAILED_PRECONDITION. */
+export interface Refusal {
+  readonly ok: false;
+  readonly reason: RefusalReason | 'unknown-domain';
+  readonly message: string;
+}
+
+export interface Accepted {
+  readonly ok: true;
+  readonly next: NodeState;
+  /** True when nothing changed (idempotent repeat, unknown job ended, ...). */
+  readonly noop: boolean;
+  /** Names of the domains whose record changed. */
+  readonly changed: readonly string[];
+  readonly preempted: readonly string[];
+  readonly resumed: readonly string[];
+  /** Jobs dropped because their domain's VM vanished. */
+  readonly lostJobs: readonly JobRecord[];
+  readonly warning: string;
+}
+
+export type TransitionResult = Accepted | Refusal;
