@@ -22,3 +22,8 @@ export type { Phase as PhaseInput } from './generated/magrathea/v1/Phase';
 export type { StartJobResponse as StartJobResponseInput, StartJobResponse__Output as StartJobResponseMessage } from "./generated/magrathea/v1/StartJobResponse";
 export type { EndJobResponse as EndJobResponseInput, EndJobResponse__Output as EndJobResponseMessage } from "./generated/magrathea/v1/EndJobResponse";
 export type { DomainActionResponse as DomainActionResponseInput, DomainActionResponse__Output as DomainActionResponseMessage } from "./generated/magrathea/v1/DomainActionResponse";
+export type { NodeServiceHandlers } from './generated/magrathea/v1/NodeService';
+export type { StartJobRequest__Output as StartJobRequestMessage } from './generated/magrathea/v1/StartJobRequest';
+export type { EndJobRequest__Output as EndJobRequestMessage } from './generated/magrathea/v1/EndJobRequest';
+export type { DomainActionRequest__Output as DomainActionRequestMessage } from './generated/magrathea/v1/DomainActionRequest';
+export type { WatchNodeRequest__Output as WatchNodeRequestMessage } from './generated/magrathea/v1/WatchNodeRequest';

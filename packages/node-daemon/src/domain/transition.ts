@@ -272,7 +272,7 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       if (isDown(d.state)) return unchanged(prev);
       d.state = 'down';
       d.rebooting = false;
-      d.downReason = c.reason || 'taken down by an administrator';
+      d.downReason = `admin: ${c.reason || 'taken down by an administrator'}`;
       optimize(ds, c.atMs, resumed);
       recompute(ds);
       return finish(prev, ds, c.atMs, { resumed });

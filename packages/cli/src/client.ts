@@ -1,0 +1,67 @@
+/** A NodeService client for an `ADDR` (HOST:PORT or unix:PATH), with typed errors from gRPC statuses. */
+import * as grpc from '@grpc/grpc-js';
+import type { NodeServiceClient } from '@magrathea/common';
+import { grpcTarget, loadMagratheaApi, parseAddress, REASON_METADATA_KEY } from '@magrathea/common';
+
+/** Exit codes of the `magrathea` CLI (documented in docs/cli.md). */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  refused: 3,
+  notFound: 4,
+  unavailable: 5,
+  invalid: 6,
+} as const;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly reason = '',
+  ) {
+    super(message);
+  }
+}
+
+export function connect(addr: string): NodeServiceClient {
+  let target: string;
+  try {
+    target = grpcTarget(parseAddress(addr));
+  } catch (err) {
+    throw new CliError(`--node: ${(err as Error).message}`, EXIT.usage);
+  }
+  const api = loadMagratheaApi();
+  return new api.magrathea.v1.NodeService(target, grpc.credentials.createInsecure());
+}
+
+/** Maps a gRPC error to a CLI error with a human message and exit code. */
+export function fromGrpcError(err: unknown, addr: string): CliError {
+  const e = err as grpc.ServiceError;
+  const reason = String(e.metadata?.get(REASON_METADATA_KEY)[0] ?? '');
+  switch (e.code) {
+    case grpc.status.FAILED_PRECONDITION:
+      return new CliError(`refused: ${e.details}`, EXIT.refused, reason);
+    case grpc.status.NOT_FOUND:
+      return new CliError(e.details, EXIT.notFound);
+    case grpc.status.INVALID_ARGUMENT:
+      return new CliError(`invalid request: ${e.details}`, EXIT.invalid);
+    case grpc.status.UNAVAILABLE:
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new CliError(`cannot reach magrathead at ${addr}: ${e.details}`, EXIT.unavailable);
+    default:
+      return new CliError(`${addr}: ${e.details ?? (err as Error).message}`, EXIT.error);
+  }
+}
+
+type Unary<Req, Res> = (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
+
+/** Calls a unary method with a deadline and maps errors. */
+export function call<Req, Res>(client: NodeServiceClient, addr: string, method: Unary<Req, Res>, req: Req, timeoutMs = 10_000): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      if (err) reject(fromGrpcError(err, addr));
+      else resolve(res as Res);
+    });
+  });
+}

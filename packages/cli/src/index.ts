@@ -1,0 +1,3 @@
+export { run, createProgram } from './program';
+export { EXIT, CliError } from './client';
+export type { Io } from './output';

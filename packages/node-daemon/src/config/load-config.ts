@@ -1,0 +1,295 @@
+/**
+ * The daemon's configuration: YAML → validated (every problem reported at once, with the path
+ * of the bad field; unknown keys are errors) → compiled into a fully resolved, readonly config.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { validate as validateCron } from 'node-cron';
+import type { DomainClass } from '@magrathea/common';
+import { isLoopbackHost, parseAddress } from '@magrathea/common';
+import { ConfigError } from '../errors';
+import type { DriverConfig } from '../hypervisor/create-driver';
+import { DRIVER_KINDS } from '../hypervisor/create-driver';
+import type { SimulatedFailure } from '../hypervisor/simulated/simulated-driver';
+
+/** Valid domain names: what PBS accepts as a vnode name part, and safe in paths. */
+export const DOMAIN_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+
+export interface DomainConfig {
+  readonly name: string;
+  readonly class: DomainClass;
+  readonly autostart: boolean;
+}
+
+/** The resolved configuration (see docs/configuration.md for every field, unit and default). */
+export interface DaemonConfig {
+  readonly nodeName: string;
+  readonly stateDir: string;
+  readonly listen: {
+    /** TCP address of the gRPC server, or null for none. Default 127.0.0.1:5678. */
+    readonly tcp: { readonly host: string; readonly port: number } | null;
+    /** Unix socket path (mode 0600), or null for none. Default `<stateDir>/magrathead.sock`. */
+    readonly unixSocket: string | null;
+    /** Allow plaintext gRPC on a non-loopback address. Default false. */
+    readonly allowNonLoopback: boolean;
+  };
+  readonly driver: DriverConfig;
+  readonly domains: readonly DomainConfig[];
+  /** Cron expression (with seconds) for reconciliation. Default every 30 s. */
+  readonly reconcileCron: string;
+  /** Cron expression (with seconds) for refreshing host metrics. Default every 15 s. */
+  readonly metricsCron: string;
+  /** Journal records between snapshots. Default 1000. */
+  readonly snapshotEvery: number;
+  /** Events kept in memory for watchers that resume. Default 4096. */
+  readonly eventBacklog: number;
+  /** Grace time for graceful shutdown before connections are cut, ms. Default 5000. */
+  readonly shutdownGraceMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Overrides from the command line. */
+export interface ConfigOverrides {
+  readonly stateDir?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly socket?: string | undefined;
+}
+
+type Obj = Record<string, unknown>;
+
+class Checker {
+  readonly problems: string[] = [];
+
+  fail(at: string, msg: string): void {
+    this.problems.push(`${at || '(top level)'}: ${msg}`);
+  }
+
+  object(v: unknown, at: string, allowed: readonly string[]): Obj | null {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      this.fail(at, `must be a mapping, got ${Array.isArray(v) ? 'a list' : typeof v}`);
+      return null;
+    }
+    for (const k of Object.keys(v)) {
+      if (!allowed.includes(k)) this.fail(at ? `${at}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+    }
+    return v as Obj;
+  }
+
+  string(o: Obj | null, key: string, at: string, opts: { pattern?: RegExp; patternText?: string } = {}): string | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    const p = at ? `${at}.${key}` : key;
+    if (typeof v !== 'string' || v.length === 0) {
+      this.fail(p, 'must be a non-empty string');
+      return undefined;
+    }
+    if (opts.pattern && !opts.pattern.test(v)) {
+      this.fail(p, `"${v}" is not ${opts.patternText ?? `matching ${String(opts.pattern)}`}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  int(o: Obj | null, key: string, at: string, min: number, max: number): number | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    const p = at ? `${at}.${key}` : key;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(p, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  bool(o: Obj | null, key: string, at: string): boolean | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'boolean') {
+      this.fail(at ? `${at}.${key}` : key, `must be true or false, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(o: Obj | null, key: string, at: string, values: readonly T[]): T | undefined {
+    const v = this.string(o, key, at);
+    if (v === undefined) return undefined;
+    if (!(values as readonly string[]).includes(v)) {
+      this.fail(at ? `${at}.${key}` : key, `"${v}" is not one of ${values.join(', ')}`);
+      return undefined;
+    }
+    return v as T;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SIM_OPS = ['preempt', 'save', 'shrink', 'shutdown', 'resume', 'restore', 'grow', 'boot', 'observe'] as const;
+
+/** The embedded default: one node, `meta` and `egee` (normal) and `priv` (priority), simulated, loopback. */
+export const DEFAULT_CONFIG_YAML = `# magrathead embedded default
+stateDir: ./.magrathea
+listen:
+  tcp: 127.0.0.1:5678
+driver:
+  kind: simulated
+domains:
+  - { name: meta, class: normal }
+  - { name: egee, class: normal }
+  - { name: priv, class: priority }
+`;
+
+function checkSimulated(c: Checker, o: Obj | null, at: string): DriverConfig['simulated'] {
+  const sim = c.object(o, at, ['latencyMs', 'failures', 'activeMemoryBytes', 'idleMemoryBytes', 'preemptedMemoryBytes']);
+  const latencyObj = c.object(sim?.latencyMs, `${at}.latencyMs`, SIM_OPS);
+  const latencyMs: Partial<Record<(typeof SIM_OPS)[number], number>> = {};
+  for (const op of SIM_OPS) {
+    const v = c.int(latencyObj, op, `${at}.latencyMs`, 0, 600_000);
+    if (v !== undefined) latencyMs[op] = v;
+  }
+  const failures: SimulatedFailure[] = [];
+  const fl = sim?.failures;
+  if (fl !== undefined && fl !== null) {
+    if (!Array.isArray(fl)) c.fail(`${at}.failures`, 'must be a list');
+    else
+      fl.forEach((f, i) => {
+        const p = `${at}.failures.${i}`;
+        const fo = c.object(f, p, ['op', 'domain', 'times', 'message']);
+        const op = c.oneOf(fo, 'op', p, SIM_OPS);
+        if (op === undefined && fo && fo.op === undefined) c.fail(`${p}.op`, 'is required');
+        const domain = c.string(fo, 'domain', p, { pattern: DOMAIN_NAME, patternText: 'a domain name' });
+        const times = c.int(fo, 'times', p, 1, 1_000_000);
+        const message = c.string(fo, 'message', p);
+        if (op) failures.push({ op, ...(domain ? { domain } : {}), ...(times ? { times } : {}), ...(message ? { message } : {}) });
+      });
+  }
+  const mem = (k: string): number | undefined => c.int(sim, k, at, 0, Number.MAX_SAFE_INTEGER);
+  const active = mem('activeMemoryBytes');
+  const idle = mem('idleMemoryBytes');
+  const pre = mem('preemptedMemoryBytes');
+  return {
+    latencyMs,
+    failures,
+    ...(active !== undefined ? { activeMemoryBytes: active } : {}),
+    ...(idle !== undefined ? { idleMemoryBytes: idle } : {}),
+    ...(pre !== undefined ? { preemptedMemoryBytes: pre } : {}),
+  };
+}
+
+/**
+ * Validates a parsed YAML document and resolves defaults. `baseDir` resolves relative paths
+ * (the config file's directory, or the working directory for the embedded default).
+ */
+export function compileConfig(doc: unknown, baseDir: string, overrides: ConfigOverrides = {}, hostname = os.hostname()): DaemonConfig {
+  const c = new Checker();
+  const top = c.object(doc ?? {}, '', ['node', 'stateDir', 'listen', 'driver', 'domains', 'reconcileCron', 'metricsCron', 'snapshotEvery', 'eventBacklog', 'shutdownGraceMs', 'log']);
+  const node = c.object(top?.node, 'node', ['name']);
+  const nodeName = c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ?? hostname;
+  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
+
+  const listen = c.object(top?.listen, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback']);
+  let tcp: DaemonConfig['listen']['tcp'] = { host: '127.0.0.1', port: 5678 };
+  const tcpText = overrides.listen ?? (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
+  if (tcpText === null) tcp = null;
+  else if (tcpText !== undefined) {
+    try {
+      const a = parseAddress(tcpText);
+      if (a.kind !== 'tcp') c.fail('listen.tcp', 'must be HOST:PORT (use listen.unixSocket for a socket)');
+      else tcp = { host: a.host, port: a.port };
+    } catch (err) {
+      c.fail(overrides.listen ? '--listen' : 'listen.tcp', (err as Error).message);
+    }
+  }
+  const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
+  if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback) {
+    c.fail(overrides.listen ? '--listen' : 'listen.tcp', `${tcp.host} is not a loopback address; plaintext gRPC beyond loopback needs listen.allowNonLoopback: true`);
+  }
+  let unixSocket: string | null = path.join(stateDir, 'magrathead.sock');
+  const sockText = overrides.socket ?? (listen && 'unixSocket' in listen ? (listen.unixSocket === null ? null : c.string(listen, 'unixSocket', 'listen')) : undefined);
+  if (sockText === null) unixSocket = null;
+  else if (sockText !== undefined) unixSocket = path.resolve(baseDir, sockText.replace(/^unix:/, ''));
+  if (unixSocket && Buffer.byteLength(unixSocket) > 107) c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
+  if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
+
+  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated']);
+  const kind = c.oneOf(drv, 'kind', 'driver', DRIVER_KINDS) ?? 'simulated';
+  const simulated = checkSimulated(c, (drv?.simulated as Obj | undefined) ?? null, 'driver.simulated');
+
+  const domains: DomainConfig[] = [];
+  const ds = top?.domains;
+  if (ds === undefined || ds === null) c.fail('domains', 'is required: list the domains of this node');
+  else if (!Array.isArray(ds)) c.fail('domains', 'must be a list');
+  else {
+    if (ds.length === 0) c.fail('domains', 'must list at least one domain');
+    if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
+    ds.forEach((d, i) => {
+      const p = `domains.${i}`;
+      const o = c.object(d, p, ['name', 'class', 'autostart']);
+      if (!o) {
+        if (d === null || d === undefined) c.fail(p, 'is empty');
+        return;
+      }
+      const name = c.string(o, 'name', p, { pattern: DOMAIN_NAME, patternText: 'a domain name (letters, digits, ._-, at most 63)' });
+      if (o.name === undefined) c.fail(`${p}.name`, 'is required');
+      const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
+      const autostart = c.bool(o, 'autostart', p) ?? true;
+      if (name && domains.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate domain name "${name}"`);
+      else if (name) domains.push({ name, class: cls, autostart });
+    });
+  }
+
+  const cron = (key: string, def: string): string => {
+    const v = c.string(top, key, '');
+    if (v !== undefined && !validateCron(v)) c.fail(key, `"${v}" is not a valid cron expression`);
+    return v ?? def;
+  };
+  const reconcileCron = cron('reconcileCron', '*/30 * * * * *');
+  const metricsCron = cron('metricsCron', '*/15 * * * * *');
+  const snapshotEvery = c.int(top, 'snapshotEvery', '', 1, 10_000_000) ?? 1000;
+  const eventBacklog = c.int(top, 'eventBacklog', '', 16, 10_000_000) ?? 4096;
+  const shutdownGraceMs = c.int(top, 'shutdownGraceMs', '', 0, 600_000) ?? 5000;
+  const log = c.object(top?.log, 'log', ['level']);
+  const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
+
+  if (c.problems.length > 0) throw new ConfigError(c.problems);
+  return {
+    nodeName,
+    stateDir,
+    listen: { tcp, unixSocket, allowNonLoopback },
+    driver: { kind, simulated },
+    domains,
+    reconcileCron,
+    metricsCron,
+    snapshotEvery,
+    eventBacklog,
+    shutdownGraceMs,
+    logLevel,
+  };
+}
+
+/** Parses YAML text, reporting syntax errors with line and column. */
+export function parseConfigText(text: string, source: string): unknown {
+  try {
+    return parseYaml(text, { uniqueKeys: true, prettyErrors: true }) as unknown;
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      throw new ConfigError([`${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${err.message.split('\n')[0] ?? 'YAML syntax error'}`]);
+    }
+    throw err;
+  }
+}
+
+/** Loads a config file (or the embedded default when `file` is undefined). */
+export function loadConfig(file: string | undefined, overrides: ConfigOverrides, cwd: string): DaemonConfig {
+  if (file === undefined) return compileConfig(parseConfigText(DEFAULT_CONFIG_YAML, '(embedded default)'), cwd, overrides);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  return compileConfig(parseConfigText(text, file), path.dirname(path.resolve(cwd, file)), overrides);
+}

@@ -1,0 +1,133 @@
+/** Builds the daemon's component graph and runs its lifecycle: start in order, stop in reverse. */
+import type { Logger } from 'pino';
+import type { DaemonConfig } from './config/load-config';
+import type { Clock } from './domain-manager';
+import { DomainManager, systemClock } from './domain-manager';
+import { createDriver } from './hypervisor/create-driver';
+import type { HypervisorDriver } from './hypervisor/hypervisor-driver';
+import { FileJournal } from './journal/file-journal';
+import type { Journal } from './journal/journal';
+import type { HostMetrics } from './metrics/host-metrics';
+import { SystemInformationMetrics } from './metrics/host-metrics';
+import type { RpcServer } from './rpc/rpc-server';
+import { createRpcServer } from './rpc/rpc-server';
+import type { PeriodicTasks } from './tasks/periodic-tasks';
+import { CronTasks } from './tasks/periodic-tasks';
+
+export type DaemonState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface DaemonDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Overrides the configured driver (tests pass a fake or a shared SimulatedDriver). */
+  readonly driver?: HypervisorDriver;
+  readonly journal?: Journal;
+  readonly hostMetrics?: HostMetrics;
+  readonly tasks?: PeriodicTasks;
+}
+
+export interface Listening {
+  readonly tcpPort: number | null;
+  readonly unixSocket: string | null;
+}
+
+export class Daemon {
+  private stateValue: DaemonState = 'created';
+  readonly manager: DomainManager;
+  readonly driver: HypervisorDriver;
+  private readonly journal: Journal;
+  private readonly metrics: HostMetrics;
+  private readonly tasks: PeriodicTasks;
+  private readonly rpc: RpcServer;
+  private readonly log: Logger;
+  private stopping: Promise<number> | null = null;
+
+  constructor(
+    readonly config: DaemonConfig,
+    deps: DaemonDeps,
+  ) {
+    const clock = deps.clock ?? systemClock;
+    this.log = deps.logger;
+    this.driver = deps.driver ?? createDriver(config.driver);
+    this.journal = deps.journal ?? new FileJournal(config.stateDir);
+    this.metrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
+    this.tasks = deps.tasks ?? new CronTasks(deps.logger.child({ component: 'tasks' }));
+    this.manager = new DomainManager(
+      {
+        nodeName: config.nodeName,
+        domains: config.domains,
+        snapshotEvery: config.snapshotEvery,
+        eventBacklog: config.eventBacklog,
+      },
+      { journal: this.journal, driver: this.driver, clock, logger: deps.logger, hostSample: () => this.metrics.latest() },
+    );
+    this.rpc = createRpcServer({ manager: this.manager, logger: deps.logger });
+  }
+
+  get state(): DaemonState {
+    return this.stateValue;
+  }
+
+  /** Journal replay → driver → metrics → reconcile → periodic tasks → listeners → health SERVING. */
+  async start(): Promise<Listening> {
+    if (this.stateValue !== 'created') throw new Error(`cannot start a daemon that is ${this.stateValue}`);
+    this.stateValue = 'starting';
+    try {
+      this.manager.recover();
+      await this.manager.startDriver();
+      await this.metrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
+      await this.manager.reconcile();
+      this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
+      this.tasks.add('host-metrics', this.config.metricsCron, () => this.metrics.refresh());
+      let tcpPort: number | null = null;
+      if (this.config.listen.tcp) tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
+      if (this.config.listen.unixSocket) await this.rpc.listenUnix(this.config.listen.unixSocket);
+      this.rpc.setServing(true);
+      this.stateValue = 'running';
+      const listening = { tcpPort, unixSocket: this.config.listen.unixSocket };
+      this.log.info(
+        { node: this.config.nodeName, driver: this.driver.kind, generation: this.manager.current.generation, ...listening },
+        'magrathead ready',
+      );
+      return listening;
+    } catch (err) {
+      this.stateValue = 'failed';
+      await this.stop().catch(() => undefined);
+      this.stateValue = 'failed';
+      throw err;
+    }
+  }
+
+  /**
+   * Idempotent graceful stop: health NOT_SERVING, periodic tasks, gRPC (streams ended, calls
+   * finished or cut after the grace time), the command queue, the driver, the journal.
+   * Returns an exit code: 0, or 1 when a component failed to stop cleanly.
+   */
+  stop(): Promise<number> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<number> {
+    const wasFailed = this.stateValue === 'failed';
+    this.stateValue = 'stopping';
+    let code = 0;
+    const step = async (name: string, fn: () => Promise<unknown> | void): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        code = 1;
+        this.log.error({ err, component: name }, 'component failed to stop');
+      }
+    };
+    await step('health', () => this.rpc.setServing(false));
+    await step('tasks', () => this.tasks.stop());
+    await step('rpc', () => this.rpc.shutdown(this.config.shutdownGraceMs));
+    await step('manager', () => this.manager.drain());
+    await step('driver', () => this.driver.stop());
+    await step('journal', () => this.journal.close());
+    this.stateValue = wasFailed ? 'failed' : 'stopped';
+    this.log.info({ code }, 'magrathead stopped');
+    return code;
+  }
+}

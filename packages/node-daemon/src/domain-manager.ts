@@ -1,0 +1,406 @@
+/**
+ * Runs commands one at a time per node, in a fixed order: journal the intent → run the driver
+ * operations → journal the commit (fsync) → commit in memory → notify watchers. A command is
+ * acknowledged only after its commit is on disk. A failing driver operation rolls back the
+ * operations already done and refuses the command: nothing is left half-switched.
+ */
+import type { Logger } from 'pino';
+import type { DomainClass, NodeEventInput, PhaseInput } from '@magrathea/common';
+import type { Accepted, Command, DomainRecord, DriverOp, DriverOpKind, NodeState } from './domain';
+import { checkInvariants, initialNodeState, inverseOf, planDriverOps, postureOf, reportedState, transition } from './domain';
+import type { Posture } from './domain';
+import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from './errors';
+import { EventHub } from './event-hub';
+import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from './hypervisor/hypervisor-driver';
+import type { Journal } from './journal/journal';
+import type { HostSample, ObservedInfo, ReleaseInfo } from './view';
+import { domainView, nodeView } from './view';
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface ManagedDomain {
+  readonly name: string;
+  readonly class: DomainClass;
+  /** Boot the domain when the daemon starts and finds it down. */
+  readonly autostart: boolean;
+}
+
+export interface DomainManagerOptions {
+  readonly nodeName: string;
+  readonly domains: readonly ManagedDomain[];
+  /** Compact the journal into a snapshot after this many records. */
+  readonly snapshotEvery: number;
+  /** Events kept for watchers that resume. */
+  readonly eventBacklog: number;
+}
+
+export interface DomainManagerDeps {
+  readonly journal: Journal;
+  readonly driver: HypervisorDriver;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly hostSample?: () => HostSample | null;
+}
+
+/** The result of an accepted command. */
+export interface Outcome {
+  readonly result: Accepted;
+  readonly generation: number;
+  /** Reported state of the command's domain afterwards. */
+  readonly state: string;
+  readonly phases: readonly PhaseInput[];
+}
+
+export interface RecoveryReport {
+  readonly replayed: number;
+  readonly dangling: number;
+  readonly tornBytes: number;
+  readonly fromSnapshot: boolean;
+  readonly generation: number;
+}
+
+/** Distributive Omit, so each command variant keeps its own fields. */
+type WithoutTime<T> = T extends unknown ? Omit<T, 'atMs'> : never;
+export type CommandInput = WithoutTime<Command>;
+
+function expectedPower(p: Posture, power: PowerState): boolean {
+  switch (p) {
+    case 'off':
+      return power === 'shut-off';
+    case 'idle':
+    case 'active':
+      return power === 'running';
+    case 'preempted':
+      return power === 'throttled' || power === 'paused' || power === 'saved';
+    case 'saved':
+      return power === 'saved' || power === 'shut-off';
+    case 'booting':
+      return true;
+  }
+}
+
+export class DomainManager {
+  private state: NodeState;
+  private seq = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private accepting = false;
+  private readonly observations = new Map<string, ObservedInfo>();
+  private readonly releases = new Map<string, ReleaseInfo>();
+  private readonly bootsInFlight = new Map<string, Promise<void>>();
+  private readonly log: Logger;
+  readonly hub: EventHub;
+
+  constructor(
+    private readonly opts: DomainManagerOptions,
+    private readonly deps: DomainManagerDeps,
+  ) {
+    this.state = initialNodeState(opts.domains, deps.clock.now());
+    this.hub = new EventHub(opts.eventBacklog);
+    this.log = deps.logger.child({ component: 'manager' });
+  }
+
+  /** Replays the journal through the same transition function and merges the configured domains. */
+  recover(): RecoveryReport {
+    const rec = this.deps.journal.open();
+    let s = rec.snapshot?.state ?? initialNodeState(this.opts.domains, this.deps.clock.now());
+    for (const { seq, cmd } of rec.commits) {
+      const r = transition(s, cmd);
+      if (!r.ok) throw new JournalCorruptError(`journal record ${seq} (${cmd.kind} ${cmd.domain}) no longer applies: ${r.message}`);
+      s = r.next;
+    }
+    this.seq = rec.lastSeq;
+    const merged = this.mergeConfig(s);
+    const problems = checkInvariants(merged);
+    if (problems.length > 0) throw new JournalCorruptError(`recovered state breaks invariants: ${problems.join('; ')}`);
+    this.state = merged;
+    if (merged !== s || rec.tornBytes > 0 || rec.dangling.length > 0) this.compact();
+    for (const d of rec.dangling) {
+      this.log.warn({ seq: d.seq, kind: d.cmd.kind, domain: d.cmd.domain }, 'command interrupted by a crash was not committed');
+    }
+    if (rec.tornBytes > 0) this.log.warn({ tornBytes: rec.tornBytes }, 'torn last journal record cut off');
+    const report: RecoveryReport = {
+      replayed: rec.commits.length,
+      dangling: rec.dangling.length,
+      tornBytes: rec.tornBytes,
+      fromSnapshot: rec.snapshot !== null,
+      generation: this.state.generation,
+    };
+    this.log.info(report, 'state recovered');
+    return report;
+  }
+
+  /** Applies the configured domain list to a recovered state. */
+  private mergeConfig(s: NodeState): NodeState {
+    const problems: string[] = [];
+    const fresh = initialNodeState(this.opts.domains, this.deps.clock.now());
+    const domains: DomainRecord[] = [];
+    let changed = s.domains.length !== this.opts.domains.length;
+    for (const [i, c] of this.opts.domains.entries()) {
+      const had = s.domains.find((d) => d.name === c.name);
+      if (!had) {
+        domains.push(fresh.domains[i] as DomainRecord);
+        changed = true;
+      } else if (had.class !== c.class) {
+        if (had.jobs.length > 0) problems.push(`domains.${i}.class: ${c.name} runs jobs; its class can change only while it has none`);
+        domains.push({ ...had, class: c.class });
+        changed = true;
+      } else {
+        if (s.domains.indexOf(had) !== i) changed = true;
+        domains.push(had);
+      }
+    }
+    for (const d of s.domains) {
+      if (!this.opts.domains.some((c) => c.name === d.name) && d.jobs.length > 0) {
+        problems.push(`domains: ${d.name} is missing from the config but runs ${d.jobs.length} job(s); end them first`);
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return changed ? { generation: s.generation, domains } : s;
+  }
+
+  /** Hands the domains to the driver, then boots autostart domains that are down. */
+  async startDriver(): Promise<void> {
+    await this.deps.driver.start(this.state.domains.map((d) => ({ name: d.name, posture: postureOf(d.state) })));
+    this.accepting = true;
+    for (const d of this.state.domains) {
+      if (d.state === 'booting') this.launchBoot(d.name);
+    }
+    for (const c of this.opts.domains) {
+      const d = this.state.domains.find((x) => x.name === c.name);
+      // Autostart boots a domain found down, unless an administrator took it down.
+      if (c.autostart && d && (d.state === 'down-bootable' || d.state === 'down') && !d.downReason.startsWith('admin:')) {
+        await this.execute({ kind: 'action', domain: c.name, action: 'boot', reason: 'autostart' }).catch((err: unknown) =>
+          this.log.warn({ domain: c.name, err }, 'autostart boot refused'),
+        );
+      }
+    }
+  }
+
+  get current(): NodeState {
+    return this.state;
+  }
+
+  get driverKind(): string {
+    return this.deps.driver.kind;
+  }
+
+  /** Queues a command; resolves once it is committed (and on disk), rejects with a typed error. */
+  execute(input: CommandInput): Promise<Outcome> {
+    const run = this.chain.then(() => this.executeNow(input));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async executeNow(input: CommandInput): Promise<Outcome> {
+    if (!this.accepting) throw new UnavailableError('the daemon is not accepting commands (starting or stopping)');
+    const cmd = { ...input, atMs: this.deps.clock.now() } as Command;
+    const r = transition(this.state, cmd);
+    if (!r.ok) {
+      if (r.reason === 'unknown-domain') throw new DomainNotFoundError(cmd.domain);
+      throw new RefusedError(r.reason, r.message);
+    }
+    if (r.noop) return this.outcome(r, cmd, []);
+    const skip = new Set(cmd.kind === 'observed-down' ? [cmd.domain] : []);
+    const all = planDriverOps(this.state, r.next, skip);
+    const sync = all.filter((o) => o.op !== 'boot');
+    const unsupported = all.find((o) => !this.deps.driver.capabilities[o.op]);
+    if (unsupported) {
+      throw new RefusedError('unsupported', `the ${this.deps.driver.kind} driver cannot ${unsupported.op} a domain`);
+    }
+    const seq = ++this.seq;
+    if (sync.length > 0) this.deps.journal.append({ t: 'intent', seq, cmd }, true);
+    const phases = await this.runOps(seq, sync);
+    this.deps.journal.append({ t: 'commit', seq, cmd }, true);
+    const prev = this.state;
+    this.state = r.next;
+    this.afterCommit(prev, r, cmd, phases);
+    for (const o of all) if (o.op === 'boot') this.launchBoot(o.domain);
+    if (this.deps.journal.sizeRecords >= this.opts.snapshotEvery) this.compact();
+    return this.outcome(r, cmd, phases);
+  }
+
+  private async runOp(op: DriverOpKind, domain: string, measured?: Map<string, ReleaseMeasurement>): Promise<void> {
+    const d = this.deps.driver;
+    if (op === 'preempt') {
+      const m = await d.preempt(domain);
+      measured?.set(domain, m);
+      return;
+    }
+    await d[op](domain);
+  }
+
+  /** Runs the driver operations in order; on a failure undoes the done ones and refuses. */
+  private async runOps(seq: number, ops: readonly DriverOp[]): Promise<PhaseInput[]> {
+    const phases: PhaseInput[] = [];
+    const done: DriverOp[] = [];
+    const measured = new Map<string, ReleaseMeasurement>();
+    for (const o of ops) {
+      const t0 = performance.now();
+      try {
+        await this.runOp(o.op, o.domain, measured);
+      } catch (err) {
+        this.log.error({ err, op: o.op, domain: o.domain, seq }, 'driver operation failed; rolling back');
+        for (const u of done.reverse()) {
+          const inv = inverseOf(u.op);
+          if (!inv) continue;
+          try {
+            await this.runOp(inv, u.domain);
+          } catch (undoErr) {
+            this.log.error({ err: undoErr, op: inv, domain: u.domain, seq }, 'rollback operation failed; reconciliation will report the drift');
+          }
+        }
+        this.deps.journal.append({ t: 'abort', seq }, true);
+        throw new RefusedError('driver-failed', `${o.op} of domain ${o.domain} failed (${(err as Error).message}); nothing was changed`, {
+          cause: err,
+        });
+      }
+      phases.push({ name: `${o.op}:${o.domain}`, millis: performance.now() - t0 });
+      done.push(o);
+    }
+    const atMs = this.deps.clock.now();
+    for (const [domain, m] of measured) this.releases.set(domain, { ...m, atMs, phases });
+    return phases;
+  }
+
+  private afterCommit(prev: NodeState, r: Accepted, cmd: Command, phases: readonly PhaseInput[]): void {
+    const now = this.deps.clock.now();
+    const cause = cmd.kind === 'action' ? `action:${cmd.action}` : cmd.kind;
+    const changed = new Set(r.changed);
+    for (const d of r.next.domains) {
+      const before = prev.domains.find((x) => x.name === d.name);
+      if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
+      if (before && before.state !== d.state) {
+        this.log.info(
+          { domain: d.name, from: before.state, to: d.state, cause, generation: r.next.generation, command: cmd.domain, ...('jobId' in cmd ? { jobId: cmd.jobId } : {}) },
+          'domain state changed',
+        );
+      }
+    }
+    for (const j of r.lostJobs) {
+      this.log.warn({ domain: cmd.domain, jobId: j.id, reason: 'reason' in cmd ? cmd.reason : '' }, 'job lost: its domain vanished');
+    }
+    const event: NodeEventInput = {
+      generation: String(r.next.generation),
+      change: {
+        cause,
+        domain: cmd.domain,
+        job_id: 'jobId' in cmd ? cmd.jobId : '',
+        domains: r.next.domains.filter((d) => changed.has(d.name)).map((d) => domainView(r.next, d, now, this.extras(d))),
+        at_ms: String(now),
+      },
+    };
+    if (phases.length > 0) this.log.debug({ phases, generation: r.next.generation }, 'driver phases');
+    this.hub.publish(event);
+  }
+
+  private outcome(r: Accepted, cmd: Command, phases: readonly PhaseInput[]): Outcome {
+    const d = r.next.domains.find((x) => x.name === cmd.domain);
+    return {
+      result: r,
+      generation: r.next.generation,
+      state: d ? reportedState(r.next, d) : '',
+      phases,
+    };
+  }
+
+  private launchBoot(domain: string): void {
+    if (this.bootsInFlight.has(domain)) return;
+    const p = this.deps.driver
+      .boot(domain)
+      .then(
+        () => this.execute({ kind: 'boot-complete', domain }),
+        (err: unknown) => {
+          this.log.error({ err, domain }, 'boot failed');
+          return this.execute({ kind: 'boot-failed', domain, reason: `boot failed: ${(err as Error).message}` });
+        },
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ err, domain }, 'boot outcome not recorded'),
+      )
+      .finally(() => this.bootsInFlight.delete(domain));
+    this.bootsInFlight.set(domain, p);
+  }
+
+  /** Waits until no boot is in flight (tests, shutdown). */
+  async settleBoots(): Promise<void> {
+    while (this.bootsInFlight.size > 0) await Promise.all([...this.bootsInFlight.values()]);
+  }
+
+  extras(d: DomainRecord): { observed: ObservedInfo | undefined; release: ReleaseInfo | undefined } {
+    return { observed: this.observations.get(d.name), release: this.releases.get(d.name) };
+  }
+
+  /** Writes a snapshot and empties the journal. */
+  compact(): void {
+    this.deps.journal.compact(this.state, this.seq);
+    this.log.debug({ seq: this.seq, generation: this.state.generation }, 'journal compacted');
+  }
+
+  /** The whole node in wire shape. */
+  view(): ReturnType<typeof nodeView> {
+    return nodeView(
+      this.opts.nodeName,
+      this.deps.driver.kind,
+      this.state,
+      this.deps.clock.now(),
+      (d) => this.extras(d),
+      this.deps.hostSample?.() ?? null,
+    );
+  }
+
+  /**
+   * Compares the recorded states with what the driver observes. A VM that vanished makes its
+   * domain `down` (its jobs are reported lost); any other disagreement is flagged as drift and
+   * logged, never silently rewritten.
+   */
+  async reconcile(): Promise<{ down: string[]; drift: string[] }> {
+    const down: string[] = [];
+    const drift: string[] = [];
+    for (const d of this.state.domains) {
+      if (this.bootsInFlight.has(d.name) || d.state === 'removed') continue;
+      let obs: Observation;
+      try {
+        obs = await this.deps.driver.observe(d.name);
+      } catch (err) {
+        obs = { power: 'unknown', memoryBytes: 0, cpuWeight: 0, detail: `observe failed: ${(err as Error).message}` };
+      }
+      const cur = this.state.domains.find((x) => x.name === d.name);
+      if (!cur) continue;
+      const posture = postureOf(cur.state);
+      const ok = obs.power === 'unknown' || expectedPower(posture, obs.power);
+      const prevObs = this.observations.get(d.name);
+      this.observations.set(d.name, { ...obs, observedAtMs: this.deps.clock.now(), drift: !ok });
+      if (ok) continue;
+      if ((posture === 'idle' || posture === 'active' || posture === 'preempted') && obs.power === 'shut-off') {
+        down.push(d.name);
+        await this.execute({
+          kind: 'observed-down',
+          domain: d.name,
+          reason: `the VM vanished: the ${this.deps.driver.kind} driver reports it shut off`,
+        }).catch((err: unknown) => this.log.error({ err, domain: d.name }, 'could not record a vanished domain'));
+        continue;
+      }
+      drift.push(d.name);
+      if (!prevObs?.drift || prevObs.power !== obs.power) {
+        this.log.warn({ domain: d.name, state: cur.state, observed: obs.power, detail: obs.detail }, 'domain drift: the driver disagrees with the recorded state');
+      }
+    }
+    return { down, drift };
+  }
+
+  /** Stops accepting commands and waits for the one in progress. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    await this.chain;
+  }
+
+  /** Current domain names (for validation). */
+  hasDomain(name: string): boolean {
+    return this.state.domains.some((d) => d.name === name);
+  }
+}

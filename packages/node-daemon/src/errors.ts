@@ -1,0 +1,93 @@
+/** Typed daemon errors. `rpc/to-grpc-status.ts` is the one place that maps them to gRPC codes. */
+import type { RefusalReason } from '@magrathea/common';
+
+export type DaemonErrorCode =
+  | 'invalid-argument'
+  | 'not-found'
+  | 'refused'
+  | 'unavailable'
+  | 'config'
+  | 'journal-corrupt'
+  | 'state-dir'
+  | 'driver';
+
+export class DaemonError extends Error {
+  override readonly name: string = 'DaemonError';
+  constructor(
+    readonly code: DaemonErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A request that is malformed: nothing was changed. */
+export class InvalidArgumentError extends DaemonError {
+  override readonly name = 'InvalidArgumentError';
+  constructor(message: string) {
+    super('invalid-argument', message);
+  }
+}
+
+export class DomainNotFoundError extends DaemonError {
+  override readonly name = 'DomainNotFoundError';
+  constructor(readonly domain: string) {
+    super('not-found', `no domain named ${domain} on this node`);
+  }
+}
+
+/** The state machine (or the driver) refused the command: nothing was changed. */
+export class RefusedError extends DaemonError {
+  override readonly name = 'RefusedError';
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('refused', message, options);
+  }
+}
+
+/** The daemon is stopping or not ready. */
+export class UnavailableError extends DaemonError {
+  override readonly name = 'UnavailableError';
+  constructor(message: string) {
+    super('unavailable', message);
+  }
+}
+
+export class ConfigError extends DaemonError {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super('config', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export class JournalCorruptError extends DaemonError {
+  override readonly name = 'JournalCorruptError';
+  constructor(message: string) {
+    super('journal-corrupt', message);
+  }
+}
+
+export class StateDirError extends DaemonError {
+  override readonly name = 'StateDirError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('state-dir', message, options);
+  }
+}
+
+/** A hypervisor driver operation failed. */
+export class DriverError extends DaemonError {
+  override readonly name = 'DriverError';
+  constructor(
+    readonly driver: string,
+    readonly op: string,
+    readonly domain: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('driver', `${driver} driver: ${op} ${domain} failed: ${message}`, options);
+  }
+}

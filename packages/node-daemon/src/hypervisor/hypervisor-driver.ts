@@ -1,0 +1,66 @@
+/** The one interface every hypervisor driver implements (simulated, cgroup, qemu, libvirt). */
+import type { DriverOpKind, Posture } from '../domain';
+
+export type DriverCapabilities = Readonly<Record<DriverOpKind, boolean>>;
+
+export type PowerState = 'running' | 'paused' | 'throttled' | 'saved' | 'shut-off' | 'unknown';
+
+export interface Observation {
+  readonly power: PowerState;
+  /** Memory the domain holds now, bytes (0 when unknown). */
+  readonly memoryBytes: number;
+  /** CPU weight now (cgroup v2 scale; 0 when unknown). */
+  readonly cpuWeight: number;
+  /** Free text, e.g. why a domain cannot run. */
+  readonly detail: string;
+}
+
+/** What a preemption really gave back, as measured by the driver. */
+export interface ReleaseMeasurement {
+  readonly mode: string;
+  readonly memoryReleasedBytes: number;
+  readonly cpuWeightBefore: number;
+  readonly cpuWeightAfter: number;
+}
+
+export interface AdoptedDomain {
+  readonly name: string;
+  /** What the recorded state says the domain should be doing. */
+  readonly posture: Posture;
+}
+
+export interface HypervisorDriver {
+  readonly kind: string;
+  /** What this driver can do; an operation it cannot do is refused with reason `unsupported`. */
+  readonly capabilities: DriverCapabilities;
+  /** Takes over the node's domains at daemon start (they may already be running). */
+  start(domains: readonly AdoptedDomain[]): Promise<void>;
+  stop(): Promise<void>;
+  /** Starts the domain; resolves when it is ready to run jobs. */
+  boot(domain: string): Promise<void>;
+  shutdown(domain: string): Promise<void>;
+  /** Suspends the domain's jobs and shrinks it; returns what was really released. */
+  preempt(domain: string): Promise<ReleaseMeasurement>;
+  /** Undoes preempt: the domain gets its running allowance back and its jobs continue. */
+  resume(domain: string): Promise<void>;
+  /** Gives an idle domain its running allowance (CPU weight, memory). */
+  grow(domain: string): Promise<void>;
+  /** Takes a running domain back to its idle allowance. */
+  shrink(domain: string): Promise<void>;
+  /** Saves the domain to disk and stops it (freeze). */
+  save(domain: string): Promise<void>;
+  /** Restores a saved domain and lets it run (defrost). */
+  restore(domain: string): Promise<void>;
+  observe(domain: string): Promise<Observation>;
+}
+
+export const ALL_CAPABILITIES: DriverCapabilities = {
+  preempt: true,
+  save: true,
+  shrink: true,
+  shutdown: true,
+  resume: true,
+  restore: true,
+  grow: true,
+  boot: true,
+};

@@ -1,0 +1,127 @@
+/** NodeService handlers: decode → validate → DomainManager → encode. Errors go through toGrpcStatus only. */
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type {
+  DomainActionResponseInput,
+  EndJobResponseInput,
+  NodeEventInput,
+  NodeInput,
+  NodeServiceHandlers,
+  StartJobResponseInput,
+} from '@magrathea/common';
+import type { DomainManager } from '../domain-manager';
+import { DomainNotFoundError } from '../errors';
+import { toGrpcStatus } from './to-grpc-status';
+import { checkAction, checkCpus, checkDomain, checkGeneration, checkJobId, checkReason } from './validate';
+
+/** Wraps an async handler; the wrapper is the only code that calls `callback`. */
+function unary<Req, Res>(
+  logger: Logger,
+  method: string,
+  fn: (req: Req) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toGrpcStatus(err, logger, method)),
+    );
+  };
+}
+
+export interface NodeServiceDeps {
+  readonly manager: DomainManager;
+  readonly logger: Logger;
+}
+
+export interface NodeServiceImpl {
+  readonly handlers: NodeServiceHandlers;
+  /** Ends every open watch stream (shutdown). */
+  closeStreams(): void;
+  readonly openStreams: number;
+}
+
+export function createNodeService({ manager, logger }: NodeServiceDeps): NodeServiceImpl {
+  const log = logger.child({ component: 'rpc' });
+  const streams = new Set<grpc.ServerWritableStream<unknown, NodeEventInput>>();
+
+  const known = (domain: string): string => {
+    if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
+    return domain;
+  };
+
+  const handlers: NodeServiceHandlers = {
+    GetNode: unary(log, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
+
+    StartJob: unary(log, 'StartJob', async (req): Promise<StartJobResponseInput> => {
+      const domain = known(checkDomain(req.domain));
+      const jobId = checkJobId(req.job_id);
+      const cpus = checkCpus(req.cpus);
+      const expectedGeneration = checkGeneration(req.expected_generation);
+      const o = await manager.execute({ kind: 'start-job', domain, jobId, preemptible: req.preemptible, cpus, expectedGeneration });
+      return {
+        generation: String(o.generation),
+        preempted: [...o.result.preempted],
+        already_running: o.result.noop,
+        state: o.state,
+        phases: [...o.phases],
+      };
+    }),
+
+    EndJob: unary(log, 'EndJob', async (req): Promise<EndJobResponseInput> => {
+      const domain = known(checkDomain(req.domain));
+      const jobId = checkJobId(req.job_id);
+      const o = await manager.execute({ kind: 'end-job', domain, jobId });
+      if (o.result.warning) log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
+      return {
+        generation: String(o.generation),
+        resumed: [...o.result.resumed],
+        warning: o.result.warning,
+        state: o.state,
+        phases: [...o.phases],
+      };
+    }),
+
+    DomainAction: unary(log, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
+      const domain = known(checkDomain(req.domain));
+      const action = checkAction(req.action);
+      const reason = checkReason(req.reason);
+      const o = await manager.execute({ kind: 'action', domain, action, reason });
+      return { generation: String(o.generation), state: o.state };
+    }),
+
+    WatchNode: (call) => {
+      let since: number;
+      try {
+        since = checkGeneration(call.request.since_generation);
+      } catch (err) {
+        call.emit('error', toGrpcStatus(err, log, 'WatchNode'));
+        return;
+      }
+      const current = manager.current.generation;
+      const backlog = since > 0 ? manager.hub.since(since, current) : null;
+      // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
+      if (backlog === null) call.write({ generation: String(current), snapshot: manager.view() });
+      else for (const e of backlog) call.write(e);
+      const unsubscribe = manager.hub.subscribe((e) => call.write(e));
+      streams.add(call);
+      const done = (): void => {
+        unsubscribe();
+        streams.delete(call);
+      };
+      call.on('cancelled', done);
+      call.on('close', done);
+      call.on('error', done);
+    },
+  };
+
+  return {
+    handlers,
+    closeStreams: () => {
+      for (const s of streams) s.end();
+      streams.clear();
+    },
+    get openStreams() {
+      return streams.size;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/** The gRPC server: NodeService, standard health and server reflection, on TCP and/or a Unix socket. */
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { Logger } from 'pino';
+import { loadMagratheaApi, loadPackageDefinition } from '@magrathea/common';
+import type { DomainManager } from '../domain-manager';
+import { createNodeService } from './node-service';
+
+export const NODE_SERVICE_NAME = 'magrathea.v1.NodeService';
+
+export interface RpcServer {
+  /** Binds to `host:port` (port 0 picks one); returns the bound port. */
+  listenTcp(host: string, port: number): Promise<number>;
+  /** Binds to a Unix socket and makes it mode 0600. */
+  listenUnix(path: string): Promise<void>;
+  setServing(serving: boolean): void;
+  /** Graceful shutdown, forced after `graceMs`. */
+  shutdown(graceMs: number): Promise<void>;
+  readonly openStreams: number;
+}
+
+export function createRpcServer(deps: { manager: DomainManager; logger: Logger }): RpcServer {
+  const definition = loadPackageDefinition();
+  const api = loadMagratheaApi(definition);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+  const service = createNodeService(deps);
+  server.addService(api.magrathea.v1.NodeService.service, service.handlers);
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [NODE_SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+  const log = deps.logger.child({ component: 'rpc' });
+
+  const bind = (target: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+
+  return {
+    async listenTcp(host, port) {
+      const bound = await bind(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+      log.info({ host, port: bound }, 'listening on tcp');
+      return bound;
+    },
+    async listenUnix(path) {
+      try {
+        if (fs.lstatSync(path).isSocket()) fs.unlinkSync(path);
+      } catch {
+        // No stale socket to remove.
+      }
+      await bind(`unix:${path}`);
+      fs.chmodSync(path, 0o600);
+      log.info({ path }, 'listening on unix socket');
+    },
+    setServing(serving) {
+      const s = serving ? 'SERVING' : 'NOT_SERVING';
+      health.setStatus('', s);
+      health.setStatus(NODE_SERVICE_NAME, s);
+    },
+    async shutdown(graceMs) {
+      service.closeStreams();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        timer.unref();
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    get openStreams() {
+      return service.openStreams;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/** Validation of request fields at the edge (gRPC and hook API share it): bad input changes nothing. */
+import type { DomainActionName } from '@magrathea/common';
+import { DOMAIN_ACTIONS, isDomainAction } from '@magrathea/common';
+import { InvalidArgumentError } from '../errors';
+import { DOMAIN_NAME } from '../config/load-config';
+
+/** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org`. */
+const JOB_ID = /^[\x21-\x7e]+$/;
+export const MAX_JOB_ID = 255;
+export const MAX_CPUS = 4096;
+export const MAX_REASON = 1024;
+
+export function checkDomain(v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError('domain is required');
+  if (!DOMAIN_NAME.test(v)) throw new InvalidArgumentError(`domain "${v.slice(0, 80)}" is not a valid domain name`);
+  return v;
+}
+
+export function checkJobId(v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError('job_id is required');
+  if (v.length > MAX_JOB_ID) throw new InvalidArgumentError(`job_id is ${v.length} characters long; at most ${MAX_JOB_ID}`);
+  if (!JOB_ID.test(v)) throw new InvalidArgumentError('job_id may contain only printable ASCII without spaces');
+  return v;
+}
+
+export function checkCpus(v: unknown): number {
+  if (v === undefined || v === null || v === 0) return 1;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CPUS) {
+    throw new InvalidArgumentError(`cpus must be an integer from 1 to ${MAX_CPUS}`);
+  }
+  return v;
+}
+
+export function checkGeneration(v: unknown): number {
+  if (v === undefined || v === null || v === '' || v === '0' || v === 0) return 0;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected_generation must be a non-negative integer');
+  return n;
+}
+
+export function checkAction(v: unknown): DomainActionName {
+  if (typeof v !== 'string' || !isDomainAction(v)) {
+    throw new InvalidArgumentError(`action must be one of ${DOMAIN_ACTIONS.join(', ')}`);
+  }
+  return v;
+}
+
+export function checkReason(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw new InvalidArgumentError('reason must be a string');
+  if (v.length > MAX_REASON) throw new InvalidArgumentError(`reason is longer than ${MAX_REASON} characters`);
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new InvalidArgumentError('reason may not contain control characters');
+  return v;
+}

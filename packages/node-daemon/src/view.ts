@@ -1,0 +1,100 @@
+/** Turns the core's records into the wire shapes of magrathea.v1 (used by gRPC and the hook API). */
+import type { DomainInput, NodeInput, PhaseInput } from '@magrathea/common';
+import type { DomainRecord, NodeState } from './domain';
+import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from './domain';
+import type { Observation, ReleaseMeasurement } from './hypervisor/hypervisor-driver';
+
+export interface ObservedInfo extends Observation {
+  readonly observedAtMs: number;
+  readonly drift: boolean;
+}
+
+export interface ReleaseInfo extends ReleaseMeasurement {
+  readonly atMs: number;
+  readonly phases: readonly PhaseInput[];
+}
+
+export interface DomainExtras {
+  readonly observed?: ObservedInfo | undefined;
+  readonly release?: ReleaseInfo | undefined;
+}
+
+export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extras: DomainExtras = {}): DomainInput {
+  const o = extras.observed;
+  const r = extras.release;
+  return {
+    name: d.name,
+    domain_class: d.class,
+    state: reportedState(node, d),
+    stored_state: d.state,
+    generation: String(d.generation),
+    since_ms: String(d.sinceMs),
+    jobs: d.jobs.map((j) => ({
+      id: j.id,
+      preemptible: j.preemptible,
+      cpus: j.cpus,
+      started_at_ms: String(j.startedMs),
+      preempted_seconds: jobPreemptedMs(j, nowMs) / 1000,
+      suspended: j.suspendedSinceMs !== null,
+    })),
+    offline: d.offline,
+    offline_reason: d.offlineReason,
+    preempted_cpu_seconds: preemptedCpuSeconds(node, d, nowMs),
+    preempted_cpu_seconds_total: preemptedCpuSecondsTotal(d, nowMs),
+    observed: o
+      ? {
+          power: o.power,
+          memory_bytes: String(o.memoryBytes),
+          cpu_weight: o.cpuWeight,
+          detail: o.detail,
+          observed_at_ms: String(o.observedAtMs),
+          drift: o.drift,
+        }
+      : null,
+    down_reason: d.downReason,
+    last_release: r
+      ? {
+          at_ms: String(r.atMs),
+          mode: r.mode,
+          memory_released_bytes: String(r.memoryReleasedBytes),
+          cpu_weight_before: r.cpuWeightBefore,
+          cpu_weight_after: r.cpuWeightAfter,
+          phases: [...r.phases],
+        }
+      : null,
+  };
+}
+
+export interface HostSample {
+  readonly memoryTotalBytes: number;
+  readonly memoryAvailableBytes: number;
+  readonly load1: number;
+  readonly cpus: number;
+  readonly sampledAtMs: number;
+}
+
+export function nodeView(
+  name: string,
+  driver: string,
+  node: NodeState,
+  nowMs: number,
+  extras: (d: DomainRecord) => DomainExtras,
+  host: HostSample | null,
+): NodeInput {
+  return {
+    name,
+    generation: String(node.generation),
+    driver,
+    reported_at_ms: String(nowMs),
+    host: host
+      ? {
+          memory_total_bytes: String(host.memoryTotalBytes),
+          memory_available_bytes: String(host.memoryAvailableBytes),
+          load1: host.load1,
+          cpus: host.cpus,
+          sampled_at_ms: String(host.sampledAtMs),
+        }
+      : null,
+    domains: node.domains.map((d) => domainView(node, d, nowMs, extras(d))),
+  };
+}
