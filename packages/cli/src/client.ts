@@ -54,12 +54,12 @@ export function fromGrpcError(err: unknown, addr: string): CliError {
   }
 }
 
-type Unary<Req, Res> = (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
+type Invoke<Res> = (opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
 
-/** Calls a unary method with a deadline and maps errors. */
-export function call<Req, Res>(client: NodeServiceClient, addr: string, method: Unary<Req, Res>, req: Req, timeoutMs = 10_000): Promise<Res> {
+/** Calls a unary method with a deadline and maps errors: `call(addr, (o, cb) => client.GetNode({}, o, cb))`. */
+export function call<Res>(addr: string, invoke: Invoke<Res>, timeoutMs = 10_000): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
+    invoke({ deadline: Date.now() + timeoutMs }, (err, res) => {
       if (err) reject(fromGrpcError(err, addr));
       else resolve(res as Res);
     });

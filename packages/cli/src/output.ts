@@ -88,7 +88,14 @@ function bytes(n: number): string {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function notes(d: DomainMessage): string {
@@ -104,8 +111,11 @@ function notes(d: DomainMessage): string {
 }
 
 export function statusTable(n: NodeMessage, now = Date.now()): string {
-  const head = `node ${n.name}  generation ${n.generation}  driver ${n.driver}` +
-    (n.host ? `  load ${n.host.load1.toFixed(2)}  mem ${bytes(Number(n.host.memory_available_bytes))}/${bytes(Number(n.host.memory_total_bytes))} free` : '');
+  const head =
+    `node ${n.name}  generation ${n.generation}  driver ${n.driver}` +
+    (n.host
+      ? `  load ${n.host.load1.toFixed(2)}  mem ${bytes(Number(n.host.memory_available_bytes))}/${bytes(Number(n.host.memory_total_bytes))} free`
+      : '');
   const rows = [['DOMAIN', 'CLASS', 'STATE', 'JOBS', 'SINCE', 'GEN', 'NOTES']];
   for (const d of n.domains) {
     const jobs = d.jobs.length === 0 ? '-' : d.jobs.map((j) => `${j.id}${j.preemptible ? '' : '*'}`).join(',');

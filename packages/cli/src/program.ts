@@ -26,7 +26,8 @@ function nonNegativeInt(v: string): number {
   return n;
 }
 
-const nodeOption = (): Option => new Option('--node <addr>', 'magrathead address: HOST:PORT or unix:PATH').makeOptionMandatory();
+const nodeOption = (): Option =>
+  new Option('--node <addr>', 'magrathead address: HOST:PORT or unix:PATH').makeOptionMandatory();
 
 export interface ProgramDeps {
   readonly io: Io;
@@ -70,8 +71,20 @@ async function watch(addr: string, json: boolean, deps: ProgramDeps): Promise<vo
         } else if (e.change) {
           const c = e.change;
           if (json) {
-            io.out(JSON.stringify({ type: 'change', generation: since, cause: c.cause, domain: c.domain, job_id: c.job_id, at_ms: Number(c.at_ms), domains: c.domains.map(domainJson) }));
-          } else for (const d of c.domains) io.out(changeLine(e.generation, c.cause + (c.job_id ? ` ${c.job_id}` : ''), d, Number(c.at_ms)));
+            io.out(
+              JSON.stringify({
+                type: 'change',
+                generation: since,
+                cause: c.cause,
+                domain: c.domain,
+                job_id: c.job_id,
+                at_ms: Number(c.at_ms),
+                domains: c.domains.map(domainJson),
+              }),
+            );
+          } else
+            for (const d of c.domains)
+              io.out(changeLine(e.generation, c.cause + (c.job_id ? ` ${c.job_id}` : ''), d, Number(c.at_ms)));
         }
       });
       stream.on('error', (err) => resolve(err));
@@ -100,7 +113,7 @@ export function createProgram(deps: ProgramDeps): Command {
     .addOption(nodeOption())
     .option('--json', 'print one JSON object')
     .action(async (o: { node: string; json?: boolean }) => {
-      const n = await withClient(o.node, (c) => call<object, NodeMessage>(c, o.node, c.GetNode, {}));
+      const n = await withClient(o.node, (c) => call<NodeMessage>(o.node, (opts, cb) => c.GetNode({}, opts, cb)));
       io.out(o.json ? JSON.stringify(nodeJson(n)) : statusTable(n));
     });
 
@@ -122,22 +135,51 @@ export function createProgram(deps: ProgramDeps): Command {
     .option('--cpus <n>', 'CPUs the job uses', positiveInt, 1)
     .option('--expected-generation <g>', 'refuse unless the domain is still at this generation', nonNegativeInt)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { node: string; domain: string; job: string; nonPreemptible?: boolean; cpus: number; expectedGeneration?: number; json?: boolean }) => {
-      const r = await withClient(o.node, (c) =>
-        call<object, StartJobResponseMessage>(c, o.node, c.StartJob, {
-          domain: o.domain,
-          job_id: o.job,
-          preemptible: o.nonPreemptible !== true,
-          cpus: o.cpus,
-          expected_generation: String(o.expectedGeneration ?? 0),
-        }),
-      );
-      if (o.json) io.out(JSON.stringify({ generation: Number(r.generation), state: r.state, preempted: r.preempted, already_running: r.already_running, phases: r.phases }));
-      else {
-        const extra = r.already_running ? ' (already running)' : r.preempted.length ? `; preempted ${r.preempted.join(', ')}` : '';
-        io.out(`started ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${extra}`);
-      }
-    });
+    .action(
+      async (o: {
+        node: string;
+        domain: string;
+        job: string;
+        nonPreemptible?: boolean;
+        cpus: number;
+        expectedGeneration?: number;
+        json?: boolean;
+      }) => {
+        const r = await withClient(o.node, (c) =>
+          call<StartJobResponseMessage>(o.node, (opts, cb) =>
+            c.StartJob(
+              {
+                domain: o.domain,
+                job_id: o.job,
+                preemptible: o.nonPreemptible !== true,
+                cpus: o.cpus,
+                expected_generation: String(o.expectedGeneration ?? 0),
+              },
+              opts,
+              cb,
+            ),
+          ),
+        );
+        if (o.json)
+          io.out(
+            JSON.stringify({
+              generation: Number(r.generation),
+              state: r.state,
+              preempted: r.preempted,
+              already_running: r.already_running,
+              phases: r.phases,
+            }),
+          );
+        else {
+          const extra = r.already_running
+            ? ' (already running)'
+            : r.preempted.length
+              ? `; preempted ${r.preempted.join(', ')}`
+              : '';
+          io.out(`started ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${extra}`);
+        }
+      },
+    );
   job
     .command('end')
     .description('EndJob (an unknown job is not an error: end hooks retry)')
@@ -146,10 +188,18 @@ export function createProgram(deps: ProgramDeps): Command {
     .requiredOption('--job <id>', 'PBS job id')
     .option('--json', 'print the result as JSON')
     .action(async (o: { node: string; domain: string; job: string; json?: boolean }) => {
-      const r = await withClient(o.node, (c) => call<object, EndJobResponseMessage>(c, o.node, c.EndJob, { domain: o.domain, job_id: o.job }));
+      const r = await withClient(o.node, (c) =>
+        call<EndJobResponseMessage>(o.node, (opts, cb) => c.EndJob({ domain: o.domain, job_id: o.job }, opts, cb)),
+      );
       if (r.warning) io.err(`warning: ${r.warning}`);
-      if (o.json) io.out(JSON.stringify({ generation: Number(r.generation), state: r.state, resumed: r.resumed, warning: r.warning }));
-      else io.out(`ended ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${r.resumed.length ? `; resumed ${r.resumed.join(', ')}` : ''}`);
+      if (o.json)
+        io.out(
+          JSON.stringify({ generation: Number(r.generation), state: r.state, resumed: r.resumed, warning: r.warning }),
+        );
+      else
+        io.out(
+          `ended ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${r.resumed.length ? `; resumed ${r.resumed.join(', ')}` : ''}`,
+        );
     });
 
   const domain = program.command('domain').description(`domain actions: ${DOMAIN_ACTIONS.join(', ')}`);
@@ -161,7 +211,9 @@ export function createProgram(deps: ProgramDeps): Command {
       .option('--reason <text>', 'why (shown in status and logs)', '')
       .action(async (name: string, o: { node: string; reason: string }) => {
         const r = await withClient(o.node, (c) =>
-          call<object, DomainActionResponseMessage>(c, o.node, c.DomainAction, { domain: name, action, reason: o.reason }),
+          call<DomainActionResponseMessage>(o.node, (opts, cb) =>
+            c.DomainAction({ domain: name, action, reason: o.reason }, opts, cb),
+          ),
         );
         io.out(`${action} ${name}: ${r.state}, generation ${r.generation}`);
       });
@@ -182,7 +234,9 @@ export async function run(argv: readonly string[], deps: ProgramDeps): Promise<n
     }
     const ce = err as { code?: string; exitCode?: number };
     if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
-      return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+      return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help'
+        ? EXIT.ok
+        : EXIT.usage;
     }
     deps.io.err(`magrathea: ${(err as Error).message}`);
     return EXIT.error;

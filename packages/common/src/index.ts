@@ -10,18 +10,37 @@ export {
   isReportedState,
   isDomainAction,
 } from './states';
-export type { StoredState, ReportedOnlyState, ReportedState, DomainClass, DomainActionName, RefusalReason } from './states';
+export type {
+  StoredState,
+  ReportedOnlyState,
+  ReportedState,
+  DomainClass,
+  DomainActionName,
+  RefusalReason,
+} from './states';
 export { parseAddress, grpcTarget, formatAddress, isLoopbackHost, AddressError } from './address';
 export type { Address } from './address';
 export type { NodeServiceClient } from './generated/magrathea/v1/NodeService';
 export type { Node__Output as NodeMessage, Node as NodeInput } from './generated/magrathea/v1/Node';
 export type { Domain__Output as DomainMessage, Domain as DomainInput } from './generated/magrathea/v1/Domain';
 export type { Job as JobInput } from './generated/magrathea/v1/Job';
-export type { NodeEvent__Output as NodeEventMessage, NodeEvent as NodeEventInput } from './generated/magrathea/v1/NodeEvent';
+export type {
+  NodeEvent__Output as NodeEventMessage,
+  NodeEvent as NodeEventInput,
+} from './generated/magrathea/v1/NodeEvent';
 export type { Phase as PhaseInput } from './generated/magrathea/v1/Phase';
-export type { StartJobResponse as StartJobResponseInput, StartJobResponse__Output as StartJobResponseMessage } from "./generated/magrathea/v1/StartJobResponse";
-export type { EndJobResponse as EndJobResponseInput, EndJobResponse__Output as EndJobResponseMessage } from "./generated/magrathea/v1/EndJobResponse";
-export type { DomainActionResponse as DomainActionResponseInput, DomainActionResponse__Output as DomainActionResponseMessage } from "./generated/magrathea/v1/DomainActionResponse";
+export type {
+  StartJobResponse as StartJobResponseInput,
+  StartJobResponse__Output as StartJobResponseMessage,
+} from './generated/magrathea/v1/StartJobResponse';
+export type {
+  EndJobResponse as EndJobResponseInput,
+  EndJobResponse__Output as EndJobResponseMessage,
+} from './generated/magrathea/v1/EndJobResponse';
+export type {
+  DomainActionResponse as DomainActionResponseInput,
+  DomainActionResponse__Output as DomainActionResponseMessage,
+} from './generated/magrathea/v1/DomainActionResponse';
 export type { NodeServiceHandlers } from './generated/magrathea/v1/NodeService';
 export type { StartJobRequest__Output as StartJobRequestMessage } from './generated/magrathea/v1/StartJobRequest';
 export type { EndJobRequest__Output as EndJobRequestMessage } from './generated/magrathea/v1/EndJobRequest';

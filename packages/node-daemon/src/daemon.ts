@@ -59,7 +59,13 @@ export class Daemon {
         snapshotEvery: config.snapshotEvery,
         eventBacklog: config.eventBacklog,
       },
-      { journal: this.journal, driver: this.driver, clock, logger: deps.logger, hostSample: () => this.metrics.latest() },
+      {
+        journal: this.journal,
+        driver: this.driver,
+        clock,
+        logger: deps.logger,
+        hostSample: () => this.metrics.latest(),
+      },
     );
     this.rpc = createRpcServer({ manager: this.manager, logger: deps.logger });
   }
@@ -75,18 +81,25 @@ export class Daemon {
     try {
       this.manager.recover();
       await this.manager.startDriver();
-      await this.metrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
+      // Sampling CPU load takes ~0.5 s; GetNode reports host metrics once the first sample is in.
+      void this.metrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
       await this.manager.reconcile();
       this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
       this.tasks.add('host-metrics', this.config.metricsCron, () => this.metrics.refresh());
       let tcpPort: number | null = null;
-      if (this.config.listen.tcp) tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
+      if (this.config.listen.tcp)
+        tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
       if (this.config.listen.unixSocket) await this.rpc.listenUnix(this.config.listen.unixSocket);
       this.rpc.setServing(true);
       this.stateValue = 'running';
       const listening = { tcpPort, unixSocket: this.config.listen.unixSocket };
       this.log.info(
-        { node: this.config.nodeName, driver: this.driver.kind, generation: this.manager.current.generation, ...listening },
+        {
+          node: this.config.nodeName,
+          driver: this.driver.kind,
+          generation: this.manager.current.generation,
+          ...listening,
+        },
         'magrathead ready',
       );
       return listening;

@@ -7,7 +7,16 @@
 import type { Logger } from 'pino';
 import type { DomainClass, NodeEventInput, PhaseInput } from '@magrathea/common';
 import type { Accepted, Command, DomainRecord, DriverOp, DriverOpKind, NodeState } from './domain';
-import { checkInvariants, initialNodeState, inverseOf, planDriverOps, postureOf, reportedState, transition } from './domain';
+import {
+  checkInvariants,
+  initialNodeState,
+  inverseOf,
+  planDriverOps,
+  postureOf,
+  recomputed,
+  reportedState,
+  transition,
+} from './domain';
 import type { Posture } from './domain';
 import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from './errors';
 import { EventHub } from './event-hub';
@@ -106,10 +115,18 @@ export class DomainManager {
   /** Replays the journal through the same transition function and merges the configured domains. */
   recover(): RecoveryReport {
     const rec = this.deps.journal.open();
+    if (rec.snapshot === null && rec.commits.length > 0) {
+      throw new JournalCorruptError('the journal has records but no snapshot to replay them onto');
+    }
+    // The first start writes a snapshot (below), so a journal always replays onto the domain
+    // set it was written with, even if the config has changed since.
     let s = rec.snapshot?.state ?? initialNodeState(this.opts.domains, this.deps.clock.now());
     for (const { seq, cmd } of rec.commits) {
       const r = transition(s, cmd);
-      if (!r.ok) throw new JournalCorruptError(`journal record ${seq} (${cmd.kind} ${cmd.domain}) no longer applies: ${r.message}`);
+      if (!r.ok)
+        throw new JournalCorruptError(
+          `journal record ${seq} (${cmd.kind} ${cmd.domain}) no longer applies: ${r.message}`,
+        );
       s = r.next;
     }
     this.seq = rec.lastSeq;
@@ -117,9 +134,12 @@ export class DomainManager {
     const problems = checkInvariants(merged);
     if (problems.length > 0) throw new JournalCorruptError(`recovered state breaks invariants: ${problems.join('; ')}`);
     this.state = merged;
-    if (merged !== s || rec.tornBytes > 0 || rec.dangling.length > 0) this.compact();
+    if (rec.snapshot === null || merged !== s || rec.tornBytes > 0 || rec.dangling.length > 0) this.compact();
     for (const d of rec.dangling) {
-      this.log.warn({ seq: d.seq, kind: d.cmd.kind, domain: d.cmd.domain }, 'command interrupted by a crash was not committed');
+      this.log.warn(
+        { seq: d.seq, kind: d.cmd.kind, domain: d.cmd.domain },
+        'command interrupted by a crash was not committed',
+      );
     }
     if (rec.tornBytes > 0) this.log.warn({ tornBytes: rec.tornBytes }, 'torn last journal record cut off');
     const report: RecoveryReport = {
@@ -145,7 +165,8 @@ export class DomainManager {
         domains.push(fresh.domains[i] as DomainRecord);
         changed = true;
       } else if (had.class !== c.class) {
-        if (had.jobs.length > 0) problems.push(`domains.${i}.class: ${c.name} runs jobs; its class can change only while it has none`);
+        if (had.jobs.length > 0)
+          problems.push(`domains.${i}.class: ${c.name} runs jobs; its class can change only while it has none`);
         domains.push({ ...had, class: c.class });
         changed = true;
       } else {
@@ -159,7 +180,7 @@ export class DomainManager {
       }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return changed ? { generation: s.generation, domains } : s;
+    return changed ? recomputed({ generation: s.generation, domains }) : s;
   }
 
   /** Hands the domains to the driver, then boots autostart domains that are down. */
@@ -172,9 +193,14 @@ export class DomainManager {
     for (const c of this.opts.domains) {
       const d = this.state.domains.find((x) => x.name === c.name);
       // Autostart boots a domain found down, unless an administrator took it down.
-      if (c.autostart && d && (d.state === 'down-bootable' || d.state === 'down') && !d.downReason.startsWith('admin:')) {
-        await this.execute({ kind: 'action', domain: c.name, action: 'boot', reason: 'autostart' }).catch((err: unknown) =>
-          this.log.warn({ domain: c.name, err }, 'autostart boot refused'),
+      if (
+        c.autostart &&
+        d &&
+        (d.state === 'down-bootable' || d.state === 'down') &&
+        !d.downReason.startsWith('admin:')
+      ) {
+        await this.execute({ kind: 'action', domain: c.name, action: 'boot', reason: 'autostart' }).catch(
+          (err: unknown) => this.log.warn({ domain: c.name, err }, 'autostart boot refused'),
         );
       }
     }
@@ -250,13 +276,20 @@ export class DomainManager {
           try {
             await this.runOp(inv, u.domain);
           } catch (undoErr) {
-            this.log.error({ err: undoErr, op: inv, domain: u.domain, seq }, 'rollback operation failed; reconciliation will report the drift');
+            this.log.error(
+              { err: undoErr, op: inv, domain: u.domain, seq },
+              'rollback operation failed; reconciliation will report the drift',
+            );
           }
         }
         this.deps.journal.append({ t: 'abort', seq }, true);
-        throw new RefusedError('driver-failed', `${o.op} of domain ${o.domain} failed (${(err as Error).message}); nothing was changed`, {
-          cause: err,
-        });
+        throw new RefusedError(
+          'driver-failed',
+          `${o.op} of domain ${o.domain} failed (${(err as Error).message}); nothing was changed`,
+          {
+            cause: err,
+          },
+        );
       }
       phases.push({ name: `${o.op}:${o.domain}`, millis: performance.now() - t0 });
       done.push(o);
@@ -275,13 +308,24 @@ export class DomainManager {
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
       if (before && before.state !== d.state) {
         this.log.info(
-          { domain: d.name, from: before.state, to: d.state, cause, generation: r.next.generation, command: cmd.domain, ...('jobId' in cmd ? { jobId: cmd.jobId } : {}) },
+          {
+            domain: d.name,
+            from: before.state,
+            to: d.state,
+            cause,
+            generation: r.next.generation,
+            command: cmd.domain,
+            ...('jobId' in cmd ? { jobId: cmd.jobId } : {}),
+          },
           'domain state changed',
         );
       }
     }
     for (const j of r.lostJobs) {
-      this.log.warn({ domain: cmd.domain, jobId: j.id, reason: 'reason' in cmd ? cmd.reason : '' }, 'job lost: its domain vanished');
+      this.log.warn(
+        { domain: cmd.domain, jobId: j.id, reason: 'reason' in cmd ? cmd.reason : '' },
+        'job lost: its domain vanished',
+      );
     }
     const event: NodeEventInput = {
       generation: String(r.next.generation),
@@ -289,7 +333,9 @@ export class DomainManager {
         cause,
         domain: cmd.domain,
         job_id: 'jobId' in cmd ? cmd.jobId : '',
-        domains: r.next.domains.filter((d) => changed.has(d.name)).map((d) => domainView(r.next, d, now, this.extras(d))),
+        domains: r.next.domains
+          .filter((d) => changed.has(d.name))
+          .map((d) => domainView(r.next, d, now, this.extras(d))),
         at_ms: String(now),
       },
     };
@@ -387,7 +433,10 @@ export class DomainManager {
       }
       drift.push(d.name);
       if (!prevObs?.drift || prevObs.power !== obs.power) {
-        this.log.warn({ domain: d.name, state: cur.state, observed: obs.power, detail: obs.detail }, 'domain drift: the driver disagrees with the recorded state');
+        this.log.warn(
+          { domain: d.name, state: cur.state, observed: obs.power, detail: obs.detail },
+          'domain drift: the driver disagrees with the recorded state',
+        );
       }
     }
     return { down, drift };

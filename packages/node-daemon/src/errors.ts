@@ -2,14 +2,7 @@
 import type { RefusalReason } from '@magrathea/common';
 
 export type DaemonErrorCode =
-  | 'invalid-argument'
-  | 'not-found'
-  | 'refused'
-  | 'unavailable'
-  | 'config'
-  | 'journal-corrupt'
-  | 'state-dir'
-  | 'driver';
+  'invalid-argument' | 'not-found' | 'refused' | 'unavailable' | 'config' | 'journal-corrupt' | 'state-dir' | 'driver';
 
 export class DaemonError extends Error {
   override readonly name: string = 'DaemonError';

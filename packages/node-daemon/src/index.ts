@@ -1,1 +1,18 @@
 export * from './domain';
+export { Daemon } from './daemon';
+export type { DaemonDeps, DaemonState, Listening } from './daemon';
+export { DomainManager, systemClock } from './domain-manager';
+export type { Clock, ManagedDomain, Outcome, CommandInput } from './domain-manager';
+export { FileJournal } from './journal/file-journal';
+export type { Journal, JournalRecord, Recovered } from './journal/journal';
+export { SimulatedDriver } from './hypervisor/simulated/simulated-driver';
+export type {
+  HypervisorDriver,
+  DriverCapabilities,
+  Observation,
+  ReleaseMeasurement,
+} from './hypervisor/hypervisor-driver';
+export { loadConfig, compileConfig, parseConfigText, DEFAULT_CONFIG_YAML } from './config/load-config';
+export type { DaemonConfig } from './config/load-config';
+export { createLogger } from './logging';
+export * from './errors';

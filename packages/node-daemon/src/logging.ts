@@ -8,7 +8,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'magrathead' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization'], censor: '[redacted]' },
+      redact: {
+        paths: ['token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

@@ -37,11 +37,21 @@ async function main(): Promise<void> {
     .showHelpAfterError()
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : EXIT.usage));
   program.parse(process.argv);
-  const opts = program.opts<{ config?: string; stateDir?: string; listen?: string; socket?: string; logLevel?: string }>();
+  const opts = program.opts<{
+    config?: string;
+    stateDir?: string;
+    listen?: string;
+    socket?: string;
+    logLevel?: string;
+  }>();
 
   let config;
   try {
-    config = loadConfig(opts.config, { stateDir: opts.stateDir, listen: opts.listen, socket: opts.socket }, process.cwd());
+    config = loadConfig(
+      opts.config,
+      { stateDir: opts.stateDir, listen: opts.listen, socket: opts.socket },
+      process.cwd(),
+    );
   } catch (err) {
     process.stderr.write(`magrathead: ${(err as Error).message}\n`);
     process.exit(exitCodeFor(err));

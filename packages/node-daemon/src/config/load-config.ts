@@ -78,7 +78,12 @@ class Checker {
     return v as Obj;
   }
 
-  string(o: Obj | null, key: string, at: string, opts: { pattern?: RegExp; patternText?: string } = {}): string | undefined {
+  string(
+    o: Obj | null,
+    key: string,
+    at: string,
+    opts: { pattern?: RegExp; patternText?: string } = {},
+  ): string | undefined {
     const v = o?.[key];
     if (v === undefined || v === null) return undefined;
     const p = at ? `${at}.${key}` : key;
@@ -142,7 +147,13 @@ domains:
 `;
 
 function checkSimulated(c: Checker, o: Obj | null, at: string): DriverConfig['simulated'] {
-  const sim = c.object(o, at, ['latencyMs', 'failures', 'activeMemoryBytes', 'idleMemoryBytes', 'preemptedMemoryBytes']);
+  const sim = c.object(o, at, [
+    'latencyMs',
+    'failures',
+    'activeMemoryBytes',
+    'idleMemoryBytes',
+    'preemptedMemoryBytes',
+  ]);
   const latencyObj = c.object(sim?.latencyMs, `${at}.latencyMs`, SIM_OPS);
   const latencyMs: Partial<Record<(typeof SIM_OPS)[number], number>> = {};
   for (const op of SIM_OPS) {
@@ -162,7 +173,13 @@ function checkSimulated(c: Checker, o: Obj | null, at: string): DriverConfig['si
         const domain = c.string(fo, 'domain', p, { pattern: DOMAIN_NAME, patternText: 'a domain name' });
         const times = c.int(fo, 'times', p, 1, 1_000_000);
         const message = c.string(fo, 'message', p);
-        if (op) failures.push({ op, ...(domain ? { domain } : {}), ...(times ? { times } : {}), ...(message ? { message } : {}) });
+        if (op)
+          failures.push({
+            op,
+            ...(domain ? { domain } : {}),
+            ...(times ? { times } : {}),
+            ...(message ? { message } : {}),
+          });
       });
   }
   const mem = (k: string): number | undefined => c.int(sim, k, at, 0, Number.MAX_SAFE_INTEGER);
@@ -182,16 +199,37 @@ function checkSimulated(c: Checker, o: Obj | null, at: string): DriverConfig['si
  * Validates a parsed YAML document and resolves defaults. `baseDir` resolves relative paths
  * (the config file's directory, or the working directory for the embedded default).
  */
-export function compileConfig(doc: unknown, baseDir: string, overrides: ConfigOverrides = {}, hostname = os.hostname()): DaemonConfig {
+export function compileConfig(
+  doc: unknown,
+  baseDir: string,
+  overrides: ConfigOverrides = {},
+  hostname = os.hostname(),
+): DaemonConfig {
   const c = new Checker();
-  const top = c.object(doc ?? {}, '', ['node', 'stateDir', 'listen', 'driver', 'domains', 'reconcileCron', 'metricsCron', 'snapshotEvery', 'eventBacklog', 'shutdownGraceMs', 'log']);
+  const top = c.object(doc ?? {}, '', [
+    'node',
+    'stateDir',
+    'listen',
+    'driver',
+    'domains',
+    'reconcileCron',
+    'metricsCron',
+    'snapshotEvery',
+    'eventBacklog',
+    'shutdownGraceMs',
+    'log',
+  ]);
   const node = c.object(top?.node, 'node', ['name']);
-  const nodeName = c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ?? hostname;
+  const nodeName =
+    c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ??
+    hostname;
   const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
 
   const listen = c.object(top?.listen, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback']);
   let tcp: DaemonConfig['listen']['tcp'] = { host: '127.0.0.1', port: 5678 };
-  const tcpText = overrides.listen ?? (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
+  const tcpText =
+    overrides.listen ??
+    (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
   if (tcpText === null) tcp = null;
   else if (tcpText !== undefined) {
     try {
@@ -204,13 +242,23 @@ export function compileConfig(doc: unknown, baseDir: string, overrides: ConfigOv
   }
   const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback) {
-    c.fail(overrides.listen ? '--listen' : 'listen.tcp', `${tcp.host} is not a loopback address; plaintext gRPC beyond loopback needs listen.allowNonLoopback: true`);
+    c.fail(
+      overrides.listen ? '--listen' : 'listen.tcp',
+      `${tcp.host} is not a loopback address; plaintext gRPC beyond loopback needs listen.allowNonLoopback: true`,
+    );
   }
   let unixSocket: string | null = path.join(stateDir, 'magrathead.sock');
-  const sockText = overrides.socket ?? (listen && 'unixSocket' in listen ? (listen.unixSocket === null ? null : c.string(listen, 'unixSocket', 'listen')) : undefined);
+  const sockText =
+    overrides.socket ??
+    (listen && 'unixSocket' in listen
+      ? listen.unixSocket === null
+        ? null
+        : c.string(listen, 'unixSocket', 'listen')
+      : undefined);
   if (sockText === null) unixSocket = null;
   else if (sockText !== undefined) unixSocket = path.resolve(baseDir, sockText.replace(/^unix:/, ''));
-  if (unixSocket && Buffer.byteLength(unixSocket) > 107) c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
+  if (unixSocket && Buffer.byteLength(unixSocket) > 107)
+    c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
   if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
 
   const drv = c.object(top?.driver, 'driver', ['kind', 'simulated']);
@@ -231,7 +279,10 @@ export function compileConfig(doc: unknown, baseDir: string, overrides: ConfigOv
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
       }
-      const name = c.string(o, 'name', p, { pattern: DOMAIN_NAME, patternText: 'a domain name (letters, digits, ._-, at most 63)' });
+      const name = c.string(o, 'name', p, {
+        pattern: DOMAIN_NAME,
+        patternText: 'a domain name (letters, digits, ._-, at most 63)',
+      });
       if (o.name === undefined) c.fail(`${p}.name`, 'is required');
       const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
       const autostart = c.bool(o, 'autostart', p) ?? true;
@@ -276,7 +327,9 @@ export function parseConfigText(text: string, source: string): unknown {
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const pos = err.linePos?.[0];
-      throw new ConfigError([`${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${err.message.split('\n')[0] ?? 'YAML syntax error'}`]);
+      throw new ConfigError([
+        `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${err.message.split('\n')[0] ?? 'YAML syntax error'}`,
+      ]);
     }
     throw err;
   }
@@ -284,7 +337,8 @@ export function parseConfigText(text: string, source: string): unknown {
 
 /** Loads a config file (or the embedded default when `file` is undefined). */
 export function loadConfig(file: string | undefined, overrides: ConfigOverrides, cwd: string): DaemonConfig {
-  if (file === undefined) return compileConfig(parseConfigText(DEFAULT_CONFIG_YAML, '(embedded default)'), cwd, overrides);
+  if (file === undefined)
+    return compileConfig(parseConfigText(DEFAULT_CONFIG_YAML, '(embedded default)'), cwd, overrides);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

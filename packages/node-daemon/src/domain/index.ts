@@ -1,4 +1,4 @@
-export { transition, initialNodeState, holdsMachine, isIdle, isDown } from './transition';
+export { transition, initialNodeState, recomputed, holdsMachine, isIdle, isDown } from './transition';
 export { reportedState, preemptedCpuSeconds, preemptedCpuSecondsTotal, jobPreemptedMs } from './report';
 export { checkInvariants } from './invariants';
 export { planDriverOps, postureOf, inverseOf } from './postures';

@@ -5,7 +5,8 @@ import { holdsMachine, isDown, isIdle } from './transition';
 export function checkInvariants(s: NodeState): string[] {
   const errors: string[] = [];
   const holders = s.domains.filter((d) => holdsMachine(d.state));
-  if (holders.length > 1) errors.push(`more than one domain holds the machine: ${holders.map((d) => d.name).join(', ')}`);
+  if (holders.length > 1)
+    errors.push(`more than one domain holds the machine: ${holders.map((d) => d.name).join(', ')}`);
   const priorityRuns = s.domains.some((d) => d.class === 'priority' && d.state === 'running');
   for (const d of s.domains) {
     if (d.state === 'preempted' && !priorityRuns) errors.push(`${d.name} is preempted but no priority domain runs`);
@@ -19,14 +20,16 @@ export function checkInvariants(s: NodeState): string[] {
     if (d.state === 'running-preemptible' && (d.class !== 'normal' || d.jobs.some((j) => !j.preemptible))) {
       errors.push(`${d.name} is running-preemptible with a non-preemptible job or as a priority domain`);
     }
-    if (d.class === 'priority' && d.jobs.some((j) => j.preemptible)) errors.push(`${d.name} (priority) has a preemptible job`);
+    if (d.class === 'priority' && d.jobs.some((j) => j.preemptible))
+      errors.push(`${d.name} (priority) has a preemptible job`);
     if (d.state === 'preempted' && d.jobs.some((j) => j.suspendedSinceMs === null)) {
       errors.push(`${d.name} is preempted but has a job that is not suspended`);
     }
     if (d.state !== 'preempted' && d.jobs.some((j) => j.suspendedSinceMs !== null)) {
       errors.push(`${d.name} is ${d.state} but has a suspended job`);
     }
-    if (d.state === 'occupied-would-preempt' && d.class !== 'priority') errors.push(`${d.name} is normal but would-preempt`);
+    if (d.state === 'occupied-would-preempt' && d.class !== 'priority')
+      errors.push(`${d.name} is normal but would-preempt`);
   }
   const ids = s.domains.flatMap((d) => d.jobs.map((j) => j.id));
   if (new Set(ids).size !== ids.length) errors.push('a job id appears twice on the node');

@@ -30,7 +30,9 @@ function currentPreemptedCpuMs(d: DomainRecord, nowMs: number): number {
  */
 export function preemptedCpuSeconds(node: NodeState, d: DomainRecord, nowMs: number): number {
   if (d.class === 'normal') return currentPreemptedCpuMs(d, nowMs) / 1000;
-  return node.domains.filter((x) => x.class === 'normal').reduce((s, x) => s + currentPreemptedCpuMs(x, nowMs), 0) / 1000;
+  return (
+    node.domains.filter((x) => x.class === 'normal').reduce((s, x) => s + currentPreemptedCpuMs(x, nowMs), 0) / 1000
+  );
 }
 
 /** Lifetime preempted CPU-seconds, including preemptions in progress. */

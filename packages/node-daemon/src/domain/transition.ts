@@ -181,7 +181,8 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
     );
   }
   const booting = ds.find((x) => x.state === 'booting');
-  if (booting) return refuse('booting', `domain ${booting.name} on this host is booting; no job may start until it is up`);
+  if (booting)
+    return refuse('booting', `domain ${booting.name} on this host is booting; no job may start until it is up`);
   switch (d.state) {
     case 'down':
     case 'down-bootable':
@@ -253,10 +254,12 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       return finish(prev, ds, c.atMs);
     case 'boot':
     case 'reboot': {
-      if (c.action === 'boot' && !isDown(d.state)) return refuse('not-down', `domain ${d.name} is ${d.state}, not down`);
+      if (c.action === 'boot' && !isDown(d.state))
+        return refuse('not-down', `domain ${d.name} is ${d.state}, not down`);
       if (c.action === 'reboot') {
         if (d.jobs.length > 0) return refuse('has-jobs', `domain ${d.name} runs ${d.jobs.length} job(s)`);
-        if (!isIdle(d.state)) return refuse('not-running', `domain ${d.name} is ${d.state}; only an up, idle domain can be rebooted`);
+        if (!isIdle(d.state))
+          return refuse('not-running', `domain ${d.name} is ${d.state}; only an up, idle domain can be rebooted`);
       }
       if (exclusiveWorkRuns(ds)) {
         return refuse('occupied', `non-preemptible or priority work runs on this host; ${d.name} cannot boot now`);
@@ -278,7 +281,8 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       return finish(prev, ds, c.atMs, { resumed });
     }
     case 'freeze': {
-      if (d.class !== 'priority') return refuse('not-priority', `only priority domains can be frozen; ${d.name} is normal`);
+      if (d.class !== 'priority')
+        return refuse('not-priority', `only priority domains can be frozen; ${d.name} is normal`);
       if (d.state !== 'running') return refuse('not-running', `domain ${d.name} is ${d.state}, not running`);
       d.state = 'frozen';
       optimize(ds, c.atMs, resumed);
@@ -288,7 +292,10 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
     case 'defrost': {
       if (d.state !== 'frozen') return refuse('not-frozen', `domain ${d.name} is ${d.state}, not frozen`);
       if (exclusiveWorkRuns(ds)) {
-        return refuse('occupied', `non-preemptible or priority work runs on this host; ${d.name} cannot be defrosted now`);
+        return refuse(
+          'occupied',
+          `non-preemptible or priority work runs on this host; ${d.name} cannot be defrosted now`,
+        );
       }
       let preempted: string[] = [];
       if (d.jobs.length > 0) {
@@ -301,7 +308,8 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       return finish(prev, ds, c.atMs, { preempted });
     }
     case 'remove': {
-      if (!isDown(d.state)) return refuse('not-down', `domain ${d.name} is ${d.state}; take it down before removing it`);
+      if (!isDown(d.state))
+        return refuse('not-down', `domain ${d.name} is ${d.state}; take it down before removing it`);
       d.state = 'removed';
       return finish(prev, ds, c.atMs);
     }
@@ -351,7 +359,10 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
 }
 
 /** A node whose domains are all `down` (before their first boot), in the given order. */
-export function initialNodeState(domains: readonly { name: string; class: DomainRecord['class'] }[], atMs: number): NodeState {
+export function initialNodeState(
+  domains: readonly { name: string; class: DomainRecord['class'] }[],
+  atMs: number,
+): NodeState {
   const recs: Draft[] = domains.map((d) => ({
     name: d.name,
     class: d.class,
@@ -367,4 +378,11 @@ export function initialNodeState(domains: readonly { name: string; class: Domain
   }));
   recompute(recs);
   return { generation: 0, domains: recs };
+}
+
+/** The state with the recompute rule applied (used after the configured domain list changes). */
+export function recomputed(s: NodeState): NodeState {
+  const ds = s.domains.map(draftOf);
+  recompute(ds);
+  return { generation: s.generation, domains: ds };
 }

@@ -82,12 +82,7 @@ export interface ObservedDownCommand extends CommandBase {
 }
 
 export type Command =
-  | StartJobCommand
-  | EndJobCommand
-  | ActionCommand
-  | BootCompleteCommand
-  | BootFailedCommand
-  | ObservedDownCommand;
+  StartJobCommand | EndJobCommand | ActionCommand | BootCompleteCommand | BootFailedCommand | ObservedDownCommand;
 
 export type CommandKind = Command['kind'];
 

@@ -112,7 +112,9 @@ export class FileJournal implements Journal {
       const isLast = nl < 0 || nl + 1 >= buf.length;
       if (bad !== null || nl < 0) {
         if (!isLast) {
-          throw new JournalCorruptError(`journal ${this.journalPath} line ${lineNo} is corrupt (${bad ?? 'unterminated'})`);
+          throw new JournalCorruptError(
+            `journal ${this.journalPath} line ${lineNo} is corrupt (${bad ?? 'unterminated'})`,
+          );
         }
         tornBytes = buf.length - offset;
         break;

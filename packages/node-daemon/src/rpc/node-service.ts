@@ -57,7 +57,14 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
       const jobId = checkJobId(req.job_id);
       const cpus = checkCpus(req.cpus);
       const expectedGeneration = checkGeneration(req.expected_generation);
-      const o = await manager.execute({ kind: 'start-job', domain, jobId, preemptible: req.preemptible, cpus, expectedGeneration });
+      const o = await manager.execute({
+        kind: 'start-job',
+        domain,
+        jobId,
+        preemptible: req.preemptible,
+        cpus,
+        expectedGeneration,
+      });
       return {
         generation: String(o.generation),
         preempted: [...o.result.preempted],

@@ -1,7 +1,8 @@
 /** The gRPC server: NodeService, standard health and server reflection, on TCP and/or a Unix socket. */
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
 import { loadMagratheaApi, loadPackageDefinition } from '@magrathea/common';
@@ -29,12 +30,14 @@ export function createRpcServer(deps: { manager: DomainManager; logger: Logger }
   server.addService(api.magrathea.v1.NodeService.service, service.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [NODE_SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  new ReflectionService({ ...definition, ...protoLoader.loadSync(healthProtoPath) }).addToServer(server);
   const log = deps.logger.child({ component: 'rpc' });
 
   const bind = (target: string): Promise<number> =>
     new Promise((resolve, reject) => {
-      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
     });
 
   return {

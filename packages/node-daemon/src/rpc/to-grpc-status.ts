@@ -2,7 +2,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { REASON_METADATA_KEY } from '@magrathea/common';
-import { DaemonError, RefusedError } from '../errors';
+import { DaemonError } from '../errors';
+import type { RefusedError } from '../errors';
 
 export function toGrpcStatus(err: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
   if (err instanceof DaemonError) {
@@ -14,7 +15,11 @@ export function toGrpcStatus(err: unknown, logger: Logger, method: string): Part
         return { code: grpc.status.NOT_FOUND, details: err.message };
       case 'refused':
         metadata.set(REASON_METADATA_KEY, (err as RefusedError).reason);
-        return { code: grpc.status.FAILED_PRECONDITION, details: `${(err as RefusedError).reason}: ${err.message}`, metadata };
+        return {
+          code: grpc.status.FAILED_PRECONDITION,
+          details: `${(err as RefusedError).reason}: ${err.message}`,
+          metadata,
+        };
       case 'unavailable':
         return { code: grpc.status.UNAVAILABLE, details: err.message };
       case 'config':

@@ -18,7 +18,8 @@ export function checkDomain(v: unknown): string {
 
 export function checkJobId(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError('job_id is required');
-  if (v.length > MAX_JOB_ID) throw new InvalidArgumentError(`job_id is ${v.length} characters long; at most ${MAX_JOB_ID}`);
+  if (v.length > MAX_JOB_ID)
+    throw new InvalidArgumentError(`job_id is ${v.length} characters long; at most ${MAX_JOB_ID}`);
   if (!JOB_ID.test(v)) throw new InvalidArgumentError('job_id may contain only printable ASCII without spaces');
   return v;
 }
@@ -34,7 +35,8 @@ export function checkCpus(v: unknown): number {
 export function checkGeneration(v: unknown): number {
   if (v === undefined || v === null || v === '' || v === '0' || v === 0) return 0;
   const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected_generation must be a non-negative integer');
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError('expected_generation must be a non-negative integer');
   return n;
 }
 

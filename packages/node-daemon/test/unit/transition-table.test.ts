@@ -63,7 +63,10 @@ describe('two-domain preemption case (N normal, P priority)', () => {
   test('a non-preemptible job in a running-preemptible domain makes it running; its end makes it preemptible again', () => {
     const s = apply(apply(idle, start('meta', 'j1', true)), start('meta', 'j2', false));
     expect(states(s)).toEqual({ meta: 'running', priv: 'occupied' });
-    expect(states(apply(s, end('meta', 'j2')))).toEqual({ meta: 'running-preemptible', priv: 'occupied-would-preempt' });
+    expect(states(apply(s, end('meta', 'j2')))).toEqual({
+      meta: 'running-preemptible',
+      priv: 'occupied-would-preempt',
+    });
   });
 
   test('jobs in priority domains are never preemptible', () => {
@@ -77,7 +80,11 @@ describe('several priority domains and the static two-normal-domain case', () =>
 
   test('all priority domains would-preempt; once one runs the others are occupied', () => {
     const s = apply(bootedNode([META, PRIV, PRIV2]), start('meta', 'j1'));
-    expect(states(s)).toEqual({ meta: 'running-preemptible', priv: 'occupied-would-preempt', priv2: 'occupied-would-preempt' });
+    expect(states(s)).toEqual({
+      meta: 'running-preemptible',
+      priv: 'occupied-would-preempt',
+      priv2: 'occupied-would-preempt',
+    });
     expect(states(apply(s, start('priv', 'p1')))).toEqual({ meta: 'preempted', priv: 'running', priv2: 'occupied' });
   });
 
@@ -199,9 +206,15 @@ describe('idempotency, fencing and refusals', () => {
   test('expected_generation fences a start against a changed domain', () => {
     const s = bootedNode();
     const g = s.domains[0]!.generation;
-    const stale: Command = { ...(start('meta', 'j1') as Extract<Command, { kind: 'start-job' }>), expectedGeneration: g + 5 };
+    const stale: Command = {
+      ...(start('meta', 'j1') as Extract<Command, { kind: 'start-job' }>),
+      expectedGeneration: g + 5,
+    };
     expect(refusal(transition(s, stale))).toBe('stale-generation');
-    const fresh: Command = { ...(start('meta', 'j1') as Extract<Command, { kind: 'start-job' }>), expectedGeneration: g };
+    const fresh: Command = {
+      ...(start('meta', 'j1') as Extract<Command, { kind: 'start-job' }>),
+      expectedGeneration: g,
+    };
     expect(transition(s, fresh).ok).toBe(true);
   });
 

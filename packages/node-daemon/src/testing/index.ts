@@ -1,0 +1,60 @@
+/** Test helpers shared across packages: fakes that implement the real interfaces. */
+import pino from 'pino';
+import type { Logger } from 'pino';
+import type { Clock } from '../domain-manager';
+import type { HostMetrics } from '../metrics/host-metrics';
+import type { PeriodicTasks } from '../tasks/periodic-tasks';
+import type { HostSample } from '../view';
+
+export { MemoryJournal } from '../journal/memory-journal';
+export { SimulatedDriver } from '../hypervisor/simulated/simulated-driver';
+
+/** A clock the test moves by hand. */
+export class ManualClock implements Clock {
+  constructor(public ms = 1_700_000_000_000) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** Host metrics with a fixed sample (no systeminformation calls in unit tests). */
+export class FixedHostMetrics implements HostMetrics {
+  private readonly sample: HostSample = {
+    memoryTotalBytes: 8 * 1024 ** 3,
+    memoryAvailableBytes: 4 * 1024 ** 3,
+    load1: 0.5,
+    cpus: 2,
+    sampledAtMs: 0,
+  };
+  latest(): HostSample {
+    return this.sample;
+  }
+  refresh(): Promise<HostSample> {
+    return Promise.resolve(this.sample);
+  }
+}
+
+/** Periodic tasks that never fire by themselves: tests call `runAll()`. */
+export class ManualTasks implements PeriodicTasks {
+  readonly tasks = new Map<string, () => Promise<unknown>>();
+  add(name: string, _expression: string, run: () => Promise<unknown>): void {
+    this.tasks.set(name, run);
+  }
+  async runAll(): Promise<void> {
+    for (const t of this.tasks.values()) await t();
+  }
+  stop(): Promise<void> {
+    this.tasks.clear();
+    return Promise.resolve();
+  }
+}
+
+/** A logger that keeps every line in memory (`lines`), for asserting on logs. */
+export function memoryLogger(level = 'debug'): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { logger, lines };
+}

@@ -1,0 +1,129 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { compileConfig, DEFAULT_CONFIG_YAML, loadConfig, parseConfigText } from '../../src/config/load-config';
+import { ConfigError } from '../../src/errors';
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const compile = (yaml: string) => compileConfig(parseConfigText(yaml, 'test.yaml'), '/etc/magrathea', {}, 'host1');
+
+describe('config', () => {
+  test('the embedded default: meta and egee normal, priv priority, simulated driver, loopback only', () => {
+    const c = loadConfig(undefined, {}, '/srv');
+    expect(c.domains).toEqual([
+      { name: 'meta', class: 'normal', autostart: true },
+      { name: 'egee', class: 'normal', autostart: true },
+      { name: 'priv', class: 'priority', autostart: true },
+    ]);
+    expect(c.driver.kind).toBe('simulated');
+    expect(c.listen.tcp).toEqual({ host: '127.0.0.1', port: 5678 });
+    expect(c.stateDir).toBe('/srv/.magrathea');
+    expect(c.listen.unixSocket).toBe('/srv/.magrathea/magrathead.sock');
+    expect(DEFAULT_CONFIG_YAML).toContain('priority');
+  });
+
+  test('every problem is reported at once, each with the path of the bad field', () => {
+    const p = problems(() =>
+      compile(`
+node: { name: "bad name!" }
+listen: { tcp: "0.0.0.0:99999", colour: blue }
+driver: { kind: xen }
+domains:
+  - { name: meta, class: batch }
+  - { name: meta }
+  - { class: normal }
+  - { name: priv, class: priority, extra: 1 }
+reconcileCron: "every minute"
+snapshotEvery: 0
+log: { level: loud }
+surprise: true
+`),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^node\.name: /),
+        expect.stringMatching(/^listen\.colour: unknown key/),
+        expect.stringMatching(/^listen\.tcp: .*out of range/),
+        expect.stringMatching(/^driver\.kind: "xen" is not one of simulated/),
+        expect.stringMatching(/^domains\.0\.class: "batch" is not one of normal, priority/),
+        expect.stringMatching(/^domains\.1\.name: duplicate domain name "meta"/),
+        expect.stringMatching(/^domains\.2\.name: is required/),
+        expect.stringMatching(/^domains\.3\.extra: unknown key/),
+        expect.stringMatching(/^reconcileCron: .*not a valid cron/),
+        expect.stringMatching(/^snapshotEvery: must be an integer/),
+        expect.stringMatching(/^log\.level: "loud"/),
+        expect.stringMatching(/^surprise: unknown key/),
+      ]),
+    );
+    expect(p.length).toBeGreaterThanOrEqual(12);
+  });
+
+  test('plaintext beyond loopback is refused unless the config says so explicitly', () => {
+    const yaml = 'listen: { tcp: "10.1.2.3:5678" }\ndomains: [{ name: a }]\n';
+    expect(problems(() => compile(yaml))).toEqual([
+      expect.stringMatching(/^listen\.tcp: 10\.1\.2\.3 is not a loopback address/),
+    ]);
+    const ok = compile('listen: { tcp: "10.1.2.3:5678", allowNonLoopback: true }\ndomains: [{ name: a }]\n');
+    expect(ok.listen.tcp?.host).toBe('10.1.2.3');
+  });
+
+  test('domains are required; YAML syntax errors carry line and column; duplicate keys are errors', () => {
+    expect(problems(() => compile('stateDir: /x\n'))).toEqual(['domains: is required: list the domains of this node']);
+    expect(problems(() => compile('domains: [ { name: a }\n  oops: ]'))[0]).toMatch(/^test\.yaml:\d+:\d+: /);
+    expect(problems(() => compile('domains: []\ndomains: []\n'))[0]).toMatch(/^test\.yaml:2:1: /);
+  });
+
+  test('a missing or unreadable file is a clear error', () => {
+    expect(problems(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/'))).toEqual([
+      '/nonexistent/magrathea.yaml: cannot read (ENOENT)',
+    ]);
+  });
+
+  test('relative paths resolve against the config file; command-line overrides win', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mg-cfg-'));
+    const f = path.join(dir, 'm.yaml');
+    fs.writeFileSync(
+      f,
+      'stateDir: state\nlisten: { unixSocket: s.sock, tcp: null }\ndomains: [{ name: a, autostart: false }]\n',
+    );
+    const c = loadConfig(f, {}, '/');
+    expect(c.stateDir).toBe(path.join(dir, 'state'));
+    expect(c.listen).toEqual({ tcp: null, unixSocket: path.join(dir, 's.sock'), allowNonLoopback: false });
+    const o = loadConfig(f, { stateDir: '/var/x', listen: '127.0.0.1:0' }, '/');
+    expect(o.stateDir).toBe('/var/x');
+    expect(o.listen.tcp).toEqual({ host: '127.0.0.1', port: 0 });
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('simulated driver scripting is validated too', () => {
+    const c = compile(
+      'driver: { kind: simulated, simulated: { latencyMs: { boot: 5, preempt: 2 }, failures: [{ op: grow, domain: priv, times: 2 }] } }\ndomains: [{ name: priv, class: priority }]\n',
+    );
+    expect(c.driver.simulated).toMatchObject({
+      latencyMs: { boot: 5, preempt: 2 },
+      failures: [{ op: 'grow', domain: 'priv', times: 2 }],
+    });
+    expect(
+      problems(() =>
+        compile(
+          'driver: { simulated: { latencyMs: { boot: -1, teleport: 3 }, failures: [{ op: fly }] } }\ndomains: [{ name: a }]\n',
+        ),
+      ),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^driver\.simulated\.latencyMs\.teleport: unknown key/),
+        expect.stringMatching(/^driver\.simulated\.latencyMs\.boot: must be an integer/),
+        expect.stringMatching(/^driver\.simulated\.failures\.0\.op: "fly" is not one of/),
+      ]),
+    );
+  });
+});

@@ -1,0 +1,111 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FileJournal } from '../../src/journal/file-journal';
+import { JournalCorruptError, StateDirError } from '../../src/errors';
+import type { Command } from '../../src/domain';
+import { bootedNode } from './core-helpers';
+
+const cmd = (jobId: string): Command => ({ kind: 'end-job', domain: 'meta', jobId, atMs: 1 });
+
+describe('FileJournal', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mg-journal-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('records survive a reopen; intents without an outcome are reported dangling', () => {
+    const j = new FileJournal(dir);
+    expect(j.open().commits).toEqual([]);
+    j.append({ t: 'intent', seq: 1, cmd: cmd('a') }, true);
+    j.append({ t: 'commit', seq: 1, cmd: cmd('a') }, true);
+    j.append({ t: 'intent', seq: 2, cmd: cmd('b') }, true);
+    j.append({ t: 'abort', seq: 2 }, true);
+    j.append({ t: 'intent', seq: 3, cmd: cmd('c') }, true);
+    j.close();
+    const r = new FileJournal(dir).open();
+    expect(r.commits.map((c) => c.seq)).toEqual([1]);
+    expect(r.dangling.map((c) => c.seq)).toEqual([3]);
+    expect(r.lastSeq).toBe(3);
+    expect(r.tornBytes).toBe(0);
+  });
+
+  test('a torn last record is cut off and the journal stays appendable', () => {
+    const j = new FileJournal(dir);
+    j.open();
+    j.append({ t: 'commit', seq: 1, cmd: cmd('a') }, true);
+    j.close();
+    fs.appendFileSync(path.join(dir, 'journal.jsonl'), '1234abcd {"t":"commit","se');
+    const j2 = new FileJournal(dir);
+    const r = j2.open();
+    expect(r.commits.map((c) => c.seq)).toEqual([1]);
+    expect(r.tornBytes).toBeGreaterThan(0);
+    j2.append({ t: 'commit', seq: 2, cmd: cmd('b') }, true);
+    j2.close();
+    expect(new FileJournal(dir).open().commits.map((c) => c.seq)).toEqual([1, 2]);
+  });
+
+  test('a bad checksum on the last complete line is treated as torn too', () => {
+    const j = new FileJournal(dir);
+    j.open();
+    j.append({ t: 'commit', seq: 1, cmd: cmd('a') }, true);
+    j.close();
+    fs.appendFileSync(path.join(dir, 'journal.jsonl'), '00000000 {"t":"commit","seq":2}\n');
+    expect(new FileJournal(dir).open().commits.map((c) => c.seq)).toEqual([1]);
+  });
+
+  test('corruption before the last record stops the start-up with the line number', () => {
+    const j = new FileJournal(dir);
+    j.open();
+    j.append({ t: 'commit', seq: 1, cmd: cmd('a') }, true);
+    j.append({ t: 'commit', seq: 2, cmd: cmd('b') }, true);
+    j.close();
+    const p = path.join(dir, 'journal.jsonl');
+    const text = fs.readFileSync(p, 'utf8').replace('"seq":1', '"seq":7');
+    fs.writeFileSync(p, text);
+    expect(() => new FileJournal(dir).open()).toThrow(JournalCorruptError);
+    expect(() => new FileJournal(dir).open()).toThrow(/line 1/);
+  });
+
+  test('compaction writes a snapshot and empties the journal; older records are skipped after a crash between the two renames', () => {
+    const j = new FileJournal(dir);
+    j.open();
+    j.append({ t: 'commit', seq: 1, cmd: cmd('a') }, true);
+    j.append({ t: 'commit', seq: 2, cmd: cmd('b') }, true);
+    const old = fs.readFileSync(path.join(dir, 'journal.jsonl'));
+    const state = bootedNode();
+    j.compact(state, 2);
+    j.append({ t: 'commit', seq: 3, cmd: cmd('c') }, true);
+    j.close();
+    let r = new FileJournal(dir).open();
+    expect(r.snapshot?.seq).toBe(2);
+    expect(r.snapshot?.state).toEqual(state);
+    expect(r.commits.map((c) => c.seq)).toEqual([3]);
+    // Simulate a crash after the snapshot rename but before the journal was replaced.
+    fs.writeFileSync(path.join(dir, 'journal.jsonl'), old);
+    r = new FileJournal(dir).open();
+    expect(r.commits).toEqual([]);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('a corrupt snapshot is reported, not ignored', () => {
+    fs.writeFileSync(path.join(dir, 'snapshot.json'), 'garbage');
+    expect(() => new FileJournal(dir).open()).toThrow(/snapshot .* is corrupt/);
+  });
+
+  test('a state directory that is not writable is a clear error', () => {
+    const file = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(file, 'x');
+    expect(() => new FileJournal(path.join(file, 'state')).open()).toThrow(StateDirError);
+  });
+
+  test('the state directory is created with mode 0700 and the journal 0600', () => {
+    const sub = path.join(dir, 'new');
+    const j = new FileJournal(sub);
+    j.open();
+    j.close();
+    expect(fs.statSync(sub).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(sub, 'journal.jsonl')).mode & 0o777).toBe(0o600);
+  });
+});

@@ -1,0 +1,197 @@
+/** Starts the real binaries (built into dist/) as child processes, and talks to them over gRPC. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { NodeEventMessage, NodeMessage, NodeServiceClient } from '@magrathea/common';
+import { loadMagratheaApi } from '@magrathea/common';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const DAEMON_BIN = path.join(ROOT, 'packages/node-daemon/dist/main.js');
+export const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');
+
+function requireBuilt(bin: string): void {
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run "npm run build" (npm test does it) first`);
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface DaemonProcess {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly socket: string;
+  readonly addr: string;
+  readonly logs: Record<string, unknown>[];
+  /** SIGTERM and wait; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export interface SpawnOptions {
+  readonly stateDir: string;
+  /** YAML config text (written next to the state dir); default: the embedded default. */
+  readonly config?: string;
+  readonly args?: readonly string[];
+}
+
+/** Starts magrathead on 127.0.0.1:0 and waits for its "magrathead ready" log line. */
+export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
+  requireBuilt(DAEMON_BIN);
+  const args = [
+    DAEMON_BIN,
+    '--state-dir',
+    opts.stateDir,
+    '--listen',
+    '127.0.0.1:0',
+    '--socket',
+    path.join(opts.stateDir, 'd.sock'),
+  ];
+  if (opts.config !== undefined) {
+    const f = `${opts.stateDir.replace(/\/$/, '')}.yaml`;
+    fs.writeFileSync(f, opts.config);
+    args.push('--config', f);
+  }
+  args.push(...(opts.args ?? []));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`magrathead did not become ready: ${stderr}`)), 15_000);
+    proc.stdout.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let rec: Record<string, unknown>;
+        try {
+          rec = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        logs.push(rec);
+        if (rec.msg === 'magrathead ready') {
+          clearTimeout(timer);
+          const port = rec.tcpPort as number;
+          resolve({
+            proc,
+            port,
+            socket: rec.unixSocket as string,
+            addr: `127.0.0.1:${port}`,
+            logs,
+            stop: () => {
+              proc.kill('SIGTERM');
+              return exited;
+            },
+            kill9: async () => {
+              proc.kill('SIGKILL');
+              await exited;
+            },
+          });
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`magrathead exited with ${code} before it was ready: ${stderr}`));
+    });
+  });
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the magrathea CLI to completion. */
+export function cli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+  requireBuilt(CLI_BIN);
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a binary that is expected to fail before becoming ready (bad config, bad state dir). */
+export function runToExit(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function nodeClient(addr: string): NodeServiceClient {
+  const api = loadMagratheaApi();
+  return new api.magrathea.v1.NodeService(addr, grpc.credentials.createInsecure());
+}
+
+type Cb<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+
+/** Promisified unary call with a deadline. */
+export function unary<Req, Res>(
+  client: NodeServiceClient,
+  method: (req: Req, opts: grpc.CallOptions, cb: Cb<Res>) => unknown,
+  req: Req,
+  timeoutMs = 10_000,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res?: Res) =>
+      err ? reject(err) : resolve(res as Res),
+    );
+  });
+}
+
+export const getNode = (c: NodeServiceClient): Promise<NodeMessage> => unary(c, c.GetNode, {});
+
+/** Collects WatchNode events until cancelled. */
+export function collectWatch(
+  c: NodeServiceClient,
+  since = 0,
+): {
+  events: NodeEventMessage[];
+  stream: grpc.ClientReadableStream<NodeEventMessage>;
+  waitFor(pred: (e: NodeEventMessage[]) => boolean, ms?: number): Promise<void>;
+} {
+  const events: NodeEventMessage[] = [];
+  const stream = c.WatchNode({ since_generation: String(since) });
+  stream.on('data', (e: NodeEventMessage) => events.push(e));
+  stream.on('error', () => undefined);
+  return {
+    events,
+    stream,
+    async waitFor(pred, ms = 10_000) {
+      const until = Date.now() + ms;
+      while (!pred(events)) {
+        if (Date.now() > until) throw new Error(`watch condition not met; got ${events.length} events`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+  };
+}
+
+export function statesOf(n: NodeMessage): Record<string, string> {
+  return Object.fromEntries(n.domains.map((d) => [d.name, d.state]));
+}
