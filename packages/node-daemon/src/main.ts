@@ -1,5 +1,9 @@
-#!/usr/bin/env node
-/** magrathead: the only file that touches `process` (argv, signals, exit codes). */
+#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=96
+/**
+ * magrathead: the only file that touches `process` (argv, signals, exit codes).
+ * The shebang's V8 flags keep the heap small: every MB the daemon holds is taken from the VMs
+ * (see BENCHMARKS.md; keep them in sync with DAEMON_NODE_FLAGS in bench/lib.js and `npm start`).
+ */
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { Daemon } from './daemon';

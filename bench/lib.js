@@ -1,0 +1,117 @@
+'use strict';
+/** Shared helpers for the benchmarks: percentiles, tables, child daemons, machine facts. */
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+/** The V8 flags magrathead runs with (its shebang). */
+const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+function summarize(samplesMs) {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1], mean };
+}
+
+function fmt(x, digits = 3) {
+  return typeof x === 'number' ? x.toFixed(digits) : String(x);
+}
+
+/** Markdown table from a header row and rows. */
+function markdownTable(head, rows) {
+  const line = (r) => `| ${r.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function machine() {
+  const cpu = os.cpus()[0];
+  return `${os.cpus().length} × ${cpu ? cpu.model.trim() : 'unknown CPU'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+/** Starts magrathead (built) and resolves once it logs "magrathead ready". */
+function spawnDaemon({ stateDir, config }) {
+  const bin = path.join(ROOT, 'packages/node-daemon/dist/main.js');
+  const args = [
+    ...DAEMON_NODE_FLAGS,
+    bin,
+    '--state-dir',
+    stateDir,
+    '--listen',
+    '127.0.0.1:0',
+    '--socket',
+    path.join(stateDir, 'd.sock'),
+    '--log-level',
+    'info',
+  ];
+  if (config) {
+    const f = `${stateDir}.yaml`;
+    fs.writeFileSync(f, config);
+    args.push('--config', f);
+  }
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error('daemon not ready')), 15000);
+    proc.stdout.on('data', (b) => {
+      buf += b.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === 'magrathead ready') {
+            clearTimeout(t);
+            resolve({
+              proc,
+              port: rec.tcpPort,
+              stop: () =>
+                new Promise((r) => {
+                  proc.once('exit', r);
+                  proc.kill('SIGTERM');
+                }),
+            });
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    proc.once('exit', (c) => reject(new Error(`daemon exited ${c}`)));
+  });
+}
+
+/** RSS (bytes) and CPU seconds (user+sys) of a process, from /proc. */
+function procStats(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)[1]) * 1024;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon'), fileBytes: kb('RssFile'), cpuSeconds: ticks / 100 };
+}
+
+function tmpDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+module.exports = {
+  ROOT,
+  DAEMON_NODE_FLAGS,
+  percentile,
+  summarize,
+  fmt,
+  markdownTable,
+  machine,
+  spawnDaemon,
+  procStats,
+  tmpDir,
+};

@@ -1,0 +1,202 @@
+'use strict';
+/**
+ * Node daemon benchmark: StartJob latency (no preemption, journal fsync included) through a real
+ * magrathead process over gRPC on loopback, the same in-process (to show where the time goes),
+ * and the idle daemon's RSS and CPU.
+ */
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const { loadMagratheaApi } = require('@magrathea/common');
+const { DomainManager, FileJournal, SimulatedDriver, createLogger } = require('@magrathea/node-daemon');
+const { summarize, fmt, spawnDaemon, procStats, tmpDir } = require('./lib');
+
+const CONFIG = `
+domains:
+  - { name: meta, class: normal }
+  - { name: egee, class: normal }
+  - { name: priv, class: priority }
+driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
+snapshotEvery: 1000
+log: { level: warn }
+`;
+
+const unary = (client, method, req) =>
+  new Promise((resolve, reject) =>
+    client[method](req, { deadline: Date.now() + 10000 }, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+
+async function waitFree(client) {
+  for (let i = 0; i < 500; i++) {
+    const n = await unary(client, 'GetNode', {});
+    if (n.domains.every((d) => d.state === 'free')) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('domains did not come up');
+}
+
+async function grpcLatency(n) {
+  const dir = tmpDir('mg-bench-');
+  const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config: CONFIG });
+  const api = loadMagratheaApi();
+  const client = new api.magrathea.v1.NodeService(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
+  await waitFree(client);
+  await new Promise((r) => setTimeout(r, 2000));
+  const fresh = procStats(d.proc.pid);
+  // Warm-up, then keep one job in meta so further starts pack onto a running domain (no driver op).
+  for (let i = 0; i < 200; i++) {
+    await unary(client, 'StartJob', { domain: 'meta', job_id: `w${i}`, preemptible: true });
+    await unary(client, 'EndJob', { domain: 'meta', job_id: `w${i}` });
+  }
+  // Baseline in the same run: a unary call that touches no journal.
+  const base = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await unary(client, 'GetNode', {});
+    base.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  await unary(client, 'StartJob', { domain: 'meta', job_id: 'anchor', preemptible: true });
+  const pack = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await unary(client, 'StartJob', { domain: 'meta', job_id: `p${i}`, preemptible: true });
+    pack.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await unary(client, 'EndJob', { domain: 'meta', job_id: `p${i}` });
+  }
+  await unary(client, 'EndJob', { domain: 'meta', job_id: 'anchor' });
+  // A start into a free domain also grows it (one driver op: intent + commit, two fsyncs).
+  const grow = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await unary(client, 'StartJob', { domain: 'egee', job_id: `g${i}`, preemptible: true });
+    grow.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await unary(client, 'EndJob', { domain: 'egee', job_id: `g${i}` });
+  }
+  // Idle: let it settle, then measure memory and CPU over 10 s.
+  await new Promise((r) => setTimeout(r, 3000));
+  const a = procStats(d.proc.pid);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 10000));
+  const b = procStats(d.proc.pid);
+  const idleCpuPct = ((b.cpuSeconds - a.cpuSeconds) / ((Date.now() - t0) / 1000)) * 100;
+  client.close();
+  await d.stop();
+  return { base: summarize(base), pack: summarize(pack), grow: summarize(grow), fresh, idle: b, idleCpuPct };
+}
+
+async function inProcessLatency(n) {
+  const dir = tmpDir('mg-bench-ip-');
+  const logger = createLogger('silent');
+  const m = new DomainManager(
+    {
+      nodeName: 'bench',
+      domains: [
+        { name: 'meta', class: 'normal', autostart: true },
+        { name: 'priv', class: 'priority', autostart: true },
+      ],
+      snapshotEvery: 1000,
+      eventBacklog: 1024,
+    },
+    {
+      journal: new FileJournal(path.join(dir, 'state')),
+      driver: new SimulatedDriver({ latencyMs: { boot: 0 } }),
+      clock: { now: () => Date.now() },
+      logger,
+    },
+  );
+  m.recover();
+  await m.startDriver();
+  await m.settleBoots();
+  await m.execute({
+    kind: 'start-job',
+    domain: 'meta',
+    jobId: 'anchor',
+    preemptible: true,
+    cpus: 1,
+    expectedGeneration: 0,
+  });
+  const s = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await m.execute({
+      kind: 'start-job',
+      domain: 'meta',
+      jobId: `j${i}`,
+      preemptible: true,
+      cpus: 1,
+      expectedGeneration: 0,
+    });
+    s.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await m.execute({ kind: 'end-job', domain: 'meta', jobId: `j${i}` });
+  }
+  return summarize(s);
+}
+
+async function run() {
+  const n = Number(process.env.BENCH_N ?? 2000);
+  const g = await grpcLatency(n);
+  const ip = await inProcessLatency(n);
+  const rows = [
+    ['baseline: GetNode via gRPC (no journal)', g.base.n, fmt(g.base.p50), fmt(g.base.p99), fmt(g.base.max), '—', '—'],
+    [
+      'StartJob via gRPC, domain already running (1 fsync)',
+      g.pack.n,
+      fmt(g.pack.p50),
+      fmt(g.pack.p99),
+      fmt(g.pack.max),
+      '≤ 1 / ≤ 5',
+      g.pack.p50 <= 1 && g.pack.p99 <= 5 ? 'met' : 'MISSED',
+    ],
+    [
+      'StartJob via gRPC, free domain grown (2 fsyncs)',
+      g.grow.n,
+      fmt(g.grow.p50),
+      fmt(g.grow.p99),
+      fmt(g.grow.max),
+      '≤ 1 / ≤ 5',
+      g.grow.p50 <= 1 && g.grow.p99 <= 5 ? 'met' : 'MISSED',
+    ],
+    ['StartJob in-process (manager + journal fsync, no RPC)', ip.n, fmt(ip.p50), fmt(ip.p99), fmt(ip.max), '—', '—'],
+  ];
+  const mb = (x) => `${(x / 1024 ** 2).toFixed(1)} MB`;
+  const idle = [
+    [
+      'idle RSS after start',
+      mb(g.fresh.rssBytes),
+      mb(g.fresh.anonBytes),
+      mb(g.fresh.fileBytes),
+      '≤ 60 MB RSS',
+      g.fresh.rssBytes <= 60 * 1024 ** 2 ? 'met' : 'MISSED',
+    ],
+    [
+      `idle RSS after ${2 * n + 400} StartJob/EndJob pairs`,
+      mb(g.idle.rssBytes),
+      mb(g.idle.anonBytes),
+      mb(g.idle.fileBytes),
+      '≤ 60 MB RSS',
+      g.idle.rssBytes <= 60 * 1024 ** 2 ? 'met' : 'MISSED',
+    ],
+    [
+      'idle CPU (10 s window)',
+      `${g.idleCpuPct.toFixed(3)} %`,
+      '',
+      '',
+      '≤ 0.2 %',
+      g.idleCpuPct <= 0.2 ? 'met' : 'MISSED',
+    ],
+  ];
+  return {
+    title: 'Node daemon: StartJob latency and idle footprint',
+    sections: [
+      { head: ['operation', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target p50/p99 ms', ''], rows },
+      { head: ['measure', 'RSS', 'anonymous', 'file-backed', 'target', ''], rows: idle },
+    ],
+    notes: [
+      'Real `magrathead` child process, simulated driver, real file journal (fdatasync per commit), gRPC over 127.0.0.1, one client, sequential calls.',
+      'Reference point: the original Magrathea needed about 1.2 s per start check (CESNET TR 25/2007).',
+      'The daemon runs with the V8 flags of its shebang (`--max-semi-space-size=2 --max-old-space-size=96`). "file-backed" is mostly the node binary mapped from disk (about 34 MB for a bare `node` here): shared and reclaimable under memory pressure. "anonymous" is the memory the daemon really takes from the VMs.',
+      'Client and daemon share the 2 cores; the p99 tail is dominated by gRPC and scheduling, not by the journal (compare the in-process row).',
+    ],
+  };
+}
+
+module.exports = { run };
