@@ -43,7 +43,7 @@ export interface DaemonConfig {
   readonly metricsCron: string;
   /** Journal records between snapshots. Default 1000. */
   readonly snapshotEvery: number;
-  /** Events kept in memory for watchers that resume. Default 4096. */
+  /** Events kept in memory for watchers that resume. Default 1024. */
   readonly eventBacklog: number;
   /** Grace time for graceful shutdown before connections are cut, ms. Default 5000. */
   readonly shutdownGraceMs: number;
@@ -299,7 +299,7 @@ export function compileConfig(
   const reconcileCron = cron('reconcileCron', '*/30 * * * * *');
   const metricsCron = cron('metricsCron', '*/15 * * * * *');
   const snapshotEvery = c.int(top, 'snapshotEvery', '', 1, 10_000_000) ?? 1000;
-  const eventBacklog = c.int(top, 'eventBacklog', '', 16, 10_000_000) ?? 4096;
+  const eventBacklog = c.int(top, 'eventBacklog', '', 16, 1_000_000) ?? 1024;
   const shutdownGraceMs = c.int(top, 'shutdownGraceMs', '', 0, 600_000) ?? 5000;
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
