@@ -73,6 +73,7 @@ function spawnDaemon({ stateDir, config }) {
             resolve({
               proc,
               port: rec.tcpPort,
+              hookPort: rec.hookPort,
               stop: () =>
                 new Promise((r) => {
                   proc.once('exit', r);

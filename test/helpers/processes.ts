@@ -113,21 +113,10 @@ export interface CliResult {
 /** Runs the magrathea CLI to completion. */
 export function cli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
   requireBuilt(CLI_BIN);
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runToExit([CLI_BIN, ...args], timeoutMs);
 }
 
-/** Runs a binary that is expected to fail before becoming ready (bad config, bad state dir). */
+/** Runs node with these arguments to completion (the CLI, or a daemon expected to fail before it is ready). */
 export function runToExit(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -13,6 +13,7 @@ import { DOMAIN_ACTIONS } from '@magrathea/common';
 import { call, CliError, connect, EXIT, fromGrpcError } from './client';
 import type { Io } from './output';
 import { changeLine, domainJson, nodeJson, statusTable } from './output';
+import { addPbsCommands } from './commands/pbs';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -218,6 +219,7 @@ export function createProgram(deps: ProgramDeps): Command {
         io.out(`${action} ${name}: ${r.state}, generation ${r.generation}`);
       });
   }
+  addPbsCommands(program, io);
   return program;
 }
 

@@ -46,3 +46,5 @@ export type { StartJobRequest__Output as StartJobRequestMessage } from './genera
 export type { EndJobRequest__Output as EndJobRequestMessage } from './generated/magrathea/v1/EndJobRequest';
 export type { DomainActionRequest__Output as DomainActionRequestMessage } from './generated/magrathea/v1/DomainActionRequest';
 export type { WatchNodeRequest__Output as WatchNodeRequestMessage } from './generated/magrathea/v1/WatchNodeRequest';
+export { ConfigChecker } from './config-checker';
+export type { ConfigObject } from './config-checker';

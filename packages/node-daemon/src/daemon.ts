@@ -9,6 +9,10 @@ import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
 import type { HostMetrics } from './metrics/host-metrics';
 import { SystemInformationMetrics } from './metrics/host-metrics';
+import type { HookServer } from './hook-api/hook-server';
+import { createHookServer } from './hook-api/hook-server';
+import { DomainTokens } from './hook-api/tokens';
+import { ConfigError } from './errors';
 import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
 import type { PeriodicTasks } from './tasks/periodic-tasks';
@@ -29,6 +33,7 @@ export interface DaemonDeps {
 export interface Listening {
   readonly tcpPort: number | null;
   readonly unixSocket: string | null;
+  readonly hookPort: number | null;
 }
 
 export class Daemon {
@@ -39,6 +44,8 @@ export class Daemon {
   private readonly metrics: HostMetrics;
   private readonly tasks: PeriodicTasks;
   private readonly rpc: RpcServer;
+  private readonly tokens = new DomainTokens();
+  private readonly hook: HookServer | null;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -68,6 +75,21 @@ export class Daemon {
       },
     );
     this.rpc = createRpcServer({ manager: this.manager, logger: deps.logger });
+    this.hook = config.hookApi
+      ? createHookServer({ manager: this.manager, tokens: this.tokens, logger: deps.logger }, config.hookApi)
+      : null;
+  }
+
+  private tokenSources(): { domain: string; file: string }[] {
+    return this.config.domains.flatMap((d) => (d.tokenFile ? [{ domain: d.name, file: d.tokenFile }] : []));
+  }
+
+  /** Re-reads the domains' hook API tokens (SIGHUP). On any problem the old tokens stay in force. */
+  reloadTokens(): string[] {
+    const problems = this.tokens.load(this.tokenSources());
+    if (problems.length > 0) this.log.error({ problems }, 'token reload failed; the previous tokens stay in force');
+    else this.log.info({ domains: this.tokens.size }, 'hook API tokens reloaded');
+    return problems;
   }
 
   get state(): DaemonState {
@@ -79,6 +101,10 @@ export class Daemon {
     if (this.stateValue !== 'created') throw new Error(`cannot start a daemon that is ${this.stateValue}`);
     this.stateValue = 'starting';
     try {
+      if (this.hook) {
+        const problems = this.tokens.load(this.tokenSources());
+        if (problems.length > 0) throw new ConfigError(problems);
+      }
       this.manager.recover();
       await this.manager.startDriver();
       // Sampling CPU load takes ~0.5 s; GetNode reports host metrics once the first sample is in.
@@ -90,9 +116,13 @@ export class Daemon {
       if (this.config.listen.tcp)
         tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
       if (this.config.listen.unixSocket) await this.rpc.listenUnix(this.config.listen.unixSocket);
+      const hookPort =
+        this.hook && this.config.hookApi
+          ? await this.hook.listen(this.config.hookApi.host, this.config.hookApi.port)
+          : null;
       this.rpc.setServing(true);
       this.stateValue = 'running';
-      const listening = { tcpPort, unixSocket: this.config.listen.unixSocket };
+      const listening = { tcpPort, unixSocket: this.config.listen.unixSocket, hookPort };
       this.log.info(
         {
           node: this.config.nodeName,
@@ -135,6 +165,7 @@ export class Daemon {
     };
     await step('health', () => this.rpc.setServing(false));
     await step('tasks', () => this.tasks.stop());
+    await step('hook-api', () => this.hook?.close(this.config.shutdownGraceMs));
     await step('rpc', () => this.rpc.shutdown(this.config.shutdownGraceMs));
     await step('manager', () => this.manager.drain());
     await step('driver', () => this.driver.stop());

@@ -100,6 +100,7 @@ export class DomainManager {
   private readonly observations = new Map<string, ObservedInfo>();
   private readonly releases = new Map<string, ReleaseInfo>();
   private readonly bootsInFlight = new Map<string, Promise<void>>();
+  private dangling: readonly { seq: number; cmd: Command }[] = [];
   private readonly log: Logger;
   readonly hub: EventHub;
 
@@ -134,7 +135,10 @@ export class DomainManager {
     const problems = checkInvariants(merged);
     if (problems.length > 0) throw new JournalCorruptError(`recovered state breaks invariants: ${problems.join('; ')}`);
     this.state = merged;
-    if (rec.snapshot === null || merged !== s || rec.tornBytes > 0 || rec.dangling.length > 0) this.compact();
+    // With an interrupted command, compaction waits until its driver operations are undone
+    // (startDriver), so a second crash in between still finds the intent.
+    if (rec.dangling.length === 0 && (rec.snapshot === null || merged !== s || rec.tornBytes > 0)) this.compact();
+    this.dangling = rec.dangling;
     for (const d of rec.dangling) {
       this.log.warn(
         { seq: d.seq, kind: d.cmd.kind, domain: d.cmd.domain },
@@ -186,6 +190,7 @@ export class DomainManager {
   /** Hands the domains to the driver, then boots autostart domains that are down. */
   async startDriver(): Promise<void> {
     await this.deps.driver.start(this.state.domains.map((d) => ({ name: d.name, posture: postureOf(d.state) })));
+    await this.undoInterrupted();
     this.accepting = true;
     for (const d of this.state.domains) {
       if (d.state === 'booting') this.launchBoot(d.name);
@@ -247,6 +252,34 @@ export class DomainManager {
     for (const o of all) if (o.op === 'boot') this.launchBoot(o.domain);
     if (this.deps.journal.sizeRecords >= this.opts.snapshotEvery) this.compact();
     return this.outcome(r, cmd, phases);
+  }
+
+  /**
+   * A crash during a command's driver operations leaves an intent without an outcome; the
+   * command was never acknowledged. Undo whatever part of it ran: every inverse operation
+   * moves a domain back to its recorded posture, so it is harmless where the original never ran.
+   */
+  private async undoInterrupted(): Promise<void> {
+    for (const { seq, cmd } of [...this.dangling].reverse()) {
+      const r = transition(this.state, cmd);
+      if (!r.ok || r.noop) continue;
+      const ops = planDriverOps(this.state, r.next).filter((o) => o.op !== 'boot');
+      for (const o of ops.reverse()) {
+        const inv = inverseOf(o.op);
+        if (!inv || !this.deps.driver.capabilities[inv]) continue;
+        try {
+          await this.runOp(inv, o.domain);
+          this.log.info({ seq, op: inv, domain: o.domain }, 'undid a driver operation of an interrupted command');
+        } catch (err) {
+          this.log.error(
+            { err, seq, op: inv, domain: o.domain },
+            'could not undo a driver operation; reconciliation will report the drift',
+          );
+        }
+      }
+    }
+    if (this.dangling.length > 0) this.compact();
+    this.dangling = [];
   }
 
   private async runOp(op: DriverOpKind, domain: string, measured?: Map<string, ReleaseMeasurement>): Promise<void> {

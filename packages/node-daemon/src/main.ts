@@ -83,6 +83,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading hook API tokens');
+    daemon.reloadTokens();
+  });
 
   try {
     await daemon.start();

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { isLoopbackHost, parseAddress } from '@magrathea/common';
+import { ConfigChecker, isLoopbackHost, parseAddress } from '@magrathea/common';
+import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
 import type { DriverConfig } from '../hypervisor/create-driver';
 import { DRIVER_KINDS } from '../hypervisor/create-driver';
@@ -21,6 +22,8 @@ export interface DomainConfig {
   readonly name: string;
   readonly class: DomainClass;
   readonly autostart: boolean;
+  /** File holding this domain's hook API token (absolute), or null. */
+  readonly tokenFile: string | null;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -37,6 +40,15 @@ export interface DaemonConfig {
   };
   readonly driver: DriverConfig;
   readonly domains: readonly DomainConfig[];
+  /** The HTTP/JSON hook API for the PBS hooks, or null when disabled (the default). */
+  readonly hookApi: {
+    readonly host: string;
+    readonly port: number;
+    /** Largest request body, bytes. Default 4096. */
+    readonly maxBodyBytes: number;
+    /** Whole-request time limit, ms. Default 5000. */
+    readonly requestTimeoutMs: number;
+  } | null;
   /** Cron expression (with seconds) for reconciliation. Default every 30 s. */
   readonly reconcileCron: string;
   /** Cron expression (with seconds) for refreshing host metrics. Default every 15 s. */
@@ -57,79 +69,6 @@ export interface ConfigOverrides {
   readonly socket?: string | undefined;
 }
 
-type Obj = Record<string, unknown>;
-
-class Checker {
-  readonly problems: string[] = [];
-
-  fail(at: string, msg: string): void {
-    this.problems.push(`${at || '(top level)'}: ${msg}`);
-  }
-
-  object(v: unknown, at: string, allowed: readonly string[]): Obj | null {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'object' || Array.isArray(v)) {
-      this.fail(at, `must be a mapping, got ${Array.isArray(v) ? 'a list' : typeof v}`);
-      return null;
-    }
-    for (const k of Object.keys(v)) {
-      if (!allowed.includes(k)) this.fail(at ? `${at}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
-    }
-    return v as Obj;
-  }
-
-  string(
-    o: Obj | null,
-    key: string,
-    at: string,
-    opts: { pattern?: RegExp; patternText?: string } = {},
-  ): string | undefined {
-    const v = o?.[key];
-    if (v === undefined || v === null) return undefined;
-    const p = at ? `${at}.${key}` : key;
-    if (typeof v !== 'string' || v.length === 0) {
-      this.fail(p, 'must be a non-empty string');
-      return undefined;
-    }
-    if (opts.pattern && !opts.pattern.test(v)) {
-      this.fail(p, `"${v}" is not ${opts.patternText ?? `matching ${String(opts.pattern)}`}`);
-      return undefined;
-    }
-    return v;
-  }
-
-  int(o: Obj | null, key: string, at: string, min: number, max: number): number | undefined {
-    const v = o?.[key];
-    if (v === undefined || v === null) return undefined;
-    const p = at ? `${at}.${key}` : key;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(p, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-      return undefined;
-    }
-    return v;
-  }
-
-  bool(o: Obj | null, key: string, at: string): boolean | undefined {
-    const v = o?.[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'boolean') {
-      this.fail(at ? `${at}.${key}` : key, `must be true or false, got ${JSON.stringify(v)}`);
-      return undefined;
-    }
-    return v;
-  }
-
-  oneOf<T extends string>(o: Obj | null, key: string, at: string, values: readonly T[]): T | undefined {
-    const v = this.string(o, key, at);
-    if (v === undefined) return undefined;
-    if (!(values as readonly string[]).includes(v)) {
-      this.fail(at ? `${at}.${key}` : key, `"${v}" is not one of ${values.join(', ')}`);
-      return undefined;
-    }
-    return v as T;
-  }
-}
-
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SIM_OPS = ['preempt', 'save', 'shrink', 'shutdown', 'resume', 'restore', 'grow', 'boot', 'observe'] as const;
 
@@ -146,7 +85,7 @@ domains:
   - { name: priv, class: priority }
 `;
 
-function checkSimulated(c: Checker, o: Obj | null, at: string): DriverConfig['simulated'] {
+function checkSimulated(c: ConfigChecker, o: Obj | null, at: string): DriverConfig['simulated'] {
   const sim = c.object(o, at, [
     'latencyMs',
     'failures',
@@ -205,11 +144,12 @@ export function compileConfig(
   overrides: ConfigOverrides = {},
   hostname = os.hostname(),
 ): DaemonConfig {
-  const c = new Checker();
+  const c = new ConfigChecker();
   const top = c.object(doc ?? {}, '', [
     'node',
     'stateDir',
     'listen',
+    'hookApi',
     'driver',
     'domains',
     'reconcileCron',
@@ -274,7 +214,7 @@ export function compileConfig(
     if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
-      const o = c.object(d, p, ['name', 'class', 'autostart']);
+      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile']);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
@@ -286,9 +226,38 @@ export function compileConfig(
       if (o.name === undefined) c.fail(`${p}.name`, 'is required');
       const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
       const autostart = c.bool(o, 'autostart', p) ?? true;
+      const tokenFile = c.string(o, 'tokenFile', p);
       if (name && domains.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate domain name "${name}"`);
-      else if (name) domains.push({ name, class: cls, autostart });
+      else if (name)
+        domains.push({ name, class: cls, autostart, tokenFile: tokenFile ? path.resolve(baseDir, tokenFile) : null });
     });
+  }
+
+  const hook = c.object(top?.hookApi, 'hookApi', ['listen', 'allowNonLoopback', 'maxBodyBytes', 'requestTimeoutMs']);
+  let hookApi: DaemonConfig['hookApi'] = null;
+  if (hook) {
+    const listenText = c.string(hook, 'listen', 'hookApi');
+    if (listenText === undefined) c.fail('hookApi.listen', 'is required (HOST:PORT) when hookApi is configured');
+    const allow = c.bool(hook, 'allowNonLoopback', 'hookApi') ?? false;
+    const maxBodyBytes = c.int(hook, 'maxBodyBytes', 'hookApi', 256, 1024 * 1024) ?? 4096;
+    const requestTimeoutMs = c.int(hook, 'requestTimeoutMs', 'hookApi', 100, 120_000) ?? 5000;
+    if (listenText !== undefined) {
+      try {
+        const a = parseAddress(listenText);
+        if (a.kind !== 'tcp') c.fail('hookApi.listen', 'must be HOST:PORT');
+        else if (!isLoopbackHost(a.host) && !allow) {
+          c.fail(
+            'hookApi.listen',
+            `${a.host} is not a loopback address; serving the hook API beyond loopback needs hookApi.allowNonLoopback: true`,
+          );
+        } else hookApi = { host: a.host, port: a.port, maxBodyBytes, requestTimeoutMs };
+      } catch (err) {
+        c.fail('hookApi.listen', (err as Error).message);
+      }
+    }
+    if (domains.length > 0 && domains.every((d) => d.tokenFile === null)) {
+      c.fail('domains', 'the hook API is enabled but no domain has a tokenFile; give each domain its own token');
+    }
   }
 
   const cron = (key: string, def: string): string => {
@@ -311,6 +280,7 @@ export function compileConfig(
     listen: { tcp, unixSocket, allowNonLoopback },
     driver: { kind, simulated },
     domains,
+    hookApi,
     reconcileCron,
     metricsCron,
     snapshotEvery,

@@ -256,3 +256,54 @@ describe('DomainManager', () => {
     expect(m.hub.since(m.current.generation + 5, m.current.generation)).toBeNull();
   });
 });
+
+describe('recovery of a command interrupted by a crash', () => {
+  test('the driver operations of an unacknowledged preemption are undone at start', async () => {
+    const journal = new MemoryJournal();
+    const clock = new ManualClock();
+    const a = await started({ journal, clock });
+    await a.m.execute({
+      kind: 'start-job',
+      domain: 'meta',
+      jobId: 'j1',
+      preemptible: true,
+      cpus: 1,
+      expectedGeneration: 0,
+    });
+    // The daemon died after journaling the intent of a priority start and preempting meta.
+    journal.append(
+      {
+        t: 'intent',
+        seq: 999,
+        cmd: {
+          kind: 'start-job',
+          domain: 'priv',
+          jobId: 'p1',
+          preemptible: false,
+          cpus: 1,
+          expectedGeneration: 0,
+          atMs: clock.now(),
+        },
+      },
+      true,
+    );
+    const sim = new SimulatedDriver({ latencyMs: { boot: 0 } });
+    await sim.start(
+      a.m.current.domains.map((d) => ({
+        name: d.name,
+        posture: d.state === 'running-preemptible' ? 'active' : 'idle',
+      })),
+    );
+    await sim.preempt('meta');
+    expect((await sim.observe('meta')).power).toBe('throttled');
+    sim.log.length = 0;
+    const b = await started({ journal, clock, driver: sim });
+    expect(sim.log.filter((l) => l.op !== 'observe')).toEqual([
+      { op: 'shrink', domain: 'priv' },
+      { op: 'resume', domain: 'meta' },
+    ]);
+    expect((await sim.observe('meta')).power).toBe('running');
+    expect(states(b.m)).toEqual({ meta: 'running-preemptible', egee: 'occupied', priv: 'occupied-would-preempt' });
+    expect(b.m.current.domains[2]!.jobs).toEqual([]);
+  });
+});

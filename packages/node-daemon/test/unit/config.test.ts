@@ -19,7 +19,7 @@ const compile = (yaml: string) => compileConfig(parseConfigText(yaml, 'test.yaml
 describe('config', () => {
   test('the embedded default: meta and egee normal, priv priority, simulated driver, loopback only', () => {
     const c = loadConfig(undefined, {}, '/srv');
-    expect(c.domains).toEqual([
+    expect(c.domains.map(({ tokenFile, ...rest }) => (expect(tokenFile).toBeNull(), rest))).toEqual([
       { name: 'meta', class: 'normal', autostart: true },
       { name: 'egee', class: 'normal', autostart: true },
       { name: 'priv', class: 'priority', autostart: true },
@@ -123,6 +123,34 @@ surprise: true
         expect.stringMatching(/^driver\.simulated\.latencyMs\.teleport: unknown key/),
         expect.stringMatching(/^driver\.simulated\.latencyMs\.boot: must be an integer/),
         expect.stringMatching(/^driver\.simulated\.failures\.0\.op: "fly" is not one of/),
+      ]),
+    );
+  });
+});
+
+describe('hook API config', () => {
+  test('disabled by default; enabled with a loopback listen address and per-domain token files', () => {
+    expect(compile('domains: [{ name: a }]\n').hookApi).toBeNull();
+    const c = compile('hookApi: { listen: "127.0.0.1:5679" }\ndomains: [{ name: a, tokenFile: tokens/a }]\n');
+    expect(c.hookApi).toEqual({ host: '127.0.0.1', port: 5679, maxBodyBytes: 4096, requestTimeoutMs: 5000 });
+    expect(c.domains[0]!.tokenFile).toBe('/etc/magrathea/tokens/a');
+  });
+
+  test('a non-loopback hook API needs an explicit opt-in; a hook API without any token is an error', () => {
+    expect(
+      problems(() => compile('hookApi: { listen: "192.0.2.1:5679" }\ndomains: [{ name: a, tokenFile: /t }]\n')),
+    ).toEqual([expect.stringMatching(/^hookApi\.listen: 192\.0\.2\.1 is not a loopback address/)]);
+    expect(
+      compile('hookApi: { listen: "192.0.2.1:5679", allowNonLoopback: true }\ndomains: [{ name: a, tokenFile: /t }]\n')
+        .hookApi?.host,
+    ).toBe('192.0.2.1');
+    expect(problems(() => compile('hookApi: { listen: "127.0.0.1:1" }\ndomains: [{ name: a }]\n'))).toEqual([
+      expect.stringMatching(/^domains: the hook API is enabled but no domain has a tokenFile/),
+    ]);
+    expect(problems(() => compile('hookApi: { maxBodyBytes: 1 }\ndomains: [{ name: a, tokenFile: /t }]\n'))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^hookApi\.listen: is required/),
+        expect.stringMatching(/^hookApi\.maxBodyBytes: must be an integer/),
       ]),
     );
   });

@@ -1,0 +1,80 @@
+/** Validation helpers shared by every configuration loader (daemon, filter, PBS site). */
+
+/** A parsed YAML/JSON mapping. */
+export type ConfigObject = Record<string, unknown>;
+type Obj = ConfigObject;
+
+/**
+ * Collects every problem of a configuration document (with the path of the bad field)
+ * instead of stopping at the first; unknown keys are problems too.
+ */
+export class ConfigChecker {
+  readonly problems: string[] = [];
+
+  fail(at: string, msg: string): void {
+    this.problems.push(`${at || '(top level)'}: ${msg}`);
+  }
+
+  object(v: unknown, at: string, allowed: readonly string[]): Obj | null {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      this.fail(at, `must be a mapping, got ${Array.isArray(v) ? 'a list' : typeof v}`);
+      return null;
+    }
+    for (const k of Object.keys(v)) {
+      if (!allowed.includes(k)) this.fail(at ? `${at}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+    }
+    return v as Obj;
+  }
+
+  string(
+    o: Obj | null,
+    key: string,
+    at: string,
+    opts: { pattern?: RegExp; patternText?: string } = {},
+  ): string | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    const p = at ? `${at}.${key}` : key;
+    if (typeof v !== 'string' || v.length === 0) {
+      this.fail(p, 'must be a non-empty string');
+      return undefined;
+    }
+    if (opts.pattern && !opts.pattern.test(v)) {
+      this.fail(p, `"${v}" is not ${opts.patternText ?? `matching ${String(opts.pattern)}`}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  int(o: Obj | null, key: string, at: string, min: number, max: number): number | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    const p = at ? `${at}.${key}` : key;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(p, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  bool(o: Obj | null, key: string, at: string): boolean | undefined {
+    const v = o?.[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'boolean') {
+      this.fail(at ? `${at}.${key}` : key, `must be true or false, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(o: Obj | null, key: string, at: string, values: readonly T[]): T | undefined {
+    const v = this.string(o, key, at);
+    if (v === undefined) return undefined;
+    if (!(values as readonly string[]).includes(v)) {
+      this.fail(at ? `${at}.${key}` : key, `"${v}" is not one of ${values.join(', ')}`);
+      return undefined;
+    }
+    return v as T;
+  }
+}

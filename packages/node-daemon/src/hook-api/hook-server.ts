@@ -1,0 +1,313 @@
+/**
+ * The hook API: small HTTP/JSON endpoints for the PBS hooks that run inside the domains (PBS's
+ * embedded Python has no gRPC; its standard library speaks HTTP). Each domain authenticates
+ * with its own bearer token and may act only on itself. Same validation and idempotency as
+ * the gRPC `StartJob`/`EndJob`; bad input gets a 4xx and changes nothing.
+ *
+ *   POST /v1/jobs/start   {"domain", "job_id", "preemptible", "cpus", "expected_generation"?}
+ *   POST /v1/jobs/end     {"domain", "job_id"}
+ *   GET  /v1/domains/NAME  the domain's state and what it accepts (for the periodic hook)
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { eligibility } from '@magrathea/scheduler-filter';
+import type { DomainMessage } from '@magrathea/common';
+import type { DomainManager } from '../domain-manager';
+import { DaemonError, DomainNotFoundError, InvalidArgumentError, RefusedError } from '../errors';
+import { checkCpus, checkDomain, checkGeneration, checkJobId } from '../rpc/validate';
+import type { DomainTokens } from './tokens';
+
+export interface HookServerOptions {
+  /** Largest accepted request body, bytes. */
+  readonly maxBodyBytes: number;
+  /** Whole-request time limit (slow clients are cut off), ms. */
+  readonly requestTimeoutMs: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only in the log. */
+export function toHttpReply(err: unknown, logger: Logger, route: string): Reply {
+  if (err instanceof HttpError)
+    return { status: err.status, body: { ok: false, error: err.error, message: err.message } };
+  if (err instanceof DaemonError) {
+    switch (err.code) {
+      case 'invalid-argument':
+        return { status: 400, body: { ok: false, error: 'invalid-argument', message: err.message } };
+      case 'not-found':
+        return { status: 404, body: { ok: false, error: 'not-found', message: err.message } };
+      case 'refused':
+        return {
+          status: 409,
+          body: { ok: false, error: 'refused', reason: (err as RefusedError).reason, message: err.message },
+        };
+      case 'unavailable':
+        return { status: 503, body: { ok: false, error: 'unavailable', message: err.message } };
+      case 'config':
+      case 'journal-corrupt':
+      case 'state-dir':
+      case 'driver':
+        break;
+    }
+  }
+  logger.error({ err, route }, 'internal error while serving a hook request');
+  return { status: 500, body: { ok: false, error: 'internal', message: 'internal error (see the daemon log)' } };
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) {
+      reject(new HttpError(413, 'too-large', `request body is larger than ${limit} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'too-large', `request body is larger than ${limit} bytes`));
+        req.pause();
+        return;
+      }
+      chunks.push(c);
+    });
+    let done = false;
+    req.on('end', () => {
+      done = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!done) reject(new HttpError(408, 'timeout', 'the request body did not arrive in time'));
+    });
+  });
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError('the body is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new InvalidArgumentError('the body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): void {
+  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`unknown field(s): ${extra.slice(0, 5).join(', ')}`);
+}
+
+/** The status of one domain as the hooks publish it. */
+export function domainStatus(d: DomainMessage): Record<string, unknown> {
+  const e = eligibility({
+    class: d.domain_class === 'priority' ? 'priority' : 'normal',
+    state: d.state,
+    offline: d.offline,
+    preemptedCpuSeconds: d.preempted_cpu_seconds,
+    reachable: true,
+  });
+  return {
+    domain: d.name,
+    class: d.domain_class,
+    state: d.state,
+    generation: Number(d.generation),
+    since_ms: Number(d.since_ms),
+    offline: d.offline,
+    jobs: d.jobs.map((j) => j.id),
+    accepts: e.accepts,
+    magrathea: e.token,
+    rank: e.rank,
+    comment: `magrathea: ${d.state}${d.offline ? ' (offline)' : ''}`,
+  };
+}
+
+export interface HookServer {
+  listen(host: string, port: number): Promise<number>;
+  close(graceMs: number): Promise<void>;
+}
+
+export function createHookServer(
+  deps: { manager: DomainManager; tokens: DomainTokens; logger: Logger },
+  opts: HookServerOptions,
+): HookServer {
+  const log = deps.logger.child({ component: 'hook-api' });
+  const { manager, tokens } = deps;
+
+  const authenticate = (req: http.IncomingMessage): string => {
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,4096})$/.exec(h) : null;
+    if (!m) throw new HttpError(401, 'unauthenticated', 'missing bearer token');
+    const domain = tokens.domainOf(m[1] as string);
+    if (!domain) {
+      log.warn({ remote: req.socket.remoteAddress }, 'hook API authentication failed');
+      throw new HttpError(401, 'unauthenticated', 'unknown token');
+    }
+    return domain;
+  };
+
+  const ownDomain = (tokenDomain: string, requested: unknown): string => {
+    const domain = requested === undefined ? tokenDomain : checkDomain(requested);
+    if (domain !== tokenDomain) {
+      log.warn({ tokenDomain, requested: domain }, 'hook API token used for another domain');
+      throw new HttpError(403, 'forbidden', `this token belongs to domain ${tokenDomain}, not ${domain}`);
+    }
+    if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
+    return domain;
+  };
+
+  const statusOf = (domain: string): Record<string, unknown> => {
+    const n = manager.view();
+    const d = (n.domains ?? []).find((x) => x.name === domain) as DomainMessage | undefined;
+    return d ? domainStatus(d) : {};
+  };
+
+  const route = async (req: http.IncomingMessage): Promise<Reply> => {
+    const url = new URL(req.url ?? '/', 'http://hook-api');
+    const path = url.pathname;
+    if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
+      const tokenDomain = authenticate(req);
+      const domain = ownDomain(tokenDomain, decodeURIComponent(path.slice('/v1/domains/'.length)));
+      return { status: 200, body: { ok: true, ...statusOf(domain) } };
+    }
+    if (path !== '/v1/jobs/start' && path !== '/v1/jobs/end') throw new HttpError(404, 'not-found', `no route ${path}`);
+    if (req.method !== 'POST') throw new HttpError(405, 'method-not-allowed', `${path} takes POST`);
+    const tokenDomain = authenticate(req);
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
+      throw new HttpError(415, 'unsupported-media-type', 'send the body as application/json');
+    }
+    const body = parseJsonObject(await readBody(req, opts.maxBodyBytes));
+    if (path === '/v1/jobs/start') {
+      onlyKeys(body, ['domain', 'job_id', 'preemptible', 'cpus', 'expected_generation']);
+      const domain = ownDomain(tokenDomain, body.domain);
+      const jobId = checkJobId(body.job_id);
+      if (body.preemptible !== undefined && typeof body.preemptible !== 'boolean')
+        throw new InvalidArgumentError('preemptible must be true or false');
+      const cpus = checkCpus(body.cpus);
+      const expectedGeneration = checkGeneration(body.expected_generation);
+      try {
+        const o = await manager.execute({
+          kind: 'start-job',
+          domain,
+          jobId,
+          preemptible: body.preemptible === true,
+          cpus,
+          expectedGeneration,
+        });
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            generation: o.generation,
+            state: o.state,
+            preempted: o.result.preempted,
+            already_running: o.result.noop,
+            status: statusOf(domain),
+          },
+        };
+      } catch (err) {
+        if (err instanceof RefusedError) {
+          return {
+            status: 409,
+            body: { ok: false, error: 'refused', reason: err.reason, message: err.message, status: statusOf(domain) },
+          };
+        }
+        throw err;
+      }
+    }
+    onlyKeys(body, ['domain', 'job_id']);
+    const domain = ownDomain(tokenDomain, body.domain);
+    const jobId = checkJobId(body.job_id);
+    const o = await manager.execute({ kind: 'end-job', domain, jobId });
+    if (o.result.warning) log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        generation: o.generation,
+        state: o.state,
+        resumed: o.result.resumed,
+        warning: o.result.warning,
+        status: statusOf(domain),
+      },
+    };
+  };
+
+  const server = http.createServer(
+    {
+      requestTimeout: opts.requestTimeoutMs,
+      headersTimeout: Math.min(opts.requestTimeoutMs, 5000),
+      // Node checks those time limits on this timer (default 30 s): check every second.
+      connectionsCheckingInterval: 1000,
+      maxHeaderSize: 8192,
+    },
+    (req, res) => {
+      const send = (r: Reply): void => {
+        if (res.headersSent) return;
+        const text = JSON.stringify(r.body);
+        res.writeHead(r.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+          ...(r.status === 413 ? { connection: 'close' } : {}),
+        });
+        res.end(text);
+      };
+      route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '')));
+    },
+  );
+  server.keepAliveTimeout = 5000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+    if (socket.writable)
+      socket.end(
+        timeout
+          ? 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n'
+          : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n',
+      );
+    log.debug({ err }, timeout ? 'hook API client too slow' : 'malformed hook API request');
+  });
+
+  return {
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const bound = (server.address() as AddressInfo).port;
+          log.info({ host, port: bound }, 'hook API listening');
+          resolve(bound);
+        });
+      }),
+    close: (graceMs) =>
+      new Promise((resolve) => {
+        const t = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, graceMs);
+        t.unref();
+        server.close(() => {
+          clearTimeout(t);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}

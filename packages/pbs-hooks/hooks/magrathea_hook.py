@@ -1,0 +1,357 @@
+# Magrathea for PBS: one hook script for every PBS event it handles.
+#
+# Installed (by `magrathea pbs install`) as several PBS hooks that share this file:
+#   magrathea_queuejob  (server, queuejob)           classify and route; no network calls
+#   magrathea_begin     (mom, execjob_begin)         StartJob at the node daemon; fail safe
+#   magrathea_end       (mom, execjob_end)           EndJob, with retries; never blocks cleanup
+#   magrathea_periodic  (mom, exechost_startup,exechost_periodic)
+#                                                    publish this domain's own state
+#
+# Standard library only (PBS's embedded Python). Every network call has a timeout well
+# under the hook's alarm. Site settings come from the hook's config file (PBS_HOOK_CONFIG_FILE,
+# written by the installer); the per-domain settings (daemon URL, token) come from a small
+# JSON file inside each domain, because PBS pushes the same hook config to every mom.
+import json
+import os
+import sys
+import time
+import traceback
+
+import pbs
+
+try:  # Python 3
+    from urllib import request as urlrequest
+    from urllib import error as urlerror
+except ImportError:  # pragma: no cover - PBS has shipped Python 3 since 2020
+    urlrequest = None
+    urlerror = None
+
+PREFIX = "magrathea: "
+MAX_RESPONSE = 65536
+
+
+class HookConfigError(Exception):
+    """The hook or domain configuration is missing or invalid."""
+
+
+class DaemonUnavailable(Exception):
+    """The node daemon could not be reached, timed out, or answered something that is not ours."""
+
+
+def log(level, msg):
+    pbs.logmsg(level, PREFIX + msg)
+
+
+# ---------------------------------------------------------------- configuration
+
+SITE_DEFAULTS = {
+    "priority_queue": "iprio",
+    "priority_queues": [],
+    "non_preemptible_queues": [],
+    "domain_config": "/etc/magrathea/domain.json",
+    "timeout": 3.0,
+    "end_retries": 3,
+    "publish_from_mom": True,
+}
+
+
+def _read_json(path, what):
+    try:
+        with open(path, "r") as f:
+            data = json.load(f)
+    except (IOError, OSError) as ex:
+        raise HookConfigError("%s %s cannot be read: %s" % (what, path, ex))
+    except ValueError as ex:
+        raise HookConfigError("%s %s is not valid JSON: %s" % (what, path, ex))
+    if not isinstance(data, dict):
+        raise HookConfigError("%s %s must hold a JSON object" % (what, path))
+    return data
+
+
+def site_config():
+    path = os.environ.get("PBS_HOOK_CONFIG_FILE") or getattr(pbs, "hook_config_filename", None)
+    cfg = dict(SITE_DEFAULTS)
+    if path:
+        cfg.update(_read_json(path, "hook config"))
+    if not isinstance(cfg["priority_queue"], str) or not cfg["priority_queue"]:
+        raise HookConfigError("hook config: priority_queue must be a queue name")
+    for key in ("priority_queues", "non_preemptible_queues"):
+        if not isinstance(cfg[key], list) or not all(isinstance(q, str) for q in cfg[key]):
+            raise HookConfigError("hook config: %s must be a list of queue names" % key)
+    try:
+        cfg["timeout"] = float(cfg["timeout"])
+        cfg["end_retries"] = int(cfg["end_retries"])
+    except (TypeError, ValueError):
+        raise HookConfigError("hook config: timeout and end_retries must be numbers")
+    if not (0 < cfg["timeout"] <= 20):
+        raise HookConfigError("hook config: timeout must be between 0 and 20 seconds")
+    if not (1 <= cfg["end_retries"] <= 10):
+        raise HookConfigError("hook config: end_retries must be between 1 and 10")
+    return cfg
+
+
+def domain_config(site):
+    d = _read_json(site["domain_config"], "domain config")
+    url = d.get("daemon_url")
+    if not isinstance(url, str) or not (url.startswith("http://") or url.startswith("https://")):
+        raise HookConfigError("domain config: daemon_url must be an http(s) URL")
+    domain = d.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise HookConfigError("domain config: domain must name this domain")
+    token = d.get("token")
+    if token is None and isinstance(d.get("token_file"), str):
+        try:
+            with open(d["token_file"], "r") as f:
+                token = f.read().strip()
+        except (IOError, OSError) as ex:
+            raise HookConfigError("token file %s cannot be read: %s" % (d["token_file"], ex))
+    if not isinstance(token, str) or not token:
+        raise HookConfigError("domain config: token or token_file is required")
+    return {"url": url.rstrip("/"), "domain": domain, "token": token}
+
+
+# ---------------------------------------------------------------- node daemon client
+
+def call_daemon(dom, method, path, body, timeout):
+    """Returns (http_status, json_object). Raises DaemonUnavailable for anything that is not
+    a JSON object from the daemon (refused connection, timeout, garbage, proxy error page)."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    headers = {"Authorization": "Bearer " + dom["token"], "Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    req = urlrequest.Request(dom["url"] + path, data=data, headers=headers, method=method)
+    try:
+        try:
+            resp = urlrequest.urlopen(req, timeout=timeout)
+            status, text = resp.status, resp.read(MAX_RESPONSE)
+        except urlerror.HTTPError as ex:
+            status, text = ex.code, ex.read(MAX_RESPONSE)
+    except Exception as ex:  # URLError, socket.timeout, ConnectionError, http.client errors
+        raise DaemonUnavailable("%s %s: %s" % (method, dom["url"] + path, ex))
+    try:
+        obj = json.loads(text.decode("utf-8"))
+    except Exception:
+        raise DaemonUnavailable("%s answered HTTP %s with something that is not JSON" % (dom["url"], status))
+    if not isinstance(obj, dict) or not isinstance(obj.get("ok"), bool):
+        raise DaemonUnavailable("%s answered HTTP %s with an unexpected JSON body" % (dom["url"], status))
+    return status, obj
+
+
+# ---------------------------------------------------------------- helpers
+
+def local_vnode(e):
+    """This mom's own vnode in the event's vnode_list (keys may be short names or FQDNs)."""
+    vl = e.vnode_list
+    me = pbs.get_local_nodename()
+    if me in vl.keys():
+        return vl[me]
+    short = me.split(".")[0]
+    for name in vl.keys():
+        if name.split(".")[0] == short:
+            return vl[name]
+    keys = list(vl.keys())
+    return vl[keys[0]] if keys else None
+
+
+def publish(site, vn, status, comment=None):
+    """Writes what the domain accepts onto its vnode (string_array as a comma-joined str)."""
+    if vn is None:
+        return
+    if site["publish_from_mom"] and isinstance(status, dict) and status.get("magrathea"):
+        vn.resources_available["magrathea"] = str(status["magrathea"])
+        vn.resources_available["magrathea_state"] = str(status.get("state", "unknown"))
+        if isinstance(status.get("rank"), (int, float)):
+            vn.resources_available["magrathea_rank"] = float(status["rank"])
+    if comment is None and isinstance(status, dict):
+        comment = status.get("comment")
+    if comment:
+        vn.comment = comment[:80]
+
+
+def queue_name(job):
+    q = job.queue
+    if q is None:
+        return None
+    name = getattr(q, "name", None)
+    return name if name else (str(q) or None)
+
+
+def node_count(job):
+    nodect = job.Resource_List["nodect"]
+    if nodect is not None:
+        try:
+            return int(nodect)
+        except (TypeError, ValueError):
+            pass
+    eh = job.exec_host
+    if eh:
+        return len(set(part.split("/")[0] for part in str(eh).split("+") if part))
+    return 1
+
+
+def local_cpus(e):
+    """CPUs of this job on this mom's vnodes, from exec_vnode; falls back to Resource_List."""
+    ev = e.job.exec_vnode
+    mine = set(e.vnode_list.keys())
+    total = 0
+    if ev:
+        for chunk in str(ev).split("+"):
+            chunk = chunk.strip().strip("()")
+            parts = chunk.split(":")
+            if parts and parts[0] in mine:
+                for p in parts[1:]:
+                    if p.startswith("ncpus="):
+                        try:
+                            total += int(p.split("=", 1)[1])
+                        except ValueError:
+                            pass
+    if total <= 0:
+        try:
+            total = int(e.job.Resource_List["ncpus"] or 1)
+        except (TypeError, ValueError):
+            total = 1
+    return max(1, min(total, 4096))
+
+
+# ---------------------------------------------------------------- events
+
+def on_queuejob(e, site):
+    """Classify and route; reject a hand-set magrathea; never blocks (no network)."""
+    job = e.job
+    rl = job.Resource_List
+    sel = rl["select"]
+    if rl["magrathea"] is not None or (sel is not None and "magrathea" in str(sel).lower()):
+        e.reject("the magrathea resource is set by the system; remove magrathea from your request")
+    qname = queue_name(job)
+    priority_queues = set(site["priority_queues"]) | set([site["priority_queue"]])
+    interactive = bool(job.interactive)
+    is_priority = interactive or (qname in priority_queues)
+    if is_priority and qname != site["priority_queue"]:
+        job.queue = pbs.server().queue(site["priority_queue"])
+        log(pbs.EVENT_DEBUG, "routed %s job to queue %s" % ("interactive" if interactive else qname, site["priority_queue"]))
+    token = "priority" if is_priority else "normal"
+    if sel is not None:
+        chunks = [c for c in str(sel).split("+") if c]
+        rl["select"] = pbs.select("+".join(c + ":magrathea=" + token for c in chunks))
+    e.accept()
+
+
+def on_execjob_begin(e, site):
+    """StartJob for this domain: the daemon is the race arbiter. Any refusal or failure
+    requeues the job (rerun + reject) and publishes the domain's real state."""
+    job = e.job
+    vn = local_vnode(e)
+    try:
+        dom = domain_config(site)
+    except HookConfigError as ex:
+        if vn is not None:
+            vn.comment = (PREFIX + "hook misconfigured")[:80]
+        job.rerun()
+        e.reject("magrathea: cannot start %s: %s" % (job.id, ex))
+    preemptible = node_count(job) == 1 and queue_name(job) not in site["non_preemptible_queues"]
+    body = {"domain": dom["domain"], "job_id": str(job.id), "preemptible": preemptible, "cpus": local_cpus(e)}
+    try:
+        status, obj = call_daemon(dom, "POST", "/v1/jobs/start", body, site["timeout"])
+    except DaemonUnavailable as ex:
+        log(pbs.EVENT_ERROR, "node daemon unreachable for %s: %s" % (job.id, ex))
+        if vn is not None:
+            vn.comment = (PREFIX + "node daemon unreachable")[:80]
+        job.rerun()
+        e.reject("magrathea: node daemon unreachable; job %s requeued" % job.id)
+    if status == 200 and obj.get("ok"):
+        publish(site, vn, obj.get("status"))
+        log(pbs.EVENT_DEBUG, "started %s in %s (%s)" % (job.id, dom["domain"], obj.get("state")))
+        e.accept()
+    reason = obj.get("reason") or obj.get("error") or ("HTTP %s" % status)
+    publish(site, vn, obj.get("status"), PREFIX + "refused %s (%s)" % (job.id, reason))
+    job.rerun()
+    e.reject("magrathea: start of %s refused in %s: %s: %s" % (job.id, dom["domain"], reason, obj.get("message", "")))
+
+
+def on_execjob_end(e, site):
+    """EndJob with retries. Runs in the background; never rejects (cleanup must go on)."""
+    job = e.job
+    try:
+        dom = domain_config(site)
+    except HookConfigError as ex:
+        log(pbs.EVENT_ERROR, "cannot end %s: %s" % (job.id, ex))
+        e.accept()
+    body = {"domain": dom["domain"], "job_id": str(job.id)}
+    delay = 0.5
+    for attempt in range(1, site["end_retries"] + 1):
+        try:
+            status, obj = call_daemon(dom, "POST", "/v1/jobs/end", body, site["timeout"])
+        except DaemonUnavailable as ex:
+            log(pbs.EVENT_ERROR, "EndJob %s attempt %d failed: %s" % (job.id, attempt, ex))
+        else:
+            if status == 200 and obj.get("ok"):
+                if obj.get("warning"):
+                    log(pbs.EVENT_DEBUG, "EndJob %s: %s" % (job.id, obj["warning"]))
+                publish(site, local_vnode(e), obj.get("status"))
+                e.accept()
+            log(pbs.EVENT_ERROR, "EndJob %s refused (HTTP %s): %s" % (job.id, status, obj.get("message")))
+            if 400 <= status < 500 and status not in (408, 429):
+                break  # a definite answer; retrying cannot help
+        if attempt < site["end_retries"]:
+            time.sleep(delay)
+            delay *= 2
+    log(pbs.EVENT_ERROR, "EndJob %s not recorded; the daemon's reconciliation will report it" % job.id)
+    e.accept()
+
+
+def on_exechost_periodic(e, site):
+    """Publish this domain's own state (the fallback when the filter is not deployed)."""
+    vn = local_vnode(e)
+    try:
+        dom = domain_config(site)
+        status, obj = call_daemon(dom, "GET", "/v1/domains/" + dom["domain"], None, site["timeout"])
+        if status != 200 or not obj.get("ok"):
+            raise DaemonUnavailable("HTTP %s: %s" % (status, obj.get("message")))
+    except (HookConfigError, DaemonUnavailable) as ex:
+        log(pbs.EVENT_ERROR, "cannot read the domain state: %s" % ex)
+        publish(site, vn, {"magrathea": "none", "state": "unreachable", "comment": PREFIX + "node daemon unreachable"})
+        e.accept()
+    publish(site, vn, obj)
+    e.accept()
+
+
+HANDLERS = {
+    pbs.QUEUEJOB: on_queuejob,
+    pbs.EXECJOB_BEGIN: on_execjob_begin,
+    pbs.EXECJOB_END: on_execjob_end,
+    pbs.EXECHOST_PERIODIC: on_exechost_periodic,
+    pbs.EXECHOST_STARTUP: on_exechost_periodic,
+}
+
+
+def main():
+    e = pbs.event()
+    handler = HANDLERS.get(e.type)
+    if handler is None:
+        log(pbs.EVENT_ERROR, "hook %s is attached to an event it does not handle (%s)" % (e.hook_name, e.type))
+        e.accept()
+    try:
+        site = site_config()
+    except HookConfigError as ex:
+        log(pbs.EVENT_ERROR, str(ex))
+        if e.type == pbs.EXECJOB_BEGIN:
+            e.job.rerun()
+            e.reject("magrathea: hook misconfigured: %s" % ex)
+        if e.type in (pbs.EXECHOST_PERIODIC, pbs.EXECHOST_STARTUP):
+            publish(dict(SITE_DEFAULTS), local_vnode(e), {"magrathea": "none", "state": "unknown", "comment": PREFIX + "hook misconfigured"})
+        e.accept()  # queuejob and execjob_end must never block on our configuration
+    handler(e, site)
+
+
+try:
+    main()
+except SystemExit:
+    raise
+except Exception:
+    # A bug of ours: log it, and take the safe path for the event.
+    pbs.logmsg(pbs.EVENT_ERROR, PREFIX + "hook failed: " + traceback.format_exc())
+    ev = pbs.event()
+    if ev.type == pbs.EXECJOB_BEGIN:
+        ev.job.rerun()
+        ev.reject("magrathea: hook failed; job requeued")
+    ev.accept()

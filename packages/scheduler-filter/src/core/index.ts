@@ -1,0 +1,2 @@
+export { eligibility } from './eligibility';
+export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './eligibility';
