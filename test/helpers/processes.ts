@@ -35,34 +35,60 @@ export interface SpawnOptions {
   /** YAML config text (written next to the state dir); default: the embedded default. */
   readonly config?: string;
   readonly args?: readonly string[];
+  /** gRPC TCP address; default 127.0.0.1:0 (a restart that must keep its address passes the old one). */
+  readonly listen?: string;
 }
 
-/** Starts magrathead on 127.0.0.1:0 and waits for its "magrathead ready" log line. */
+/** Starts magrathead and waits for its "magrathead ready" log line. */
 export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   requireBuilt(DAEMON_BIN);
-  const args = [
-    DAEMON_BIN,
-    '--state-dir',
-    opts.stateDir,
-    '--listen',
-    '127.0.0.1:0',
-    '--socket',
-    path.join(opts.stateDir, 'd.sock'),
-  ];
+  const args = [DAEMON_BIN, '--state-dir', opts.stateDir, '--listen', opts.listen ?? '127.0.0.1:0'];
+  args.push('--socket', path.join(opts.stateDir, 'd.sock'));
   if (opts.config !== undefined) {
     const f = `${opts.stateDir.replace(/\/$/, '')}.yaml`;
     fs.writeFileSync(f, opts.config);
     args.push('--config', f);
   }
   args.push(...(opts.args ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnReady(args, 'magrathead ready', {}, (rec) => ({
+    port: rec.tcpPort as number,
+    socket: rec.unixSocket as string,
+  }));
+}
+
+export interface FilterProcess extends DaemonProcess {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+}
+
+export const FILTER_BIN = path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js');
+
+/** Starts magrathea-filter with a YAML config file and waits for "magrathea-filter ready". */
+export async function spawnFilter(configFile: string, env: Record<string, string> = {}): Promise<FilterProcess> {
+  requireBuilt(FILTER_BIN);
+  const p = await spawnReady([FILTER_BIN, '--config', configFile], 'magrathea-filter ready', env, (rec) => ({
+    port: rec.grpcPort as number,
+    socket: '',
+  }));
+  const ready = p.logs.find((l) => l.msg === 'magrathea-filter ready')!;
+  return { ...p, grpcPort: ready.grpcPort as number, httpPort: ready.httpPort as number };
+}
+
+/** Spawns node with `args` and resolves once a JSON log line has msg `readyMsg`. */
+function spawnReady(
+  args: string[],
+  readyMsg: string,
+  env: Record<string, string>,
+  addressOf: (rec: Record<string, unknown>) => { port: number; socket: string },
+): Promise<DaemonProcess> {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`magrathead did not become ready: ${stderr}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`"${readyMsg}" not seen within 15 s: ${stderr}`)), 15_000);
     proc.stdout.on('data', (b: Buffer) => {
       buf += b.toString();
       let nl: number;
@@ -76,13 +102,13 @@ export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
           continue;
         }
         logs.push(rec);
-        if (rec.msg === 'magrathead ready') {
+        if (rec.msg === readyMsg) {
           clearTimeout(timer);
-          const port = rec.tcpPort as number;
+          const { port, socket } = addressOf(rec);
           resolve({
             proc,
             port,
-            socket: rec.unixSocket as string,
+            socket,
             addr: `127.0.0.1:${port}`,
             logs,
             stop: () => {
@@ -99,7 +125,7 @@ export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`magrathead exited with ${code} before it was ready: ${stderr}`));
+      reject(new Error(`exited with ${code} before "${readyMsg}": ${stderr}`));
     });
   });
 }

@@ -14,6 +14,7 @@ import { call, CliError, connect, EXIT, fromGrpcError } from './client';
 import type { Io } from './output';
 import { changeLine, domainJson, nodeJson, statusTable } from './output';
 import { addPbsCommands } from './commands/pbs';
+import { addClusterCommands } from './commands/cluster';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -220,6 +221,7 @@ export function createProgram(deps: ProgramDeps): Command {
       });
   }
   addPbsCommands(program, io);
+  addClusterCommands(program, io, deps.interrupted);
   return program;
 }
 

@@ -48,3 +48,25 @@ export type { DomainActionRequest__Output as DomainActionRequestMessage } from '
 export type { WatchNodeRequest__Output as WatchNodeRequestMessage } from './generated/magrathea/v1/WatchNodeRequest';
 export { ConfigChecker } from './config-checker';
 export type { ConfigObject } from './config-checker';
+export type { ClusterServiceClient, ClusterServiceHandlers } from './generated/magrathea/v1/ClusterService';
+export type { NodeView as NodeViewInput, NodeView__Output as NodeViewMessage } from './generated/magrathea/v1/NodeView';
+export type {
+  VnodeView as VnodeViewInput,
+  VnodeView__Output as VnodeViewMessage,
+} from './generated/magrathea/v1/VnodeView';
+export type {
+  ClusterEvent as ClusterEventInput,
+  ClusterEvent__Output as ClusterEventMessage,
+} from './generated/magrathea/v1/ClusterEvent';
+export type {
+  ListNodesResponse as ListNodesResponseInput,
+  ListNodesResponse__Output as ListNodesResponseMessage,
+} from './generated/magrathea/v1/ListNodesResponse';
+export type {
+  AdmitResponse as AdmitResponseInput,
+  AdmitResponse__Output as AdmitResponseMessage,
+} from './generated/magrathea/v1/AdmitResponse';
+export type {
+  CandidatesResponse as CandidatesResponseInput,
+  CandidatesResponse__Output as CandidatesResponseMessage,
+} from './generated/magrathea/v1/CandidatesResponse';

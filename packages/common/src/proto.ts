@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as NodeServiceProto } from './generated/node_service';
+import type { ProtoGrpcType as ClusterServiceProto } from './generated/cluster_service';
 
 /** Options shared by `loadSync` and `scripts/gen-types.sh` (keep them identical). */
 export const LOAD_OPTIONS: protoLoader.Options = {
@@ -27,7 +28,11 @@ function findProtoRoot(): string {
 export const PROTO_ROOT = findProtoRoot();
 
 /** Every .proto file of the contract, relative to PROTO_ROOT. */
-export const PROTO_FILES = ['magrathea/v1/domain.proto', 'magrathea/v1/node_service.proto'];
+export const PROTO_FILES = [
+  'magrathea/v1/domain.proto',
+  'magrathea/v1/node_service.proto',
+  'magrathea/v1/cluster_service.proto',
+];
 
 /** The loaded package definition (for servers, reflection and clients). */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
@@ -35,6 +40,6 @@ export function loadPackageDefinition(): protoLoader.PackageDefinition {
 }
 
 /** Typed gRPC object for `magrathea.v1`. */
-export function loadMagratheaApi(definition = loadPackageDefinition()): NodeServiceProto {
-  return grpc.loadPackageDefinition(definition) as unknown as NodeServiceProto;
+export function loadMagratheaApi(definition = loadPackageDefinition()): NodeServiceProto & ClusterServiceProto {
+  return grpc.loadPackageDefinition(definition) as unknown as NodeServiceProto & ClusterServiceProto;
 }

@@ -1,5 +1,5 @@
 /** NodeService handlers: decode → validate → DomainManager → encode. Errors go through toGrpcStatus only. */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type {
   DomainActionResponseInput,
@@ -106,6 +106,8 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
       }
       const current = manager.current.generation;
       const backlog = since > 0 ? manager.hub.since(since, current) : null;
+      // Headers now, so a watcher that resumes with nothing to replay still learns it is in sync.
+      call.sendMetadata(new grpc.Metadata());
       // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
       if (backlog === null) call.write({ generation: String(current), snapshot: manager.view() });
       else for (const e of backlog) call.write(e);

@@ -1,0 +1,108 @@
+/**
+ * What the filter publishes for a vnode, whether a job may be admitted on vnodes, and which
+ * vnodes are the best candidates for a job class. Pure functions over the cluster view.
+ */
+import type { Eligibility, JobClass } from './eligibility';
+import { eligibility } from './eligibility';
+
+/** Known reported state names; anything else from a daemon (e.g. a newer version) accepts nothing. */
+export const KNOWN_STATES: ReadonlySet<string> = new Set([
+  'down',
+  'down-bootable',
+  'booting',
+  'free',
+  'occupied-would-preempt',
+  'occupied',
+  'running-preemptible',
+  'running',
+  'preempted',
+  'frozen',
+  'removed',
+  'occupied-booting',
+  'running-priority',
+]);
+
+export interface DomainSnapshot {
+  readonly name: string;
+  readonly class: JobClass;
+  readonly state: string;
+  readonly offline: boolean;
+  readonly preemptedCpuSeconds: number;
+  readonly generation: number;
+}
+
+export interface NodeSnapshot {
+  readonly name: string;
+  readonly reachable: boolean;
+  readonly generation: number;
+  readonly domains: readonly DomainSnapshot[];
+}
+
+/** The values written to a PBS vnode. */
+export interface VnodeValues {
+  /** resources_available.magrathea: normal | priority | none. */
+  readonly magrathea: string;
+  /** resources_available.magrathea_state: the Magrathea state name, or `unreachable`. */
+  readonly state: string;
+  readonly rank: number;
+  readonly comment: string;
+}
+
+export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligibility {
+  if (!KNOWN_STATES.has(d.state)) return { accepts: [], token: 'none', rank: 0, reason: `unknown state ${d.state}` };
+  return eligibility({
+    class: d.class,
+    state: d.state,
+    offline: d.offline,
+    preemptedCpuSeconds: d.preemptedCpuSeconds,
+    reachable: node.reachable,
+  });
+}
+
+export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues {
+  const e = domainEligibility(node, d);
+  const state = !node.reachable ? 'unreachable' : KNOWN_STATES.has(d.state) ? d.state : 'unknown';
+  const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}` : 'node daemon unreachable';
+  return { magrathea: e.token, state, rank: e.rank, comment: `magrathea: ${what} (gen ${d.generation})` };
+}
+
+/** Capacity opens when a vnode goes from accepting nothing to accepting something. */
+export function opensCapacity(before: VnodeValues | undefined, after: VnodeValues): boolean {
+  return after.magrathea !== 'none' && (before === undefined || before.magrathea === 'none');
+}
+
+export interface Placed {
+  readonly node: NodeSnapshot;
+  readonly domain: DomainSnapshot;
+  readonly vnode: string;
+}
+
+/** Admission (the runjob hook's check): every vnode must accept the job's class now. */
+export function admit(
+  jobClass: JobClass,
+  placed: readonly (Placed | { readonly vnode: string; readonly missing: true })[],
+): { admit: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  for (const p of placed) {
+    if ('missing' in p) {
+      reasons.push(`${p.vnode}: not a Magrathea vnode known to this filter`);
+      continue;
+    }
+    const e = domainEligibility(p.node, p.domain);
+    if (!e.accepts.includes(jobClass)) reasons.push(`${p.vnode}: does not accept ${jobClass} jobs now (${e.reason})`);
+  }
+  return { admit: reasons.length === 0, reasons };
+}
+
+export interface Candidate extends Placed {
+  readonly eligibility: Eligibility;
+}
+
+/** Vnodes accepting the class, best rank first; ties broken by vnode name for a stable order. */
+export function candidates(jobClass: JobClass, placed: readonly Placed[], limit = Infinity): Candidate[] {
+  return placed
+    .map((p) => ({ ...p, eligibility: domainEligibility(p.node, p.domain) }))
+    .filter((c) => c.eligibility.accepts.includes(jobClass))
+    .sort((a, b) => b.eligibility.rank - a.eligibility.rank || (a.vnode < b.vnode ? -1 : a.vnode > b.vnode ? 1 : 0))
+    .slice(0, limit);
+}

@@ -1,0 +1,185 @@
+/** magrathea-filter configuration: YAML, validated with every problem reported at once. */
+import * as fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigChecker, isLoopbackHost, parseAddress } from '@magrathea/common';
+import type { Address } from '@magrathea/common';
+
+const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+const DOMAIN = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+
+export interface FilterNodeConfig {
+  readonly name: string;
+  readonly address: Address;
+  /** Domain name → PBS vnode name. Domains not listed use `vnodeTemplate`. */
+  readonly vnodes: Readonly<Record<string, string>>;
+}
+
+export interface FilterConfig {
+  /** gRPC ClusterService address (default 127.0.0.1:5680). */
+  readonly grpc: { readonly host: string; readonly port: number };
+  /** HTTP: /metrics and POST /v1/admit (default 127.0.0.1:5681). */
+  readonly http: { readonly host: string; readonly port: number };
+  readonly nodes: readonly FilterNodeConfig[];
+  /** Vnode name for a domain not in a node's `vnodes` map: `{node}` and `{domain}` are replaced. Default `{node}-{domain}`. */
+  readonly vnodeTemplate: string;
+  /** A node not heard from for this long is published as accepting nothing, ms. Default 10000. */
+  readonly graceMs: number;
+  /** Reconnect back-off, ms. Defaults 250 and 10000. */
+  readonly reconnectInitialMs: number;
+  readonly reconnectMaxMs: number;
+  /** Publishing to PBS; null: view only. */
+  readonly pbs: {
+    readonly qmgr: string;
+    readonly qsig: string;
+    /** PBS server name passed to qmgr/qsig, or null for the default server. */
+    readonly server: string | null;
+    /** Wait this long to coalesce changes into one batch, ms. Default 20. */
+    readonly batchDelayMs: number;
+    readonly qmgrTimeoutMs: number;
+    readonly retryInitialMs: number;
+    readonly retryMaxMs: number;
+    /** At most one scheduling-cycle kick per this interval, ms. Default 1000. */
+    readonly kickMinIntervalMs: number;
+    /** qsig -s admin-suspend / admin-resume the jobs of preempted domains. Default true. */
+    readonly honestAccounting: boolean;
+  } | null;
+  readonly logLevel: string;
+}
+
+export class FilterConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid filter configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export function vnodeName(cfg: Pick<FilterConfig, 'vnodeTemplate'>, node: FilterNodeConfig, domain: string): string {
+  return node.vnodes[domain] ?? cfg.vnodeTemplate.replace(/\{node\}/g, node.name).replace(/\{domain\}/g, domain);
+}
+
+export function compileFilterConfig(doc: unknown): FilterConfig {
+  const c = new ConfigChecker();
+  const top = c.object(doc ?? {}, '', ['listen', 'nodes', 'vnodeTemplate', 'graceMs', 'reconnect', 'pbs', 'log']);
+  const listen = c.object(top?.listen, 'listen', ['grpc', 'http', 'allowNonLoopback']);
+  const allow = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
+  const tcp = (key: string, def: { host: string; port: number }): { host: string; port: number } => {
+    const t = c.string(listen, key, 'listen');
+    if (t === undefined) return def;
+    try {
+      const a = parseAddress(t);
+      if (a.kind !== 'tcp') throw new Error('must be HOST:PORT');
+      if (!isLoopbackHost(a.host) && !allow)
+        c.fail(`listen.${key}`, `${a.host} is not a loopback address; needs listen.allowNonLoopback: true`);
+      return { host: a.host, port: a.port };
+    } catch (err) {
+      c.fail(`listen.${key}`, (err as Error).message);
+      return def;
+    }
+  };
+  const grpc = tcp('grpc', { host: '127.0.0.1', port: 5680 });
+  const http = tcp('http', { host: '127.0.0.1', port: 5681 });
+  const vnodeTemplate = c.string(top, 'vnodeTemplate', '') ?? '{node}-{domain}';
+  if (!vnodeTemplate.includes('{domain}')) c.fail('vnodeTemplate', 'must contain {domain}');
+  const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
+  const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
+  const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
+  const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
+
+  const nodes: FilterNodeConfig[] = [];
+  const ns = top?.nodes;
+  if (!Array.isArray(ns) || ns.length === 0) c.fail('nodes', 'must list at least one node daemon');
+  else {
+    ns.forEach((n, i) => {
+      const p = `nodes.${i}`;
+      const o = c.object(n, p, ['name', 'address', 'vnodes']);
+      if (!o) return;
+      const name = c.string(o, 'name', p, { pattern: VNODE, patternText: 'a node name' });
+      if (o.name === undefined) c.fail(`${p}.name`, 'is required');
+      const addrText = c.string(o, 'address', p);
+      if (o.address === undefined) c.fail(`${p}.address`, 'is required (HOST:PORT or unix:PATH)');
+      let address: Address | null = null;
+      if (addrText) {
+        try {
+          address = parseAddress(addrText);
+        } catch (err) {
+          c.fail(`${p}.address`, (err as Error).message);
+        }
+      }
+      const vm = c.object(o.vnodes, `${p}.vnodes`, Object.keys((o.vnodes as object | undefined) ?? {}));
+      const vnodes: Record<string, string> = {};
+      for (const [dom, v] of Object.entries(vm ?? {})) {
+        if (!DOMAIN.test(dom)) c.fail(`${p}.vnodes.${dom}`, 'is not a domain name');
+        else if (typeof v !== 'string' || !VNODE.test(v)) c.fail(`${p}.vnodes.${dom}`, 'must be a PBS vnode name');
+        else vnodes[dom] = v;
+      }
+      if (name && nodes.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate node "${name}"`);
+      else if (name && address) nodes.push({ name, address, vnodes });
+    });
+  }
+  const seen = new Map<string, string>();
+  for (const n of nodes) {
+    for (const v of Object.values(n.vnodes)) {
+      const other = seen.get(v);
+      if (other) c.fail('nodes', `vnode ${v} is listed for both ${other} and ${n.name}`);
+      seen.set(v, n.name);
+    }
+  }
+  const pb = c.object(top?.pbs, 'pbs', [
+    'qmgr',
+    'qsig',
+    'server',
+    'batchDelayMs',
+    'qmgrTimeoutMs',
+    'retry',
+    'kickMinIntervalMs',
+    'honestAccounting',
+  ]);
+  let pbs: FilterConfig['pbs'] = null;
+  if (pb) {
+    const retry = c.object(pb.retry, 'pbs.retry', ['initialMs', 'maxMs']);
+    pbs = {
+      qmgr: c.string(pb, 'qmgr', 'pbs') ?? 'qmgr',
+      qsig: c.string(pb, 'qsig', 'pbs') ?? 'qsig',
+      server:
+        c.string(pb, 'server', 'pbs', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, patternText: 'a PBS server name' }) ??
+        null,
+      batchDelayMs: c.int(pb, 'batchDelayMs', 'pbs', 0, 60_000) ?? 20,
+      qmgrTimeoutMs: c.int(pb, 'qmgrTimeoutMs', 'pbs', 100, 600_000) ?? 10_000,
+      retryInitialMs: c.int(retry, 'initialMs', 'pbs.retry', 10, 600_000) ?? 500,
+      retryMaxMs: c.int(retry, 'maxMs', 'pbs.retry', 10, 3_600_000) ?? 10_000,
+      kickMinIntervalMs: c.int(pb, 'kickMinIntervalMs', 'pbs', 0, 3_600_000) ?? 1000,
+      honestAccounting: c.bool(pb, 'honestAccounting', 'pbs') ?? true,
+    };
+  }
+  const log = c.object(top?.log, 'log', ['level']);
+  const logLevel =
+    c.oneOf(log, 'level', 'log', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) ?? 'info';
+  if (c.problems.length > 0) throw new FilterConfigError(c.problems);
+  const cfg: FilterConfig = {
+    grpc,
+    http,
+    nodes,
+    vnodeTemplate,
+    graceMs,
+    reconnectInitialMs,
+    reconnectMaxMs,
+    pbs,
+    logLevel,
+  };
+  return cfg;
+}
+
+export function loadFilterConfig(file: string): FilterConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FilterConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true });
+  } catch (err) {
+    throw new FilterConfigError([`${file}: ${(err as Error).message.split('\n')[0] ?? 'YAML syntax error'}`]);
+  }
+  return compileFilterConfig(doc);
+}

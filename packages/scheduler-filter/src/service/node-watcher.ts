@@ -1,0 +1,132 @@
+/**
+ * Keeps one WatchNode stream open to a node daemon: reconnects with back-off, resumes after the
+ * last generation seen (a snapshot only when needed), and marks the node unreachable when it
+ * has not been heard from within the grace period. Keepalive pings detect a daemon that is
+ * stopped (SIGSTOP) or cut off while the TCP connection looks open.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { NodeEventMessage, NodeServiceClient, loadMagratheaApi } from '@magrathea/common';
+import { grpcTarget } from '@magrathea/common';
+import type { ClusterView } from './cluster-view';
+import type { FilterConfig, FilterNodeConfig } from './config';
+import type { Metrics } from './metrics';
+
+type Api = ReturnType<typeof loadMagratheaApi>;
+
+export class NodeWatcher {
+  private client: NodeServiceClient | null = null;
+  private stream: grpc.ClientReadableStream<NodeEventMessage> | null = null;
+  private stopped = false;
+  private backoffMs: number;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private resumeFrom = 0;
+  private lastError = '';
+
+  constructor(
+    private readonly node: FilterNodeConfig,
+    private readonly cfg: FilterConfig,
+    private readonly deps: { api: Api; view: ClusterView; logger: Logger; metrics: Metrics },
+  ) {
+    this.backoffMs = cfg.reconnectInitialMs;
+  }
+
+  start(): void {
+    this.armGrace();
+    this.connect();
+  }
+
+  private armGrace(): void {
+    if (this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      this.deps.view.markUnreachable(this.node.name, this.lastError || `no answer within ${this.cfg.graceMs} ms`);
+    }, this.cfg.graceMs);
+    this.graceTimer.unref();
+  }
+
+  private clearGrace(): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ping = Math.max(500, Math.floor(this.cfg.graceMs / 3));
+    this.client ??= new this.deps.api.magrathea.v1.NodeService(
+      grpcTarget(this.node.address),
+      grpc.credentials.createInsecure(),
+      {
+        'grpc.keepalive_time_ms': ping,
+        'grpc.keepalive_timeout_ms': ping,
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.initial_reconnect_backoff_ms': this.cfg.reconnectInitialMs,
+        'grpc.max_reconnect_backoff_ms': this.cfg.reconnectMaxMs,
+        'grpc.enable_channelz': 0,
+      },
+    );
+    const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
+    this.stream = stream;
+    stream.on('metadata', () => {
+      // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
+      if (stream !== this.stream || this.resumeFrom === 0) return;
+      this.backoffMs = this.cfg.reconnectInitialMs;
+      this.clearGrace();
+      this.deps.view.markReachable(this.node.name);
+    });
+    stream.on('data', (e: NodeEventMessage) => {
+      if (stream !== this.stream) return;
+      this.backoffMs = this.cfg.reconnectInitialMs;
+      this.clearGrace();
+      if (!this.deps.view.apply(this.node.name, e)) {
+        // Out of order: drop the stream and re-read everything.
+        this.resumeFrom = 0;
+        this.restart('out-of-order event');
+        return;
+      }
+      this.resumeFrom = Number(e.generation);
+    });
+    const ended = (why: string): void => {
+      if (stream !== this.stream) return;
+      this.stream = null;
+      this.lastError = why;
+      this.armGrace();
+      this.scheduleReconnect(why);
+    };
+    stream.on('error', (err: grpc.ServiceError) => ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
+    stream.on('end', () => ended('stream ended by the daemon'));
+  }
+
+  private restart(why: string): void {
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.scheduleReconnect(why, 0);
+  }
+
+  private scheduleReconnect(why: string, delay = this.backoffMs): void {
+    if (this.stopped || this.retryTimer) return;
+    this.deps.metrics.reconnects.inc();
+    this.deps.logger.debug(
+      { node: this.node.name, why, delayMs: delay, resumeFrom: this.resumeFrom },
+      'reconnecting to node daemon',
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.reconnectMaxMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearGrace();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.client?.close();
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * Several real magrathead processes and one real magrathea-filter, publishing through a
+ * recording qmgr that checks the command syntax, and a recording qsig.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { ClusterEventMessage, ClusterServiceClient, NodeServiceClient } from '@magrathea/common';
+import { loadMagratheaApi } from '@magrathea/common';
+import {
+  cli,
+  getNode,
+  nodeClient,
+  ROOT,
+  runToExit,
+  spawnDaemon,
+  spawnFilter,
+  statesOf,
+  tmpDir,
+  unary,
+} from '../helpers/processes';
+import type { DaemonProcess, FilterProcess } from '../helpers/processes';
+
+const QMGR = path.join(ROOT, 'test/fixtures/fake-qmgr.js');
+const QSIG = path.join(ROOT, 'test/fixtures/fake-qsig.js');
+const DAEMON_CONFIG = `
+domains: [{ name: meta }, { name: egee }, { name: priv, class: priority }]
+driver: { simulated: { latencyMs: { boot: 0 } } }
+`;
+
+interface Values {
+  magrathea: string;
+  state: string;
+  rank: number;
+  comment: string;
+}
+
+function readBatches(log: string): { t: number; lines: string[] }[] {
+  if (!fs.existsSync(log)) return [];
+  return fs
+    .readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { t: number; lines: string[] });
+}
+
+function parseSet(line: string): [string, Values] | null {
+  const m =
+    /^set node (\S+) resources_available\.magrathea = (\S+), resources_available\.magrathea_state = (\S+), resources_available\.magrathea_rank = (\S+), comment = "([^"]*)"$/.exec(
+      line,
+    );
+  return m ? [m[1]!, { magrathea: m[2]!, state: m[3]!, rank: Number(m[4]), comment: m[5]! }] : null;
+}
+
+/** What PBS holds now: the last value written for each vnode. */
+function published(log: string): Map<string, Values> {
+  const m = new Map<string, Values>();
+  for (const b of readBatches(log))
+    for (const l of b.lines) {
+      const p = parseSet(l);
+      if (p) m.set(p[0], p[1]);
+    }
+  return m;
+}
+
+async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const magOf = (log: string, vnodes: string[]) =>
+  vnodes.map((v) => `${v}=${published(log).get(v)?.magrathea}/${published(log).get(v)?.state}`);
+
+describe('magrathea-filter with real node daemons', () => {
+  let dir: string;
+  const daemons: Record<string, DaemonProcess> = {};
+  const clients: Record<string, NodeServiceClient> = {};
+  let filter: FilterProcess;
+  let qlog: string;
+  let slog: string;
+  let cfgFile: string;
+
+  const startFilter = async () => {
+    filter = await spawnFilter(cfgFile, { FAKE_QMGR_LOG: qlog, FAKE_QSIG_LOG: slog });
+  };
+
+  beforeAll(async () => {
+    dir = tmpDir('mg-filter-');
+    qlog = path.join(dir, 'qmgr.log');
+    slog = path.join(dir, 'qsig.log');
+    for (const n of ['n1', 'n2', 'n3']) {
+      daemons[n] = await spawnDaemon({ stateDir: path.join(dir, n), config: DAEMON_CONFIG });
+      clients[n] = nodeClient(daemons[n].addr);
+    }
+    for (const n of ['n1', 'n2', 'n3']) {
+      await until(
+        async () => Object.values(statesOf(await getNode(clients[n]!))).every((s) => s === 'free'),
+        `${n} booted`,
+      );
+    }
+    cfgFile = path.join(dir, 'filter.yaml');
+    fs.writeFileSync(
+      cfgFile,
+      `
+listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
+nodes:
+${['n1', 'n2', 'n3'].map((n) => `  - { name: ${n}, address: "${daemons[n]!.addr}" }`).join('\n')}
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10, kickMinIntervalMs: 100, retry: { initialMs: 100, maxMs: 300 }, qmgrTimeoutMs: 1500 }
+`,
+    );
+    await startFilter();
+  });
+
+  afterAll(async () => {
+    for (const c of Object.values(clients)) c.close();
+    await filter?.stop();
+    for (const d of Object.values(daemons)) await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ALL = ['n1', 'n2', 'n3'].flatMap((n) => ['meta', 'egee', 'priv'].map((d) => `${n}-${d}`));
+
+  test('every vnode is published once the filter has its snapshots, and a scheduling cycle is kicked', async () => {
+    await until(() => ALL.every((v) => published(qlog).has(v)), 'all vnodes published');
+    const p = published(qlog);
+    for (const n of ['n1', 'n2', 'n3']) {
+      expect(p.get(`${n}-meta`)).toMatchObject({ magrathea: 'normal', state: 'free', rank: 200 });
+      expect(p.get(`${n}-priv`)).toMatchObject({ magrathea: 'priority', state: 'free' });
+    }
+    expect(readBatches(qlog).some((b) => b.lines.includes('set server scheduling = true'))).toBe(true);
+  });
+
+  test('a job start on one node appears in the recorded batch for exactly that node’s vnodes', async () => {
+    const before = readBatches(qlog).length;
+    await unary(clients.n1!, clients.n1!.StartJob, { domain: 'meta', job_id: '100.pbs', preemptible: true });
+    await until(() => published(qlog).get('n1-meta')?.state === 'running-preemptible', 'n1-meta running');
+    await until(() => published(qlog).get('n1-priv')?.state === 'occupied-would-preempt', 'n1-priv owp');
+    const newLines = readBatches(qlog)
+      .slice(before)
+      .flatMap((b) => b.lines);
+    const touched = new Set(newLines.map((l) => parseSet(l)?.[0]).filter(Boolean));
+    expect([...touched].sort()).toEqual(['n1-egee', 'n1-meta', 'n1-priv']);
+    expect(magOf(qlog, ['n1-meta', 'n1-egee', 'n1-priv'])).toEqual([
+      'n1-meta=normal/running-preemptible',
+      'n1-egee=none/occupied',
+      'n1-priv=priority/occupied-would-preempt',
+    ]);
+  });
+
+  test('preemption: the batch domain is published none and its jobs are admin-suspended in PBS; resumed after', async () => {
+    await unary(clients.n1!, clients.n1!.StartJob, { domain: 'priv', job_id: '200.pbs' });
+    await until(() => published(qlog).get('n1-meta')?.state === 'preempted', 'n1-meta preempted');
+    expect(magOf(qlog, ['n1-meta', 'n1-priv'])).toEqual([
+      'n1-meta=none/preempted',
+      'n1-priv=priority/running-priority',
+    ]);
+    await until(
+      () => fs.existsSync(slog) && fs.readFileSync(slog, 'utf8').includes('admin-suspend'),
+      'qsig admin-suspend',
+    );
+    await unary(clients.n1!, clients.n1!.EndJob, { domain: 'priv', job_id: '200.pbs' });
+    await until(() => fs.readFileSync(slog, 'utf8').includes('admin-resume'), 'qsig admin-resume');
+    const sig = fs
+      .readFileSync(slog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { signal: string; jobs: string[] });
+    expect(sig.map((s) => [s.signal, s.jobs])).toEqual([
+      ['admin-suspend', ['100.pbs']],
+      ['admin-resume', ['100.pbs']],
+    ]);
+    await until(() => published(qlog).get('n1-meta')?.state === 'running-preemptible', 'n1-meta resumed');
+  });
+
+  test('ClusterService, the HTTP admission check, metrics and `magrathea cluster status`', async () => {
+    const api = loadMagratheaApi();
+    const c: ClusterServiceClient = new api.magrathea.v1.ClusterService(
+      `127.0.0.1:${filter.grpcPort}`,
+      grpc.credentials.createInsecure(),
+    );
+    const u = <R>(m: string, req: object) =>
+      new Promise<R>((res, rej) => (c as any)[m](req, (e: Error | null, r: R) => (e ? rej(e) : res(r))));
+    const list = await u<{
+      nodes: { name: string; reachable: boolean; vnodes: { vnode: string; magrathea: string }[] }[];
+    }>('ListNodes', {});
+    expect(list.nodes.map((n) => [n.name, n.reachable, n.vnodes.length])).toEqual([
+      ['n1', true, 3],
+      ['n2', true, 3],
+      ['n3', true, 3],
+    ]);
+    const cand = await u<{ vnodes: { vnode: string; rank: number }[] }>('Candidates', { job_class: 'normal' });
+    expect(cand.vnodes[0]!.vnode).toBe('n1-meta'); // packs onto the running domain first
+    expect(cand.vnodes.map((v) => v.vnode)).not.toContain('n1-egee');
+    const prio = await u<{ vnodes: { vnode: string; rank: number }[] }>('Candidates', { job_class: 'priority' });
+    expect(prio.vnodes.at(-1)!.vnode).toBe('n1-priv'); // would preempt: last
+    expect(await u('Admit', { job_id: 'x', job_class: 'normal', vnodes: ['n2-meta', 'n3-egee'] })).toEqual({
+      admit: true,
+      reasons: [],
+    });
+    const refused = await u<{ admit: boolean; reasons: string[] }>('Admit', {
+      job_id: 'x',
+      job_class: 'normal',
+      vnodes: ['n1-egee', 'ghost'],
+    });
+    expect(refused.admit).toBe(false);
+    expect(refused.reasons).toEqual([
+      expect.stringMatching(/^n1-egee: does not accept normal jobs now \(domain occupied\)/),
+      'ghost: not a Magrathea vnode known to this filter',
+    ]);
+    await expect(u('Admit', { job_class: 'vip', vnodes: ['n1-meta'] })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+    c.close();
+
+    const httpAdmit = await fetch(`http://127.0.0.1:${filter.httpPort}/v1/admit`, {
+      method: 'POST',
+      body: JSON.stringify({ job_class: 'priority', vnodes: ['n2-priv'] }),
+    });
+    expect(await httpAdmit.json()).toEqual({ admit: true, reasons: [] });
+    expect((await fetch(`http://127.0.0.1:${filter.httpPort}/v1/admit`, { method: 'POST', body: '{bad' })).status).toBe(
+      400,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${filter.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/magrathea_filter_nodes\{state="reachable"\} 3/);
+    expect(metrics).toMatch(/magrathea_filter_publication_latency_seconds_count [1-9]/);
+    expect(metrics).toMatch(/magrathea_filter_qmgr_batches_total\{result="ok"\} [1-9]/);
+
+    const r = await cli(['cluster', 'status', '--filter', `127.0.0.1:${filter.grpcPort}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^n1\s+up\s+\d+\s+n1-meta=running-preemptible→normal\s+n1-egee=occupied→none\s+n1-priv=occupied-would-preempt→priority/m,
+    );
+    expect(r.stdout).toMatch(/3 nodes; domains: .*free 6/);
+  });
+
+  test('a killed daemon is published none after the grace period (its work untouched), and back when it returns', async () => {
+    const addr = daemons.n2!.addr;
+    await daemons.n2!.kill9();
+    const killedAt = Date.now();
+    await until(() => published(qlog).get('n2-meta')?.state === 'unreachable', 'n2 unreachable', 8000);
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1000);
+    expect(magOf(qlog, ['n2-meta', 'n2-egee', 'n2-priv'])).toEqual([
+      'n2-meta=none/unreachable',
+      'n2-egee=none/unreachable',
+      'n2-priv=none/unreachable',
+    ]);
+    expect(published(qlog).get('n1-meta')?.state).toBe('running-preemptible');
+    const st = await cli(['cluster', 'status', '--filter', `127.0.0.1:${filter.grpcPort}`]);
+    expect(st.stdout).toMatch(/^n2\s+DOWN\s.*!! UNREACHABLE/m);
+    daemons.n2 = await spawnDaemon({ stateDir: path.join(dir, 'n2'), config: DAEMON_CONFIG, listen: addr });
+    clients.n2!.close();
+    clients.n2 = nodeClient(daemons.n2.addr);
+    await until(() => published(qlog).get('n2-meta')?.state === 'free', 'n2 back', 8000);
+    expect(magOf(qlog, ['n2-meta', 'n2-priv'])).toEqual(['n2-meta=normal/free', 'n2-priv=priority/free']);
+  });
+
+  test('filter restarted: a full, correct view again, and its watch stream has no duplicate or missing event', async () => {
+    await filter.stop();
+    // Changes while the filter is away.
+    await unary(clients.n3!, clients.n3!.StartJob, { domain: 'egee', job_id: '300.pbs', preemptible: false });
+    const lengthBefore = readBatches(qlog).length;
+    await startFilter();
+    await until(() => {
+      const fresh = readBatches(qlog)
+        .slice(lengthBefore)
+        .flatMap((b) => b.lines.map((l) => parseSet(l)?.[0]));
+      return ALL.every((v) => fresh.includes(v));
+    }, 'full republication');
+    expect(magOf(qlog, ['n3-meta', 'n3-egee', 'n3-priv'])).toEqual([
+      'n3-meta=none/occupied',
+      'n3-egee=normal/running',
+      'n3-priv=none/occupied',
+    ]);
+
+    const api = loadMagratheaApi();
+    const c: ClusterServiceClient = new api.magrathea.v1.ClusterService(
+      `127.0.0.1:${filter.grpcPort}`,
+      grpc.credentials.createInsecure(),
+    );
+    const events: ClusterEventMessage[] = [];
+    const stream = c.WatchCluster({});
+    stream.on('data', (e: ClusterEventMessage) => events.push(e));
+    stream.on('error', () => undefined);
+    await until(() => events.length >= 1, 'snapshot');
+    expect(events[0]!.snapshot!.nodes.map((n) => n.generation)).toEqual(
+      ['n1', 'n2', 'n3'].map((n) => events[0]!.snapshot!.nodes.find((x) => x.name === n)!.generation),
+    );
+    for (const job of ['301.pbs', '302.pbs']) {
+      await unary(clients.n3!, clients.n3!.StartJob, { domain: 'egee', job_id: job, preemptible: true });
+    }
+    const n3gen = Number((await getNode(clients.n3!)).generation);
+    await until(
+      () => events.some((e) => e.node?.name === 'n3' && Number(e.node.generation) === n3gen),
+      'watch saw n3 latest',
+    );
+    const gens = events.filter((e) => e.node?.name === 'n3').map((e) => Number(e.node!.generation));
+    expect(gens).toEqual([...new Set(gens)].sort((a, b) => a - b));
+    expect(gens.at(-1)! - gens[0]!).toBe(gens.length - 1);
+    stream.cancel();
+    c.close();
+  });
+
+  test('a failing and a hanging qmgr: retried, nothing lost, the newest value wins', async () => {
+    fs.writeFileSync(`${qlog}.fail`, '');
+    await unary(clients.n2!, clients.n2!.StartJob, { domain: 'meta', job_id: '400.pbs' });
+    await new Promise((r) => setTimeout(r, 400));
+    await unary(clients.n2!, clients.n2!.EndJob, { domain: 'meta', job_id: '400.pbs' });
+    await unary(clients.n2!, clients.n2!.StartJob, { domain: 'egee', job_id: '401.pbs' });
+    await new Promise((r) => setTimeout(r, 300));
+    fs.writeFileSync(`${qlog}.hang`, '');
+    fs.rmSync(`${qlog}.fail`);
+    await new Promise((r) => setTimeout(r, 2000));
+    fs.rmSync(`${qlog}.hang`);
+    await until(() => published(qlog).get('n2-egee')?.state === 'running', 'n2 published after recovery', 8000);
+    expect(magOf(qlog, ['n2-meta', 'n2-egee'])).toEqual(['n2-meta=none/occupied', 'n2-egee=normal/running']);
+    const metrics = await (await fetch(`http://127.0.0.1:${filter.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/magrathea_filter_qmgr_batches_total\{result="failed"\} [1-9]/);
+    expect(metrics).toMatch(/magrathea_filter_qmgr_batches_total\{result="timeout"\} [1-9]/);
+  });
+});
+
+describe('magrathea-filter bad configuration', () => {
+  test('a config listing the same vnode twice, or a bad address: every problem reported, exit 78', async () => {
+    const dir = tmpDir('mg-fcfg-');
+    const f = path.join(dir, 'f.yaml');
+    fs.writeFileSync(
+      f,
+      'nodes:\n  - { name: a, address: "127.0.0.1:1", vnodes: { meta: v1 } }\n  - { name: b, address: "127.0.0.1:3", vnodes: { meta: v1 } }\n  - { name: c, address: "nowhere" }\n  - { name: a, address: "127.0.0.1:2" }\nsurprise: 1\n',
+    );
+    const r = await runToExit([path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'), '--config', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/nodes: vnode v1 is listed for both a and b/);
+    expect(r.stderr).toMatch(/nodes\.2\.address: /);
+    expect(r.stderr).toMatch(/nodes\.3\.name: duplicate node "a"/);
+    expect(r.stderr).toMatch(/surprise: unknown key/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
