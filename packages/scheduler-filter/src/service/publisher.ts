@@ -35,6 +35,7 @@ export class Publisher {
   private readonly published = new Map<string, VnodeValues>();
   private inFlight = false;
   private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
   private retryMs: number;
   private lastKickMs = -Infinity;
   private kickOwed = false;
@@ -65,8 +66,15 @@ export class Publisher {
     this.schedule(this.pbs.batchDelayMs);
   };
 
+  /** Arms the flush timer; a sooner flush replaces a later one (an owed kick must not hold back updates). */
   private schedule(delayMs: number): void {
-    if (this.stopped || this.inFlight || this.timer || (this.pending.size === 0 && !this.kickOwed)) return;
+    if (this.stopped || this.inFlight || (this.pending.size === 0 && !this.kickOwed)) return;
+    const due = this.deps.now() + delayMs;
+    if (this.timer) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();
@@ -92,6 +100,7 @@ export class Publisher {
     if (kick) lines.push('set server scheduling = true');
     if (lines.length === 0) return this.settle();
     this.inFlight = true;
+    const t0 = this.deps.now();
     const r = await runProcess(
       this.pbs.qmgr,
       this.pbs.server ? [this.pbs.server] : [],
@@ -103,6 +112,8 @@ export class Publisher {
       const done = this.deps.now();
       this.retryMs = this.pbs.retryInitialMs;
       this.deps.metrics.batches.inc({ result: 'ok' });
+      const oldest = Math.min(...[...batch.values()].flatMap((p) => p.commits), done);
+      this.deps.logger.debug({ vnodes: batch.size, qmgrMs: done - t0, oldestCommitAgeMs: done - oldest, kick }, 'qmgr batch written');
       if (batch.size > 0) this.deps.metrics.batchSize.observe(batch.size);
       for (const [vnode, p] of batch) {
         this.published.set(vnode, p.values);

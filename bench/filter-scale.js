@@ -1,0 +1,141 @@
+'use strict';
+/**
+ * Filter scale benchmark: N light node daemons (3 domains each) in simulator processes, one
+ * real magrathea-filter process watching all of them and publishing through a qmgr that
+ * discards its input; 1,000 state changes per second. Reports publication latency (daemon
+ * commit → qmgr batch written, from the filter's own metrics), filter CPU and RSS.
+ */
+const { fork, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { fmt, procStats, tmpDir, ROOT } = require('./lib');
+
+const SIMS = 4;
+
+function startSims(total) {
+  const per = Math.ceil(total / SIMS);
+  return Promise.all(
+    Array.from({ length: SIMS }, (_, i) => {
+      const n = Math.min(per, total - i * per);
+      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      return new Promise((resolve, reject) => {
+        child.once('message', (m) => resolve({ child, nodes: m.ready }));
+        child.once('exit', (c) => reject(new Error(`simulator exited ${c}`)));
+      });
+    }),
+  );
+}
+
+async function scrape(port) {
+  const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const num = (re) => {
+    const m = re.exec(t);
+    return m ? Number(m[1]) : NaN;
+  };
+  return {
+    reachable: num(/magrathea_filter_nodes\{state="reachable"\} (\d+)/),
+    p50: num(/magrathea_filter_publication_latency_seconds_window\{quantile="0.5"\} (\S+)/) * 1000,
+    p99: num(/magrathea_filter_publication_latency_seconds_window\{quantile="0.99"\} (\S+)/) * 1000,
+    count: num(/magrathea_filter_publication_latency_seconds_count (\d+)/),
+    batches: num(/magrathea_filter_qmgr_batches_total\{result="ok"\} (\d+)/),
+  };
+}
+
+async function runScale(total, ratePerSecond, seconds) {
+  const dir = tmpDir('mg-fscale-');
+  const sims = await startSims(total);
+  const nodes = sims.flatMap((s) => s.nodes);
+  const qmgr = path.join(dir, 'qmgr.sh');
+  fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    [
+      'listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+      'graceMs: 60000',
+      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: 20, honestAccounting: false }`,
+      'log: { level: warn }',
+      'nodes:',
+      ...nodes.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.port}" }`),
+      '',
+    ].join('\n'),
+  );
+  const f = spawn(process.execPath, [path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'), '--config', cfg, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const httpPort = await new Promise((resolve, reject) => {
+    let buf = '';
+    f.stdout.on('data', (b) => {
+      buf += b;
+      const m = /"httpPort":(\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    f.once('exit', (c) => reject(new Error(`filter exited ${c}`)));
+  });
+  const t0 = Date.now();
+  while ((await scrape(httpPort)).reachable < total) {
+    if (Date.now() - t0 > 300_000) throw new Error('filter did not sync every node in 5 minutes');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const syncSeconds = (Date.now() - t0) / 1000;
+  for (const s of sims) s.child.send({ cmd: 'rate', perSecond: ratePerSecond / SIMS });
+  await new Promise((r) => setTimeout(r, 3000)); // warm-up
+  const a = procStats(f.pid);
+  const ta = Date.now();
+  const m0 = await scrape(httpPort);
+  let peakRss = 0;
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    peakRss = Math.max(peakRss, procStats(f.pid).rssBytes);
+  }
+  const b = procStats(f.pid);
+  const m1 = await scrape(httpPort);
+  const cpu = (b.cpuSeconds - a.cpuSeconds) / ((Date.now() - ta) / 1000);
+  for (const s of sims) s.child.send({ cmd: 'exit' });
+  f.kill('SIGKILL');
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    total,
+    syncSeconds,
+    published: m1.count - m0.count,
+    batches: m1.batches - m0.batches,
+    p50: m1.p50,
+    p99: m1.p99,
+    cpu,
+    rss: b.rssBytes,
+    peakRss,
+    anon: b.anonBytes,
+  };
+}
+
+async function run() {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 15);
+  const results = [];
+  for (const n of (process.env.BENCH_NODES ?? '1000,10000').split(',').map(Number)) {
+    process.stdout.write(`  filter scale: ${n} nodes …\n`);
+    results.push(await runScale(n, 1000, seconds));
+  }
+  const mb = (x) => `${(x / 1024 ** 2).toFixed(0)} MB`;
+  const rows = results.map((r) => [
+    String(r.total),
+    `${r.total * 3}`,
+    fmt(r.syncSeconds, 1),
+    `${(r.published / seconds).toFixed(0)}`,
+    `${(r.published / Math.max(1, r.batches)).toFixed(1)}`,
+    fmt(r.p50, 1),
+    fmt(r.p99, 1),
+    r.total <= 1000 ? (r.p99 <= 200 ? 'met (≤ 200)' : 'MISSED (≤ 200)') : r.p99 <= 200 ? '≤ 200' : '> 200',
+    `${(r.cpu * 100).toFixed(0)} %`,
+    `${mb(r.peakRss)} (anon ${mb(r.anon)})`,
+    r.total >= 10000 ? (r.cpu < 1 && r.peakRss < 300 * 1024 ** 2 ? 'met' : `MISSED (< 1 core, < 300 MB)`) : '—',
+  ]);
+  return {
+    title: 'Scheduler filter at scale: publication latency, CPU, memory',
+    sections: [{ head: ['nodes', 'vnodes', 'sync s', 'vnode updates/s', 'vnodes/batch', 'p50 ms', 'p99 ms', 'latency target', 'filter CPU', 'filter RSS (peak)', 'CPU/RSS target'], rows }],
+    notes: [
+      `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production).`,
+      'Latency is the filter\'s own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.',
+      'Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Options: shard nodes across filter processes, or have daemons push through fewer connections.',
+    ],
+  };
+}
+
+module.exports = { run };

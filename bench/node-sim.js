@@ -1,0 +1,83 @@
+'use strict';
+/**
+ * Light stand-ins for node daemons (benchmark only): each is a real gRPC server on its own
+ * port serving NodeService.WatchNode (snapshot, then changes), cycling through the
+ * preemption scenario. Driven by its parent: {cmd:'rate', perSecond}.
+ */
+const grpc = require('@grpc/grpc-js');
+const { loadMagratheaApi } = require('@magrathea/common');
+
+const api = loadMagratheaApi();
+const count = Number(process.argv[2]);
+const prefix = process.argv[3];
+
+const SCENARIO = [
+  { meta: 'free', egee: 'free', priv: 'free' },
+  { meta: 'running-preemptible', egee: 'occupied', priv: 'occupied-would-preempt' },
+  { meta: 'preempted', egee: 'occupied', priv: 'running-priority' },
+  { meta: 'running-preemptible', egee: 'occupied', priv: 'occupied-would-preempt' },
+];
+const CLASS = { meta: 'normal', egee: 'normal', priv: 'priority' };
+
+function domain(name, state, gen) {
+  return { name, domain_class: CLASS[name], state, stored_state: state === 'running-priority' ? 'running' : state, generation: String(gen), since_ms: String(Date.now()), jobs: [], offline: false, preempted_cpu_seconds: 0 };
+}
+
+const nodes = [];
+async function main() {
+  for (let i = 0; i < count; i++) {
+    const node = { name: `${prefix}${i}`, step: 0, gen: 1, streams: new Set() };
+    const server = new grpc.Server();
+    server.addService(api.magrathea.v1.NodeService.service, {
+      GetNode: (_c, cb) => cb(null, {}),
+      StartJob: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+      EndJob: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+      DomainAction: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+      WatchNode: (call) => {
+        const st = SCENARIO[node.step];
+        call.write({ generation: String(node.gen), snapshot: { name: node.name, generation: String(node.gen), domains: Object.keys(st).map((d) => domain(d, st[d], node.gen)) } });
+        node.streams.add(call);
+        call.on('cancelled', () => node.streams.delete(call));
+        call.on('error', () => node.streams.delete(call));
+      },
+    });
+    node.port = await new Promise((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    nodes.push(node);
+  }
+  process.send({ ready: nodes.map((n) => ({ name: n.name, port: n.port })) });
+}
+
+function change() {
+  const node = nodes[Math.floor(Math.random() * nodes.length)];
+  const before = SCENARIO[node.step];
+  node.step = (node.step + 1) % SCENARIO.length;
+  node.gen++;
+  const after = SCENARIO[node.step];
+  const changed = Object.keys(after).filter((d) => after[d] !== before[d]);
+  const ev = { generation: String(node.gen), change: { cause: 'bench', domain: 'meta', job_id: '', at_ms: String(Date.now()), domains: changed.map((d) => domain(d, after[d], node.gen)) } };
+  for (const s of node.streams) s.write(ev);
+}
+
+let timer = null;
+process.on('message', (m) => {
+  if (m.cmd === 'rate') {
+    if (timer) clearInterval(timer);
+    timer = null;
+    if (m.perSecond > 0) {
+      // Ticks of 10 ms, each emitting perSecond/100 changes (carrying fractions over).
+      let owed = 0;
+      timer = setInterval(() => {
+        owed += m.perSecond / 100;
+        while (owed >= 1) {
+          change();
+          owed--;
+        }
+      }, 10);
+    }
+  }
+  if (m.cmd === 'exit') process.exit(0);
+});
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
