@@ -17,7 +17,9 @@ function startSims(total) {
   return Promise.all(
     Array.from({ length: SIMS }, (_, i) => {
       const n = Math.min(per, total - i * per);
-      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
       return new Promise((resolve, reject) => {
         child.once('message', (m) => resolve({ child, nodes: m.ready }));
         child.once('exit', (c) => reject(new Error(`simulator exited ${c}`)));
@@ -60,7 +62,11 @@ async function runScale(total, ratePerSecond, seconds) {
       '',
     ].join('\n'),
   );
-  const f = spawn(process.execPath, [path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'), '--config', cfg, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const f = spawn(
+    process.execPath,
+    [path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'), '--config', cfg, '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const httpPort = await new Promise((resolve, reject) => {
     let buf = '';
     f.stdout.on('data', (b) => {
@@ -129,10 +135,27 @@ async function run() {
   ]);
   return {
     title: 'Scheduler filter at scale: publication latency, CPU, memory',
-    sections: [{ head: ['nodes', 'vnodes', 'sync s', 'vnode updates/s', 'vnodes/batch', 'p50 ms', 'p99 ms', 'latency target', 'filter CPU', 'filter RSS (peak)', 'CPU/RSS target'], rows }],
+    sections: [
+      {
+        head: [
+          'nodes',
+          'vnodes',
+          'sync s',
+          'vnode updates/s',
+          'vnodes/batch',
+          'p50 ms',
+          'p99 ms',
+          'latency target',
+          'filter CPU',
+          'filter RSS (peak)',
+          'CPU/RSS target',
+        ],
+        rows,
+      },
+    ],
     notes: [
       `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production).`,
-      'Latency is the filter\'s own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.',
+      "Latency is the filter's own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.",
       'Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Options: shard nodes across filter processes, or have daemons push through fewer connections.',
     ],
   };

@@ -20,7 +20,17 @@ const SCENARIO = [
 const CLASS = { meta: 'normal', egee: 'normal', priv: 'priority' };
 
 function domain(name, state, gen) {
-  return { name, domain_class: CLASS[name], state, stored_state: state === 'running-priority' ? 'running' : state, generation: String(gen), since_ms: String(Date.now()), jobs: [], offline: false, preempted_cpu_seconds: 0 };
+  return {
+    name,
+    domain_class: CLASS[name],
+    state,
+    stored_state: state === 'running-priority' ? 'running' : state,
+    generation: String(gen),
+    since_ms: String(Date.now()),
+    jobs: [],
+    offline: false,
+    preempted_cpu_seconds: 0,
+  };
 }
 
 const nodes = [];
@@ -35,13 +45,22 @@ async function main() {
       DomainAction: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
       WatchNode: (call) => {
         const st = SCENARIO[node.step];
-        call.write({ generation: String(node.gen), snapshot: { name: node.name, generation: String(node.gen), domains: Object.keys(st).map((d) => domain(d, st[d], node.gen)) } });
+        call.write({
+          generation: String(node.gen),
+          snapshot: {
+            name: node.name,
+            generation: String(node.gen),
+            domains: Object.keys(st).map((d) => domain(d, st[d], node.gen)),
+          },
+        });
         node.streams.add(call);
         call.on('cancelled', () => node.streams.delete(call));
         call.on('error', () => node.streams.delete(call));
       },
     });
-    node.port = await new Promise((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    node.port = await new Promise((res, rej) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+    );
     nodes.push(node);
   }
   process.send({ ready: nodes.map((n) => ({ name: n.name, port: n.port })) });
@@ -54,7 +73,16 @@ function change() {
   node.gen++;
   const after = SCENARIO[node.step];
   const changed = Object.keys(after).filter((d) => after[d] !== before[d]);
-  const ev = { generation: String(node.gen), change: { cause: 'bench', domain: 'meta', job_id: '', at_ms: String(Date.now()), domains: changed.map((d) => domain(d, after[d], node.gen)) } };
+  const ev = {
+    generation: String(node.gen),
+    change: {
+      cause: 'bench',
+      domain: 'meta',
+      job_id: '',
+      at_ms: String(Date.now()),
+      domains: changed.map((d) => domain(d, after[d], node.gen)),
+    },
+  };
   for (const s of node.streams) s.write(ev);
 }
 

@@ -27,7 +27,8 @@ function existingSections() {
 async function main() {
   const only = process.argv.slice(2);
   const unknown = only.filter((n) => !BENCHMARKS.some(([name]) => name === n));
-  if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map(([n]) => n).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map(([n]) => n).join(', ')}`);
   const sections = existingSections();
   for (const [name, b] of BENCHMARKS) {
     if (only.length > 0 && !only.includes(name)) continue;
@@ -43,9 +44,15 @@ async function main() {
     md.push('');
     sections.set(name, md.join('\n'));
   }
-  const out = ['# Benchmarks', '', 'Written by `npm run bench` (targets from ARCHITECTURE §9 and the issues; "MISSED" is reported as measured).', ''];
+  const out = [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench` (targets from ARCHITECTURE §9 and the issues; "MISSED" is reported as measured).',
+    '',
+  ];
   for (const [name] of BENCHMARKS) {
-    if (sections.has(name)) out.push(`<!-- bench:${name} -->`, sections.get(name).trimEnd(), '', `<!-- /bench:${name} -->`, '');
+    if (sections.has(name))
+      out.push(`<!-- bench:${name} -->`, sections.get(name).trimEnd(), '', `<!-- /bench:${name} -->`, '');
   }
   fs.writeFileSync(FILE, out.join('\n'));
   process.stdout.write('\nwritten: BENCHMARKS.md\n');

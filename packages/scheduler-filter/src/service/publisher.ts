@@ -113,7 +113,10 @@ export class Publisher {
       this.retryMs = this.pbs.retryInitialMs;
       this.deps.metrics.batches.inc({ result: 'ok' });
       const oldest = Math.min(...[...batch.values()].flatMap((p) => p.commits), done);
-      this.deps.logger.debug({ vnodes: batch.size, qmgrMs: done - t0, oldestCommitAgeMs: done - oldest, kick }, 'qmgr batch written');
+      this.deps.logger.debug(
+        { vnodes: batch.size, qmgrMs: done - t0, oldestCommitAgeMs: done - oldest, kick },
+        'qmgr batch written',
+      );
       if (batch.size > 0) this.deps.metrics.batchSize.observe(batch.size);
       for (const [vnode, p] of batch) {
         this.published.set(vnode, p.values);

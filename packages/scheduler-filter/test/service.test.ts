@@ -1,0 +1,162 @@
+/** ClusterView and Publisher with a recording qmgr (no node daemons). */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import type { NodeEventMessage } from '@magrathea/common';
+import { ClusterView } from '../src/service/cluster-view';
+import { compileFilterConfig } from '../src/service/config';
+import { Metrics } from '../src/service/metrics';
+import { Publisher } from '../src/service/publisher';
+
+const QMGR = path.resolve(__dirname, '../../../test/fixtures/fake-qmgr.js');
+
+function domain(name: string, state: string, gen: number, cls = 'normal') {
+  return {
+    name,
+    domain_class: cls,
+    state,
+    stored_state: state,
+    generation: String(gen),
+    since_ms: '0',
+    jobs: [],
+    offline: false,
+    offline_reason: '',
+    preempted_cpu_seconds: 0,
+    preempted_cpu_seconds_total: 0,
+    observed: null,
+    down_reason: '',
+    last_release: null,
+  };
+}
+const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage =>
+  ({
+    generation: String(gen),
+    snapshot: {
+      name: 'n1',
+      generation: String(gen),
+      domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
+    },
+  }) as unknown as NodeEventMessage;
+const change = (gen: number, states: Record<string, string>): NodeEventMessage =>
+  ({
+    generation: String(gen),
+    change: {
+      cause: 't',
+      domain: 'meta',
+      job_id: '',
+      at_ms: String(Date.now()),
+      domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
+    },
+  });
+
+function setup(pbs: Record<string, unknown> = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mg-pub-'));
+  const log = path.join(dir, 'q.log');
+  // Jest sandboxes process.env, so the recording qmgr gets its log path from a wrapper.
+  const qmgr = path.join(dir, 'qmgr');
+  fs.writeFileSync(qmgr, `#!/bin/sh\nFAKE_QMGR_LOG='${log}' exec '${process.execPath}' '${QMGR}' "$@"\n`, {
+    mode: 0o755,
+  });
+  const cfg = compileFilterConfig({
+    nodes: [{ name: 'n1', address: '127.0.0.1:1' }],
+    pbs: { qmgr, batchDelayMs: 5, ...pbs },
+  });
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
+  const metrics = new Metrics();
+  const view = new ClusterView(cfg, { logger, metrics, now: () => Date.now() });
+  const publisher = new Publisher(cfg.pbs!, { view, logger, metrics, now: () => Date.now() });
+  view.subscribe(publisher.onView);
+  const batches = () =>
+    fs.existsSync(log)
+      ? fs
+          .readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { t: number; lines: string[] })
+      : [];
+  return { dir, view, publisher, metrics, lines, batches };
+}
+
+describe('ClusterView', () => {
+  test('a change out of order asks for a snapshot; an unknown state is counted and published as accepting nothing', async () => {
+    const { view, metrics, publisher, batches, dir } = setup();
+    expect(view.apply('n1', change(5, { meta: 'free' }))).toBe(false); // no snapshot yet
+    expect(view.apply('n1', snapshot(5, { meta: 'free', priv: 'free' }))).toBe(true);
+    expect(view.apply('n1', change(5, { meta: 'occupied' }))).toBe(false); // not after 5
+    expect(view.apply('n1', change(4, { meta: 'occupied' }))).toBe(false);
+    expect(metrics.generationBackwards.get()).toBe(3);
+    expect(view.apply('n1', change(6, { meta: 'teleporting' }))).toBe(true);
+    expect(metrics.unknownStates.get()).toBe(1);
+    await publisher.idle();
+    expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'none', state: 'unknown' });
+    expect(
+      batches()
+        .flatMap((b) => b.lines)
+        .some((l) => l.startsWith('set node n1-meta resources_available.magrathea = none')),
+    ).toBe(true);
+    publisher.stop();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('an unreachable node accepts nothing; a resumed watch makes it accept again without a snapshot', async () => {
+    const { view, publisher, dir } = setup();
+    view.apply('n1', snapshot(3, { meta: 'free', priv: 'free' }));
+    view.markUnreachable('n1', 'connection refused');
+    await publisher.idle();
+    expect(publisher.publishedValues('n1-priv')).toMatchObject({ magrathea: 'none', state: 'unreachable' });
+    view.markReachable('n1');
+    await publisher.idle();
+    expect(publisher.publishedValues('n1-priv')).toMatchObject({ magrathea: 'priority', state: 'free' });
+    publisher.stop();
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('Publisher', () => {
+  test('a rate-limited scheduler kick never holds back vnode updates; the owed kick is sent later', async () => {
+    const { view, publisher, batches, dir } = setup({ kickMinIntervalMs: 1500 });
+    view.apply('n1', snapshot(1, { meta: 'occupied', priv: 'free' }));
+    await publisher.idle();
+    expect(batches()[0]!.lines.at(-1)).toBe('set server scheduling = true');
+    const t0 = Date.now();
+    view.apply('n1', change(2, { meta: 'free' })); // opens capacity again, kick rate-limited
+    await new Promise((r) => setTimeout(r, 400));
+    const second = batches()[1]!;
+    expect(second.t - t0).toBeLessThan(300);
+    expect(second.lines).toEqual([expect.stringMatching(/^set node n1-meta resources_available\.magrathea = normal/)]);
+    // The owed kick now waits on a timer; a further update must not wait with it.
+    const t1 = Date.now();
+    view.apply('n1', change(3, { egee: 'free' }));
+    await new Promise((r) => setTimeout(r, 400));
+    const third = batches()[2]!;
+    expect(third.t - t1).toBeLessThan(300);
+    expect(third.lines).toEqual([expect.stringMatching(/^set node n1-egee /)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(
+      batches()
+        .slice(3)
+        .flatMap((b) => b.lines),
+    ).toEqual(['set server scheduling = true']);
+    publisher.stop();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('coalescing: only the newest value of a vnode is written, and unchanged values are not rewritten', async () => {
+    const { view, publisher, batches, dir } = setup({ batchDelayMs: 50 });
+    view.apply('n1', snapshot(1, { meta: 'free', priv: 'free' }));
+    view.apply('n1', change(2, { meta: 'running-preemptible', priv: 'occupied-would-preempt' }));
+    view.apply('n1', change(3, { meta: 'free', priv: 'free' }));
+    await publisher.idle();
+    const lines = batches().flatMap((b) => b.lines.filter((l) => l.startsWith('set node')));
+    expect(lines.filter((l) => l.includes('n1-meta'))).toHaveLength(1);
+    expect(lines.find((l) => l.includes('n1-meta'))).toMatch(/magrathea_state = free, .*\(gen 3\)/);
+    publisher.stop();
+    fs.rmSync(dir, { recursive: true });
+  });
+});
