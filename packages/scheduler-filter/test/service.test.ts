@@ -38,17 +38,16 @@ const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage
       domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
     },
   }) as unknown as NodeEventMessage;
-const change = (gen: number, states: Record<string, string>): NodeEventMessage =>
-  ({
-    generation: String(gen),
-    change: {
-      cause: 't',
-      domain: 'meta',
-      job_id: '',
-      at_ms: String(Date.now()),
-      domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
-    },
-  });
+const change = (gen: number, states: Record<string, string>): NodeEventMessage => ({
+  generation: String(gen),
+  change: {
+    cause: 't',
+    domain: 'meta',
+    job_id: '',
+    at_ms: String(Date.now()),
+    domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
+  },
+});
 
 function setup(pbs: Record<string, unknown> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mg-pub-'));
