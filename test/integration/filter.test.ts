@@ -20,6 +20,8 @@ import {
   unary,
 } from '../helpers/processes';
 import type { DaemonProcess, FilterProcess } from '../helpers/processes';
+import { compileSiteConfig, hookConfigJson } from '@magrathea/pbs-hooks';
+import { runHook } from '../helpers/hooks';
 
 const QMGR = path.join(ROOT, 'test/fixtures/fake-qmgr.js');
 const QSIG = path.join(ROOT, 'test/fixtures/fake-qsig.js');
@@ -236,6 +238,34 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10, kickMinIntervalMs: 100, r
       /^n1\s+up\s+\d+\s+n1-meta=running-preemptible→normal\s+n1-egee=occupied→none\s+n1-priv=occupied-would-preempt→priority/m,
     );
     expect(r.stdout).toMatch(/3 nodes; domains: .*free 6/);
+  });
+
+  test('the runjob hook (python3 + pbs double) asks the real filter: a stale placement is refused, a good one accepted', async () => {
+    const cfg = path.join(dir, 'hook.json');
+    const admitUrl = `http://127.0.0.1:${filter.httpPort}/v1/admit`;
+    fs.writeFileSync(cfg, JSON.stringify({ ...hookConfigJson(compileSiteConfig({ filterAdmitUrl: admitUrl })) }));
+    const runjob = (job: Record<string, unknown>, config = cfg) =>
+      runHook({
+        event: { type: 'RUNJOB', job: { id: '9.pbs', ...job } },
+        server: { queues: { workq: {}, iprio: {} } },
+        config_file: config,
+      });
+    const ok = await runjob({ queue: 'workq', exec_vnode: '(n2-meta:ncpus=1)+(n3-egee:ncpus=2)' });
+    expect([ok.outcome, ok.exception]).toEqual(['accept', null]);
+    const stale = await runjob({ queue: 'workq', exec_vnode: '(n1-egee:ncpus=1)' });
+    expect(stale.outcome).toBe('reject');
+    expect(stale.reject_msg).toMatch(/not admitted now: n1-egee: does not accept normal jobs now/);
+    const prio = await runjob({ queue: 'iprio', exec_vnode: '(n2-priv:ncpus=1)' });
+    expect(prio.outcome).toBe('accept');
+    // The filter cannot be reached: accept (the mom's execjob_begin stays the arbiter), quickly.
+    const down = path.join(dir, 'hook-down.json');
+    fs.writeFileSync(
+      down,
+      JSON.stringify({ ...hookConfigJson(compileSiteConfig({ filterAdmitUrl: 'http://127.0.0.1:1/v1/admit' })) }),
+    );
+    const r = await runjob({ queue: 'workq', exec_vnode: '(n1-egee:ncpus=1)' }, down);
+    expect([r.outcome, r.exception]).toEqual(['accept', null]);
+    expect(r.elapsed_ms).toBeLessThan(1500);
   });
 
   test('a killed daemon is published none after the grace period (its work untouched), and back when it returns', async () => {

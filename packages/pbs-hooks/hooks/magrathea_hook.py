@@ -6,6 +6,8 @@
 #   magrathea_end       (mom, execjob_end)           EndJob, with retries; never blocks cleanup
 #   magrathea_periodic  (mom, exechost_startup,exechost_periodic)
 #                                                    publish this domain's own state
+#   magrathea_runjob    (server, runjob; optional)   admission check at magrathea-filter;
+#                                                    accepts when the filter cannot be reached
 #
 # Standard library only (PBS's embedded Python). Every network call has a timeout well
 # under the hook's alarm. Site settings come from the hook's config file (PBS_HOOK_CONFIG_FILE,
@@ -52,6 +54,8 @@ SITE_DEFAULTS = {
     "timeout": 3.0,
     "end_retries": 3,
     "publish_from_mom": True,
+    "filter_admit_url": None,
+    "admit_timeout": 1.0,
 }
 
 
@@ -87,6 +91,15 @@ def site_config():
         raise HookConfigError("hook config: timeout must be between 0 and 20 seconds")
     if not (1 <= cfg["end_retries"] <= 10):
         raise HookConfigError("hook config: end_retries must be between 1 and 10")
+    url = cfg["filter_admit_url"]
+    if url is not None and (not isinstance(url, str) or not (url.startswith("http://") or url.startswith("https://"))):
+        raise HookConfigError("hook config: filter_admit_url must be an http(s) URL or null")
+    try:
+        cfg["admit_timeout"] = float(cfg["admit_timeout"])
+    except (TypeError, ValueError):
+        raise HookConfigError("hook config: admit_timeout must be a number")
+    if not (0 < cfg["admit_timeout"] <= 5):
+        raise HookConfigError("hook config: admit_timeout must be between 0 and 5 seconds (runjob blocks pbs_server)")
     return cfg
 
 
@@ -315,12 +328,47 @@ def on_exechost_periodic(e, site):
     e.accept()
 
 
+def exec_vnodes(job):
+    ev = job.exec_vnode
+    names = []
+    for chunk in str(ev or "").split("+"):
+        name = chunk.strip().strip("()").split(":")[0]
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def on_runjob(e, site):
+    """Cheap admission check against the filter's view, so a stale placement is refused before
+    the job is sent to the mom. Runs inside pbs_server: one short call, and any failure accepts
+    (the mom's execjob_begin stays the arbiter)."""
+    job = e.job
+    url = site["filter_admit_url"]
+    vnodes = exec_vnodes(job)
+    if not url or not vnodes:
+        e.accept()
+    priority_queues = set(site["priority_queues"]) | set([site["priority_queue"]])
+    body = {"job_id": str(job.id), "job_class": "priority" if queue_name(job) in priority_queues else "normal", "vnodes": vnodes}
+    req = urlrequest.Request(url, data=json.dumps(body).encode("utf-8"), headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        resp = urlrequest.urlopen(req, timeout=site["admit_timeout"])
+        obj = json.loads(resp.read(MAX_RESPONSE).decode("utf-8"))
+    except Exception as ex:
+        log(pbs.EVENT_DEBUG, "admission check skipped for %s: %s" % (job.id, ex))
+        e.accept()
+    if isinstance(obj, dict) and obj.get("admit") is False:
+        reasons = obj.get("reasons") if isinstance(obj.get("reasons"), list) else []
+        e.reject("magrathea: not admitted now: %s" % "; ".join(str(r) for r in reasons[:3]))
+    e.accept()
+
+
 HANDLERS = {
     pbs.QUEUEJOB: on_queuejob,
     pbs.EXECJOB_BEGIN: on_execjob_begin,
     pbs.EXECJOB_END: on_execjob_end,
     pbs.EXECHOST_PERIODIC: on_exechost_periodic,
     pbs.EXECHOST_STARTUP: on_exechost_periodic,
+    pbs.RUNJOB: on_runjob,
 }
 
 

@@ -9,6 +9,7 @@ export const HOOKS = {
   begin: 'magrathea_begin',
   end: 'magrathea_end',
   periodic: 'magrathea_periodic',
+  runjob: 'magrathea_runjob',
 } as const;
 
 /** The hooks' JSON config (imported as application/x-config; read by magrathea_hook.py). */
@@ -21,6 +22,8 @@ export function hookConfigJson(site: SiteConfig): Record<string, unknown> {
     timeout: site.daemonTimeoutSeconds,
     end_retries: site.endRetries,
     publish_from_mom: site.publishFromMom,
+    filter_admit_url: site.filterAdmitUrl,
+    admit_timeout: site.admitTimeoutSeconds,
   };
 }
 
@@ -75,11 +78,21 @@ export function installCommands(site: SiteConfig): string[] {
       ['alarm', site.periodicAlarm],
     ]),
   );
+  if (site.filterAdmitUrl) {
+    cmds.push(
+      ...hook(site, HOOKS.runjob, 'runjob', [
+        ['alarm', site.admitTimeoutSeconds + 2],
+        ['order', 10],
+      ]),
+    );
+  }
   return cmds;
 }
 
 export function uninstallCommands(site: SiteConfig): string[] {
-  const cmds = Object.values(HOOKS).map((h) => `delete hook ${h}`);
+  const cmds = Object.values(HOOKS)
+    .filter((h) => h !== HOOKS.runjob || site.filterAdmitUrl)
+    .map((h) => `delete hook ${h}`);
   cmds.push('unset server default_chunk.magrathea');
   for (const q of site.normalQueues) cmds.push(`unset queue ${q} default_chunk.magrathea`);
   for (const q of site.extraPriorityQueues) cmds.push(`unset queue ${q} default_chunk.magrathea`);

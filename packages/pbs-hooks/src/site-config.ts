@@ -40,6 +40,10 @@ export interface SiteConfig {
   readonly publishFromMom: boolean;
   /** The current `resources:` list of sched_config, to which magrathea is appended. */
   readonly schedResources: string;
+  /** magrathea-filter's admission URL (http://HOST:PORT/v1/admit): installs the optional runjob hook. */
+  readonly filterAdmitUrl: string | null;
+  /** Time limit of the runjob admission call, seconds (it blocks pbs_server). Default 1. */
+  readonly admitTimeoutSeconds: number;
 }
 
 const QUEUE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -71,6 +75,8 @@ export function compileSiteConfig(doc: unknown): SiteConfig {
     'endRetries',
     'publishFromMom',
     'schedResources',
+    'filterAdmitUrl',
+    'admitTimeoutSeconds',
   ] as const;
   const o = c.object(doc ?? {}, '', keys);
   const pathOf = (k: string, def: string): string =>
@@ -102,6 +108,9 @@ export function compileSiteConfig(doc: unknown): SiteConfig {
     endRetries: c.int(o, 'endRetries', '', 1, 10) ?? 3,
     publishFromMom: c.bool(o, 'publishFromMom', '') ?? true,
     schedResources: c.string(o, 'schedResources', '') ?? 'ncpus, mem, arch, host, vnode, aoe, eoe',
+    filterAdmitUrl:
+      c.string(o, 'filterAdmitUrl', '', { pattern: /^https?:\/\/[^\s'"]+$/, patternText: 'an http(s) URL' }) ?? null,
+    admitTimeoutSeconds: c.int(o, 'admitTimeoutSeconds', '', 1, 5) ?? 1,
   };
   if (!site.hookConfigFile.endsWith('.json'))
     c.fail('hookConfigFile', 'must end in .json (PBS checks the suffix on import)');

@@ -55,11 +55,37 @@ describe('magrathea pbs install', () => {
       timeout: 3,
       end_retries: 3,
       publish_from_mom: true,
+      filter_admit_url: null,
+      admit_timeout: 1,
     });
     expect(schedConfigLines(site)).toEqual([
       'resources: "ncpus, mem, arch, host, vnode, aoe, eoe, magrathea"',
       'node_sort_key: "magrathea_rank HIGH" ALL',
     ]);
+  });
+
+  test('the optional runjob hook is installed (and uninstalled) only when the filter admission URL is given', () => {
+    const withFilter = compileSiteConfig({
+      hookFile: '/opt/h.py',
+      filterAdmitUrl: 'http://filter:5681/v1/admit',
+      admitTimeoutSeconds: 2,
+    });
+    expect(installCommands(withFilter).slice(-7)).toEqual([
+      'create hook magrathea_runjob',
+      'set hook magrathea_runjob event = "runjob"',
+      'set hook magrathea_runjob alarm = 4',
+      'set hook magrathea_runjob order = 10',
+      'set hook magrathea_runjob enabled = true',
+      'import hook magrathea_runjob application/x-python default /opt/h.py',
+      'import hook magrathea_runjob application/x-config default /etc/magrathea/magrathea_hook.json',
+    ]);
+    expect(hookConfigJson(withFilter)).toMatchObject({
+      filter_admit_url: 'http://filter:5681/v1/admit',
+      admit_timeout: 2,
+    });
+    expect(uninstallCommands(withFilter)).toContain('delete hook magrathea_runjob');
+    expect(installCommands(site).join('\n')).not.toContain('magrathea_runjob');
+    expect(uninstallCommands(site)).not.toContain('delete hook magrathea_runjob');
   });
 
   test('uninstall reverses install', () => {
