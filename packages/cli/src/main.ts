@@ -8,4 +8,9 @@ const interrupted = new Promise<void>((resolve) => {
   process.once('SIGTERM', () => resolve());
 });
 
-void run(process.argv.slice(2), { io: consoleIo, interrupted }).then((code) => process.exit(code));
+void run(process.argv.slice(2), {
+  io: consoleIo,
+  interrupted,
+  nodePath: process.execPath,
+  tty: process.stdout.isTTY === true,
+}).then((code) => process.exit(code));

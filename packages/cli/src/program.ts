@@ -15,6 +15,7 @@ import type { Io } from './output';
 import { changeLine, domainJson, nodeJson, statusTable } from './output';
 import { addPbsCommands } from './commands/pbs';
 import { addClusterCommands } from './commands/cluster';
+import { addBoxCommand } from './commands/box';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -35,6 +36,10 @@ export interface ProgramDeps {
   readonly io: Io;
   /** Resolves when the user interrupts (Ctrl-C); used by `watch`. */
   readonly interrupted: Promise<void>;
+  /** The node binary (to start daemons for `box`). */
+  readonly nodePath: string;
+  /** True when stdout is a terminal. */
+  readonly tty: boolean;
 }
 
 async function withClient<T>(addr: string, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
@@ -222,6 +227,7 @@ export function createProgram(deps: ProgramDeps): Command {
   }
   addPbsCommands(program, io);
   addClusterCommands(program, io, deps.interrupted);
+  addBoxCommand(program, { io, interrupted: deps.interrupted, nodePath: deps.nodePath, tty: deps.tty });
   return program;
 }
 
