@@ -22,7 +22,11 @@ export class ConfigChecker {
       return null;
     }
     for (const k of Object.keys(v)) {
-      if (!allowed.includes(k)) this.fail(at ? `${at}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+      if (!allowed.includes(k)) {
+        // Odd keys are quoted so the problem line stays unambiguous ("path: message").
+        const key = /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+        this.fail(at ? `${at}.${key}` : key, `unknown key (allowed: ${allowed.join(', ')})`);
+      }
     }
     return v as Obj;
   }

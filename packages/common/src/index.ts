@@ -70,3 +70,4 @@ export type {
   CandidatesResponse as CandidatesResponseInput,
   CandidatesResponse__Output as CandidatesResponseMessage,
 } from './generated/magrathea/v1/CandidatesResponse';
+export { parseYamlStrict } from './yaml';

@@ -1,8 +1,7 @@
 /** The PBS site configuration read by `magrathea pbs install` (YAML, validated, every problem at once). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { ConfigChecker } from '@magrathea/common';
+import { ConfigChecker, parseYamlStrict } from '@magrathea/common';
 
 /** Where the hook script lives in this package. */
 export const HOOK_SCRIPT = path.resolve(__dirname, '../hooks/magrathea_hook.py');
@@ -141,11 +140,8 @@ export function loadSiteConfig(file: string | undefined): SiteConfig {
   } catch (err) {
     throw new SiteConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
-    throw new SiteConfigError([`${file}: ${(err as Error).message.split('\n')[0] ?? 'YAML syntax error'}`]);
-  }
+  const r = parseYamlStrict(text, file);
+  if (!r.ok) throw new SiteConfigError(r.problems);
+  const doc = r.value;
   return compileSiteConfig(doc);
 }

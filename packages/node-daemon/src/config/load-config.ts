@@ -5,10 +5,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { ConfigChecker, isLoopbackHost, parseAddress } from '@magrathea/common';
+import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
 import type { DriverConfig } from '../hypervisor/create-driver';
@@ -290,19 +289,11 @@ export function compileConfig(
   };
 }
 
-/** Parses YAML text, reporting syntax errors with line and column. */
+/** Parses YAML text; syntax errors and warnings become problems with line and column. */
 export function parseConfigText(text: string, source: string): unknown {
-  try {
-    return parseYaml(text, { uniqueKeys: true, prettyErrors: true }) as unknown;
-  } catch (err) {
-    if (err instanceof YAMLParseError) {
-      const pos = err.linePos?.[0];
-      throw new ConfigError([
-        `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${err.message.split('\n')[0] ?? 'YAML syntax error'}`,
-      ]);
-    }
-    throw err;
-  }
+  const r = parseYamlStrict(text, source);
+  if (!r.ok) throw new ConfigError(r.problems);
+  return r.value;
 }
 
 /** Loads a config file (or the embedded default when `file` is undefined). */

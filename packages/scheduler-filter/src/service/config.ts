@@ -1,7 +1,6 @@
 /** magrathea-filter configuration: YAML, validated with every problem reported at once. */
 import * as fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { ConfigChecker, isLoopbackHost, parseAddress } from '@magrathea/common';
+import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { Address } from '@magrathea/common';
 
 const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
@@ -175,11 +174,8 @@ export function loadFilterConfig(file: string): FilterConfig {
   } catch (err) {
     throw new FilterConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
-    throw new FilterConfigError([`${file}: ${(err as Error).message.split('\n')[0] ?? 'YAML syntax error'}`]);
-  }
+  const r = parseYamlStrict(text, file);
+  if (!r.ok) throw new FilterConfigError(r.problems);
+  const doc = r.value;
   return compileFilterConfig(doc);
 }
