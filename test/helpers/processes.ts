@@ -88,7 +88,10 @@ function spawnReady(
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`"${readyMsg}" not seen within 15 s: ${stderr}`)), 15_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leak a child that did not come up
+      reject(new Error(`"${readyMsg}" not seen within 15 s: ${stderr}`));
+    }, 15_000);
     proc.stdout.on('data', (b: Buffer) => {
       buf += b.toString();
       let nl: number;

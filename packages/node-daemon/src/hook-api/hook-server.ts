@@ -184,7 +184,13 @@ export function createHookServer(
     const path = url.pathname;
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
       const tokenDomain = authenticate(req);
-      const domain = ownDomain(tokenDomain, decodeURIComponent(path.slice('/v1/domains/'.length)));
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice('/v1/domains/'.length));
+      } catch {
+        throw new InvalidArgumentError('the domain in the path is not valid percent-encoding');
+      }
+      const domain = ownDomain(tokenDomain, name);
       return { status: 200, body: { ok: true, ...statusOf(domain) } };
     }
     if (path !== '/v1/jobs/start' && path !== '/v1/jobs/end') throw new HttpError(404, 'not-found', `no route ${path}`);
