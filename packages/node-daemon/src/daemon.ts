@@ -5,6 +5,7 @@ import type { Clock } from './domain-manager';
 import { DomainManager, systemClock } from './domain-manager';
 import { createDriver } from './hypervisor/create-driver';
 import type { HypervisorDriver } from './hypervisor/hypervisor-driver';
+import type { Signaller } from './hypervisor/cgroup/cgroup-driver';
 import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
 import type { HostMetrics } from './metrics/host-metrics';
@@ -28,6 +29,8 @@ export interface DaemonDeps {
   readonly journal?: Journal;
   readonly hostMetrics?: HostMetrics;
   readonly tasks?: PeriodicTasks;
+  /** Sends signals to domain processes (the cgroup driver); main.ts passes process.kill. */
+  readonly signaller?: Signaller;
 }
 
 export interface Listening {
@@ -55,7 +58,16 @@ export class Daemon {
   ) {
     const clock = deps.clock ?? systemClock;
     this.log = deps.logger;
-    this.driver = deps.driver ?? createDriver(config.driver);
+    this.driver =
+      deps.driver ??
+      createDriver(config.driver, {
+        commands: Object.fromEntries(config.domains.map((d) => [d.name, d.command])),
+        signaller:
+          deps.signaller ??
+          (() => {
+            throw new Error('no signaller given to the daemon');
+          }),
+      });
     this.journal = deps.journal ?? new FileJournal(config.stateDir);
     this.metrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
     this.tasks = deps.tasks ?? new CronTasks(deps.logger.child({ component: 'tasks' }));

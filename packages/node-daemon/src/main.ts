@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     process.exit(EXIT.software);
   });
 
-  const daemon = new Daemon(config, { logger });
+  const daemon = new Daemon(config, { logger, signaller: (pid, sig) => process.kill(pid, sig) });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;

@@ -23,6 +23,8 @@ export interface DomainConfig {
   readonly autostart: boolean;
   /** File holding this domain's hook API token (absolute), or null. */
   readonly tokenFile: string | null;
+  /** The domain's command (argv), for the cgroup driver; empty otherwise. */
+  readonly command: readonly string[];
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -200,9 +202,32 @@ export function compileConfig(
     c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
   if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
 
-  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated']);
+  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup']);
   const kind = c.oneOf(drv, 'kind', 'driver', DRIVER_KINDS) ?? 'simulated';
   const simulated = checkSimulated(c, (drv?.simulated as Obj | undefined) ?? null, 'driver.simulated');
+  const cg = c.object(drv?.cgroup, 'driver.cgroup', [
+    'mount',
+    'root',
+    'activeShares',
+    'idleShares',
+    'preemptedShares',
+    'preemptedMemoryBytes',
+    'stopTimeoutMs',
+  ]);
+  const cgroup = {
+    mount: c.string(cg, 'mount', 'driver.cgroup') ?? '/sys/fs/cgroup',
+    root:
+      c.string(cg, 'root', 'driver.cgroup', {
+        pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+        patternText: 'a cgroup name',
+      }) ?? 'magrathea',
+    activeShares: c.int(cg, 'activeShares', 'driver.cgroup', 2, 262144) ?? 1024,
+    idleShares: c.int(cg, 'idleShares', 'driver.cgroup', 2, 262144) ?? 64,
+    preemptedShares: c.int(cg, 'preemptedShares', 'driver.cgroup', 2, 262144) ?? 2,
+    preemptedMemoryBytes:
+      c.int(cg, 'preemptedMemoryBytes', 'driver.cgroup', 4096, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
+    stopTimeoutMs: c.int(cg, 'stopTimeoutMs', 'driver.cgroup', 0, 600_000) ?? 5000,
+  };
 
   const domains: DomainConfig[] = [];
   const ds = top?.domains;
@@ -213,7 +238,7 @@ export function compileConfig(
     if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
-      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile']);
+      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command']);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
@@ -226,12 +251,34 @@ export function compileConfig(
       const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
       const autostart = c.bool(o, 'autostart', p) ?? true;
       const tokenFile = c.string(o, 'tokenFile', p);
+      let command: string[] = [];
+      if (o.command !== undefined && o.command !== null) {
+        if (
+          !Array.isArray(o.command) ||
+          o.command.length === 0 ||
+          !o.command.every((x) => typeof x === 'string' && x.length > 0)
+        ) {
+          c.fail(`${p}.command`, 'must be a non-empty list of strings (argv)');
+        } else command = o.command as string[];
+      }
       if (name && domains.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate domain name "${name}"`);
       else if (name)
-        domains.push({ name, class: cls, autostart, tokenFile: tokenFile ? path.resolve(baseDir, tokenFile) : null });
+        domains.push({
+          name,
+          class: cls,
+          autostart,
+          tokenFile: tokenFile ? path.resolve(baseDir, tokenFile) : null,
+          command,
+        });
     });
   }
 
+  if (kind === 'cgroup') {
+    domains.forEach((d, i) => {
+      if (d.command.length === 0)
+        c.fail(`domains.${i}.command`, 'is required with the cgroup driver (the process tree of the domain)');
+    });
+  }
   const hook = c.object(top?.hookApi, 'hookApi', ['listen', 'allowNonLoopback', 'maxBodyBytes', 'requestTimeoutMs']);
   let hookApi: DaemonConfig['hookApi'] = null;
   if (hook) {
@@ -277,7 +324,7 @@ export function compileConfig(
     nodeName,
     stateDir,
     listen: { tcp, unixSocket, allowNonLoopback },
-    driver: { kind, simulated },
+    driver: { kind, simulated, cgroup },
     domains,
     hookApi,
     reconcileCron,

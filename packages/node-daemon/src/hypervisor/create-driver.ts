@@ -1,19 +1,31 @@
-/** Builds the configured driver. Real drivers (cgroup, qemu, libvirt) plug in here. */
+/** Builds the configured driver. */
+import type { CgroupDriverOptions, Signaller } from './cgroup/cgroup-driver';
+import { CgroupDriver } from './cgroup/cgroup-driver';
 import type { HypervisorDriver } from './hypervisor-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
 
-export const DRIVER_KINDS = ['simulated'] as const;
+export const DRIVER_KINDS = ['simulated', 'cgroup'] as const;
 export type DriverKind = (typeof DRIVER_KINDS)[number];
 
 export interface DriverConfig {
   readonly kind: DriverKind;
   readonly simulated: SimulatedDriverOptions;
+  /** Options of the cgroup driver (without the per-domain commands, which come from domains[]). */
+  readonly cgroup: Omit<CgroupDriverOptions, 'commands'>;
 }
 
-export function createDriver(config: DriverConfig): HypervisorDriver {
+export interface DriverEnv {
+  /** Per-domain commands (the cgroup driver). */
+  readonly commands: Readonly<Record<string, readonly string[]>>;
+  readonly signaller: Signaller;
+}
+
+export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDriver {
   switch (config.kind) {
     case 'simulated':
       return new SimulatedDriver(config.simulated);
+    case 'cgroup':
+      return new CgroupDriver({ ...config.cgroup, commands: env.commands }, env.signaller);
   }
 }

@@ -19,7 +19,9 @@ const compile = (yaml: string) => compileConfig(parseConfigText(yaml, 'test.yaml
 describe('config', () => {
   test('the embedded default: meta and egee normal, priv priority, simulated driver, loopback only', () => {
     const c = loadConfig(undefined, {}, '/srv');
-    expect(c.domains.map(({ tokenFile, ...rest }) => (expect(tokenFile).toBeNull(), rest))).toEqual([
+    expect(
+      c.domains.map(({ tokenFile, command, ...rest }) => (expect([tokenFile, command]).toEqual([null, []]), rest)),
+    ).toEqual([
       { name: 'meta', class: 'normal', autostart: true },
       { name: 'egee', class: 'normal', autostart: true },
       { name: 'priv', class: 'priority', autostart: true },
@@ -151,6 +153,41 @@ describe('hook API config', () => {
       expect.arrayContaining([
         expect.stringMatching(/^hookApi\.listen: is required/),
         expect.stringMatching(/^hookApi\.maxBodyBytes: must be an integer/),
+      ]),
+    );
+  });
+});
+
+describe('cgroup driver config', () => {
+  test('every domain needs a command; options are validated', () => {
+    expect(
+      problems(() => compile('driver: { kind: cgroup }\ndomains: [{ name: a }, { name: b, command: [] }]\n')),
+    ).toEqual([
+      expect.stringMatching(/^domains\.1\.command: must be a non-empty list/),
+      expect.stringMatching(/^domains\.0\.command: is required with the cgroup driver/),
+      expect.stringMatching(/^domains\.1\.command: is required with the cgroup driver/),
+    ]);
+    const c = compile(
+      'driver: { kind: cgroup, cgroup: { root: mg, idleShares: 32 } }\ndomains: [{ name: a, command: [/bin/sleep, "100"] }]\n',
+    );
+    expect(c.driver.cgroup).toMatchObject({
+      mount: '/sys/fs/cgroup',
+      root: 'mg',
+      activeShares: 1024,
+      idleShares: 32,
+      preemptedShares: 2,
+    });
+    expect(c.domains[0]!.command).toEqual(['/bin/sleep', '100']);
+    expect(
+      problems(() =>
+        compile(
+          'driver: { kind: cgroup, cgroup: { root: "../etc", spin: 1 } }\ndomains: [{ name: a, command: [x] }]\n',
+        ),
+      ),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^driver\.cgroup\.root: /),
+        expect.stringMatching(/^driver\.cgroup\.spin: unknown key/),
       ]),
     );
   });

@@ -1,0 +1,280 @@
+/**
+ * The `cgroup` driver: a domain is a process tree started from a command in the config, in its
+ * own cgroups (the VServer/OpenVZ analogue of the original). This host offers the v1
+ * controllers (freezer, cpu, cpuacct, memory); the groups live in a subtree the daemon owns
+ * (`<controller>/<root>/<domain>`), and the processes outlive a daemon restart.
+ *
+ * Preempt = freeze the tree, drop its CPU shares, and try to lower its memory limit; what was
+ * really given back is measured (a frozen group without swap gives back no memory) and
+ * reported. Save/restore needs CRIU, which does not work here: those operations are refused.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DriverError } from '../../errors';
+import type {
+  AdoptedDomain,
+  DriverCapabilities,
+  HypervisorDriver,
+  Observation,
+  ReleaseMeasurement,
+} from '../hypervisor-driver';
+
+export interface CgroupDriverOptions {
+  /** Where the v1 hierarchies are mounted. Default /sys/fs/cgroup. */
+  readonly mount: string;
+  /** The daemon's subtree name under each controller. Default magrathea. */
+  readonly root: string;
+  /** Command (argv) of each domain. */
+  readonly commands: Readonly<Record<string, readonly string[]>>;
+  /** cpu.shares of a running, idle and preempted domain. Defaults 1024, 64, 2. */
+  readonly activeShares: number;
+  readonly idleShares: number;
+  readonly preemptedShares: number;
+  /** Memory limit asked of a preempted domain, bytes. Default 64 MiB. */
+  readonly preemptedMemoryBytes: number;
+  /** Time for the tree to stop after SIGTERM before SIGKILL, ms. Default 5000. */
+  readonly stopTimeoutMs: number;
+}
+
+/** Sends a signal to a process (injected: only main.ts touches `process`). */
+export type Signaller = (pid: number, signal: 'SIGTERM' | 'SIGKILL') => void;
+
+const CONTROLLERS = ['freezer', 'cpu', 'cpuacct', 'memory'] as const;
+type Controller = (typeof CONTROLLERS)[number];
+const UNLIMITED = '-1';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class CgroupDriver implements HypervisorDriver {
+  readonly kind = 'cgroup';
+  readonly capabilities: DriverCapabilities = {
+    preempt: true,
+    resume: true,
+    grow: true,
+    shrink: true,
+    boot: true,
+    shutdown: true,
+    save: false,
+    restore: false,
+  };
+
+  constructor(
+    private readonly opts: CgroupDriverOptions,
+    private readonly signaller: Signaller,
+  ) {}
+
+  private dir(c: Controller, domain: string): string {
+    return path.join(this.opts.mount, c, this.opts.root, domain);
+  }
+
+  private fail(op: string, domain: string, err: unknown): DriverError {
+    return new DriverError(this.kind, op, domain, (err as Error).message, { cause: err });
+  }
+
+  private read(c: Controller, domain: string, file: string): string {
+    return fs.readFileSync(path.join(this.dir(c, domain), file), 'utf8').trim();
+  }
+
+  private write(c: Controller, domain: string, file: string, value: string): void {
+    fs.writeFileSync(path.join(this.dir(c, domain), file), value);
+  }
+
+  private pids(domain: string): number[] {
+    try {
+      return this.read('freezer', domain, 'cgroup.procs').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Creates the domain's groups; fails clearly when the hierarchy is not writable. */
+  private ensureGroups(domain: string): void {
+    for (const c of CONTROLLERS) fs.mkdirSync(this.dir(c, domain), { recursive: true });
+  }
+
+  start(domains: readonly AdoptedDomain[]): Promise<void> {
+    // The groups and their processes survive a daemon restart: nothing to do but check access.
+    for (const d of domains) {
+      try {
+        this.ensureGroups(d.name);
+      } catch {
+        // Reported when the domain is booted or observed.
+      }
+    }
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    // Domains keep running when the daemon stops (like VMs under a hypervisor).
+    return Promise.resolve();
+  }
+
+  async boot(domain: string): Promise<void> {
+    const argv = this.opts.commands[domain];
+    if (!argv || argv.length === 0)
+      throw new DriverError(this.kind, 'boot', domain, 'no command configured for this domain');
+    try {
+      this.ensureGroups(domain);
+    } catch (err) {
+      throw this.fail('boot', domain, err);
+    }
+    if (this.pids(domain).length > 0) return; // already running (adopted)
+    // The wrapper waits on stdin until it has been moved into the groups, so every
+    // process of the tree starts inside them.
+    const child = spawn('/bin/sh', ['-c', 'read _ && exec "$@"', 'magrathea-domain', ...argv], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    if (spawned || child.pid === undefined) throw this.fail('boot', domain, spawned ?? new Error('spawn failed'));
+    try {
+      for (const c of CONTROLLERS) this.write(c, domain, 'cgroup.procs', String(child.pid));
+      this.write('cpu', domain, 'cpu.shares', String(this.opts.idleShares));
+      this.write('memory', domain, 'memory.limit_in_bytes', UNLIMITED);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw this.fail('boot', domain, err);
+    }
+    child.stdin?.end('go\n');
+    child.unref();
+    // A command that exits at once is a failed boot.
+    await sleep(100);
+    if (this.pids(domain).length === 0)
+      throw new DriverError(this.kind, 'boot', domain, `the domain command exited at once: ${argv.join(' ')}`);
+  }
+
+  private async freezer(domain: string, state: 'FROZEN' | 'THAWED'): Promise<void> {
+    this.write('freezer', domain, 'freezer.state', state);
+    for (let i = 0; i < 200; i++) {
+      if (this.read('freezer', domain, 'freezer.state') === state) return;
+      await sleep(2);
+    }
+    throw new Error(`freezer did not reach ${state} within 400 ms`);
+  }
+
+  async shutdown(domain: string): Promise<void> {
+    try {
+      const pids = this.pids(domain);
+      if (pids.length === 0) return;
+      // Under v1 a kill is deferred while frozen: thaw first.
+      await this.freezer(domain, 'THAWED');
+      for (const p of pids) this.signal(p, 'SIGTERM');
+      const until = Date.now() + this.opts.stopTimeoutMs;
+      while (this.pids(domain).length > 0 && Date.now() < until) await sleep(20);
+      for (const p of this.pids(domain)) this.signal(p, 'SIGKILL');
+      while (this.pids(domain).length > 0 && Date.now() < until + 2000) await sleep(20);
+    } catch (err) {
+      throw this.fail('shutdown', domain, err);
+    }
+  }
+
+  private signal(pid: number, sig: 'SIGTERM' | 'SIGKILL'): void {
+    try {
+      this.signaller(pid, sig);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private memoryUsage(domain: string): number {
+    return Number(this.read('memory', domain, 'memory.usage_in_bytes'));
+  }
+
+  async preempt(domain: string): Promise<ReleaseMeasurement> {
+    try {
+      const before = this.memoryUsage(domain);
+      const sharesBefore = Number(this.read('cpu', domain, 'cpu.shares'));
+      await this.freezer(domain, 'FROZEN');
+      this.write('cpu', domain, 'cpu.shares', String(this.opts.preemptedShares));
+      try {
+        // Without swap the kernel cannot take memory from a frozen group: EBUSY below usage.
+        this.write('memory', domain, 'memory.limit_in_bytes', String(this.opts.preemptedMemoryBytes));
+      } catch {
+        // Reported truthfully below: nothing was released.
+      }
+      const after = this.memoryUsage(domain);
+      return {
+        mode: 'freeze',
+        memoryReleasedBytes: Math.max(0, before - after),
+        cpuWeightBefore: sharesBefore,
+        cpuWeightAfter: this.opts.preemptedShares,
+      };
+    } catch (err) {
+      throw this.fail('preempt', domain, err);
+    }
+  }
+
+  async resume(domain: string): Promise<void> {
+    try {
+      this.write('memory', domain, 'memory.limit_in_bytes', UNLIMITED);
+      this.write('cpu', domain, 'cpu.shares', String(this.opts.activeShares));
+      await this.freezer(domain, 'THAWED');
+    } catch (err) {
+      throw this.fail('resume', domain, err);
+    }
+  }
+
+  grow(domain: string): Promise<void> {
+    try {
+      this.write('cpu', domain, 'cpu.shares', String(this.opts.activeShares));
+      this.write('memory', domain, 'memory.limit_in_bytes', UNLIMITED);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(this.fail('grow', domain, err));
+    }
+  }
+
+  shrink(domain: string): Promise<void> {
+    try {
+      this.write('cpu', domain, 'cpu.shares', String(this.opts.idleShares));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(this.fail('shrink', domain, err));
+    }
+  }
+
+  save(domain: string): Promise<void> {
+    return Promise.reject(
+      new DriverError(
+        this.kind,
+        'save',
+        domain,
+        'cgroup domains cannot be saved here (CRIU does not work on this kernel)',
+      ),
+    );
+  }
+
+  restore(domain: string): Promise<void> {
+    return Promise.reject(new DriverError(this.kind, 'restore', domain, 'cgroup domains cannot be restored here'));
+  }
+
+  observe(domain: string): Promise<Observation> {
+    try {
+      const pids = this.pids(domain);
+      if (pids.length === 0) return Promise.resolve({ power: 'shut-off', memoryBytes: 0, cpuWeight: 0, detail: '' });
+      const frozen = this.read('freezer', domain, 'freezer.state') !== 'THAWED';
+      return Promise.resolve({
+        power: frozen ? 'paused' : 'running',
+        memoryBytes: this.memoryUsage(domain),
+        cpuWeight: Number(this.read('cpu', domain, 'cpu.shares')),
+        detail: `${pids.length} process(es)`,
+      });
+    } catch (err) {
+      return Promise.resolve({
+        power: 'unknown',
+        memoryBytes: 0,
+        cpuWeight: 0,
+        detail: `cannot read the domain's cgroups: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  /** CPU time the domain's tree has used, ns (cpuacct.usage). */
+  cpuNanos(domain: string): number {
+    return Number(this.read('cpuacct', domain, 'cpuacct.usage'));
+  }
+}
