@@ -9,6 +9,7 @@ const { markdownTable, machine, ROOT } = require('./lib');
 
 const BENCHMARKS = [
   ['node-daemon', require('./node-daemon')],
+  ['preemption', require('./preemption')],
   ['filter-scale', require('./filter-scale')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
