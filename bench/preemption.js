@@ -22,7 +22,7 @@ async function measure(driver, n) {
   const root = `magrathea-bench-${process.pid}`;
   const config =
     driver === 'cgroup'
-      ? `driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 1000 } }\ndomains:\n  - { name: meta, command: ${BURN} }\n  - { name: priv, class: priority, command: ${BURN} }\n`
+      ? `driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 1000 } }\ndomains:\n  - { name: meta, command: ${BURN}, preemption: pause }\n  - { name: priv, class: priority, command: ${BURN} }\n`
       : 'driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }\ndomains:\n  - { name: meta }\n  - { name: priv, class: priority }\n';
   const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
   const api = loadMagratheaApi();

@@ -62,6 +62,7 @@ export class Daemon {
       deps.driver ??
       createDriver(config.driver, {
         commands: Object.fromEntries(config.domains.map((d) => [d.name, d.command])),
+        modes: Object.fromEntries(config.domains.map((d) => [d.name, d.preemption])),
         signaller:
           deps.signaller ??
           (() => {

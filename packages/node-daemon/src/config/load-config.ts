@@ -11,7 +11,8 @@ import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@m
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
 import type { DriverConfig } from '../hypervisor/create-driver';
-import { DRIVER_KINDS } from '../hypervisor/create-driver';
+import { DRIVER_KINDS, PREEMPTION_MODES } from '../hypervisor/create-driver';
+import type { PreemptionMode } from '../hypervisor/create-driver';
 import type { SimulatedFailure } from '../hypervisor/simulated/simulated-driver';
 
 /** Valid domain names: what PBS accepts as a vnode name part, and safe in paths. */
@@ -25,6 +26,8 @@ export interface DomainConfig {
   readonly tokenFile: string | null;
   /** The domain's command (argv), for the cgroup driver; empty otherwise. */
   readonly command: readonly string[];
+  /** How the domain is preempted: throttle (default, the original's), pause, or save. */
+  readonly preemption: PreemptionMode;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -238,7 +241,7 @@ export function compileConfig(
     if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
-      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command']);
+      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command', 'preemption']);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
@@ -251,6 +254,7 @@ export function compileConfig(
       const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
       const autostart = c.bool(o, 'autostart', p) ?? true;
       const tokenFile = c.string(o, 'tokenFile', p);
+      const preemption = c.oneOf(o, 'preemption', p, PREEMPTION_MODES) ?? 'throttle';
       let command: string[] = [];
       if (o.command !== undefined && o.command !== null) {
         if (
@@ -269,6 +273,7 @@ export function compileConfig(
           autostart,
           tokenFile: tokenFile ? path.resolve(baseDir, tokenFile) : null,
           command,
+          preemption,
         });
     });
   }
@@ -277,6 +282,12 @@ export function compileConfig(
     domains.forEach((d, i) => {
       if (d.command.length === 0)
         c.fail(`domains.${i}.command`, 'is required with the cgroup driver (the process tree of the domain)');
+      if (d.preemption === 'save') {
+        c.fail(
+          `domains.${i}.preemption`,
+          'save is not possible with the cgroup driver here (CRIU does not work on this kernel); use throttle or pause',
+        );
+      }
     });
   }
   const hook = c.object(top?.hookApi, 'hookApi', ['listen', 'allowNonLoopback', 'maxBodyBytes', 'requestTimeoutMs']);

@@ -20,7 +20,12 @@ describe('config', () => {
   test('the embedded default: meta and egee normal, priv priority, simulated driver, loopback only', () => {
     const c = loadConfig(undefined, {}, '/srv');
     expect(
-      c.domains.map(({ tokenFile, command, ...rest }) => (expect([tokenFile, command]).toEqual([null, []]), rest)),
+      c.domains.map(
+        ({ tokenFile, command, preemption, ...rest }) => (
+          expect([tokenFile, command, preemption]).toEqual([null, [], 'throttle']),
+          rest
+        ),
+      ),
     ).toEqual([
       { name: 'meta', class: 'normal', autostart: true },
       { name: 'egee', class: 'normal', autostart: true },
@@ -178,6 +183,16 @@ describe('cgroup driver config', () => {
       preemptedShares: 2,
     });
     expect(c.domains[0]!.command).toEqual(['/bin/sleep', '100']);
+    expect(
+      problems(() =>
+        compile(
+          'driver: { kind: cgroup }\ndomains: [{ name: a, command: [x], preemption: save }, { name: b, command: [x], preemption: nap }]\n',
+        ),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^domains\.1\.preemption: "nap" is not one of throttle, pause, save/),
+      expect.stringMatching(/^domains\.0\.preemption: save is not possible with the cgroup driver here/),
+    ]);
     expect(
       problems(() =>
         compile(

@@ -27,6 +27,8 @@ export interface CgroupDriverOptions {
   readonly root: string;
   /** Command (argv) of each domain. */
   readonly commands: Readonly<Record<string, readonly string[]>>;
+  /** Preemption mode of each domain: throttle (keeps running, minimal CPU shares) or pause (frozen). */
+  readonly modes: Readonly<Record<string, 'throttle' | 'pause'>>;
   /** cpu.shares of a running, idle and preempted domain. Defaults 1024, 64, 2. */
   readonly activeShares: number;
   readonly idleShares: number;
@@ -188,7 +190,8 @@ export class CgroupDriver implements HypervisorDriver {
     try {
       const before = this.memoryUsage(domain);
       const sharesBefore = Number(this.read('cpu', domain, 'cpu.shares'));
-      await this.freezer(domain, 'FROZEN');
+      const mode = this.opts.modes[domain] ?? 'throttle';
+      if (mode === 'pause') await this.freezer(domain, 'FROZEN');
       this.write('cpu', domain, 'cpu.shares', String(this.opts.preemptedShares));
       try {
         // Without swap the kernel cannot take memory from a frozen group: EBUSY below usage.
@@ -198,7 +201,7 @@ export class CgroupDriver implements HypervisorDriver {
       }
       const after = this.memoryUsage(domain);
       return {
-        mode: 'freeze',
+        mode,
         memoryReleasedBytes: Math.max(0, before - after),
         cpuWeightBefore: sharesBefore,
         cpuWeightAfter: this.opts.preemptedShares,
@@ -257,10 +260,11 @@ export class CgroupDriver implements HypervisorDriver {
       const pids = this.pids(domain);
       if (pids.length === 0) return Promise.resolve({ power: 'shut-off', memoryBytes: 0, cpuWeight: 0, detail: '' });
       const frozen = this.read('freezer', domain, 'freezer.state') !== 'THAWED';
+      const shares = Number(this.read('cpu', domain, 'cpu.shares'));
       return Promise.resolve({
-        power: frozen ? 'paused' : 'running',
+        power: frozen ? 'paused' : shares <= this.opts.preemptedShares ? 'throttled' : 'running',
         memoryBytes: this.memoryUsage(domain),
-        cpuWeight: Number(this.read('cpu', domain, 'cpu.shares')),
+        cpuWeight: shares,
         detail: `${pids.length} process(es)`,
       });
     } catch (err) {
