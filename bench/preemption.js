@@ -17,12 +17,12 @@ const unary = (client, method, req) =>
 
 const BURN = '["/bin/sh", "-c", "while :; do :; done"]';
 
-async function measure(driver, n) {
+async function measure(driver, mode, n) {
   const dir = tmpDir(`mg-pre-${driver}-`);
   const root = `magrathea-bench-${process.pid}`;
   const config =
     driver === 'cgroup'
-      ? `driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 1000 } }\ndomains:\n  - { name: meta, command: ${BURN}, preemption: pause }\n  - { name: priv, class: priority, command: ${BURN} }\n`
+      ? `driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 1000 } }\ndomains:\n  - { name: meta, command: ${BURN}, preemption: ${mode} }\n  - { name: priv, class: priority, command: ${BURN} }\n`
       : 'driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }\ndomains:\n  - { name: meta }\n  - { name: priv, class: priority }\n';
   const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
   const api = loadMagratheaApi();
@@ -79,7 +79,7 @@ async function measure(driver, n) {
 async function run() {
   const n = Number(process.env.BENCH_N ?? 300);
   const rows = [];
-  const drivers = ['simulated'];
+  const drivers = [['simulated', 'throttle']];
   if (
     ['freezer', 'cpu', 'cpuacct', 'memory'].every((ctl) => {
       try {
@@ -90,17 +90,22 @@ async function run() {
       }
     })
   )
-    drivers.push('cgroup');
-  for (const driver of drivers) {
-    const r = await measure(driver, n);
+    drivers.push(['cgroup', 'pause'], ['cgroup', 'throttle']);
+  for (const [driver, mode] of drivers) {
+    const r = await measure(driver, mode, n);
     const phase = r.phases.map(([k, s]) => `${k} ${fmt(s.p50, 2)}/${fmt(s.p99, 2)}`).join(', ');
-    const target = driver === 'cgroup' ? (r.total.p99 <= 50 ? 'met (p99 ≤ 50)' : 'MISSED (p99 ≤ 50)') : '—';
+    const target =
+      driver === 'cgroup' && mode === 'pause'
+        ? r.total.p99 <= 50
+          ? 'met (p99 ≤ 50)'
+          : 'MISSED (p99 ≤ 50)'
+        : 'as measured';
     const rel = r.released
       ? `${(Number(r.released.memory_released_bytes) / 1024 ** 2).toFixed(0)} MiB, shares ${r.released.cpu_weight_before}→${r.released.cpu_weight_after}`
       : '—';
     rows.push([
       driver,
-      driver === 'cgroup' ? 'freeze' : 'simulated',
+      driver === 'cgroup' ? mode : 'simulated',
       String(r.total.n),
       fmt(r.total.p50, 2),
       fmt(r.total.p99, 2),
@@ -132,7 +137,7 @@ async function run() {
     ],
     notes: [
       'StartJob of a priority job while a batch job runs, through a real magrathead over gRPC on loopback (journal fsync included), then EndJob (resume). Phases are timed by the daemon: suspend/shrink the victim (preempt), then grow the winner.',
-      'cgroup: both domains are CPU-burning process trees in real v1 cgroups; preempt = freezer FROZEN + cpu.shares 2 + a lower memory limit. Memory released is measured: a frozen group without swap gives back none (no swap on this machine).',
+      'cgroup: both domains are CPU-burning process trees in real v1 cgroups. pause = freezer FROZEN + cpu.shares 2 + a lower memory limit; throttle = cpu.shares 2 + a lower memory limit, the tree keeps running. Memory released is measured: without swap the kernel gives back none (no swap on this machine).',
       'The simulated row\'s "released" figure is the simulated driver\'s model (4 GiB active → 200 MiB preempted), not a measurement.',
       'QEMU and libvirt drivers are not built yet (issue 3).',
     ],
