@@ -2,25 +2,12 @@
  * What the filter publishes for a vnode, whether a job may be admitted on vnodes, and which
  * vnodes are the best candidates for a job class. Pure functions over the cluster view.
  */
+import { REPORTED_STATES } from '@magrathea/common/states';
 import type { Eligibility, JobClass } from './eligibility';
 import { eligibility } from './eligibility';
 
-/** Known reported state names; anything else from a daemon (e.g. a newer version) accepts nothing. */
-export const KNOWN_STATES: ReadonlySet<string> = new Set([
-  'down',
-  'down-bootable',
-  'booting',
-  'free',
-  'occupied-would-preempt',
-  'occupied',
-  'running-preemptible',
-  'running',
-  'preempted',
-  'frozen',
-  'removed',
-  'occupied-booting',
-  'running-priority',
-]);
+/** Known reported state names (the contract's); anything else from a daemon (e.g. a newer version) accepts nothing. */
+export const KNOWN_STATES: ReadonlySet<string> = new Set<string>(REPORTED_STATES);
 
 export interface DomainSnapshot {
   readonly name: string;
