@@ -15,6 +15,12 @@ function requireBuilt(bin: string): void {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run "npm run build" (npm test does it) first`);
 }
 
+/** Every child started by these helpers; whatever a test file leaves running is killed after it. */
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -82,6 +88,8 @@ function spawnReady(
   addressOf: (rec: Record<string, unknown>) => { port: number; socket: string },
 ): Promise<DaemonProcess> {
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
