@@ -420,6 +420,12 @@ export class DomainManager {
     this.log.debug({ seq: this.seq, generation: this.state.generation }, 'journal compacted');
   }
 
+  /** One domain in wire shape, or null if there is no such domain. */
+  domainView(name: string): ReturnType<typeof domainView> | null {
+    const d = this.state.domains.find((x) => x.name === name);
+    return d ? domainView(this.state, d, this.deps.clock.now(), this.extras(d)) : null;
+  }
+
   /** The whole node in wire shape. */
   view(): ReturnType<typeof nodeView> {
     return nodeView(

@@ -174,8 +174,7 @@ export function createHookServer(
   };
 
   const statusOf = (domain: string): Record<string, unknown> => {
-    const n = manager.view();
-    const d = (n.domains ?? []).find((x) => x.name === domain) as DomainMessage | undefined;
+    const d = manager.domainView(domain) as DomainMessage | null;
     return d ? domainStatus(d) : {};
   };
 
