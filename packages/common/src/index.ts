@@ -71,3 +71,4 @@ export type {
   CandidatesResponse__Output as CandidatesResponseMessage,
 } from './generated/magrathea/v1/CandidatesResponse';
 export { parseYamlStrict } from './yaml';
+export { StreamRegistry } from './streams';

@@ -4,12 +4,12 @@ import type { Logger } from 'pino';
 import type {
   DomainActionResponseInput,
   EndJobResponseInput,
-  NodeEventInput,
   NodeInput,
   NodeServiceHandlers,
   StartJobResponseInput,
 } from '@magrathea/common';
 import type { DomainManager } from '../domain-manager';
+import { StreamRegistry } from '@magrathea/common';
 import { DomainNotFoundError } from '../errors';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkAction, checkCpus, checkDomain, checkGeneration, checkJobId, checkReason } from './validate';
@@ -42,7 +42,7 @@ export interface NodeServiceImpl {
 
 export function createNodeService({ manager, logger }: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
-  const streams = new Set<grpc.ServerWritableStream<unknown, NodeEventInput>>();
+  const streams = new StreamRegistry();
 
   const known = (domain: string): string => {
     if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
@@ -111,24 +111,16 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
       // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
       if (backlog === null) call.write({ generation: String(current), snapshot: manager.view() });
       else for (const e of backlog) call.write(e);
-      const unsubscribe = manager.hub.subscribe((e) => call.write(e));
-      streams.add(call);
-      const done = (): void => {
-        unsubscribe();
-        streams.delete(call);
-      };
-      call.on('cancelled', done);
-      call.on('close', done);
-      call.on('error', done);
+      streams.add(
+        call,
+        manager.hub.subscribe((e) => call.write(e)),
+      );
     },
   };
 
   return {
     handlers,
-    closeStreams: () => {
-      for (const s of streams) s.end();
-      streams.clear();
-    },
+    closeStreams: () => streams.endAll(),
     get openStreams() {
       return streams.size;
     },

@@ -1,8 +1,9 @@
 /** ClusterService: ListNodes, WatchCluster, Admit, Candidates — over the live cluster view. */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { ClusterEventInput, ClusterServiceHandlers, NodeViewInput, VnodeViewInput } from '@magrathea/common';
+import type { ClusterServiceHandlers, NodeViewInput, VnodeViewInput } from '@magrathea/common';
 import type { JobClass, Placed } from '../core';
+import { StreamRegistry } from '@magrathea/common';
 import { admit, candidates, domainEligibility } from '../core';
 import type { ClusterView, NodeEntry } from './cluster-view';
 import { domainSnapshot } from './cluster-view';
@@ -87,7 +88,7 @@ export function createClusterService(deps: { view: ClusterView; logger: Logger }
 } {
   const { view } = deps;
   const log = deps.logger.child({ component: 'cluster-service' });
-  const streams = new Set<grpc.ServerWritableStream<unknown, ClusterEventInput>>();
+  const streams = new StreamRegistry();
   const unary =
     <Req, Res>(method: string, fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> =>
     (call, cb) => {
@@ -116,22 +117,14 @@ export function createClusterService(deps: { view: ClusterView; logger: Logger }
     }),
     WatchCluster: (call) => {
       call.write({ snapshot: { nodes: [...view.nodes.values()].map((n) => nodeView(view, n)) } });
-      const unsubscribe = view.subscribe((n) => call.write({ node: nodeView(view, n) }));
-      streams.add(call);
-      const done = (): void => {
-        unsubscribe();
-        streams.delete(call);
-      };
-      call.on('cancelled', done);
-      call.on('close', done);
-      call.on('error', done);
+      streams.add(
+        call,
+        view.subscribe((n) => call.write({ node: nodeView(view, n) })),
+      );
     },
   };
   return {
     handlers,
-    closeStreams: () => {
-      for (const s of streams) s.end();
-      streams.clear();
-    },
+    closeStreams: () => streams.endAll(),
   };
 }
