@@ -6,6 +6,8 @@ import { DomainManager, systemClock } from './domain-manager';
 import { createDriver } from './hypervisor/create-driver';
 import type { HypervisorDriver } from './hypervisor/hypervisor-driver';
 import type { Signaller } from './hypervisor/cgroup/cgroup-driver';
+import type { AccelFacts } from './hypervisor/qemu/accel';
+import { readAccelFacts } from './hypervisor/qemu/accel';
 import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
 import type { HostMetrics } from './metrics/host-metrics';
@@ -31,6 +33,8 @@ export interface DaemonDeps {
   readonly tasks?: PeriodicTasks;
   /** Sends signals to domain processes (the cgroup driver); main.ts passes process.kill. */
   readonly signaller?: Signaller;
+  /** Host facts for QEMU's accelerator choice (default: read from /dev/kvm, /proc/cpuinfo). */
+  readonly accelFacts?: () => AccelFacts;
 }
 
 export interface Listening {
@@ -63,6 +67,8 @@ export class Daemon {
       createDriver(config.driver, {
         commands: Object.fromEntries(config.domains.map((d) => [d.name, d.command])),
         modes: Object.fromEntries(config.domains.map((d) => [d.name, d.preemption])),
+        vms: Object.fromEntries(config.domains.flatMap((d) => (d.vm ? [[d.name, d.vm]] : []))),
+        accelFacts: deps.accelFacts ?? readAccelFacts,
         signaller:
           deps.signaller ??
           (() => {

@@ -190,6 +190,11 @@ export class DomainManager {
   /** Hands the domains to the driver, then boots autostart domains that are down. */
   async startDriver(): Promise<void> {
     await this.deps.driver.start(this.state.domains.map((d) => ({ name: d.name, posture: postureOf(d.state) })));
+    // A domain that dies under us is reconciled as soon as the command in progress is done.
+    this.deps.driver.onVanished?.((domain) => {
+      this.log.warn({ domain }, 'the driver saw the domain die; reconciling');
+      void this.chain.then(() => this.reconcile()).catch((err: unknown) => this.log.error({ err }, 'reconcile failed'));
+    });
     await this.undoInterrupted();
     this.accepting = true;
     for (const d of this.state.domains) {

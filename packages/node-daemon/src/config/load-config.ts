@@ -14,6 +14,7 @@ import type { DriverConfig } from '../hypervisor/create-driver';
 import { DRIVER_KINDS, PREEMPTION_MODES } from '../hypervisor/create-driver';
 import type { PreemptionMode } from '../hypervisor/create-driver';
 import type { SimulatedFailure } from '../hypervisor/simulated/simulated-driver';
+import type { QemuVmConfig } from '../hypervisor/qemu/qemu-driver';
 
 /** Valid domain names: what PBS accepts as a vnode name part, and safe in paths. */
 export const DOMAIN_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
@@ -28,6 +29,8 @@ export interface DomainConfig {
   readonly command: readonly string[];
   /** How the domain is preempted: throttle (default, the original's), pause, or save. */
   readonly preemption: PreemptionMode;
+  /** The domain's VM, for the qemu driver; null otherwise. */
+  readonly vm: QemuVmConfig | null;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -205,7 +208,7 @@ export function compileConfig(
     c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
   if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
 
-  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup']);
+  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup', 'qemu']);
   const kind = c.oneOf(drv, 'kind', 'driver', DRIVER_KINDS) ?? 'simulated';
   const simulated = checkSimulated(c, (drv?.simulated as Obj | undefined) ?? null, 'driver.simulated');
   const cg = c.object(drv?.cgroup, 'driver.cgroup', [
@@ -232,6 +235,8 @@ export function compileConfig(
     stopTimeoutMs: c.int(cg, 'stopTimeoutMs', 'driver.cgroup', 0, 600_000) ?? 5000,
   };
 
+  const qemu = checkQemu(c, drv?.qemu, stateDir, baseDir);
+
   const domains: DomainConfig[] = [];
   const ds = top?.domains;
   if (ds === undefined || ds === null) c.fail('domains', 'is required: list the domains of this node');
@@ -241,7 +246,7 @@ export function compileConfig(
     if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
-      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command', 'preemption']);
+      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command', 'preemption', 'vm']);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
@@ -265,6 +270,7 @@ export function compileConfig(
           c.fail(`${p}.command`, 'must be a non-empty list of strings (argv)');
         } else command = o.command as string[];
       }
+      const vm = o.vm === undefined || o.vm === null ? null : checkVm(c, o.vm, `${p}.vm`, baseDir);
       if (name && domains.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate domain name "${name}"`);
       else if (name)
         domains.push({
@@ -274,10 +280,30 @@ export function compileConfig(
           tokenFile: tokenFile ? path.resolve(baseDir, tokenFile) : null,
           command,
           preemption,
+          vm,
         });
     });
   }
 
+  domains.forEach((d, i) => {
+    if (kind !== 'cgroup' && d.command.length > 0)
+      c.fail(`domains.${i}.command`, 'is only for the cgroup driver (driver.kind is ' + kind + ')');
+    if (kind !== 'qemu' && d.vm !== null)
+      c.fail(`domains.${i}.vm`, `is only for the qemu driver (driver.kind is ${kind})`);
+    const qmpSocket = path.join(qemu.runDir, `${d.name}.qmp`);
+    if (kind === 'qemu' && Buffer.byteLength(qmpSocket) > 107)
+      c.fail(
+        'driver.qemu.runDir',
+        `the QMP socket path ${qmpSocket} is longer than the 107 bytes a Unix socket allows`,
+      );
+    if (kind === 'qemu' && d.vm === null)
+      c.fail(`domains.${i}.vm`, 'is required with the qemu driver (kernel, memoryMiB, ...)');
+    if (kind === 'qemu' && d.preemption === 'throttle' && qemu.cgroup === null)
+      c.fail(
+        `domains.${i}.preemption`,
+        'throttle needs driver.qemu.cgroup (the CPU weight of the VM); use pause or save, or configure the cgroup',
+      );
+  });
   if (kind === 'cgroup') {
     domains.forEach((d, i) => {
       if (d.command.length === 0)
@@ -335,7 +361,7 @@ export function compileConfig(
     nodeName,
     stateDir,
     listen: { tcp, unixSocket, allowNonLoopback },
-    driver: { kind, simulated, cgroup },
+    driver: { kind, simulated, cgroup, qemu },
     domains,
     hookApi,
     reconcileCron,
@@ -344,6 +370,98 @@ export function compileConfig(
     eventBacklog,
     shutdownGraceMs,
     logLevel,
+  };
+}
+
+function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['qemu'] {
+  const at = 'driver.qemu';
+  const q = c.object(v, at, [
+    'binary',
+    'accel',
+    'runDir',
+    'cgroup',
+    'activeShares',
+    'idleShares',
+    'preemptedShares',
+    'qmpTimeoutMs',
+    'bootTimeoutMs',
+    'powerdownTimeoutMs',
+    'saveTimeoutMs',
+    'balloonSettleMs',
+    'balloonMarginMiB',
+  ]);
+  let cgroup: DriverConfig['qemu']['cgroup'] = { mount: '/sys/fs/cgroup', root: 'magrathea' };
+  if (q && q.cgroup === false) cgroup = null;
+  else if (q && q.cgroup !== undefined && q.cgroup !== null) {
+    const cg = c.object(q.cgroup, `${at}.cgroup`, ['mount', 'root']);
+    cgroup = {
+      mount: c.string(cg, 'mount', `${at}.cgroup`) ?? '/sys/fs/cgroup',
+      root:
+        c.string(cg, 'root', `${at}.cgroup`, {
+          pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+          patternText: 'a cgroup name',
+        }) ?? 'magrathea',
+    };
+  }
+  const runDirText = c.string(q, 'runDir', at);
+  const runDir = runDirText ? path.resolve(baseDir, runDirText) : path.join(stateDir, 'qemu');
+  return {
+    binary: c.string(q, 'binary', at) ?? 'qemu-system-x86_64',
+    accel: c.oneOf(q, 'accel', at, ['auto', 'kvm', 'tcg'] as const) ?? 'auto',
+    runDir,
+    cgroup,
+    activeShares: c.int(q, 'activeShares', at, 2, 262144) ?? 1024,
+    idleShares: c.int(q, 'idleShares', at, 2, 262144) ?? 64,
+    preemptedShares: c.int(q, 'preemptedShares', at, 2, 262144) ?? 2,
+    qmpTimeoutMs: c.int(q, 'qmpTimeoutMs', at, 50, 600_000) ?? 5000,
+    bootTimeoutMs: c.int(q, 'bootTimeoutMs', at, 100, 3_600_000) ?? 120_000,
+    powerdownTimeoutMs: c.int(q, 'powerdownTimeoutMs', at, 0, 600_000) ?? 10_000,
+    saveTimeoutMs: c.int(q, 'saveTimeoutMs', at, 100, 3_600_000) ?? 120_000,
+    balloonSettleMs: c.int(q, 'balloonSettleMs', at, 0, 60_000) ?? 2000,
+    balloonMarginMiB: c.int(q, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
+  };
+}
+
+function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: string): QemuVmConfig | null {
+  const o = c.object(v, at, [
+    'kernel',
+    'initrd',
+    'append',
+    'disk',
+    'memoryMiB',
+    'idleMemoryMiB',
+    'preemptedMemoryMiB',
+    'cpus',
+    'readyLine',
+    'extraArgs',
+  ]);
+  if (!o) return null;
+  const kernel = c.string(o, 'kernel', at);
+  if (o.kernel === undefined) c.fail(`${at}.kernel`, 'is required (path of the guest kernel)');
+  const initrd = c.string(o, 'initrd', at);
+  const disk = c.string(o, 'disk', at);
+  const memoryMiB = c.int(o, 'memoryMiB', at, 96, 4_194_304) ?? 256;
+  const idleMemoryMiB = c.int(o, 'idleMemoryMiB', at, 1, 4_194_304) ?? null;
+  const preemptedMemoryMiB = c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0;
+  if (idleMemoryMiB !== null && idleMemoryMiB > memoryMiB) c.fail(`${at}.idleMemoryMiB`, 'must not exceed memoryMiB');
+  let extraArgs: string[] = [];
+  if (o.extraArgs !== undefined && o.extraArgs !== null) {
+    if (!Array.isArray(o.extraArgs) || !o.extraArgs.every((x) => typeof x === 'string'))
+      c.fail(`${at}.extraArgs`, 'must be a list of strings');
+    else extraArgs = o.extraArgs;
+  }
+  if (!kernel) return null;
+  return {
+    kernel: path.resolve(baseDir, kernel),
+    initrd: initrd ? path.resolve(baseDir, initrd) : null,
+    append: c.string(o, 'append', at) ?? 'console=ttyS0 quiet panic=-1',
+    disk: disk ? path.resolve(baseDir, disk) : null,
+    memoryMiB,
+    idleMemoryMiB,
+    preemptedMemoryMiB,
+    cpus: c.int(o, 'cpus', at, 1, 256) ?? 1,
+    readyLine: c.string(o, 'readyLine', at) ?? null,
+    extraArgs,
   };
 }
 

@@ -2,12 +2,17 @@
 import type { CgroupDriverOptions, Signaller } from './cgroup/cgroup-driver';
 import { CgroupDriver } from './cgroup/cgroup-driver';
 import type { HypervisorDriver } from './hypervisor-driver';
+import type { PreemptionMode } from './preemption';
+import type { AccelFacts } from './qemu/accel';
+import { chooseAccel } from './qemu/accel';
+import type { QemuDriverOptions, QemuVmConfig } from './qemu/qemu-driver';
+import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
 
-export const DRIVER_KINDS = ['simulated', 'cgroup'] as const;
-export const PREEMPTION_MODES = ['throttle', 'pause', 'save'] as const;
-export type PreemptionMode = (typeof PREEMPTION_MODES)[number];
+export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu'] as const;
+export { PREEMPTION_MODES } from './preemption';
+export type { PreemptionMode } from './preemption';
 export type DriverKind = (typeof DRIVER_KINDS)[number];
 
 export interface DriverConfig {
@@ -15,6 +20,8 @@ export interface DriverConfig {
   readonly simulated: SimulatedDriverOptions;
   /** Options of the cgroup driver (without the per-domain commands, which come from domains[]). */
   readonly cgroup: Omit<CgroupDriverOptions, 'commands' | 'modes'>;
+  /** Options of the qemu driver (without the per-domain VMs, which come from domains[]). */
+  readonly qemu: Omit<QemuDriverOptions, 'vms' | 'modes' | 'accel'> & { readonly accel: 'auto' | 'kvm' | 'tcg' };
 }
 
 export interface DriverEnv {
@@ -22,7 +29,11 @@ export interface DriverEnv {
   readonly commands: Readonly<Record<string, readonly string[]>>;
   /** Per-domain preemption modes. */
   readonly modes: Readonly<Record<string, PreemptionMode>>;
+  /** Per-domain VMs (the qemu driver). */
+  readonly vms: Readonly<Record<string, QemuVmConfig>>;
   readonly signaller: Signaller;
+  /** Host facts for choosing QEMU's accelerator (read by the caller). */
+  readonly accelFacts: () => AccelFacts;
 }
 
 export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDriver {
@@ -38,6 +49,16 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
           modes: Object.fromEntries(
             Object.entries(env.modes).map(([d, m]) => [d, m === 'pause' ? 'pause' : 'throttle']),
           ),
+        },
+        env.signaller,
+      );
+    case 'qemu':
+      return new QemuDriver(
+        {
+          ...config.qemu,
+          accel: chooseAccel(config.qemu.accel, env.accelFacts()),
+          vms: env.vms,
+          modes: env.modes,
         },
         env.signaller,
       );

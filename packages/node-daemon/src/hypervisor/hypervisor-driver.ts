@@ -52,6 +52,11 @@ export interface HypervisorDriver {
   /** Restores a saved domain and lets it run (defrost). */
   restore(domain: string): Promise<void>;
   observe(domain: string): Promise<Observation>;
+  /**
+   * Drivers that see a domain die at once (a QEMU child exiting) report it here, so the daemon
+   * reconciles without waiting for the next periodic pass. Deliberate stops are not reported.
+   */
+  onVanished?(listener: (domain: string) => void): void;
 }
 
 export const ALL_CAPABILITIES: DriverCapabilities = {

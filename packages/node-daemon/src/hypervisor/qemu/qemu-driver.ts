@@ -1,0 +1,699 @@
+/**
+ * The `qemu` driver: each domain is a `qemu-system-x86_64` spawned as a direct child of the
+ * daemon (so its exit is seen at once) and driven over QMP with our own client. KVM only when it
+ * really works, TCG otherwise (accel.ts). Operations (reference/hypervisors.md §1):
+ *
+ *  - pause = QMP `stop` / `cont`; CPU weight = cgroup v1 `cpu.shares` of QEMU's whole thread
+ *    group (the process starts inside the group, so every thread is in it);
+ *  - memory = virtio-balloon, never below a floor computed from the guest's own statistics
+ *    (ballooning below what the guest uses makes it OOM and panic);
+ *  - save = `stop`, `migrate` to `exec:cat > FILE.tmp && mv FILE.tmp FILE` (the file appears only
+ *    when complete), `quit`; restore = spawn with `-incoming exec:cat FILE`, wait, `cont`;
+ *  - shutdown = `system_powerdown` → time-out → `quit` → SIGKILL.
+ *
+ * What a preemption released is measured on the host (QEMU's resident memory before and
+ * after), not taken from the configuration. Every QMP call has a time limit; a VM whose QMP
+ * hangs is observed `unknown` and an operation on it fails, the daemon keeps serving.
+ * VMs outlive a daemon restart: the daemon re-attaches to them through their pid file and QMP
+ * socket.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DriverError } from '../../errors';
+import type { PreemptionMode } from '../preemption';
+import { ALL_CAPABILITIES } from '../hypervisor-driver';
+import type {
+  AdoptedDomain,
+  DriverCapabilities,
+  HypervisorDriver,
+  Observation,
+  ReleaseMeasurement,
+} from '../hypervisor-driver';
+import type { Signaller } from '../cgroup/cgroup-driver';
+import type { AccelChoice } from './accel';
+import { QmpClient, QmpError } from './qmp-client';
+
+const MiB = 1024 * 1024;
+
+export interface QemuVmConfig {
+  /** Guest kernel (an uncompressed vmlinux boots fastest under TCG), absolute path. */
+  readonly kernel: string;
+  readonly initrd: string | null;
+  readonly append: string;
+  /** Optional qcow2 disk, absolute path. */
+  readonly disk: string | null;
+  /** Guest RAM (-m), MiB: what a running domain gets. */
+  readonly memoryMiB: number;
+  /** Balloon target of an idle domain, MiB (null: keep all of memoryMiB). */
+  readonly idleMemoryMiB: number | null;
+  /** Balloon target asked of a throttled domain, MiB (the guest floor wins when higher). */
+  readonly preemptedMemoryMiB: number;
+  readonly cpus: number;
+  /** Line on the serial console that says the guest is ready (null: ready when QMP answers). */
+  readonly readyLine: string | null;
+  readonly extraArgs: readonly string[];
+}
+
+export interface QemuDriverOptions {
+  readonly binary: string;
+  readonly accel: AccelChoice;
+  /** Directory for QMP sockets, pid files, serial logs and saved states. */
+  readonly runDir: string;
+  readonly vms: Readonly<Record<string, QemuVmConfig>>;
+  readonly modes: Readonly<Record<string, PreemptionMode>>;
+  /** cgroup v1 mount and subtree for CPU weight, or null to leave CPU weight alone. */
+  readonly cgroup: { readonly mount: string; readonly root: string } | null;
+  readonly activeShares: number;
+  readonly idleShares: number;
+  readonly preemptedShares: number;
+  readonly qmpTimeoutMs: number;
+  readonly bootTimeoutMs: number;
+  readonly powerdownTimeoutMs: number;
+  readonly saveTimeoutMs: number;
+  /** How long a throttle preemption waits for the balloon to reach its target, ms. */
+  readonly balloonSettleMs: number;
+  /** Memory left to the guest above what it uses when ballooning, MiB. */
+  readonly balloonMarginMiB: number;
+}
+
+interface Vm {
+  pid: number;
+  qmp: QmpClient | null;
+  /** Our child (null when adopted after a daemon restart). */
+  child: ChildProcess | null;
+  exited: boolean;
+  /** Set before a deliberate quit/powerdown: the exit is not a vanished VM. */
+  expectExit: boolean;
+  readonly exitWaiters: (() => void)[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Alive and not a zombie (an adopted VM's zombie may wait for a slow PID 1). */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(p: string): string {
+  if (p.includes("'")) throw new Error(`path contains a single quote: ${p}`);
+  return `'${p}'`;
+}
+
+export class QemuDriver implements HypervisorDriver {
+  readonly kind = 'qemu';
+  readonly capabilities: DriverCapabilities = ALL_CAPABILITIES;
+  private readonly vms = new Map<string, Vm>();
+  private vanished: ((domain: string) => void) | null = null;
+
+  constructor(
+    private readonly opts: QemuDriverOptions,
+    private readonly signaller: Signaller,
+  ) {}
+
+  onVanished(listener: (domain: string) => void): void {
+    this.vanished = listener;
+  }
+
+  private file(domain: string, ext: string): string {
+    return path.join(this.opts.runDir, `${domain}.${ext}`);
+  }
+
+  private vmConfig(domain: string): QemuVmConfig {
+    const c = this.opts.vms[domain];
+    if (!c) throw new DriverError(this.kind, 'boot', domain, 'no vm configured for this domain');
+    return c;
+  }
+
+  private mode(domain: string): PreemptionMode {
+    return this.opts.modes[domain] ?? 'throttle';
+  }
+
+  private cgroupDir(domain: string): string | null {
+    const cg = this.opts.cgroup;
+    return cg ? path.join(cg.mount, 'cpu', cg.root, domain) : null;
+  }
+
+  private setShares(domain: string, shares: number): void {
+    const dir = this.cgroupDir(domain);
+    if (dir) fs.writeFileSync(path.join(dir, 'cpu.shares'), String(shares));
+  }
+
+  private shares(domain: string): number {
+    const dir = this.cgroupDir(domain);
+    if (!dir) return 0;
+    try {
+      return Number(fs.readFileSync(path.join(dir, 'cpu.shares'), 'utf8').trim());
+    } catch {
+      return 0;
+    }
+  }
+
+  private fail(op: string, domain: string, err: unknown): DriverError {
+    if (err instanceof DriverError) return err;
+    return new DriverError(this.kind, op, domain, (err as Error).message, { cause: err });
+  }
+
+  private live(domain: string, op: string): Vm & { qmp: QmpClient } {
+    const vm = this.vms.get(domain);
+    if (!vm || vm.exited || !vm.qmp || vm.qmp.closed)
+      throw new DriverError(this.kind, op, domain, 'the VM is not running (no QEMU process or QMP connection)');
+    return vm as Vm & { qmp: QmpClient };
+  }
+
+  private qmp<T>(vm: Vm & { qmp: QmpClient }, cmd: string, args?: Record<string, unknown>): Promise<T> {
+    return vm.qmp.execute<T>(cmd, args, this.opts.qmpTimeoutMs);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  async start(domains: readonly AdoptedDomain[]): Promise<void> {
+    fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+    for (const d of domains) {
+      const pid = this.readPid(d.name);
+      if (pid === null || !alive(pid)) continue;
+      // A VM that outlived the daemon: re-attach through its QMP socket.
+      const vm: Vm = { pid, qmp: null, child: null, exited: false, expectExit: false, exitWaiters: [] };
+      this.vms.set(d.name, vm);
+      try {
+        await this.attachQmp(d.name, vm, Date.now() + this.opts.qmpTimeoutMs);
+      } catch {
+        // Observed as `unknown` with the reason; reconciliation reports it.
+      }
+    }
+  }
+
+  stop(): Promise<void> {
+    // VMs keep running when the daemon stops, like domains under a hypervisor.
+    for (const vm of this.vms.values()) {
+      vm.qmp?.removeAllListeners('close');
+      vm.qmp?.close();
+      vm.child?.removeAllListeners('exit');
+      vm.child?.unref();
+    }
+    this.vms.clear();
+    return Promise.resolve();
+  }
+
+  private readPid(domain: string): number | null {
+    try {
+      const pid = Number(fs.readFileSync(this.file(domain, 'pid'), 'utf8').trim());
+      return Number.isInteger(pid) && pid > 1 ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private markExited(domain: string, vm: Vm): void {
+    if (vm.exited) return;
+    vm.exited = true;
+    vm.qmp?.close();
+    for (const w of vm.exitWaiters.splice(0)) w();
+    if (this.vms.get(domain) === vm) this.vms.delete(domain);
+    if (!vm.expectExit) this.vanished?.(domain);
+  }
+
+  private async attachQmp(domain: string, vm: Vm, deadline: number): Promise<void> {
+    let last: Error = new Error('no attempt');
+    while (Date.now() < deadline && !vm.exited) {
+      try {
+        const client = await QmpClient.connect(this.file(domain, 'qmp'), Math.max(50, deadline - Date.now()));
+        vm.qmp = client;
+        // Without a child to watch (adopted VM), the socket closing is the exit signal.
+        client.on('close', () => {
+          if (vm.child === null && !alive(vm.pid)) this.markExited(domain, vm);
+        });
+        return;
+      } catch (err) {
+        last = err as Error;
+        await sleep(20);
+      }
+    }
+    throw vm.exited ? new Error('QEMU exited before its QMP socket answered') : last;
+  }
+
+  private waitExit(vm: Vm, ms: number): Promise<boolean> {
+    if (vm.exited) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(vm.exited), ms);
+      vm.exitWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      if (vm.child === null) {
+        // Adopted: poll /proc.
+        const poll = setInterval(() => {
+          if (!alive(vm.pid)) {
+            clearInterval(poll);
+            vm.exited = true;
+            clearTimeout(timer);
+            resolve(true);
+          }
+        }, 20);
+        setTimeout(() => clearInterval(poll), ms);
+      }
+    });
+  }
+
+  /** Spawns QEMU (optionally restoring from `incoming`) and waits until QMP answers. */
+  private async spawnVm(domain: string, op: string, incoming: string | null): Promise<Vm & { qmp: QmpClient }> {
+    const c = this.vmConfig(domain);
+    for (const f of [c.kernel, c.initrd, c.disk]) {
+      if (f !== null && !fs.existsSync(f)) throw new DriverError(this.kind, op, domain, `${f} does not exist`);
+    }
+    fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+    for (const ext of ['qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
+    const args = [
+      '-name',
+      domain,
+      '-accel',
+      this.opts.accel.accel,
+      '-m',
+      String(c.memoryMiB),
+      '-smp',
+      String(c.cpus),
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-chardev',
+      `file,id=serial0,path=${this.file(domain, 'serial.log')},append=on`,
+      '-serial',
+      'chardev:serial0',
+      '-kernel',
+      c.kernel,
+      ...(c.initrd ? ['-initrd', c.initrd] : []),
+      '-append',
+      c.append,
+      '-qmp',
+      `unix:${this.file(domain, 'qmp')},server=on,wait=off`,
+      '-pidfile',
+      this.file(domain, 'pid'),
+      '-device',
+      'virtio-balloon-pci,id=balloon0',
+      ...(c.disk ? ['-drive', `file=${c.disk},if=virtio,format=qcow2`] : []),
+      ...c.extraArgs,
+      ...(incoming ? ['-incoming', `exec:cat ${shellQuote(incoming)}`] : []),
+    ];
+    const cgDir = this.cgroupDir(domain);
+    if (cgDir) {
+      try {
+        fs.mkdirSync(cgDir, { recursive: true });
+      } catch (err) {
+        throw new DriverError(
+          this.kind,
+          op,
+          domain,
+          `cannot create the CPU cgroup ${cgDir}: ${(err as Error).message}`,
+        );
+      }
+    }
+    const stderrPath = this.file(domain, 'stderr.log');
+    const errFd = fs.openSync(stderrPath, 'w');
+    // Through a wrapper that waits until it has been moved into the cgroup, then execs QEMU
+    // (same pid): every QEMU thread starts inside the group.
+    const child = cgDir
+      ? spawn('/bin/sh', ['-c', 'read _ && exec "$@"', 'magrathea-vm', this.opts.binary, ...args], {
+          detached: true,
+          stdio: ['pipe', 'ignore', errFd],
+        })
+      : spawn(this.opts.binary, args, { detached: true, stdio: ['ignore', 'ignore', errFd] });
+    fs.closeSync(errFd);
+    const spawnErr = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    if (spawnErr || child.pid === undefined)
+      throw new DriverError(
+        this.kind,
+        op,
+        domain,
+        `cannot start ${this.opts.binary}: ${spawnErr?.message ?? 'spawn failed'}`,
+      );
+    const vm: Vm = { pid: child.pid, qmp: null, child, exited: false, expectExit: false, exitWaiters: [] };
+    child.once('exit', () => this.markExited(domain, vm));
+    child.unref();
+    this.vms.set(domain, vm);
+    if (cgDir) {
+      try {
+        fs.writeFileSync(path.join(cgDir, 'cgroup.procs'), String(child.pid));
+        this.setShares(domain, this.opts.idleShares);
+      } catch (err) {
+        vm.expectExit = true;
+        child.kill('SIGKILL');
+        throw new DriverError(this.kind, op, domain, `cannot use the CPU cgroup ${cgDir}: ${(err as Error).message}`);
+      }
+      child.stdin?.end('go\n');
+    }
+    try {
+      await this.attachQmp(domain, vm, Date.now() + this.opts.bootTimeoutMs);
+    } catch (err) {
+      await this.kill(vm);
+      const why = this.stderrTail(domain) || (err as Error).message;
+      throw new DriverError(this.kind, op, domain, `QEMU did not start: ${why}`);
+    }
+    return vm as Vm & { qmp: QmpClient };
+  }
+
+  private stderrTail(domain: string): string {
+    try {
+      return fs.readFileSync(this.file(domain, 'stderr.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
+    } catch {
+      return '';
+    }
+  }
+
+  private async kill(vm: Vm): Promise<void> {
+    vm.expectExit = true;
+    if (vm.exited) return;
+    vm.qmp?.close();
+    try {
+      this.signaller(vm.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await this.waitExit(vm, 3000);
+  }
+
+  private async waitReady(domain: string, vm: Vm, fromByte: number, deadline: number): Promise<void> {
+    const line = this.vmConfig(domain).readyLine;
+    if (line === null) return;
+    const log = this.file(domain, 'serial.log');
+    while (Date.now() < deadline) {
+      if (vm.exited) throw new Error(`QEMU exited during boot: ${this.stderrTail(domain) || 'no message'}`);
+      try {
+        const fd = fs.openSync(log, 'r');
+        try {
+          const size = fs.fstatSync(fd).size;
+          if (size > fromByte) {
+            const buf = Buffer.alloc(size - fromByte);
+            fs.readSync(fd, buf, 0, buf.length, fromByte);
+            if (buf.toString('utf8').includes(line)) return;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch {
+        // not created yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`the guest did not print "${line}" within ${this.opts.bootTimeoutMs} ms`);
+  }
+
+  async boot(domain: string): Promise<void> {
+    if (this.vms.get(domain)?.exited === false) return; // already running (adopted)
+    const deadline = Date.now() + this.opts.bootTimeoutMs;
+    let from = 0;
+    try {
+      from = fs.statSync(this.file(domain, 'serial.log')).size;
+    } catch {
+      from = 0;
+    }
+    fs.rmSync(this.file(domain, 'state'), { force: true });
+    const vm = await this.spawnVm(domain, 'boot', null);
+    try {
+      await this.waitReady(domain, vm, from, deadline);
+      await this.enableGuestStats(vm);
+      await this.setBalloonMiB(vm, this.vmConfig(domain).idleMemoryMiB ?? this.vmConfig(domain).memoryMiB, domain);
+    } catch (err) {
+      await this.kill(vm);
+      throw this.fail('boot', domain, err);
+    }
+  }
+
+  private async enableGuestStats(vm: Vm & { qmp: QmpClient }): Promise<void> {
+    await this.qmp(vm, 'qom-set', {
+      path: '/machine/peripheral/balloon0',
+      property: 'guest-stats-polling-interval',
+      value: 1,
+    });
+  }
+
+  /**
+   * The lowest balloon target that is safe: the guest keeps what it uses plus a margin. The
+   * guest's "available" memory is what can be taken away; without statistics nothing is.
+   */
+  private async floorBytes(vm: Vm & { qmp: QmpClient }, domain: string): Promise<number> {
+    const ram = this.vmConfig(domain).memoryMiB * MiB;
+    try {
+      const r = await this.qmp<{ stats?: Record<string, number>; 'last-update'?: number }>(vm, 'qom-get', {
+        path: '/machine/peripheral/balloon0',
+        property: 'guest-stats',
+      });
+      const available = r.stats?.['stat-available-memory'] ?? -1;
+      const actual = await this.balloonActual(vm);
+      if (!r['last-update'] || available < 0) return actual; // no statistics yet: take nothing
+      return Math.min(ram, Math.max(0, actual - available) + this.opts.balloonMarginMiB * MiB);
+    } catch {
+      return ram;
+    }
+  }
+
+  private async balloonActual(vm: Vm & { qmp: QmpClient }): Promise<number> {
+    const r = await this.qmp<{ actual: number }>(vm, 'query-balloon');
+    return r.actual;
+  }
+
+  private async setBalloonMiB(vm: Vm & { qmp: QmpClient }, mib: number, domain: string): Promise<number> {
+    const want = Math.min(mib, this.vmConfig(domain).memoryMiB) * MiB;
+    const target =
+      want >= this.vmConfig(domain).memoryMiB * MiB ? want : Math.max(want, await this.floorBytes(vm, domain));
+    await this.qmp(vm, 'balloon', { value: target });
+    return target;
+  }
+
+  async shutdown(domain: string): Promise<void> {
+    const vm = this.vms.get(domain);
+    try {
+      if (vm && !vm.exited) {
+        vm.expectExit = true;
+        if (vm.qmp && !vm.qmp.closed) {
+          // A paused guest cannot handle the ACPI request.
+          await this.qmp(vm as Vm & { qmp: QmpClient }, 'cont').catch(() => undefined);
+          await this.qmp(vm as Vm & { qmp: QmpClient }, 'system_powerdown').catch(() => undefined);
+        }
+        if (!(await this.waitExit(vm, this.opts.powerdownTimeoutMs))) {
+          if (vm.qmp && !vm.qmp.closed) await this.qmp(vm as Vm & { qmp: QmpClient }, 'quit').catch(() => undefined);
+          if (!(await this.waitExit(vm, 2000))) await this.kill(vm);
+        }
+      }
+      for (const ext of ['state', 'qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
+      this.vms.delete(domain);
+    } catch (err) {
+      throw this.fail('shutdown', domain, err);
+    }
+  }
+
+  // ---- preemption ------------------------------------------------------------------------
+
+  async preempt(domain: string): Promise<ReleaseMeasurement> {
+    const mode = this.mode(domain);
+    try {
+      const vm = this.live(domain, 'preempt');
+      const before = rssBytes(vm.pid);
+      const sharesBefore = this.shares(domain);
+      if (mode === 'save') {
+        await this.saveToFile(domain, vm);
+        return { mode, memoryReleasedBytes: before, cpuWeightBefore: sharesBefore, cpuWeightAfter: 0 };
+      }
+      if (mode === 'pause') await this.qmp(vm, 'stop');
+      this.setShares(domain, this.opts.preemptedShares);
+      if (mode === 'throttle') {
+        const target = await this.setBalloonMiB(vm, this.vmConfig(domain).preemptedMemoryMiB, domain);
+        // Wait until the balloon reaches its target, stops moving (the guest gave what it
+        // could), or the settle time is up.
+        const until = Date.now() + this.opts.balloonSettleMs;
+        let last = await this.balloonActual(vm);
+        let lastMove = Date.now();
+        while (Date.now() < until && last > target + MiB && Date.now() - lastMove < 200) {
+          await sleep(20);
+          const now = await this.balloonActual(vm);
+          if (now < last) lastMove = Date.now();
+          last = now;
+        }
+      }
+      return {
+        mode,
+        memoryReleasedBytes: Math.max(0, before - rssBytes(vm.pid)),
+        cpuWeightBefore: sharesBefore,
+        cpuWeightAfter: this.cgroupDir(domain) ? this.opts.preemptedShares : 0,
+      };
+    } catch (err) {
+      throw this.fail('preempt', domain, err);
+    }
+  }
+
+  async resume(domain: string): Promise<void> {
+    try {
+      if (this.mode(domain) === 'save' && !this.vms.has(domain)) {
+        await this.restoreFromFile(domain, 'resume');
+        return;
+      }
+      const vm = this.live(domain, 'resume');
+      this.setShares(domain, this.opts.activeShares);
+      await this.setBalloonMiB(vm, this.vmConfig(domain).memoryMiB, domain);
+      const st = await this.qmp<{ status: string }>(vm, 'query-status');
+      if (st.status !== 'running') await this.qmp(vm, 'cont');
+    } catch (err) {
+      throw this.fail('resume', domain, err);
+    }
+  }
+
+  async grow(domain: string): Promise<void> {
+    try {
+      const vm = this.live(domain, 'grow');
+      this.setShares(domain, this.opts.activeShares);
+      await this.setBalloonMiB(vm, this.vmConfig(domain).memoryMiB, domain);
+    } catch (err) {
+      throw this.fail('grow', domain, err);
+    }
+  }
+
+  async shrink(domain: string): Promise<void> {
+    try {
+      const vm = this.live(domain, 'shrink');
+      this.setShares(domain, this.opts.idleShares);
+      const idle = this.vmConfig(domain).idleMemoryMiB;
+      if (idle !== null) await this.setBalloonMiB(vm, idle, domain);
+    } catch (err) {
+      throw this.fail('shrink', domain, err);
+    }
+  }
+
+  async save(domain: string): Promise<void> {
+    try {
+      await this.saveToFile(domain, this.live(domain, 'save'));
+    } catch (err) {
+      throw this.fail('save', domain, err);
+    }
+  }
+
+  async restore(domain: string): Promise<void> {
+    try {
+      await this.restoreFromFile(domain, 'restore');
+    } catch (err) {
+      throw this.fail('restore', domain, err);
+    }
+  }
+
+  /** stop → migrate into FILE.tmp → rename when complete → quit. A failure leaves the VM paused and running. */
+  private async saveToFile(domain: string, vm: Vm & { qmp: QmpClient }): Promise<void> {
+    const file = this.file(domain, 'state');
+    const tmp = `${file}.tmp`;
+    fs.rmSync(tmp, { force: true });
+    fs.rmSync(file, { force: true });
+    await this.qmp(vm, 'stop');
+    await this.qmp(vm, 'migrate-set-parameters', { 'max-bandwidth': 10_000_000_000 });
+    await this.qmp(vm, 'migrate', {
+      uri: `exec:cat > ${shellQuote(tmp)} && mv ${shellQuote(tmp)} ${shellQuote(file)}`,
+    });
+    const until = Date.now() + this.opts.saveTimeoutMs;
+    for (;;) {
+      const m = await this.qmp<{ status?: string; 'error-desc'?: string }>(vm, 'query-migrate');
+      if (m.status === 'failed' || m.status === 'cancelled')
+        throw new Error(`saving failed: ${m['error-desc'] ?? m.status}`);
+      if (m.status === 'completed' && fs.existsSync(file)) break;
+      if (Date.now() > until) {
+        await this.qmp(vm, 'migrate_cancel').catch(() => undefined);
+        throw new Error(`saving did not complete within ${this.opts.saveTimeoutMs} ms`);
+      }
+      await sleep(10);
+    }
+    vm.expectExit = true;
+    await this.qmp(vm, 'quit').catch((err: unknown) => {
+      if (!(err instanceof QmpError && err.qmpClass === 'closed')) throw err;
+    });
+    if (!(await this.waitExit(vm, 2000))) await this.kill(vm);
+    this.vms.delete(domain);
+  }
+
+  private async restoreFromFile(domain: string, op: string): Promise<void> {
+    const file = this.file(domain, 'state');
+    if (!fs.existsSync(file)) throw new DriverError(this.kind, op, domain, `no saved state at ${file}`);
+    const vm = await this.spawnVm(domain, op, file);
+    try {
+      const until = Date.now() + this.opts.saveTimeoutMs;
+      for (;;) {
+        const st = await this.qmp<{ status: string }>(vm, 'query-status');
+        if (st.status !== 'inmigrate') break;
+        if (Date.now() > until) throw new Error(`restoring did not complete within ${this.opts.saveTimeoutMs} ms`);
+        await sleep(10);
+      }
+      await this.qmp(vm, 'cont');
+      this.setShares(domain, this.opts.activeShares);
+      await this.enableGuestStats(vm);
+      await this.qmp(vm, 'balloon', { value: this.vmConfig(domain).memoryMiB * MiB });
+      fs.rmSync(file, { force: true });
+    } catch (err) {
+      await this.kill(vm);
+      this.vms.delete(domain);
+      throw err;
+    }
+  }
+
+  // ---- observation -----------------------------------------------------------------------
+
+  async observe(domain: string): Promise<Observation> {
+    const vm = this.vms.get(domain);
+    const accel = this.opts.accel.accel;
+    if (!vm || vm.exited || !alive(vm.pid)) {
+      if (fs.existsSync(this.file(domain, 'state')))
+        return { power: 'saved', memoryBytes: 0, cpuWeight: 0, detail: `saved to ${this.file(domain, 'state')}` };
+      return { power: 'shut-off', memoryBytes: 0, cpuWeight: 0, detail: 'no QEMU process' };
+    }
+    const memoryBytes = rssBytes(vm.pid);
+    const cpuWeight = this.shares(domain);
+    if (!vm.qmp || vm.qmp.closed) {
+      // Try to re-attach once (for example after QEMU restarted its QMP server).
+      try {
+        await this.attachQmp(domain, vm, Date.now() + this.opts.qmpTimeoutMs);
+      } catch (err) {
+        return { power: 'unknown', memoryBytes, cpuWeight, detail: `no QMP connection: ${(err as Error).message}` };
+      }
+    }
+    try {
+      const st = await this.qmp<{ status: string }>(vm as Vm & { qmp: QmpClient }, 'query-status');
+      const running = st.status === 'running';
+      const paused = ['paused', 'postmigrate', 'finish-migrate', 'inmigrate', 'prelaunch', 'suspended'].includes(
+        st.status,
+      );
+      return {
+        power: running
+          ? cpuWeight > 0 && cpuWeight <= this.opts.preemptedShares
+            ? 'throttled'
+            : 'running'
+          : paused
+            ? 'paused'
+            : 'unknown',
+        memoryBytes,
+        cpuWeight,
+        detail: `pid ${vm.pid}, ${accel}, QEMU status ${st.status}`,
+      };
+    } catch (err) {
+      return { power: 'unknown', memoryBytes, cpuWeight, detail: `QMP: ${(err as Error).message}` };
+    }
+  }
+
+  /** QEMU's pid (tests and the runbook use it). */
+  pidOf(domain: string): number | null {
+    const vm = this.vms.get(domain);
+    return vm && !vm.exited ? vm.pid : null;
+  }
+}

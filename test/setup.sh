@@ -1,0 +1,27 @@
+#!/bin/sh
+# Test prerequisites that npm cannot install: QEMU and the tiny guest the QEMU driver tests boot.
+# Installs the Debian packages when they are missing and we may (root with apt-get), then builds
+# the guest into .cache/guest (idempotent: seconds the first time, nothing afterwards).
+# Without them the QEMU suite is skipped with a message; CI sets MAGRATHEA_REQUIRE_QEMU=1 so
+# a skip there is a failure.
+set -u
+cd "$(dirname "$0")/.."
+need=""
+command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86 qemu-utils"
+[ -x /bin/busybox ] || need="$need busybox-static"
+command -v cpio >/dev/null || need="$need cpio"
+if [ -n "$need" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test setup: installing$need"
+    (apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 ||
+      (apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null)) ||
+      echo "test setup: could not install$need; the QEMU tests will be skipped" >&2
+  else
+    echo "test setup: missing$need (install them as root); the QEMU tests will be skipped" >&2
+  fi
+fi
+if command -v qemu-system-x86_64 >/dev/null && [ -x /bin/busybox ]; then
+  sh test/guest/build-guest.sh .cache/guest 2>&1 | grep -v '^W: Download is performed unsandboxed' ||
+    echo "test setup: the guest could not be built; the QEMU tests will be skipped" >&2
+fi
+exit 0
