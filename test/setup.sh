@@ -10,6 +10,7 @@ need=""
 command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86 qemu-utils"
 [ -x /bin/busybox ] || need="$need busybox-static"
 command -v cpio >/dev/null || need="$need cpio"
+command -v virsh >/dev/null || need="$need libvirt-clients"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test setup: installing$need"

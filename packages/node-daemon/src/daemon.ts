@@ -69,6 +69,7 @@ export class Daemon {
         modes: Object.fromEntries(config.domains.map((d) => [d.name, d.preemption])),
         vms: Object.fromEntries(config.domains.flatMap((d) => (d.vm ? [[d.name, d.vm]] : []))),
         accelFacts: deps.accelFacts ?? readAccelFacts,
+        libvirtNames: Object.fromEntries(config.domains.map((d) => [d.name, d.libvirtName ?? d.name])),
         signaller:
           deps.signaller ??
           (() => {

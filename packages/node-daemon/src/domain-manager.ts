@@ -240,7 +240,9 @@ export class DomainManager {
       throw new RefusedError(r.reason, r.message);
     }
     if (r.noop) return this.outcome(r, cmd, []);
-    const skip = new Set(cmd.kind === 'observed-down' ? [cmd.domain] : []);
+    // A vanished domain, or one whose boot failed (the driver cleaned up after itself), has
+    // nothing left to shut down: a failing cleanup must not keep it `booting` forever.
+    const skip = new Set(cmd.kind === 'observed-down' || cmd.kind === 'boot-failed' ? [cmd.domain] : []);
     const all = planDriverOps(this.state, r.next, skip);
     const sync = all.filter((o) => o.op !== 'boot');
     const unsupported = all.find((o) => !this.deps.driver.capabilities[o.op]);

@@ -31,6 +31,8 @@ export interface DomainConfig {
   readonly preemption: PreemptionMode;
   /** The domain's VM, for the qemu driver; null otherwise. */
   readonly vm: QemuVmConfig | null;
+  /** The libvirt domain behind this domain (libvirt driver; default: the same name). */
+  readonly libvirtName: string | null;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -208,7 +210,7 @@ export function compileConfig(
     c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
   if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
 
-  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup', 'qemu']);
+  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup', 'qemu', 'libvirt']);
   const kind = c.oneOf(drv, 'kind', 'driver', DRIVER_KINDS) ?? 'simulated';
   const simulated = checkSimulated(c, (drv?.simulated as Obj | undefined) ?? null, 'driver.simulated');
   const cg = c.object(drv?.cgroup, 'driver.cgroup', [
@@ -236,6 +238,7 @@ export function compileConfig(
   };
 
   const qemu = checkQemu(c, drv?.qemu, stateDir, baseDir);
+  const libvirt = checkLibvirt(c, drv?.libvirt, stateDir, baseDir);
 
   const domains: DomainConfig[] = [];
   const ds = top?.domains;
@@ -246,7 +249,16 @@ export function compileConfig(
     if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
-      const o = c.object(d, p, ['name', 'class', 'autostart', 'tokenFile', 'command', 'preemption', 'vm']);
+      const o = c.object(d, p, [
+        'name',
+        'class',
+        'autostart',
+        'tokenFile',
+        'command',
+        'preemption',
+        'vm',
+        'libvirtName',
+      ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
         return;
@@ -281,6 +293,11 @@ export function compileConfig(
           command,
           preemption,
           vm,
+          libvirtName:
+            c.string(o, 'libvirtName', p, {
+              pattern: /^[A-Za-z0-9_.:+-]{1,200}$/,
+              patternText: 'a libvirt domain name',
+            }) ?? null,
         });
     });
   }
@@ -288,6 +305,8 @@ export function compileConfig(
   domains.forEach((d, i) => {
     if (kind !== 'cgroup' && d.command.length > 0)
       c.fail(`domains.${i}.command`, 'is only for the cgroup driver (driver.kind is ' + kind + ')');
+    if (kind !== 'libvirt' && d.libvirtName !== null)
+      c.fail(`domains.${i}.libvirtName`, `is only for the libvirt driver (driver.kind is ${kind})`);
     if (kind !== 'qemu' && d.vm !== null)
       c.fail(`domains.${i}.vm`, `is only for the qemu driver (driver.kind is ${kind})`);
     const qmpSocket = path.join(qemu.runDir, `${d.name}.qmp`);
@@ -361,7 +380,7 @@ export function compileConfig(
     nodeName,
     stateDir,
     listen: { tcp, unixSocket, allowNonLoopback },
-    driver: { kind, simulated, cgroup, qemu },
+    driver: { kind, simulated, cgroup, qemu, libvirt },
     domains,
     hookApi,
     reconcileCron,
@@ -419,6 +438,41 @@ function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: stri
     saveTimeoutMs: c.int(q, 'saveTimeoutMs', at, 100, 3_600_000) ?? 120_000,
     balloonSettleMs: c.int(q, 'balloonSettleMs', at, 0, 60_000) ?? 2000,
     balloonMarginMiB: c.int(q, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
+  };
+}
+
+function checkLibvirt(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['libvirt'] {
+  const at = 'driver.libvirt';
+  const o = c.object(v, at, [
+    'virsh',
+    'uri',
+    'runDir',
+    'weightParam',
+    'activeShares',
+    'idleShares',
+    'preemptedShares',
+    'preemptedMemoryMiB',
+    'balloonMarginMiB',
+    'commandTimeoutMs',
+    'bootTimeoutMs',
+    'shutdownTimeoutMs',
+  ]);
+  const runDir = c.string(o, 'runDir', at);
+  return {
+    virsh: c.string(o, 'virsh', at) ?? 'virsh',
+    uri: c.string(o, 'uri', at, { pattern: /^[a-z+]+:\/\/[^\s']*$/, patternText: 'a libvirt URI' }) ?? 'qemu:///system',
+    runDir: runDir ? path.resolve(baseDir, runDir) : path.join(stateDir, 'libvirt'),
+    weightParam:
+      c.string(o, 'weightParam', at, { pattern: /^[a-z_]+$/, patternText: 'a scheduler parameter name' }) ??
+      'cpu_shares',
+    activeShares: c.int(o, 'activeShares', at, 2, 262144) ?? 1024,
+    idleShares: c.int(o, 'idleShares', at, 2, 262144) ?? 64,
+    preemptedShares: c.int(o, 'preemptedShares', at, 2, 262144) ?? 2,
+    preemptedMemoryMiB: c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0,
+    balloonMarginMiB: c.int(o, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
+    commandTimeoutMs: c.int(o, 'commandTimeoutMs', at, 50, 600_000) ?? 30_000,
+    bootTimeoutMs: c.int(o, 'bootTimeoutMs', at, 100, 3_600_000) ?? 120_000,
+    shutdownTimeoutMs: c.int(o, 'shutdownTimeoutMs', at, 0, 600_000) ?? 30_000,
   };
 }
 

@@ -3,6 +3,8 @@ import type { CgroupDriverOptions, Signaller } from './cgroup/cgroup-driver';
 import { CgroupDriver } from './cgroup/cgroup-driver';
 import type { HypervisorDriver } from './hypervisor-driver';
 import type { PreemptionMode } from './preemption';
+import type { LibvirtDriverOptions } from './libvirt/libvirt-driver';
+import { LibvirtDriver } from './libvirt/libvirt-driver';
 import type { AccelFacts } from './qemu/accel';
 import { chooseAccel } from './qemu/accel';
 import type { QemuDriverOptions, QemuVmConfig } from './qemu/qemu-driver';
@@ -10,7 +12,7 @@ import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
 
-export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu'] as const;
+export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu', 'libvirt'] as const;
 export { PREEMPTION_MODES } from './preemption';
 export type { PreemptionMode } from './preemption';
 export type DriverKind = (typeof DRIVER_KINDS)[number];
@@ -22,6 +24,8 @@ export interface DriverConfig {
   readonly cgroup: Omit<CgroupDriverOptions, 'commands' | 'modes'>;
   /** Options of the qemu driver (without the per-domain VMs, which come from domains[]). */
   readonly qemu: Omit<QemuDriverOptions, 'vms' | 'modes' | 'accel'> & { readonly accel: 'auto' | 'kvm' | 'tcg' };
+  /** Options of the libvirt driver (without the per-domain names and modes). */
+  readonly libvirt: Omit<LibvirtDriverOptions, 'names' | 'modes'>;
 }
 
 export interface DriverEnv {
@@ -31,6 +35,8 @@ export interface DriverEnv {
   readonly modes: Readonly<Record<string, PreemptionMode>>;
   /** Per-domain VMs (the qemu driver). */
   readonly vms: Readonly<Record<string, QemuVmConfig>>;
+  /** libvirt domain name of each domain (the libvirt driver). */
+  readonly libvirtNames: Readonly<Record<string, string>>;
   readonly signaller: Signaller;
   /** Host facts for choosing QEMU's accelerator (read by the caller). */
   readonly accelFacts: () => AccelFacts;
@@ -62,5 +68,7 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
         },
         env.signaller,
       );
+    case 'libvirt':
+      return new LibvirtDriver({ ...config.libvirt, names: env.libvirtNames, modes: env.modes });
   }
 }

@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import { chooseAccel } from '../../src/hypervisor/qemu/accel';
 import { QmpClient, QmpError } from '../../src/hypervisor/qemu/qmp-client';
 import { compileConfig } from '../../src/config/load-config';
+import { parsePairs, powerOf } from '../../src/hypervisor/libvirt/libvirt-driver';
+import { virshQuote } from '../../src/hypervisor/libvirt/virsh-session';
 import type { ConfigError } from '../../src/errors';
 
 describe('accelerator choice', () => {
@@ -173,5 +175,29 @@ describe('qemu driver configuration', () => {
     expect(problems({ domains: [{ name: 'a', vm: { kernel: '/k' } }] })).toEqual([
       'domains.0.vm: is only for the qemu driver (driver.kind is simulated)',
     ]);
+  });
+});
+
+describe('libvirt driver parsing', () => {
+  test('domstate --reason → power state', () => {
+    expect(powerOf('running (booted)')).toBe('running');
+    expect(powerOf('paused (user)')).toBe('paused');
+    expect(powerOf('shut off (saved)')).toBe('saved');
+    expect(powerOf('shut off (destroyed)')).toBe('shut-off');
+    expect(powerOf('crashed (panicked)')).toBe('shut-off');
+    expect(powerOf('blocked')).toBe('unknown');
+  });
+  test('key/value output of dominfo, schedinfo and dommemstat', () => {
+    expect(parsePairs('Max memory:     1048576 KiB\nCPU time:       12.5s\nSecurity DOI:   ')).toEqual({
+      'Max memory': '1048576 KiB',
+      'CPU time': '12.5s',
+      'Security DOI': '',
+    });
+    expect(parsePairs('actual 100000\nrss 50000')).toEqual({ actual: '100000', rss: '50000' });
+  });
+  test('arguments are quoted for virsh, and a quote that could break out is refused', () => {
+    expect(virshQuote('/var/lib/magrathea/libvirt/meta.state')).toBe('/var/lib/magrathea/libvirt/meta.state');
+    expect(virshQuote('a b')).toBe("'a b'");
+    expect(() => virshQuote("x'; destroy y")).toThrow(/single quote/);
   });
 });
