@@ -85,7 +85,7 @@ export class VirshSession {
       try {
         child = this.ensure();
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new VirshError(String(err)));
         return;
       }
       const timer = setTimeout(() => {
