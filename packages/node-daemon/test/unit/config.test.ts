@@ -21,8 +21,8 @@ describe('config', () => {
     const c = loadConfig(undefined, {}, '/srv');
     expect(
       c.domains.map(
-        ({ tokenFile, command, preemption, ...rest }) => (
-          expect([tokenFile, command, preemption]).toEqual([null, [], 'throttle']),
+        ({ tokenFile, command, preemption, vm, libvirtName, ...rest }) => (
+          expect([tokenFile, command, preemption, vm, libvirtName]).toEqual([null, [], 'throttle', null, null]),
           rest
         ),
       ),
