@@ -11,6 +11,7 @@ const BENCHMARKS = [
   ['node-daemon', require('./node-daemon')],
   ['preemption', require('./preemption')],
   ['filter-scale', require('./filter-scale')],
+  ['trace-replay', require('./trace-replay')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
 

@@ -34,9 +34,16 @@ export const PROTO_FILES = [
   'magrathea/v1/cluster_service.proto',
 ];
 
-/** The loaded package definition (for servers, reflection and clients). */
+let cached: protoLoader.PackageDefinition | null = null;
+
+/**
+ * The loaded package definition (for servers, reflection and clients). Parsed once per process:
+ * it is read-only, and parsing costs ~30 ms of CPU (a process hosting many daemons, like the
+ * trace replay, would pay it for each).
+ */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(PROTO_FILES, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
+  cached ??= protoLoader.loadSync(PROTO_FILES, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
+  return cached;
 }
 
 /** Typed gRPC object for `magrathea.v1`. */

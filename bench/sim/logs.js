@@ -1,0 +1,87 @@
+'use strict';
+/**
+ * The two workload logs: where they are, the machine each ran on, and how priority
+ * (interactive) arrivals are derived from them. See docs/evaluation.md.
+ */
+const path = require('node:path');
+const { readText, parseSwf, parseClusters } = require('./swf');
+const { chunksFor } = require('./replay');
+
+/** The workload logs: ../shared/data beside the checkout, or $MAGRATHEA_DATA. */
+const DATA = process.env.MAGRATHEA_DATA ?? path.resolve(__dirname, '../../../shared/data');
+
+const LOGS = {
+  metacentrum: {
+    title: 'MetaCentrum 2009 (Czech national grid, PBSPro)',
+    swf: path.join(DATA, 'metacentrum-2009/METACENTRUM-2009-2.swf.gz'),
+    clusters: path.join(DATA, 'metacentrum-2009/clusters-2009.mwf'),
+    /** The short high-priority queues q5 (prio 80, very short jobs) and q10 (prio 99). */
+    classify: (j) => (j.queue === 5 || j.queue === 10 ? 'priority' : 'normal'),
+    derivation:
+      'no queue is labelled interactive; the two short high-priority queues q5 (priority 80, very short jobs) and q10 (priority 99) are taken as the priority/interactive arrivals',
+    acknowledgement:
+      'The MetaCentrum workload log was graciously provided by Czech National Grid Infrastructure MetaCentrum, distributed by the Parallel Workloads Archive (D. G. Feitelson, D. Tsafrir, D. Krakov, "Experience with using the Parallel Workloads Archive", JPDC 74(10), 2014). See also D. Klusáček, H. Rudová, "The importance of complete data sets for job scheduling simulations", JSSPP 2010, LNCS 6253.',
+    /** Default window: the part of the log with the most q5/q10 arrivals. */
+    window: { from: 30_000, jobs: 20_000 },
+  },
+  'sdsc-blue': {
+    title: 'SDSC Blue Horizon 2000–2003 (IBM SP, 144 × 8-way nodes)',
+    swf: path.join(DATA, 'sdsc-blue-2000/SDSC-BLUE-2000-4.2-cln.swf.gz'),
+    machine: () => Array.from({ length: 144 }, (_, i) => ({ name: `blue${String(i).padStart(3, '0')}`, cpus: 8 })),
+    /** Its real interactive queue (queue 0). */
+    classify: (j) => (j.queue === 0 ? 'priority' : 'normal'),
+    derivation: "the log's own `interactive` queue (queue 0) is the priority/interactive class",
+    acknowledgement:
+      'SDSC Blue Horizon log from the Parallel Workloads Archive (cleaned version 4.2); log acknowledgement: Travis Earheart and Nancy Wilkins-Diehr (SDSC); converted by Dror Feitelson.',
+    window: { from: 0, jobs: 20_000 },
+  },
+};
+
+/**
+ * Loads a log's machine and jobs. `from`/`jobs` select a window of job lines (replayable
+ * jobs counted). Jobs that ask for more than the machine can ever give are bad lines too.
+ * Returns {machine, jobs, bad, skipped, warnings}.
+ */
+function loadLog(name, { from = 0, jobs = Infinity, swf } = {}) {
+  const log = LOGS[name];
+  if (!log) throw new Error(`unknown log "${name}" (one of ${Object.keys(LOGS).join(', ')})`);
+  let machine;
+  const warnings = [];
+  if (log.machine) machine = log.machine();
+  else {
+    const c = parseClusters(readText(log.clusters));
+    for (const b of c.bad) warnings.push(`${path.basename(log.clusters)} line ${b.line}: ${b.message} (skipped)`);
+    for (const w of c.warnings) warnings.push(`${path.basename(log.clusters)} line ${w.line}: ${w.message}`);
+    machine = c.nodes;
+  }
+  const file = swf ?? log.swf;
+  const parsed = parseSwf(readText(file), { classify: log.classify, maxLines: from + jobs });
+  const maxNodeCpus = Math.max(...machine.map((n) => n.cpus));
+  const bad = parsed.bad.map((b) => ({ ...b, file }));
+  const fits = [];
+  for (const j of parsed.jobs.slice(from)) {
+    const ch = chunksFor(j.procs, maxNodeCpus);
+    const nodes = machine.filter((n) => n.cpus >= ch.cpus).length;
+    if (ch.count > nodes) {
+      bad.push({
+        file,
+        line: j.line,
+        message: `job ${j.id} asks for ${j.procs} CPUs; the machine can give at most ${nodes * ch.cpus} (${nodes} nodes × ${ch.cpus})`,
+      });
+      continue;
+    }
+    fits.push(j);
+  }
+  // Replay time starts at the window's first submission.
+  const t0 = fits.length ? Math.min(...fits.map((j) => j.submit)) : 0;
+  return {
+    log,
+    machine,
+    jobs: fits.map((j) => ({ ...j, submit: j.submit - t0 })),
+    bad,
+    skipped: parsed.skipped,
+    warnings,
+  };
+}
+
+module.exports = { LOGS, loadLog };

@@ -1,0 +1,73 @@
+'use strict';
+/**
+ * Hosts many real magrathead `Daemon`s in one process for the trace replay (210 daemon processes
+ * would need ~15 GB). Each daemon is the real class: its own gRPC server (watched by the
+ * filter), its own hook API with per-domain tokens, its own file journal (on tmpfs: the
+ * durability cost is measured by the node-daemon benchmark, not here), the simulated driver
+ * with no latency. Only host metrics and cron tasks are replaced by inert fakes.
+ *
+ * Protocol (IPC): parent sends {cmd:'start', nodes:[name], dir}; the host answers
+ * {ready:[{name, grpcPort, hookPort, tokens:{batch, prio}}]}; {cmd:'exit'} stops everything.
+ */
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const pino = require('pino');
+const { Daemon, compileConfig } = require('@magrathea/node-daemon');
+const { FixedHostMetrics, ManualTasks } = require('@magrathea/node-daemon/testing');
+
+const daemons = [];
+
+async function start(nodes, dir) {
+  const logger = pino({ level: 'warn' });
+  const ready = [];
+  for (const name of nodes) {
+    const stateDir = path.join(dir, name);
+    fs.mkdirSync(stateDir, { recursive: true });
+    const tokens = {};
+    for (const dom of ['batch', 'prio']) {
+      tokens[dom] = crypto.randomBytes(18).toString('base64url');
+      fs.writeFileSync(path.join(stateDir, `${dom}.token`), `${tokens[dom]}\n`, { mode: 0o600 });
+    }
+    const config = compileConfig(
+      {
+        node: { name },
+        stateDir,
+        listen: { tcp: '127.0.0.1:0', unixSocket: null },
+        hookApi: { listen: '127.0.0.1:0' },
+        driver: { kind: 'simulated', simulated: { latencyMs: { boot: 0 } } },
+        snapshotEvery: 5000,
+        domains: [
+          { name: 'batch', class: 'normal', tokenFile: `${stateDir}/batch.token` },
+          { name: 'prio', class: 'priority', tokenFile: `${stateDir}/prio.token` },
+        ],
+      },
+      dir,
+      {},
+      name,
+    );
+    const d = new Daemon(config, {
+      logger: logger.child({ node: name }),
+      hostMetrics: new FixedHostMetrics(),
+      tasks: new ManualTasks(),
+    });
+    const l = await d.start();
+    daemons.push(d);
+    ready.push({ name, grpcPort: l.tcpPort, hookPort: l.hookPort, tokens });
+  }
+  return ready;
+}
+
+process.on('message', (m) => {
+  if (m.cmd === 'start') {
+    start(m.nodes, m.dir).then(
+      (ready) => process.send({ ready }),
+      (err) => process.send({ error: err.stack ?? String(err) }),
+    );
+  } else if (m.cmd === 'cpu') {
+    process.send({ cpu: process.cpuUsage() });
+  } else if (m.cmd === 'exit') {
+    Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,101 @@
+/**
+ * The trace replay (bench/sim) on small slices of both real logs: through real daemons and the
+ * real filter, every job is started once and ended once, never two domains of a node are
+ * active together (as the filter reported them), and the policies differ where they must.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ROOT, tmpDir } from '../helpers/processes';
+
+interface Result {
+  policy: string;
+  jobs: number;
+  started: number;
+  unplaceable: number;
+  priorityJobs: number;
+  preemptions: number;
+  activeViews: number;
+  violations: string[];
+}
+interface Summary {
+  badLines: number;
+  results: Result[];
+}
+
+const DATA = process.env.MAGRATHEA_DATA ?? path.resolve(ROOT, '../shared/data');
+const hasData = fs.existsSync(path.join(DATA, 'sdsc-blue-2000'));
+if (!hasData) process.stdout.write(`trace replay tests skipped: ${DATA} is missing\n`);
+const maybe = hasData ? describe : describe.skip;
+
+function replayCli(args: string[]): Promise<{ code: number | null; out: Summary | null; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'bench/sim/cli.js'), '--json', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    p.on('exit', (code) => resolve({ code, out: out.trim() ? (JSON.parse(out) as Summary) : null, err }));
+  });
+}
+
+maybe('trace replay through real daemons and the real filter', () => {
+  test('SDSC Blue, 400 jobs, every policy: each job started and ended once, no two domains active, preemption only under magrathea', async () => {
+    const r = await replayCli(['--log', 'sdsc-blue', '--jobs', '400', '--policy', 'all']);
+    expect(r.err).not.toMatch(/failed/);
+    expect(r.code).toBe(0);
+    const by = Object.fromEntries(r.out!.results.map((x) => [x.policy, x]));
+    for (const x of r.out!.results) {
+      expect(x.violations).toEqual([]);
+      expect(x.activeViews).toBeGreaterThan(100); // the exclusivity check saw real running states
+      expect(x.started + x.unplaceable).toBe(x.jobs);
+    }
+    expect(by.magrathea!.unplaceable).toBe(0);
+    expect(by.magrathea!.priorityJobs).toBeGreaterThan(50);
+    expect(by.magrathea!.preemptions).toBeGreaterThan(0);
+    expect(by.static!.preemptions).toBe(0);
+    expect(by.nopriority!.preemptions).toBe(0);
+  }, 120_000);
+
+  test('MetaCentrum 2009, 600 jobs around the q5/q10 arrivals: accounting holds', async () => {
+    const r = await replayCli(['--log', 'metacentrum', '--from', '40000', '--jobs', '600']);
+    expect(r.code).toBe(0);
+    const x = r.out!.results[0]!;
+    expect(x.violations).toEqual([]);
+    expect(x.started).toBe(x.jobs);
+    expect(x.priorityJobs).toBeGreaterThan(0);
+  }, 120_000);
+
+  test('bad input: bad lines are reported with their numbers and the replay goes on; a missing file is a clear error', async () => {
+    const dir = tmpDir('mg-swf-');
+    const f = path.join(dir, 'bad.swf');
+    const ok = (id: number, t: number, procs: number, queue: number) =>
+      `${id} ${t} 5 100 ${procs} -1 -1 -1 -1 -1 1 1 -1 -1 ${queue} -1 -1 -1`;
+    fs.writeFileSync(
+      f,
+      [
+        '; a header comment',
+        ok(1, 0, 8, 3),
+        '2 10 5 100 8 -1 -1 -1 -1 -1 1 1 -1 -1 3 -1 -1',
+        ok(3, 20, 8, 0).replace(' 100 ', ' abc '),
+        ok(4, 30, 5000, 3),
+        ok(5, 40, 16, 0),
+        '',
+      ].join('\n'),
+    );
+    const r = await replayCli(['--log', 'sdsc-blue', '--swf', f]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('bad.swf: line 3: expected 18 fields, found 17');
+    expect(r.err).toContain('bad.swf: line 4: field 4 is not a number: "abc"');
+    expect(r.err).toContain('bad.swf: line 5: job 4 asks for 5000 CPUs; the machine can give at most 1152');
+    expect(r.out!.badLines).toBe(3);
+    expect(r.out!.results[0]!.started).toBe(2);
+
+    const missing = await replayCli(['--log', 'sdsc-blue', '--swf', path.join(dir, 'nope.swf')]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/nope\.swf: cannot read \(ENOENT\)/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+});
