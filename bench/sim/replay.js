@@ -295,7 +295,7 @@ async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => und
     n.chain = p.catch(() => undefined);
     return p;
   };
-  const postNow = (n, dom, route, body) =>
+  const postNow = (n, dom, route, body, retried = false) =>
     new Promise((resolve, reject) => {
       const data = JSON.stringify(body);
       const req = http.request(
@@ -324,7 +324,13 @@ async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => und
           });
         },
       );
-      req.on('error', reject);
+      req.on('error', (err) => {
+        // The daemon closed an idle keep-alive connection as we reused it: the request was not
+        // processed (Node's documented race); send it again once on a fresh connection.
+        if (!retried && req.reusedSocket && err.code === 'ECONNRESET')
+          postNow(n, dom, route, body, true).then(resolve, reject);
+        else reject(err);
+      });
       req.end(data);
     });
 

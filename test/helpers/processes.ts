@@ -147,16 +147,20 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the magrathea CLI to completion. */
-export function cli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+/** Runs the magrathea CLI to completion (`env` is added to the inherited environment). */
+export function cli(args: readonly string[], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<CliResult> {
   requireBuilt(CLI_BIN);
-  return runToExit([CLI_BIN, ...args], timeoutMs);
+  return runToExit([CLI_BIN, ...args], timeoutMs, env);
 }
 
 /** Runs node with these arguments to completion (the CLI, or a daemon expected to fail before it is ready). */
-export function runToExit(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+export function runToExit(
+  args: readonly string[],
+  timeoutMs = 15_000,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -178,7 +182,7 @@ type Cb<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
 /** Promisified unary call with a deadline. */
 export function unary<Req, Res>(
-  client: NodeServiceClient,
+  client: grpc.Client,
   method: (req: Req, opts: grpc.CallOptions, cb: Cb<Res>) => unknown,
   req: Req,
   timeoutMs = 10_000,

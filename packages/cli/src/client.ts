@@ -1,7 +1,8 @@
 /** A NodeService client for an `ADDR` (HOST:PORT or unix:PATH), with typed errors from gRPC statuses. */
 import * as grpc from '@grpc/grpc-js';
 import type { NodeServiceClient } from '@magrathea/common';
-import { grpcTarget, loadMagratheaApi, parseAddress, REASON_METADATA_KEY } from '@magrathea/common';
+import { clientCredentials, grpcTarget, loadMagratheaApi, parseAddress, REASON_METADATA_KEY } from '@magrathea/common';
+import type { TlsFiles } from '@magrathea/common';
 
 /** Exit codes of the `magrathea` CLI (documented in docs/cli.md). */
 export const EXIT = {
@@ -12,6 +13,7 @@ export const EXIT = {
   notFound: 4,
   unavailable: 5,
   invalid: 6,
+  denied: 7,
 } as const;
 
 export class CliError extends Error {
@@ -32,7 +34,20 @@ export function connect(addr: string): NodeServiceClient {
     throw new CliError(`--node: ${(err as Error).message}`, EXIT.usage);
   }
   const api = loadMagratheaApi();
-  return new api.magrathea.v1.NodeService(target, grpc.credentials.createInsecure());
+  let creds: grpc.ChannelCredentials;
+  try {
+    creds = clientCredentials(tlsFiles);
+  } catch (err) {
+    throw new CliError(`TLS: ${(err as Error).message}`, EXIT.usage);
+  }
+  return new api.magrathea.v1.NodeService(target, creds);
+}
+
+let tlsFiles: TlsFiles | null = null;
+
+/** Makes every daemon connection use mTLS with these files (main.ts passes them from the environment). */
+export function useTls(files: TlsFiles | null): void {
+  tlsFiles = files;
 }
 
 /** Maps a gRPC error to a CLI error with a human message and exit code. */
@@ -46,6 +61,10 @@ export function fromGrpcError(err: unknown, addr: string): CliError {
       return new CliError(e.details, EXIT.notFound);
     case grpc.status.INVALID_ARGUMENT:
       return new CliError(`invalid request: ${e.details}`, EXIT.invalid);
+    case grpc.status.UNAUTHENTICATED:
+      return new CliError(`not authenticated by ${addr}: ${e.details} (set MAGRATHEA_TLS_CA/CERT/KEY)`, EXIT.denied);
+    case grpc.status.PERMISSION_DENIED:
+      return new CliError(`permission denied by ${addr}: ${e.details}`, EXIT.denied);
     case grpc.status.UNAVAILABLE:
     case grpc.status.DEADLINE_EXCEEDED:
       return new CliError(`cannot reach magrathead at ${addr}: ${e.details}`, EXIT.unavailable);

@@ -10,12 +10,14 @@ import type {
   StartJobResponseMessage,
 } from '@magrathea/common';
 import { DOMAIN_ACTIONS } from '@magrathea/common';
-import { call, CliError, connect, EXIT, fromGrpcError } from './client';
+import type { TlsFiles } from '@magrathea/common';
+import { call, CliError, connect, EXIT, fromGrpcError, useTls } from './client';
 import type { Io } from './output';
 import { changeLine, domainJson, nodeJson, statusTable } from './output';
 import { addPbsCommands } from './commands/pbs';
 import { addClusterCommands } from './commands/cluster';
 import { addBoxCommand } from './commands/box';
+import { addPkiCommands } from './commands/pki';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -40,6 +42,8 @@ export interface ProgramDeps {
   readonly nodePath: string;
   /** True when stdout is a terminal. */
   readonly tty: boolean;
+  /** mTLS files for daemons that serve TLS (from MAGRATHEA_TLS_CA/CERT/KEY), or null. */
+  readonly tls?: TlsFiles | null;
 }
 
 async function withClient<T>(addr: string, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
@@ -228,11 +232,13 @@ export function createProgram(deps: ProgramDeps): Command {
   addPbsCommands(program, io);
   addClusterCommands(program, io, deps.interrupted);
   addBoxCommand(program, { io, interrupted: deps.interrupted, nodePath: deps.nodePath, tty: deps.tty });
+  addPkiCommands(program, io);
   return program;
 }
 
 /** Runs the program; returns the exit code (never throws). */
 export async function run(argv: readonly string[], deps: ProgramDeps): Promise<number> {
+  useTls(deps.tls ?? null);
   const program = createProgram(deps);
   try {
     await program.parseAsync([...argv], { from: 'user' });

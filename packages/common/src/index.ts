@@ -72,3 +72,7 @@ export type {
 } from './generated/magrathea/v1/CandidatesResponse';
 export { parseYamlStrict } from './yaml';
 export { StreamRegistry } from './streams';
+export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter, commonName } from './peer-auth';
+export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
+export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readPem } from './tls';
+export type { TlsFiles } from './tls';

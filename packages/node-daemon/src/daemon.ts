@@ -16,6 +16,8 @@ import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
 import { ConfigError } from './errors';
+import { FailureLimiter, PeerAuthenticator, readPem } from '@magrathea/common';
+import { Authorizer } from './rpc/authorizer';
 import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
 import type { PeriodicTasks } from './tasks/periodic-tasks';
@@ -53,6 +55,8 @@ export class Daemon {
   private readonly rpc: RpcServer;
   private readonly tokens = new DomainTokens();
   private readonly hook: HookServer | null;
+  private readonly auth: Authorizer;
+  private readonly hookLimiter: FailureLimiter;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -94,9 +98,40 @@ export class Daemon {
         hostSample: () => this.metrics.latest(),
       },
     );
-    this.rpc = createRpcServer({ manager: this.manager, logger: deps.logger });
+    const tls = config.listen.tls;
+    let authenticator: PeerAuthenticator | null = null;
+    if (tls) {
+      try {
+        authenticator = new PeerAuthenticator(readPem(tls.ca, 'listen.tls.ca: CA certificate'), tls.clients);
+      } catch (err) {
+        throw new ConfigError([(err as Error).message]);
+      }
+    }
+    this.auth = new Authorizer(
+      authenticator,
+      config.limits.authFailuresPerMinute,
+      deps.logger.child({ component: 'auth' }),
+      () => clock.now(),
+    );
+    this.rpc = createRpcServer({
+      manager: this.manager,
+      logger: deps.logger,
+      auth: this.auth,
+      maxStreamsPerClient: config.limits.maxStreamsPerClient,
+      tls,
+    });
+    this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, () => clock.now());
     this.hook = config.hookApi
-      ? createHookServer({ manager: this.manager, tokens: this.tokens, logger: deps.logger }, config.hookApi)
+      ? createHookServer(
+          {
+            manager: this.manager,
+            tokens: this.tokens,
+            logger: deps.logger,
+            limiter: this.hookLimiter,
+            metricsText: () => this.metricsText(),
+          },
+          config.hookApi,
+        )
       : null;
   }
 
@@ -104,8 +139,41 @@ export class Daemon {
     return this.config.domains.flatMap((d) => (d.tokenFile ? [{ domain: d.name, file: d.tokenFile }] : []));
   }
 
-  /** Re-reads the domains' hook API tokens (SIGHUP). On any problem the old tokens stay in force. */
+  /** Prometheus text: authentication failures and refusals, watch streams, the node generation. */
+  metricsText(): string {
+    const g = this.auth.counters;
+    return [
+      '# HELP magrathea_auth_failures_total Failed authentications (gRPC: certificates; hook: tokens).',
+      '# TYPE magrathea_auth_failures_total counter',
+      `magrathea_auth_failures_total{api="grpc"} ${g.failures}`,
+      `magrathea_auth_failures_total{api="hook"} ${this.hookLimiter.total}`,
+      '# HELP magrathea_auth_refused_total Requests refused because their source failed too often.',
+      '# TYPE magrathea_auth_refused_total counter',
+      `magrathea_auth_refused_total{api="grpc"} ${g.refusedWhileBlocked}`,
+      `magrathea_auth_refused_total{api="hook"} ${this.hookLimiter.refusedTotal}`,
+      '# HELP magrathea_watch_streams Open WatchNode streams.',
+      '# TYPE magrathea_watch_streams gauge',
+      `magrathea_watch_streams ${this.rpc.openStreams}`,
+      '# HELP magrathea_node_generation Generation of the node state.',
+      '# TYPE magrathea_node_generation gauge',
+      `magrathea_node_generation ${this.manager.current.generation}`,
+      '',
+    ].join('\n');
+  }
+
+  /**
+   * SIGHUP: re-reads the domains' hook API tokens and the site CA. On any problem the old
+   * tokens and CA stay in force. (Server certificates are re-read by the TLS layer by itself.)
+   */
   reloadTokens(): string[] {
+    const tls = this.config.listen.tls;
+    if (tls) {
+      try {
+        this.auth.setCa(readPem(tls.ca, 'CA certificate'));
+      } catch (err) {
+        this.log.error({ err }, 'CA reload failed; the previous CA stays in force');
+      }
+    }
     const problems = this.tokens.load(this.tokenSources());
     if (problems.length > 0) this.log.error({ problems }, 'token reload failed; the previous tokens stay in force');
     else this.log.info({ domains: this.tokens.size }, 'hook API tokens reloaded');

@@ -2,7 +2,17 @@
 import type { RefusalReason } from '@magrathea/common';
 
 export type DaemonErrorCode =
-  'invalid-argument' | 'not-found' | 'refused' | 'unavailable' | 'config' | 'journal-corrupt' | 'state-dir' | 'driver';
+  | 'invalid-argument'
+  | 'not-found'
+  | 'refused'
+  | 'unavailable'
+  | 'config'
+  | 'journal-corrupt'
+  | 'state-dir'
+  | 'driver'
+  | 'unauthenticated'
+  | 'permission-denied'
+  | 'resource-exhausted';
 
 export class DaemonError extends Error {
   override readonly name: string = 'DaemonError';
@@ -82,5 +92,29 @@ export class DriverError extends DaemonError {
     options?: { cause?: unknown },
   ) {
     super('driver', `${driver} driver: ${op} ${domain} failed: ${message}`, options);
+  }
+}
+
+/** The caller could not be authenticated (no, unknown or invalid certificate). */
+export class UnauthenticatedError extends DaemonError {
+  override readonly name = 'UnauthenticatedError';
+  constructor(message: string) {
+    super('unauthenticated', message);
+  }
+}
+
+/** The caller is known but its role does not allow the call. */
+export class PermissionDeniedError extends DaemonError {
+  override readonly name = 'PermissionDeniedError';
+  constructor(message: string) {
+    super('permission-denied', message);
+  }
+}
+
+/** A limit was reached (streams per client, failed authentications). */
+export class ResourceExhaustedError extends DaemonError {
+  override readonly name = 'ResourceExhaustedError';
+  constructor(message: string) {
+    super('resource-exhausted', message);
   }
 }

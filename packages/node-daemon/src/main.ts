@@ -70,7 +70,13 @@ async function main(): Promise<void> {
     process.exit(EXIT.software);
   });
 
-  const daemon = new Daemon(config, { logger, signaller: (pid, sig) => process.kill(pid, sig) });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon(config, { logger, signaller: (pid, sig) => process.kill(pid, sig) });
+  } catch (err) {
+    process.stderr.write(`magrathead: ${(err as Error).message}\n`);
+    process.exit(exitCodeFor(err));
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;

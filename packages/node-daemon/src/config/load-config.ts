@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import { ConfigChecker, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
 import type { DriverConfig } from '../hypervisor/create-driver';
@@ -46,6 +47,15 @@ export interface DaemonConfig {
     readonly unixSocket: string | null;
     /** Allow plaintext gRPC on a non-loopback address. Default false. */
     readonly allowNonLoopback: boolean;
+    /** mTLS on the TCP listener, with the roles of client identities; null for plaintext. */
+    readonly tls: TlsConfig | null;
+  };
+  /** Protection against misbehaving clients. */
+  readonly limits: {
+    /** Open WatchNode streams per client identity (local callers: per peer). Default 16. */
+    readonly maxStreamsPerClient: number;
+    /** Failed authentications per source within a minute before it is refused for a minute. Default 20. */
+    readonly authFailuresPerMinute: number;
   };
   readonly driver: DriverConfig;
   readonly domains: readonly DomainConfig[];
@@ -162,6 +172,7 @@ export function compileConfig(
     'driver',
     'domains',
     'reconcileCron',
+    'limits',
     'metricsCron',
     'snapshotEvery',
     'eventBacklog',
@@ -174,7 +185,8 @@ export function compileConfig(
     hostname;
   const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
 
-  const listen = c.object(top?.listen, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback']);
+  const listen = c.object(top?.listen, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback', 'tls']);
+  const tls = checkTls(c, listen?.tls, baseDir);
   let tcp: DaemonConfig['listen']['tcp'] = { host: '127.0.0.1', port: 5678 };
   const tcpText =
     overrides.listen ??
@@ -190,10 +202,10 @@ export function compileConfig(
     }
   }
   const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
-  if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback) {
+  if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback && !tls) {
     c.fail(
       overrides.listen ? '--listen' : 'listen.tcp',
-      `${tcp.host} is not a loopback address; plaintext gRPC beyond loopback needs listen.allowNonLoopback: true`,
+      `${tcp.host} is not a loopback address; configure listen.tls (mTLS), or accept plaintext gRPC beyond loopback with listen.allowNonLoopback: true`,
     );
   }
   let unixSocket: string | null = path.join(stateDir, 'magrathead.sock');
@@ -374,12 +386,18 @@ export function compileConfig(
   const shutdownGraceMs = c.int(top, 'shutdownGraceMs', '', 0, 600_000) ?? 5000;
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
+  const lim = c.object(top?.limits, 'limits', ['maxStreamsPerClient', 'authFailuresPerMinute']);
+  const limits = {
+    maxStreamsPerClient: c.int(lim, 'maxStreamsPerClient', 'limits', 1, 100_000) ?? 16,
+    authFailuresPerMinute: c.int(lim, 'authFailuresPerMinute', 'limits', 1, 1_000_000) ?? 20,
+  };
 
   if (c.problems.length > 0) throw new ConfigError(c.problems);
   return {
     nodeName,
     stateDir,
-    listen: { tcp, unixSocket, allowNonLoopback },
+    listen: { tcp, unixSocket, allowNonLoopback, tls },
+    limits,
     driver: { kind, simulated, cgroup, qemu, libvirt },
     domains,
     hookApi,
@@ -439,6 +457,44 @@ function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: stri
     balloonSettleMs: c.int(q, 'balloonSettleMs', at, 0, 60_000) ?? 2000,
     balloonMarginMiB: c.int(q, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
   };
+}
+
+export interface TlsConfig {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly clients: readonly { readonly identity: string; readonly role: Role }[];
+}
+
+function checkTls(c: ConfigChecker, v: unknown, baseDir: string): TlsConfig | null {
+  const at = 'listen.tls';
+  const o = c.object(v, at, ['ca', 'cert', 'key', 'clients']);
+  if (!o) return null;
+  const file = (key: string): string | undefined => {
+    const f = c.string(o, key, at);
+    if (o[key] === undefined) c.fail(`${at}.${key}`, 'is required (a PEM file)');
+    return f ? path.resolve(baseDir, f) : undefined;
+  };
+  const ca = file('ca');
+  const cert = file('cert');
+  const key = file('key');
+  const clients: { identity: string; role: Role }[] = [];
+  if (!Array.isArray(o.clients) || o.clients.length === 0)
+    c.fail(`${at}.clients`, 'must list the client identities (certificate CN) and their roles');
+  else
+    o.clients.forEach((x, i) => {
+      const p = `${at}.clients.${i}`;
+      const co = c.object(x, p, ['identity', 'role']);
+      const identity = c.string(co, 'identity', p);
+      if (co && co.identity === undefined) c.fail(`${p}.identity`, 'is required (the certificate CN)');
+      const role = c.oneOf(co, 'role', p, ROLES);
+      if (co && co.role === undefined) c.fail(`${p}.role`, `is required (${ROLES.join(', ')})`);
+      if (identity && clients.some((y) => y.identity === identity))
+        c.fail(`${p}.identity`, `duplicate identity "${identity}"`);
+      else if (identity && role) clients.push({ identity, role });
+    });
+  if (!ca || !cert || !key) return null;
+  return { ca, cert, key, clients };
 }
 
 function checkLibvirt(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['libvirt'] {

@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { eligibility } from '@magrathea/scheduler-filter';
-import type { DomainMessage } from '@magrathea/common';
+import type { DomainMessage, FailureLimiter } from '@magrathea/common';
 import type { DomainManager } from '../domain-manager';
 import { DaemonError, DomainNotFoundError, InvalidArgumentError, RefusedError } from '../errors';
 import { checkCpus, checkDomain, checkGeneration, checkJobId } from '../rpc/validate';
@@ -35,10 +35,9 @@ class HttpError extends Error {
   }
 }
 
-interface Reply {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
+type Reply =
+  | { readonly status: number; readonly body: Record<string, unknown>; readonly text?: undefined }
+  | { readonly status: number; readonly body: string; readonly text: true };
 
 /** THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only in the log. */
 export function toHttpReply(err: unknown, logger: Logger, route: string): Reply {
@@ -61,6 +60,9 @@ export function toHttpReply(err: unknown, logger: Logger, route: string): Reply 
       case 'journal-corrupt':
       case 'state-dir':
       case 'driver':
+      case 'unauthenticated':
+      case 'permission-denied':
+      case 'resource-exhausted':
         break;
     }
   }
@@ -145,20 +147,36 @@ export interface HookServer {
 }
 
 export function createHookServer(
-  deps: { manager: DomainManager; tokens: DomainTokens; logger: Logger },
+  deps: {
+    manager: DomainManager;
+    tokens: DomainTokens;
+    logger: Logger;
+    /** Failed token checks per source address; a source failing too often gets 429 for a while. */
+    limiter: FailureLimiter;
+    /** Prometheus text for GET /metrics (loopback only by default, like the whole hook API). */
+    metricsText: () => string;
+  },
   opts: HookServerOptions,
 ): HookServer {
   const log = deps.logger.child({ component: 'hook-api' });
   const { manager, tokens } = deps;
 
   const authenticate = (req: http.IncomingMessage): string => {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    if (deps.limiter.isBlocked(source))
+      throw new HttpError(
+        429,
+        'too-many-failures',
+        'too many failed authentications from this address; try again later',
+      );
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,4096})$/.exec(h) : null;
-    if (!m) throw new HttpError(401, 'unauthenticated', 'missing bearer token');
-    const domain = tokens.domainOf(m[1] as string);
+    const domain = m ? tokens.domainOf(m[1] as string) : null;
     if (!domain) {
-      log.warn({ remote: req.socket.remoteAddress }, 'hook API authentication failed');
-      throw new HttpError(401, 'unauthenticated', 'unknown token');
+      if (deps.limiter.fail(source))
+        log.error({ source }, 'too many failed authentications: source refused for a minute');
+      log.warn({ remote: source }, 'hook API authentication failed');
+      throw new HttpError(401, 'unauthenticated', m ? 'unknown token' : 'missing bearer token');
     }
     return domain;
   };
@@ -181,6 +199,7 @@ export function createHookServer(
   const route = async (req: http.IncomingMessage): Promise<Reply> => {
     const url = new URL(req.url ?? '/', 'http://hook-api');
     const path = url.pathname;
+    if (req.method === 'GET' && path === '/metrics') return { status: 200, body: deps.metricsText(), text: true };
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
       const tokenDomain = authenticate(req);
       let name: string;
@@ -266,9 +285,9 @@ export function createHookServer(
     (req, res) => {
       const send = (r: Reply): void => {
         if (res.headersSent) return;
-        const text = JSON.stringify(r.body);
+        const text = r.text ? r.body : JSON.stringify(r.body);
         res.writeHead(r.status, {
-          'content-type': 'application/json',
+          'content-type': r.text ? 'text/plain; version=0.0.4' : 'application/json',
           'content-length': Buffer.byteLength(text),
           ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
           ...(r.status === 413 ? { connection: 'close' } : {}),

@@ -10,27 +10,37 @@ import type {
 } from '@magrathea/common';
 import type { DomainManager } from '../domain-manager';
 import { StreamRegistry } from '@magrathea/common';
-import { DomainNotFoundError } from '../errors';
+import { DomainNotFoundError, ResourceExhaustedError } from '../errors';
+import type { Authorizer } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkAction, checkCpus, checkDomain, checkGeneration, checkJobId, checkReason } from './validate';
 
-/** Wraps an async handler; the wrapper is the only code that calls `callback`. */
+/** Wraps an async handler after authorization; the wrapper is the only code that calls `callback`. */
 function unary<Req, Res>(
   logger: Logger,
+  auth: Authorizer,
   method: string,
   fn: (req: Req) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toGrpcStatus(err, logger, method)),
-    );
+    Promise.resolve()
+      .then(() => {
+        auth.authorize(call, method);
+        return fn(call.request);
+      })
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toGrpcStatus(err, logger, method)),
+      );
   };
 }
 
 export interface NodeServiceDeps {
   readonly manager: DomainManager;
   readonly logger: Logger;
+  readonly auth: Authorizer;
+  /** Open WatchNode streams allowed per client identity (per peer for local callers). */
+  readonly maxStreamsPerClient: number;
 }
 
 export interface NodeServiceImpl {
@@ -40,9 +50,10 @@ export interface NodeServiceImpl {
   readonly openStreams: number;
 }
 
-export function createNodeService({ manager, logger }: NodeServiceDeps): NodeServiceImpl {
+export function createNodeService({ manager, logger, auth, maxStreamsPerClient }: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
   const streams = new StreamRegistry();
+  const perClient = new Map<string, number>();
 
   const known = (domain: string): string => {
     if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
@@ -50,9 +61,9 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
   };
 
   const handlers: NodeServiceHandlers = {
-    GetNode: unary(log, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
+    GetNode: unary(log, auth, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
 
-    StartJob: unary(log, 'StartJob', async (req): Promise<StartJobResponseInput> => {
+    StartJob: unary(log, auth, 'StartJob', async (req): Promise<StartJobResponseInput> => {
       const domain = known(checkDomain(req.domain));
       const jobId = checkJobId(req.job_id);
       const cpus = checkCpus(req.cpus);
@@ -74,7 +85,7 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
       };
     }),
 
-    EndJob: unary(log, 'EndJob', async (req): Promise<EndJobResponseInput> => {
+    EndJob: unary(log, auth, 'EndJob', async (req): Promise<EndJobResponseInput> => {
       const domain = known(checkDomain(req.domain));
       const jobId = checkJobId(req.job_id);
       const o = await manager.execute({ kind: 'end-job', domain, jobId });
@@ -88,7 +99,7 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
       };
     }),
 
-    DomainAction: unary(log, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
+    DomainAction: unary(log, auth, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
       const domain = known(checkDomain(req.domain));
       const action = checkAction(req.action);
       const reason = checkReason(req.reason);
@@ -98,12 +109,33 @@ export function createNodeService({ manager, logger }: NodeServiceDeps): NodeSer
 
     WatchNode: (call) => {
       let since: number;
+      let client: string;
       try {
+        const principal = auth.authorize(call, 'WatchNode');
+        client = principal.local ? `local:${call.getPeer()}` : principal.identity;
+        if ((perClient.get(client) ?? 0) >= maxStreamsPerClient)
+          throw new ResourceExhaustedError(`at most ${maxStreamsPerClient} open watch streams per client`);
         since = checkGeneration(call.request.since_generation);
       } catch (err) {
         call.emit('error', toGrpcStatus(err, log, 'WatchNode'));
         return;
       }
+      perClient.set(client, (perClient.get(client) ?? 0) + 1);
+      const release = (): void => {
+        const n = (perClient.get(client) ?? 1) - 1;
+        if (n <= 0) perClient.delete(client);
+        else perClient.set(client, n);
+      };
+      let released = false;
+      const releaseOnce = (): void => {
+        if (!released) {
+          released = true;
+          release();
+        }
+      };
+      call.on('cancelled', releaseOnce);
+      call.on('close', releaseOnce);
+      call.on('finish', releaseOnce);
       const current = manager.current.generation;
       const backlog = since > 0 ? manager.hub.since(since, current) : null;
       // Headers now, so a watcher that resumes with nothing to replay still learns it is in sync.

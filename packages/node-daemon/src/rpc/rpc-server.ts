@@ -5,7 +5,9 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
-import { loadMagratheaApi, loadPackageDefinition } from '@magrathea/common';
+import { loadMagratheaApi, loadPackageDefinition, serverTlsCredentials } from '@magrathea/common';
+import type { TlsFiles } from '@magrathea/common';
+import type { Authorizer } from './authorizer';
 import type { DomainManager } from '../domain-manager';
 import { createNodeService } from './node-service';
 
@@ -22,7 +24,16 @@ export interface RpcServer {
   readonly openStreams: number;
 }
 
-export function createRpcServer(deps: { manager: DomainManager; logger: Logger }): RpcServer {
+export interface RpcServerDeps {
+  readonly manager: DomainManager;
+  readonly logger: Logger;
+  readonly auth: Authorizer;
+  readonly maxStreamsPerClient: number;
+  /** mTLS on TCP, or null for plaintext (loopback only, unless the config allows more). */
+  readonly tls: TlsFiles | null;
+}
+
+export function createRpcServer(deps: RpcServerDeps): RpcServer {
   const definition = loadPackageDefinition();
   const api = loadMagratheaApi(definition);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
@@ -33,17 +44,16 @@ export function createRpcServer(deps: { manager: DomainManager; logger: Logger }
   new ReflectionService({ ...definition, ...protoLoader.loadSync(healthProtoPath) }).addToServer(server);
   const log = deps.logger.child({ component: 'rpc' });
 
-  const bind = (target: string): Promise<number> =>
+  const bind = (target: string, creds: grpc.ServerCredentials): Promise<number> =>
     new Promise((resolve, reject) => {
-      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      );
+      server.bindAsync(target, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
 
   return {
     async listenTcp(host, port) {
-      const bound = await bind(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-      log.info({ host, port: bound }, 'listening on tcp');
+      const creds = deps.tls ? await serverTlsCredentials(deps.tls) : grpc.ServerCredentials.createInsecure();
+      const bound = await bind(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, creds);
+      log.info({ host, port: bound, tls: deps.tls !== null }, 'listening on tcp');
       return bound;
     },
     async listenUnix(path) {
@@ -52,7 +62,7 @@ export function createRpcServer(deps: { manager: DomainManager; logger: Logger }
       } catch {
         // No stale socket to remove.
       }
-      await bind(`unix:${path}`);
+      await bind(`unix:${path}`, grpc.ServerCredentials.createInsecure());
       fs.chmodSync(path, 0o600);
       log.info({ path }, 'listening on unix socket');
     },

@@ -22,6 +22,12 @@ export function toGrpcStatus(err: unknown, logger: Logger, method: string): Part
         };
       case 'unavailable':
         return { code: grpc.status.UNAVAILABLE, details: err.message };
+      case 'unauthenticated':
+        return { code: grpc.status.UNAUTHENTICATED, details: err.message };
+      case 'permission-denied':
+        return { code: grpc.status.PERMISSION_DENIED, details: err.message };
+      case 'resource-exhausted':
+        return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
       case 'config':
       case 'journal-corrupt':
       case 'state-dir':

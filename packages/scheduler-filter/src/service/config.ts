@@ -1,5 +1,6 @@
 /** magrathea-filter configuration: YAML, validated with every problem reported at once. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { Address } from '@magrathea/common';
 
@@ -43,6 +44,8 @@ export interface FilterConfig {
     readonly honestAccounting: boolean;
   } | null;
   readonly logLevel: string;
+  /** Client certificate for daemons that serve mTLS (role `filter`), or null for plaintext. */
+  readonly tls: { readonly ca: string; readonly cert: string; readonly key: string } | null;
 }
 
 export class FilterConfigError extends Error {
@@ -55,9 +58,19 @@ export function vnodeName(cfg: Pick<FilterConfig, 'vnodeTemplate'>, node: Filter
   return node.vnodes[domain] ?? cfg.vnodeTemplate.replace(/\{node\}/g, node.name).replace(/\{domain\}/g, domain);
 }
 
-export function compileFilterConfig(doc: unknown): FilterConfig {
+/** `baseDir` resolves relative paths (the config file's directory). */
+export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   const c = new ConfigChecker();
-  const top = c.object(doc ?? {}, '', ['listen', 'nodes', 'vnodeTemplate', 'graceMs', 'reconnect', 'pbs', 'log']);
+  const top = c.object(doc ?? {}, '', [
+    'listen',
+    'nodes',
+    'vnodeTemplate',
+    'graceMs',
+    'reconnect',
+    'pbs',
+    'log',
+    'tls',
+  ]);
   const listen = c.object(top?.listen, 'listen', ['grpc', 'http', 'allowNonLoopback']);
   const allow = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   const tcp = (key: string, def: { host: string; port: number }): { host: string; port: number } => {
@@ -152,8 +165,22 @@ export function compileFilterConfig(doc: unknown): FilterConfig {
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel =
     c.oneOf(log, 'level', 'log', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) ?? 'info';
+  const t = c.object(top?.tls, 'tls', ['ca', 'cert', 'key']);
+  let tls: FilterConfig['tls'] = null;
+  if (t) {
+    const f = (k: string): string | undefined => {
+      if (t[k] === undefined) c.fail(`tls.${k}`, 'is required (a PEM file)');
+      const v = c.string(t, k, 'tls');
+      return v ? path.resolve(baseDir, v) : undefined;
+    };
+    const ca = f('ca');
+    const cert = f('cert');
+    const key = f('key');
+    if (ca && cert && key) tls = { ca, cert, key };
+  }
   if (c.problems.length > 0) throw new FilterConfigError(c.problems);
   const cfg: FilterConfig = {
+    tls,
     grpc,
     http,
     nodes,
@@ -177,5 +204,5 @@ export function loadFilterConfig(file: string): FilterConfig {
   const r = parseYamlStrict(text, file);
   if (!r.ok) throw new FilterConfigError(r.problems);
   const doc = r.value;
-  return compileFilterConfig(doc);
+  return compileFilterConfig(doc, path.dirname(path.resolve(file)));
 }

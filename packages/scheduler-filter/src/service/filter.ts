@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { loadMagratheaApi, loadPackageDefinition } from '@magrathea/common';
+import { clientCredentials, loadMagratheaApi, loadPackageDefinition } from '@magrathea/common';
 import { Accounting } from './accounting';
 import { ClusterView } from './cluster-view';
 import { admitJob, checkJobClass, checkVnodes, createClusterService, InvalidRequestError } from './cluster-service';
@@ -37,10 +37,13 @@ export class Filter {
     const definition = loadPackageDefinition();
     const api = loadMagratheaApi(definition);
     this.view = new ClusterView(cfg, { logger: deps.logger.child({ component: 'view' }), metrics: this.metrics, now });
+    // One set of credentials for every daemon connection (the PEM files are read once here).
+    const credentials = clientCredentials(cfg.tls);
     this.watchers = cfg.nodes.map(
       (n) =>
         new NodeWatcher(n, cfg, {
           api,
+          credentials,
           view: this.view,
           logger: deps.logger.child({ component: 'watcher' }),
           metrics: this.metrics,

@@ -27,7 +27,14 @@ export class NodeWatcher {
   constructor(
     private readonly node: FilterNodeConfig,
     private readonly cfg: FilterConfig,
-    private readonly deps: { api: Api; view: ClusterView; logger: Logger; metrics: Metrics },
+    private readonly deps: {
+      api: Api;
+      view: ClusterView;
+      logger: Logger;
+      metrics: Metrics;
+      /** Channel credentials for the daemons (mTLS with the filter's certificate, or insecure). */
+      credentials: grpc.ChannelCredentials;
+    },
   ) {
     this.backoffMs = cfg.reconnectInitialMs;
   }
@@ -54,18 +61,14 @@ export class NodeWatcher {
   private connect(): void {
     if (this.stopped) return;
     const ping = Math.max(500, Math.floor(this.cfg.graceMs / 3));
-    this.client ??= new this.deps.api.magrathea.v1.NodeService(
-      grpcTarget(this.node.address),
-      grpc.credentials.createInsecure(),
-      {
-        'grpc.keepalive_time_ms': ping,
-        'grpc.keepalive_timeout_ms': ping,
-        'grpc.keepalive_permit_without_calls': 1,
-        'grpc.initial_reconnect_backoff_ms': this.cfg.reconnectInitialMs,
-        'grpc.max_reconnect_backoff_ms': this.cfg.reconnectMaxMs,
-        'grpc.enable_channelz': 0,
-      },
-    );
+    this.client ??= new this.deps.api.magrathea.v1.NodeService(grpcTarget(this.node.address), this.deps.credentials, {
+      'grpc.keepalive_time_ms': ping,
+      'grpc.keepalive_timeout_ms': ping,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': this.cfg.reconnectInitialMs,
+      'grpc.max_reconnect_backoff_ms': this.cfg.reconnectMaxMs,
+      'grpc.enable_channelz': 0,
+    });
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
     this.stream = stream;
     stream.on('metadata', () => {

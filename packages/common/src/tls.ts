@@ -1,0 +1,77 @@
+/** gRPC TLS credentials from PEM files: server side (mTLS, files watched for rotation) and client side. */
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
+
+export interface TlsFiles {
+  /** The site CA (PEM) that issues every certificate. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Reads a PEM file, with a clear error. */
+export function readPem(file: string, what: string): Buffer {
+  let b: Buffer;
+  try {
+    b = fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`${what} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!b.toString('latin1').includes('-----BEGIN ')) throw new Error(`${what} ${file}: not a PEM file`);
+  return b;
+}
+
+/**
+ * Server credentials: TLS with this node's certificate; client certificates are requested and
+ * checked against the CA, but a handshake without a valid one is not broken off, so the call
+ * can be answered UNAUTHENTICATED with a reason. The files are re-read every `refreshMs`, so
+ * renewed certificates need no restart. Resolves once the files are loaded (a connection
+ * before that would fail its handshake).
+ */
+export async function serverTlsCredentials(files: TlsFiles, refreshMs = 60_000): Promise<grpc.ServerCredentials> {
+  for (const [f, what] of [
+    [files.ca, 'CA certificate'],
+    [files.cert, 'certificate'],
+    [files.key, 'private key'],
+  ] as const)
+    readPem(f, what);
+  const provider = new grpc.experimental.FileWatcherCertificateProvider({
+    caCertificateFile: files.ca,
+    certificateFile: files.cert,
+    privateKeyFile: files.key,
+    refreshIntervalMs: refreshMs,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`TLS files not loaded within 10 s: ${files.cert}`)), 10_000);
+    const onIdentity = (u: unknown): void => {
+      if (!u) return;
+      clearTimeout(timer);
+      provider.removeIdentityCertificateListener(onIdentity);
+      resolve();
+    };
+    provider.addIdentityCertificateListener(onIdentity);
+  });
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+}
+
+/** Client credentials for a TLS service (mutual: our certificate and key), or insecure. */
+export function clientCredentials(files: TlsFiles | null): grpc.ChannelCredentials {
+  if (!files) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    readPem(files.ca, 'CA certificate'),
+    readPem(files.key, 'private key'),
+    readPem(files.cert, 'certificate'),
+  );
+}
+
+/**
+ * The caller's verified certificate (DER), or null. grpc-js reports a TLS peer only when the
+ * TLS layer verified its certificate against the CA (present, unexpired, issued by the CA);
+ * anything else looks like "no certificate".
+ */
+export function verifiedPeerCertificate(ctx: AuthContext | null | undefined): Buffer | null {
+  if (!ctx || ctx.transportSecurityType !== 'ssl') return null;
+  const raw = ctx.sslPeerCertificate?.raw;
+  return raw && raw.length > 0 ? raw : null;
+}
