@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import { FailureLimiter, LOCAL_PRINCIPAL, verifiedPeerCertificate } from '@magrathea/common';
-import type { Principal , PeerAuthenticator} from '@magrathea/common';
+import type { Principal, PeerAuthenticator } from '@magrathea/common';
 import { PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError } from '../errors';
 
 export interface CallInfo {
