@@ -31,6 +31,8 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
     })),
     offline: d.offline,
     offline_reason: d.offline_reason,
+    flap_count: d.flap_count,
+    held_until: Number(d.held_until_ms) > 0 ? new Date(Number(d.held_until_ms)).toISOString() : null,
     down_reason: d.down_reason,
     preempted_cpu_seconds: d.preempted_cpu_seconds,
     preempted_cpu_seconds_total: d.preempted_cpu_seconds_total,
@@ -107,6 +109,9 @@ function notes(d: DomainMessage): string {
     n.push(`released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode})`);
   }
   if (d.observed?.drift) n.push(`DRIFT: driver sees ${d.observed.power}`);
+  if (Number(d.held_until_ms) > 0)
+    n.push(`HELD until ${new Date(Number(d.held_until_ms)).toISOString()} (flapping: ${d.flap_count} drops)`);
+  else if (d.flap_count > 0) n.push(`${d.flap_count} drop(s) recently`);
   return n.join('; ');
 }
 

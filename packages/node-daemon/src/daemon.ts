@@ -89,6 +89,7 @@ export class Daemon {
         domains: config.domains,
         snapshotEvery: config.snapshotEvery,
         eventBacklog: config.eventBacklog,
+        flapDamping: config.flapDamping,
       },
       {
         journal: this.journal,

@@ -17,12 +17,13 @@ import {
   reportedState,
   transition,
 } from './domain';
-import type { Posture } from './domain';
+import type { FlapPolicy, FlapRecord, Posture } from './domain';
+import { flapCount, isDrop, NO_FLAPS, recordDrop } from './domain';
 import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from './errors';
 import { EventHub } from './event-hub';
 import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from './hypervisor/hypervisor-driver';
 import type { Journal } from './journal/journal';
-import type { HostSample, ObservedInfo, ReleaseInfo } from './view';
+import type { DomainExtras, HostSample, ObservedInfo, ReleaseInfo } from './view';
 import { domainView, nodeView } from './view';
 
 export interface Clock {
@@ -45,6 +46,8 @@ export interface DomainManagerOptions {
   readonly snapshotEvery: number;
   /** Events kept for watchers that resume. */
   readonly eventBacklog: number;
+  /** Flap damping (default: more than 3 drops in 10 min holds the domain for 10 min). */
+  readonly flapDamping?: FlapPolicy;
 }
 
 export interface DomainManagerDeps {
@@ -99,6 +102,11 @@ export class DomainManager {
   private accepting = false;
   private readonly observations = new Map<string, ObservedInfo>();
   private readonly releases = new Map<string, ReleaseInfo>();
+  /** Flap history per domain (in memory: a restart forgets it, and holds end). */
+  private readonly flaps = new Map<string, FlapRecord>();
+  private get flapPolicy(): FlapPolicy {
+    return this.opts.flapDamping ?? { maxFlaps: 3, windowMs: 600_000, holdMs: 600_000 };
+  }
   private readonly bootsInFlight = new Map<string, Promise<void>>();
   private dangling: readonly { seq: number; cmd: Command }[] = [];
   private readonly log: Logger;
@@ -346,6 +354,17 @@ export class DomainManager {
     for (const d of r.next.domains) {
       const before = prev.domains.find((x) => x.name === d.name);
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
+      if (before && isDrop(before, d)) {
+        const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > now;
+        const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, now, this.flapPolicy);
+        this.flaps.set(d.name, f);
+        changed.add(d.name);
+        if (f.heldUntilMs > now && !wasHeld)
+          this.log.warn(
+            { domain: d.name, drops: f.drops.length, heldUntilMs: f.heldUntilMs },
+            'domain flapping: held out of scheduling',
+          );
+      }
       if (before && before.state !== d.state) {
         this.log.info(
           {
@@ -417,8 +436,15 @@ export class DomainManager {
     while (this.bootsInFlight.size > 0) await Promise.all([...this.bootsInFlight.values()]);
   }
 
-  extras(d: DomainRecord): { observed: ObservedInfo | undefined; release: ReleaseInfo | undefined } {
-    return { observed: this.observations.get(d.name), release: this.releases.get(d.name) };
+  extras(d: DomainRecord): DomainExtras {
+    const f = this.flaps.get(d.name) ?? NO_FLAPS;
+    const now = this.deps.clock.now();
+    return {
+      observed: this.observations.get(d.name),
+      release: this.releases.get(d.name),
+      flapCount: flapCount(f, now, this.flapPolicy),
+      heldUntilMs: f.heldUntilMs,
+    };
   }
 
   /** Writes a snapshot and empties the journal. */

@@ -17,12 +17,17 @@ export interface ReleaseInfo extends ReleaseMeasurement {
 export interface DomainExtras {
   readonly observed?: ObservedInfo | undefined;
   readonly release?: ReleaseInfo | undefined;
+  /** Flap damping: drops within the window, and held-out-of-scheduling-until (0: not held). */
+  readonly flapCount?: number;
+  readonly heldUntilMs?: number;
 }
 
 export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extras: DomainExtras = {}): DomainInput {
   const o = extras.observed;
   const r = extras.release;
   return {
+    flap_count: extras.flapCount ?? 0,
+    held_until_ms: String(extras.heldUntilMs && extras.heldUntilMs > nowMs ? extras.heldUntilMs : 0),
     name: d.name,
     domain_class: d.class,
     state: reportedState(node, d),

@@ -50,6 +50,8 @@ export interface DaemonConfig {
     /** mTLS on the TCP listener, with the roles of client identities; null for plaintext. */
     readonly tls: TlsConfig | null;
   };
+  /** A domain dropping (down, failed boot, offline) more than maxFlaps times in windowMs is held out of scheduling for holdMs. */
+  readonly flapDamping: { readonly maxFlaps: number; readonly windowMs: number; readonly holdMs: number };
   /** Protection against misbehaving clients. */
   readonly limits: {
     /** Open WatchNode streams per client identity (local callers: per peer). Default 16. */
@@ -173,6 +175,7 @@ export function compileConfig(
     'domains',
     'reconcileCron',
     'limits',
+    'flapDamping',
     'metricsCron',
     'snapshotEvery',
     'eventBacklog',
@@ -387,6 +390,12 @@ export function compileConfig(
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
   const lim = c.object(top?.limits, 'limits', ['maxStreamsPerClient', 'authFailuresPerMinute']);
+  const fd = c.object(top?.flapDamping, 'flapDamping', ['maxFlaps', 'windowMs', 'holdMs']);
+  const flapDamping = {
+    maxFlaps: c.int(fd, 'maxFlaps', 'flapDamping', 1, 1000) ?? 3,
+    windowMs: c.int(fd, 'windowMs', 'flapDamping', 1000, 86_400_000) ?? 600_000,
+    holdMs: c.int(fd, 'holdMs', 'flapDamping', 0, 86_400_000) ?? 600_000,
+  };
   const limits = {
     maxStreamsPerClient: c.int(lim, 'maxStreamsPerClient', 'limits', 1, 100_000) ?? 16,
     authFailuresPerMinute: c.int(lim, 'authFailuresPerMinute', 'limits', 1, 1_000_000) ?? 20,
@@ -398,6 +407,7 @@ export function compileConfig(
     stateDir,
     listen: { tcp, unixSocket, allowNonLoopback, tls },
     limits,
+    flapDamping,
     driver: { kind, simulated, cgroup, qemu, libvirt },
     domains,
     hookApi,

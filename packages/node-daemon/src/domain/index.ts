@@ -4,3 +4,4 @@ export { checkInvariants } from './invariants';
 export { planDriverOps, postureOf, inverseOf } from './postures';
 export type { Posture, DriverOp, DriverOpKind } from './postures';
 export type * from './types';
+export * from './flaps';

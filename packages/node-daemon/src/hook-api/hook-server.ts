@@ -125,6 +125,7 @@ export function domainStatus(d: DomainMessage): Record<string, unknown> {
     offline: d.offline,
     preemptedCpuSeconds: d.preempted_cpu_seconds,
     reachable: true,
+    held: Number(d.held_until_ms) > 0,
   });
   return {
     domain: d.name,

@@ -1,7 +1,16 @@
 /** Property tests over random command sequences: the invariants of ARCHITECTURE §3 hold after every command. */
 import fc from 'fast-check';
 import type { Command, NodeState } from '../../src/domain';
-import { checkInvariants, initialNodeState, planDriverOps, transition } from '../../src/domain';
+import {
+  checkInvariants,
+  flapCount,
+  initialNodeState,
+  isDrop,
+  NO_FLAPS,
+  planDriverOps,
+  recordDrop,
+  transition,
+} from '../../src/domain';
 import { EGEE, META, PRIV } from './core-helpers';
 
 const PRIV2 = { name: 'priv2', class: 'priority' as const };
@@ -189,5 +198,36 @@ describe('state machine properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('flap damping (pure)', () => {
+  const policy = { maxFlaps: 3, windowMs: 10_000, holdMs: 5_000 };
+  test('held exactly when more than maxFlaps drops fall in the window (or a hold is running), and the hold only grows', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 6_000 }), { maxLength: 40 }), (gaps) => {
+        let t = 1_000_000;
+        let r = NO_FLAPS;
+        const times: number[] = [];
+        for (const g of gaps) {
+          t += g;
+          const wasHeld = r.heldUntilMs > t;
+          const prevUntil = r.heldUntilMs;
+          r = recordDrop(r, t, policy);
+          times.push(t);
+          const recent = times.filter((x) => t - x < policy.windowMs).length;
+          expect(flapCount(r, t, policy)).toBe(recent);
+          expect(r.heldUntilMs > t).toBe(recent > policy.maxFlaps || wasHeld);
+          expect(r.heldUntilMs).toBeGreaterThanOrEqual(prevUntil);
+        }
+      }),
+    );
+  });
+  test('drops: into down, or offline switched on; not job traffic', () => {
+    expect(isDrop({ state: 'free', offline: false }, { state: 'down', offline: false })).toBe(true);
+    expect(isDrop({ state: 'booting', offline: false }, { state: 'down-bootable', offline: false })).toBe(true);
+    expect(isDrop({ state: 'free', offline: false }, { state: 'free', offline: true })).toBe(true);
+    expect(isDrop({ state: 'running', offline: false }, { state: 'preempted', offline: false })).toBe(false);
+    expect(isDrop({ state: 'down', offline: false }, { state: 'down-bootable', offline: false })).toBe(false);
   });
 });

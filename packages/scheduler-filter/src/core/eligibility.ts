@@ -21,6 +21,8 @@ export interface DomainFacts {
   readonly preemptedCpuSeconds: number;
   /** False when the node's daemon has not been heard from within the grace period. */
   readonly reachable: boolean;
+  /** Held out of scheduling for flapping (the daemon's flap damping). */
+  readonly held?: boolean;
 }
 
 /** States in which a start of the domain's own class is allowed now. */
@@ -45,6 +47,7 @@ export interface Eligibility {
 export function eligibility(d: DomainFacts): Eligibility {
   if (!d.reachable) return { accepts: [], token: 'none', rank: 0, reason: 'node daemon unreachable' };
   if (d.offline) return { accepts: [], token: 'none', rank: 0, reason: 'domain offline' };
+  if (d.held) return { accepts: [], token: 'none', rank: 0, reason: 'held: flapping (flap damping)' };
   if (!ACCEPTING.has(d.state)) return { accepts: [], token: 'none', rank: 0, reason: `domain ${d.state}` };
   const accepts: JobClass[] = [d.class];
   if (RUNNING.has(d.state)) return { accepts, token: d.class, rank: 350, reason: `packs onto running domain` };

@@ -16,6 +16,8 @@ export interface DomainSnapshot {
   readonly offline: boolean;
   readonly preemptedCpuSeconds: number;
   readonly generation: number;
+  /** Held out of scheduling for flapping, as of the snapshot. */
+  readonly held?: boolean;
 }
 
 export interface NodeSnapshot {
@@ -43,6 +45,7 @@ export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligib
     offline: d.offline,
     preemptedCpuSeconds: d.preemptedCpuSeconds,
     reachable: node.reachable,
+    held: d.held === true,
   });
 }
 

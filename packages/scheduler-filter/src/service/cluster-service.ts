@@ -46,7 +46,7 @@ export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
     error: n.error,
     since_ms: String(n.sinceMs),
     vnodes: [...n.domains.values()].map((d): VnodeViewInput => {
-      const e = domainEligibility(snap, domainSnapshot(d));
+      const e = domainEligibility(snap, domainSnapshot(d, Date.now()));
       return {
         vnode: view.vnodeOf(n, d.name),
         domain: d.name,

@@ -97,6 +97,7 @@ export class ClusterView {
       }
       this.checkStates(n, e.snapshot.domains);
       n.domains = new Map(e.snapshot.domains.map((d) => [d.name, d]));
+      this.armHoldExpiry(n, e.snapshot.domains);
       n.generation = gen;
       n.synced = true;
       n.reachable = true;
@@ -117,6 +118,7 @@ export class ClusterView {
     }
     this.checkStates(n, e.change.domains);
     for (const d of e.change.domains) n.domains.set(d.name, d);
+    this.armHoldExpiry(n, e.change.domains);
     n.generation = gen;
     n.reachable = true;
     n.error = '';
@@ -128,6 +130,17 @@ export class ClusterView {
       previous,
     );
     return true;
+  }
+
+  /** When a domain's flap hold ends, its vnode is re-evaluated (and published again). */
+  private armHoldExpiry(n: NodeEntry, ds: readonly DomainMessage[]): void {
+    for (const d of ds) {
+      const wait = Number(d.held_until_ms) - this.deps.now();
+      if (wait <= 0) continue;
+      setTimeout(() => {
+        if (n.domains.get(d.name) === d) this.emit(n, [d.name], 0, new Map(n.domains));
+      }, wait + 5).unref();
+    }
   }
 
   /** A resumed watch is live again with nothing missed: the node's last view holds. */
@@ -169,13 +182,14 @@ export class ClusterView {
       name: n.cfg.name,
       reachable: n.reachable && n.synced,
       generation: n.generation,
-      domains: [...n.domains.values()].map((d) => domainSnapshot(d)),
+      domains: [...n.domains.values()].map((d) => domainSnapshot(d, this.deps.now())),
     };
   }
 }
 
-export function domainSnapshot(d: DomainMessage): DomainSnapshot {
+export function domainSnapshot(d: DomainMessage, nowMs: number): DomainSnapshot {
   return {
+    held: Number(d.held_until_ms) > nowMs,
     name: d.name,
     class: d.domain_class === 'priority' ? 'priority' : 'normal',
     state: d.state,

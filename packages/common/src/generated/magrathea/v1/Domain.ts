@@ -46,6 +46,14 @@ export interface Domain {
    */
   'down_reason'?: (string);
   'last_release'?: (_magrathea_v1_Release | null);
+  /**
+   * Flap damping: drops (down, failed boot, offline) within the damping window.
+   */
+  'flap_count'?: (number);
+  /**
+   * Held out of scheduling until then (ms since the epoch) for flapping; 0 when not held.
+   */
+  'held_until_ms'?: (number | string | Long);
 }
 
 export interface Domain__Output {
@@ -89,4 +97,12 @@ export interface Domain__Output {
    */
   'down_reason': (string);
   'last_release': (_magrathea_v1_Release__Output | null);
+  /**
+   * Flap damping: drops (down, failed boot, offline) within the damping window.
+   */
+  'flap_count': (number);
+  /**
+   * Held out of scheduling until then (ms since the epoch) for flapping; 0 when not held.
+   */
+  'held_until_ms': (string);
 }
