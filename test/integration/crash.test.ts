@@ -81,13 +81,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe('crash safety (kill -9 during random commands)', () => {
-  test('a few hundred random commands with kill -9 at random points lose no acknowledged job', async () => {
+  test('1,000+ random commands with kill -9 at 25 random points lose no acknowledged job', async () => {
     const seed = Number(process.env.CRASH_SEED ?? Date.now() % 100000);
     // Reproduce a failure with CRASH_SEED=<seed>.
     process.stdout.write(`crash test seed ${seed}\n`);
-    const rounds = 8;
-    const ops = fc.sample(opArb, { numRuns: 40 * rounds, seed });
-    const cutPoints = fc.sample(fc.integer({ min: 10, max: 39 }), { numRuns: rounds, seed: seed + 1 });
+    // 25 rounds of 40–59 commands each: at least 1,000 commands, a kill -9 after each round's cut point.
+    const rounds = 25;
+    const perRound = 60;
+    const ops = fc.sample(opArb, { numRuns: perRound * rounds, seed });
+    const cutPoints = fc.sample(fc.integer({ min: 40, max: 59 }), { numRuns: rounds, seed: seed + 1 });
+    let executed = 0;
     const dir = tmpDir('mg-crash-');
     const state = path.join(dir, 'state');
     const acked = new Map<string, string>(); // job → domain, acknowledged and not ended
@@ -108,11 +111,12 @@ describe('crash safety (kill -9 during random commands)', () => {
       const inFlight = new Set<Promise<unknown>>();
       const inDoubt = new Set<string>();
       const perJob = new Map<string, Promise<unknown>>();
-      const mine = ops.slice(round * 40, round * 40 + 40);
+      const mine = ops.slice(round * perRound, round * perRound + perRound);
       const cut = cutPoints[round]!;
       for (let i = 0; i < mine.length; i++) {
         const op = mine[i]!;
         if (i === cut) break;
+        executed++;
         const track = (job: string, p: Promise<unknown>) => {
           inDoubt.add(job);
           const q = p.then(
@@ -197,7 +201,9 @@ describe('crash safety (kill -9 during random commands)', () => {
       await d2.stop();
     }
     expect(kills).toBe(rounds);
+    expect(executed).toBeGreaterThanOrEqual(1000);
+    process.stdout.write(`crash test: ${executed} commands, ${kills} kill -9, ${totalAcked} acknowledged starts\n`);
     expect(totalAcked).toBeGreaterThan(10);
     fs.rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  }, 300_000);
 });
