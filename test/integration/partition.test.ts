@@ -188,10 +188,10 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
     silenced.add('n4');
     proxy.block();
     // A silent peer is detected by keepalive (ping every max(500, grace/3) ms, 500 ms to answer),
-    // then the grace period (1000 ms) runs: within 3 s every silenced vnode must be none.
+    // then the grace period (1000 ms) runs: about 2.5 s; allow 6 s on a loaded CI machine.
     const t0 = Date.now();
     const detected: Record<string, number> = {};
-    while (Object.keys(detected).length < 3 && Date.now() - t0 < 3000) {
+    while (Object.keys(detected).length < 3 && Date.now() - t0 < 6000) {
       const p = published();
       for (const n of ['n1', 'n2', 'n4'])
         if (!(n in detected) && p.get(`${n}-meta`) === 'none/unreachable' && p.get(`${n}-priv`) === 'none/unreachable')

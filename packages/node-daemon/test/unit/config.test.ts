@@ -104,7 +104,7 @@ surprise: true
     );
     const c = loadConfig(f, {}, '/');
     expect(c.stateDir).toBe(path.join(dir, 'state'));
-    expect(c.listen).toEqual({ tcp: null, unixSocket: path.join(dir, 's.sock'), allowNonLoopback: false });
+    expect(c.listen).toEqual({ tcp: null, unixSocket: path.join(dir, 's.sock'), allowNonLoopback: false, tls: null });
     const o = loadConfig(f, { stateDir: '/var/x', listen: '127.0.0.1:0' }, '/');
     expect(o.stateDir).toBe('/var/x');
     expect(o.listen.tcp).toEqual({ host: '127.0.0.1', port: 0 });
