@@ -27,6 +27,8 @@ function domain(name: string, state: string, gen: number, cls = 'normal') {
     observed: null,
     down_reason: '',
     last_release: null,
+    flap_count: 0,
+    held_until_ms: '0',
   };
 }
 const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage =>
