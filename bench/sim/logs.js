@@ -3,12 +3,16 @@
  * The two workload logs: where they are, the machine each ran on, and how priority
  * (interactive) arrivals are derived from them. See docs/evaluation.md.
  */
+const fs = require('node:fs');
 const path = require('node:path');
 const { readText, parseSwf, parseClusters } = require('./swf');
 const { chunksFor } = require('./replay');
 
-/** The workload logs: ../shared/data beside the checkout, or $MAGRATHEA_DATA. */
-const DATA = process.env.MAGRATHEA_DATA ?? path.resolve(__dirname, '../../../shared/data');
+/** The workload logs: $MAGRATHEA_DATA, else ../shared/data beside the checkout, else /work/shared/data. */
+const DATA =
+  process.env.MAGRATHEA_DATA ??
+  [path.resolve(__dirname, '../../../shared/data'), '/work/shared/data'].find((d) => fs.existsSync(d)) ??
+  path.resolve(__dirname, '../../../shared/data');
 
 const LOGS = {
   metacentrum: {

@@ -23,7 +23,10 @@ interface Summary {
   results: Result[];
 }
 
-const DATA = process.env.MAGRATHEA_DATA ?? path.resolve(ROOT, '../shared/data');
+const DATA =
+  process.env.MAGRATHEA_DATA ??
+  [path.resolve(ROOT, '../shared/data'), '/work/shared/data'].find((d) => fs.existsSync(d)) ??
+  path.resolve(ROOT, '../shared/data');
 const hasData = fs.existsSync(path.join(DATA, 'sdsc-blue-2000'));
 if (!hasData) process.stdout.write(`trace replay tests skipped: ${DATA} is missing\n`);
 const maybe = hasData ? describe : describe.skip;
