@@ -231,9 +231,7 @@ export function compileConfig(
   const cg = c.object(drv?.cgroup, 'driver.cgroup', [
     'mount',
     'root',
-    'activeShares',
-    'idleShares',
-    'preemptedShares',
+    ...SHARE_KEYS,
     'preemptedMemoryBytes',
     'stopTimeoutMs',
   ]);
@@ -244,9 +242,7 @@ export function compileConfig(
         pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
         patternText: 'a cgroup name',
       }) ?? 'magrathea',
-    activeShares: c.int(cg, 'activeShares', 'driver.cgroup', 2, 262144) ?? 1024,
-    idleShares: c.int(cg, 'idleShares', 'driver.cgroup', 2, 262144) ?? 64,
-    preemptedShares: c.int(cg, 'preemptedShares', 'driver.cgroup', 2, 262144) ?? 2,
+    ...checkShares(c, cg, 'driver.cgroup'),
     preemptedMemoryBytes:
       c.int(cg, 'preemptedMemoryBytes', 'driver.cgroup', 4096, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
     stopTimeoutMs: c.int(cg, 'stopTimeoutMs', 'driver.cgroup', 0, 600_000) ?? 5000,
@@ -420,6 +416,17 @@ export function compileConfig(
   };
 }
 
+const SHARE_KEYS = ['activeShares', 'idleShares', 'preemptedShares'] as const;
+
+/** cpu.shares of a running, idle and preempted domain (every real driver has them). */
+function checkShares(c: ConfigChecker, o: Obj | null, at: string): Record<(typeof SHARE_KEYS)[number], number> {
+  return {
+    activeShares: c.int(o, 'activeShares', at, 2, 262144) ?? 1024,
+    idleShares: c.int(o, 'idleShares', at, 2, 262144) ?? 64,
+    preemptedShares: c.int(o, 'preemptedShares', at, 2, 262144) ?? 2,
+  };
+}
+
 function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['qemu'] {
   const at = 'driver.qemu';
   const q = c.object(v, at, [
@@ -427,9 +434,7 @@ function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: stri
     'accel',
     'runDir',
     'cgroup',
-    'activeShares',
-    'idleShares',
-    'preemptedShares',
+    ...SHARE_KEYS,
     'qmpTimeoutMs',
     'bootTimeoutMs',
     'powerdownTimeoutMs',
@@ -457,9 +462,7 @@ function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: stri
     accel: c.oneOf(q, 'accel', at, ['auto', 'kvm', 'tcg'] as const) ?? 'auto',
     runDir,
     cgroup,
-    activeShares: c.int(q, 'activeShares', at, 2, 262144) ?? 1024,
-    idleShares: c.int(q, 'idleShares', at, 2, 262144) ?? 64,
-    preemptedShares: c.int(q, 'preemptedShares', at, 2, 262144) ?? 2,
+    ...checkShares(c, q, at),
     qmpTimeoutMs: c.int(q, 'qmpTimeoutMs', at, 50, 600_000) ?? 5000,
     bootTimeoutMs: c.int(q, 'bootTimeoutMs', at, 100, 3_600_000) ?? 120_000,
     powerdownTimeoutMs: c.int(q, 'powerdownTimeoutMs', at, 0, 600_000) ?? 10_000,
@@ -514,9 +517,7 @@ function checkLibvirt(c: ConfigChecker, v: unknown, stateDir: string, baseDir: s
     'uri',
     'runDir',
     'weightParam',
-    'activeShares',
-    'idleShares',
-    'preemptedShares',
+    ...SHARE_KEYS,
     'preemptedMemoryMiB',
     'balloonMarginMiB',
     'commandTimeoutMs',
@@ -531,9 +532,7 @@ function checkLibvirt(c: ConfigChecker, v: unknown, stateDir: string, baseDir: s
     weightParam:
       c.string(o, 'weightParam', at, { pattern: /^[a-z_]+$/, patternText: 'a scheduler parameter name' }) ??
       'cpu_shares',
-    activeShares: c.int(o, 'activeShares', at, 2, 262144) ?? 1024,
-    idleShares: c.int(o, 'idleShares', at, 2, 262144) ?? 64,
-    preemptedShares: c.int(o, 'preemptedShares', at, 2, 262144) ?? 2,
+    ...checkShares(c, o, at),
     preemptedMemoryMiB: c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0,
     balloonMarginMiB: c.int(o, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
     commandTimeoutMs: c.int(o, 'commandTimeoutMs', at, 50, 600_000) ?? 30_000,
