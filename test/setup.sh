@@ -11,6 +11,7 @@ command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86 qemu-uti
 [ -x /bin/busybox ] || need="$need busybox-static"
 command -v cpio >/dev/null || need="$need cpio"
 command -v virsh >/dev/null || need="$need libvirt-clients"
+command -v libvirtd >/dev/null || need="$need libvirt-daemon libvirt-daemon-driver-qemu"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test setup: installing$need"
