@@ -207,6 +207,23 @@ domains:
     await unary(c, c.EndJob, { domain: 'bp', job_id: 'after.1' });
   }, 150_000);
 
+  test('a QEMU that hangs (SIGSTOP): its QMP calls time out, the domain is observed unknown, the daemon keeps answering', async () => {
+    const pid = pidOf('prio');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await until(async () => {
+        const t0 = Date.now();
+        const o = (await domainOf('prio')).observed;
+        expect(Date.now() - t0).toBeLessThan(2000); // GetNode never waits for the hung VM
+        return o?.power === 'unknown' && /QMP/.test(o.detail);
+      }, 'prio observed unknown');
+      expect(statesOf(await getNode(c)).prio).toBe('free'); // nothing rewritten
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await until(async () => (await domainOf('prio')).observed?.power === 'running', 'prio observed running again');
+  }, 150_000);
+
   test('shutdown powers the guest off through ACPI', async () => {
     const pid = pidOf('bp');
     await unary(c, c.DomainAction, { domain: 'bp', action: 'down' });
