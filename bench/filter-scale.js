@@ -5,10 +5,10 @@
  * discards its input; 1,000 state changes per second. Reports publication latency (daemon
  * commit → qmgr batch written, from the filter's own metrics), filter CPU and RSS.
  */
-const { fork, spawn } = require('node:child_process');
+const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fmt, procStats, tmpDir, ROOT } = require('./lib');
+const { fmt, procStats, tmpDir, startSinkFilter } = require('./lib');
 
 const SIMS = 4;
 
@@ -47,34 +47,9 @@ async function runScale(total, ratePerSecond, seconds) {
   const dir = tmpDir('mg-fscale-');
   const sims = await startSims(total);
   const nodes = sims.flatMap((s) => s.nodes);
-  const qmgr = path.join(dir, 'qmgr.sh');
-  fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
-  const cfg = path.join(dir, 'filter.yaml');
-  fs.writeFileSync(
-    cfg,
-    [
-      'listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
-      'graceMs: 60000',
-      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: 20, honestAccounting: false }`,
-      'log: { level: warn }',
-      'nodes:',
-      ...nodes.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.port}" }`),
-      '',
-    ].join('\n'),
-  );
-  const f = spawn(
-    process.execPath,
-    [path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'), '--config', cfg, '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const httpPort = await new Promise((resolve, reject) => {
-    let buf = '';
-    f.stdout.on('data', (b) => {
-      buf += b;
-      const m = /"httpPort":(\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    f.once('exit', (c) => reject(new Error(`filter exited ${c}`)));
+  const { proc: f, httpPort } = await startSinkFilter({
+    dir,
+    nodes: nodes.map((n) => ({ name: n.name, port: n.port })),
   });
   const t0 = Date.now();
   while ((await scrape(httpPort)).reachable < total) {

@@ -90,6 +90,56 @@ function spawnDaemon({ stateDir, config }) {
   });
 }
 
+/**
+ * Starts the real magrathea-filter watching `nodes` ([{name, port}] on 127.0.0.1) and publishing
+ * through a qmgr stand-in that discards its input (one process per batch, as in production).
+ * Resolves with {proc, grpcPort, httpPort} once it logs its ports.
+ */
+async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000, nodeArgs = [] }) {
+  const qmgr = path.join(dir, 'qmgr-sink.sh');
+  fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    [
+      'listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+      `graceMs: ${graceMs}`,
+      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: ${batchDelayMs}, honestAccounting: false }`,
+      'log: { level: warn }',
+      'nodes:',
+      ...nodes.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.port}" }`),
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'),
+      '--config',
+      cfg,
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (b) => {
+      buf += b;
+      const g = /"grpcPort":(\d+)/.exec(buf);
+      const h = /"httpPort":(\d+)/.exec(buf);
+      if (g && h) {
+        proc.stdout.off('data', onData);
+        proc.stdout.resume();
+        resolve({ proc, grpcPort: Number(g[1]), httpPort: Number(h[1]) });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.once('exit', (c) => reject(new Error(`filter exited ${c}`)));
+  });
+}
+
 /** RSS (bytes) and CPU seconds (user+sys) of a process, from /proc. */
 function procStats(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -106,6 +156,7 @@ function tmpDir(prefix) {
 
 module.exports = {
   ROOT,
+  startSinkFilter,
   DAEMON_NODE_FLAGS,
   percentile,
   summarize,

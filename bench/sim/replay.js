@@ -21,7 +21,8 @@
  * spent suspended. Time inside the daemons is wall-clock time (only the replay's clock is
  * simulated), so `since` and the preempted-CPU-seconds rank input are compressed.
  */
-const { fork, spawn } = require('node:child_process');
+const { fork } = require('node:child_process');
+const { startSinkFilter } = require('../lib');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -29,7 +30,6 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { loadMagratheaApi } = require('@magrathea/common');
 
-const ROOT = path.resolve(__dirname, '../..');
 const POLICIES = ['magrathea', 'static', 'nopriority'];
 
 /** Binary min-heap of events ordered by (time, seq). */
@@ -113,51 +113,6 @@ async function startHosts(nodeNames, dir, count) {
   return Promise.all(hosts);
 }
 
-async function startFilter(dir, ready) {
-  const qmgr = path.join(dir, 'qmgr-sink.sh');
-  fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
-  const cfg = path.join(dir, 'filter.yaml');
-  fs.writeFileSync(
-    cfg,
-    [
-      'listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
-      'graceMs: 600000',
-      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: ${process.env.SIM_BATCH_MS ?? 20}, honestAccounting: false }`,
-      'log: { level: warn }',
-      'nodes:',
-      ...ready.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.grpcPort}" }`),
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(
-    process.execPath,
-    [
-      ...(process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-      path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'),
-      '--config',
-      cfg,
-      '--log-level',
-      'info',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const grpcPort = await new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (b) => {
-      buf += b;
-      const m = /"grpcPort":(\d+)/.exec(buf);
-      if (m) {
-        proc.stdout.off('data', onData);
-        proc.stdout.resume();
-        resolve(Number(m[1]));
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.once('exit', (c) => reject(new Error(`filter exited ${c}`)));
-  });
-  return { proc, grpcPort };
-}
-
 const ACTIVE = new Set(['running', 'running-preemptible', 'running-priority']);
 
 /**
@@ -175,7 +130,13 @@ async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => und
     hosts,
   );
   const ready = hostProcs.flatMap((h) => h.ready);
-  const filter = await startFilter(dir, ready);
+  const filter = await startSinkFilter({
+    dir,
+    nodes: ready.map((n) => ({ name: n.name, port: n.grpcPort })),
+    batchDelayMs: Number(process.env.SIM_BATCH_MS ?? 20),
+    graceMs: 600_000,
+    nodeArgs: process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+  });
   const api = loadMagratheaApi();
   const cluster = new api.magrathea.v1.ClusterService(
     `127.0.0.1:${filter.grpcPort}`,
