@@ -225,3 +225,18 @@ export function collectWatch(
 export function statesOf(n: NodeMessage): Record<string, string> {
   return Object.fromEntries(n.domains.map((d) => [d.name, d.state]));
 }
+
+/** Polls `pred` every `everyMs` until it holds; fails with `what` after `ms`. */
+export async function until(
+  pred: () => Promise<boolean> | boolean,
+  what: string,
+  ms = 10_000,
+  everyMs = 100,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out: ${what}`);
+}

@@ -9,7 +9,16 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
-import { getNode, nodeClient, ROOT, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
+import {
+  getNode,
+  nodeClient,
+  ROOT,
+  spawnDaemon,
+  statesOf,
+  tmpDir,
+  unary,
+  until as waitUntil,
+} from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 
 const GUEST = path.join(ROOT, '.cache/guest');
@@ -65,14 +74,8 @@ maybe('libvirt driver against a real libvirtd with TCG guests', () => {
       return 0;
     }
   };
-  const until = async (pred: () => Promise<boolean> | boolean, what: string, ms = 60_000) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await pred()) return;
-      await sleep(100);
-    }
-    throw new Error(`timed out: ${what}`);
-  };
+  // Generous: guests share two cores with the rest of the test suite.
+  const until = (pred: () => Promise<boolean> | boolean, what: string, ms = 60_000) => waitUntil(pred, what, ms);
 
   beforeAll(async () => {
     dir = tmpDir('mg-lvd-');

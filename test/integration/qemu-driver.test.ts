@@ -8,7 +8,16 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
-import { getNode, nodeClient, ROOT, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
+import {
+  getNode,
+  nodeClient,
+  ROOT,
+  spawnDaemon,
+  statesOf,
+  tmpDir,
+  unary,
+  until as waitUntil,
+} from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 
 const GUEST = path.join(ROOT, '.cache/guest');
@@ -60,15 +69,8 @@ maybe('qemu driver (real QEMU guests under TCG)', () => {
   };
   const pidOf = (dom: string) => Number(fs.readFileSync(path.join(runDir, `${dom}.pid`), 'utf8').trim());
   const domainOf = async (name: string) => (await getNode(c)).domains.find((x) => x.name === name)!;
-  // Generous: four TCG guests share two cores with the rest of the test suite.
-  const until = async (pred: () => Promise<boolean> | boolean, what: string, ms = 60_000) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await pred()) return;
-      await sleep(100);
-    }
-    throw new Error(`timed out: ${what}`);
-  };
+  // Generous: guests share two cores with the rest of the test suite.
+  const until = (pred: () => Promise<boolean> | boolean, what: string, ms = 60_000) => waitUntil(pred, what, ms);
 
   beforeAll(async () => {
     dir = tmpDir('mg-q-');
