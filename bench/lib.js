@@ -4,6 +4,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { waitForLogLine } = require('@magrathea/common');
 
 const ROOT = path.resolve(__dirname, '..');
 /** The V8 flags magrathead runs with (its shebang). */
@@ -37,7 +38,7 @@ function machine() {
 }
 
 /** Starts magrathead (built) and resolves once it logs "magrathead ready". */
-function spawnDaemon({ stateDir, config }) {
+async function spawnDaemon({ stateDir, config }) {
   const bin = path.join(ROOT, 'packages/node-daemon/dist/main.js');
   const args = [
     ...DAEMON_NODE_FLAGS,
@@ -57,37 +58,20 @@ function spawnDaemon({ stateDir, config }) {
     args.push('--config', f);
   }
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('daemon not ready')), 15000);
-    proc.stdout.on('data', (b) => {
-      buf += b.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === 'magrathead ready') {
-            clearTimeout(t);
-            resolve({
-              proc,
-              port: rec.tcpPort,
-              hookPort: rec.hookPort,
-              stop: () =>
-                new Promise((r) => {
-                  proc.once('exit', r);
-                  proc.kill('SIGTERM');
-                }),
-            });
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    proc.once('exit', (c) => reject(new Error(`daemon exited ${c}`)));
+  const rec = await waitForLogLine(proc, 'magrathead ready', { timeoutMs: 15000 }).catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
   });
+  return {
+    proc,
+    port: rec.tcpPort,
+    hookPort: rec.hookPort,
+    stop: () =>
+      new Promise((r) => {
+        proc.once('exit', r);
+        proc.kill('SIGTERM');
+      }),
+  };
 }
 
 /**
@@ -123,21 +107,12 @@ async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (b) => {
-      buf += b;
-      const g = /"grpcPort":(\d+)/.exec(buf);
-      const h = /"httpPort":(\d+)/.exec(buf);
-      if (g && h) {
-        proc.stdout.off('data', onData);
-        proc.stdout.resume();
-        resolve({ proc, grpcPort: Number(g[1]), httpPort: Number(h[1]) });
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.once('exit', (c) => reject(new Error(`filter exited ${c}`)));
+  const rec = await waitForLogLine(proc, 'magrathea-filter ready', { timeoutMs: 30000 }).catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
   });
+  proc.stdout.resume();
+  return { proc, grpcPort: rec.grpcPort, httpPort: rec.httpPort };
 }
 
 /** RSS (bytes) and CPU seconds (user+sys) of a process, from /proc. */

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeEventMessage, NodeMessage, NodeServiceClient } from '@magrathea/common';
-import { loadMagratheaApi } from '@magrathea/common';
+import { loadMagratheaApi, waitForLogLine } from '@magrathea/common';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const DAEMON_BIN = path.join(ROOT, 'packages/node-daemon/dist/main.js');
@@ -81,7 +81,7 @@ export async function spawnFilter(configFile: string, env: Record<string, string
 }
 
 /** Spawns node with `args` and resolves once a JSON log line has msg `readyMsg`. */
-function spawnReady(
+async function spawnReady(
   args: string[],
   readyMsg: string,
   env: Record<string, string>,
@@ -91,54 +91,30 @@ function spawnReady(
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL'); // never leak a child that did not come up
-      reject(new Error(`"${readyMsg}" not seen within 15 s: ${stderr}`));
-    }, 15_000);
-    proc.stdout.on('data', (b: Buffer) => {
-      buf += b.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let rec: Record<string, unknown>;
-        try {
-          rec = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        logs.push(rec);
-        if (rec.msg === readyMsg) {
-          clearTimeout(timer);
-          const { port, socket } = addressOf(rec);
-          resolve({
-            proc,
-            port,
-            socket,
-            addr: `127.0.0.1:${port}`,
-            logs,
-            stop: () => {
-              proc.kill('SIGTERM');
-              return exited;
-            },
-            kill9: async () => {
-              proc.kill('SIGKILL');
-              await exited;
-            },
-          });
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before "${readyMsg}": ${stderr}`));
-    });
-  });
+  let ready: Record<string, unknown>;
+  try {
+    ready = await waitForLogLine(proc, readyMsg, { timeoutMs: 15_000, onRecord: (rec) => logs.push(rec) });
+  } catch (err) {
+    proc.kill('SIGKILL'); // never leak a child that did not come up
+    throw err;
+  }
+  const { port, socket } = addressOf(ready);
+  return {
+    proc,
+    port,
+    socket,
+    addr: `127.0.0.1:${port}`,
+    logs,
+    stop: () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 export interface CliResult {

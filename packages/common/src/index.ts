@@ -76,3 +76,5 @@ export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
 export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readPem } from './tls';
 export type { TlsFiles } from './tls';
+export { waitForLogLine } from './log-lines';
+export type { LogWaitOptions } from './log-lines';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { ClusterEventMessage, NodeViewMessage } from '@magrathea/common';
-import { loadMagratheaApi } from '@magrathea/common';
+import { loadMagratheaApi, waitForLogLine } from '@magrathea/common';
 import { CliError, EXIT } from '../client';
 import type { Io } from '../output';
 
@@ -41,35 +41,14 @@ function binOf(pkg: string, bin: string): string {
   return p;
 }
 
-function start(nodePath: string, args: string[], readyMsg: string): Promise<Child> {
+async function start(nodePath: string, args: string[], readyMsg: string): Promise<Child> {
   const proc = spawn(nodePath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new CliError(`${readyMsg} not seen within 20 s: ${err}`, EXIT.error)), 20_000);
-    proc.stdout?.on('data', (b: Buffer) => {
-      buf += b.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.msg === readyMsg) {
-            clearTimeout(t);
-            resolve({ proc, ready: rec });
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    proc.once('exit', (c) => {
-      clearTimeout(t);
-      reject(new CliError(`a process exited with ${c} before "${readyMsg}": ${err.trim()}`, EXIT.error));
-    });
-  });
+  try {
+    return { proc, ready: await waitForLogLine(proc, readyMsg, { timeoutMs: 20_000 }) };
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw new CliError((err as Error).message, EXIT.error);
+  }
 }
 
 const stop = (c: Child): Promise<void> =>
