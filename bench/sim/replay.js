@@ -92,7 +92,7 @@ function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-async function startHosts(nodeNames, dir, count) {
+async function startHosts(nodeNames, dir, count, spawned) {
   const per = Math.ceil(nodeNames.length / count);
   const hosts = [];
   for (let i = 0; i < count; i++) {
@@ -102,6 +102,7 @@ async function startHosts(nodeNames, dir, count) {
       execArgv: process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
+    spawned.children.add(child);
     hosts.push(
       new Promise((resolve, reject) => {
         child.once('message', (m) => (m.error ? reject(new Error(m.error)) : resolve({ child, ready: m.ready })));
@@ -119,15 +120,29 @@ const ACTIVE = new Set(['running', 'running-preemptible', 'running-priority']);
  * Replays `jobs` on `machine` ([{name, cpus}]) under `policy`. Returns the metrics and the
  * accounting checks. `onProgress(done, total, startsPerSecond)` is called now and then.
  */
-async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => undefined }) {
+async function replay(opts) {
+  // Whatever fails, no child process (node hosts, filter) and no tmpfs state is left behind.
+  const spawned = { children: new Set(), dir: null };
+  try {
+    return await replayWith(opts, spawned);
+  } catch (err) {
+    for (const c of spawned.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (spawned.dir) fs.rmSync(spawned.dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function replayWith({ machine, jobs, policy, hosts = 2, onProgress = () => undefined }, spawned) {
   if (!POLICIES.includes(policy)) throw new Error(`unknown policy ${policy} (one of ${POLICIES.join(', ')})`);
   const tSetup = Date.now();
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dir = fs.mkdtempSync(path.join(base, 'mg-replay-'));
+  spawned.dir = dir;
   const hostProcs = await startHosts(
     machine.map((n) => n.name),
     dir,
     hosts,
+    spawned,
   );
   const ready = hostProcs.flatMap((h) => h.ready);
   const filter = await startSinkFilter({
@@ -137,6 +152,7 @@ async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => und
     graceMs: 600_000,
     nodeArgs: process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
   });
+  spawned.children.add(filter.proc);
   const api = loadMagratheaApi();
   const cluster = new api.magrathea.v1.ClusterService(
     `127.0.0.1:${filter.grpcPort}`,
@@ -352,16 +368,18 @@ async function replay({ machine, jobs, policy, hosts = 2, onProgress = () => und
     n.inflight++;
     if (prio) n.inflightPrio++;
     inflight++;
-    const done = p.finally(() => {
-      n.inflight--;
-      if (prio) n.inflightPrio--;
-      inflight--;
-      if (n.inflight === 0) n.settled = null;
-      const w = slotWaiters;
-      slotWaiters = [];
-      for (const f of w) f();
-      changed();
-    });
+    const done = p
+      .finally(() => {
+        n.inflight--;
+        if (prio) n.inflightPrio--;
+        inflight--;
+        if (n.inflight === 0) n.settled = null;
+        const w = slotWaiters;
+        slotWaiters = [];
+        for (const f of w) f();
+        changed();
+      })
+      .catch(() => undefined); // only "settled" matters here; the caller handles the failure
     n.settled = n.settled ? Promise.all([n.settled, done]) : done;
     return p;
   };
