@@ -6,7 +6,6 @@ import type { JobClass, Placed } from '../core';
 import { StreamRegistry } from '@magrathea/common';
 import { admit, candidates, domainEligibility } from '../core';
 import type { ClusterView, NodeEntry } from './cluster-view';
-import { domainSnapshot } from './cluster-view';
 
 export class InvalidRequestError extends Error {}
 
@@ -45,8 +44,9 @@ export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
     generation: String(n.generation),
     error: n.error,
     since_ms: String(n.sinceMs),
-    vnodes: [...n.domains.values()].map((d): VnodeViewInput => {
-      const e = domainEligibility(snap, domainSnapshot(d, Date.now()));
+    // The snapshot already holds each domain as the core sees it (same order as n.domains).
+    vnodes: [...n.domains.values()].map((d, i): VnodeViewInput => {
+      const e = domainEligibility(snap, snap.domains[i]!);
       return {
         vnode: view.vnodeOf(n, d.name),
         domain: d.name,
