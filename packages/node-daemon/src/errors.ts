@@ -93,6 +93,12 @@ export class DriverError extends DaemonError {
   ) {
     super('driver', `${driver} driver: ${op} ${domain} failed: ${message}`, options);
   }
+
+  /** A driver operation's failure as a DriverError (one that already is passes through unchanged). */
+  static wrap(driver: string, op: string, domain: string, err: unknown): DriverError {
+    if (err instanceof DriverError) return err;
+    return new DriverError(driver, op, domain, (err as Error).message, { cause: err });
+  }
 }
 
 /** The caller could not be authenticated (no, unknown or invalid certificate). */

@@ -71,7 +71,7 @@ export class CgroupDriver implements HypervisorDriver {
   }
 
   private fail(op: string, domain: string, err: unknown): DriverError {
-    return new DriverError(this.kind, op, domain, (err as Error).message, { cause: err });
+    return DriverError.wrap(this.kind, op, domain, err);
   }
 
   private read(c: Controller, domain: string, file: string): string {

@@ -89,8 +89,7 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   private fail(op: string, domain: string, err: unknown): DriverError {
-    if (err instanceof DriverError) return err;
-    return new DriverError(this.kind, op, domain, (err as Error).message, { cause: err });
+    return DriverError.wrap(this.kind, op, domain, err);
   }
 
   private virsh(...args: string[]): Promise<string> {

@@ -166,8 +166,7 @@ export class QemuDriver implements HypervisorDriver {
   }
 
   private fail(op: string, domain: string, err: unknown): DriverError {
-    if (err instanceof DriverError) return err;
-    return new DriverError(this.kind, op, domain, (err as Error).message, { cause: err });
+    return DriverError.wrap(this.kind, op, domain, err);
   }
 
   private live(domain: string, op: string): Vm & { qmp: QmpClient } {
