@@ -50,9 +50,25 @@ export function commonName(subject: string): string | null {
   return m?.[1]?.trim() ?? null;
 }
 
+/** What one certificate says, once parsed and checked against the CA (cached per certificate). */
+interface CertFacts {
+  readonly issuedByCa: boolean;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  readonly validFrom: string;
+  readonly validTo: string;
+  readonly identity: string | null;
+}
+
 export class PeerAuthenticator {
   private ca: X509Certificate;
   private readonly roles: Map<string, Role>;
+  /**
+   * Parsing a certificate and verifying its signature costs more than the rest of a call's
+   * authorization; a client presents the same certificate on every call, so the facts are kept
+   * (bounded; emptied when the CA changes). Validity is still checked against the clock each time.
+   */
+  private readonly facts = new Map<string, CertFacts>();
 
   constructor(
     caPem: string | Buffer,
@@ -66,6 +82,30 @@ export class PeerAuthenticator {
   /** Replaces the CA (SIGHUP after a CA rotation). */
   setCa(caPem: string | Buffer): void {
     this.ca = new X509Certificate(caPem);
+    this.facts.clear();
+  }
+
+  private factsOf(der: Buffer): CertFacts | null {
+    const key = der.toString('base64');
+    const known = this.facts.get(key);
+    if (known) return known;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      return null;
+    }
+    const f: CertFacts = {
+      issuedByCa: cert.checkIssued(this.ca) && cert.verify(this.ca.publicKey),
+      notBeforeMs: Date.parse(cert.validFrom),
+      notAfterMs: Date.parse(cert.validTo),
+      validFrom: cert.validFrom,
+      validTo: cert.validTo,
+      identity: commonName(cert.subject),
+    };
+    if (this.facts.size >= 1024) this.facts.delete(this.facts.keys().next().value as string);
+    this.facts.set(key, f);
+    return f;
   }
 
   /** Checks a peer certificate (DER) and the role's right to call `method`. */
@@ -77,24 +117,20 @@ export class PeerAuthenticator {
         message:
           'no valid client certificate (missing, expired, or not issued by the site CA): this service needs mTLS',
       };
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(peerDer);
-    } catch {
-      return { ok: false, code: 'unauthenticated', message: 'the client certificate cannot be parsed' };
-    }
-    if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey))
+    const cert = this.factsOf(peerDer);
+    if (!cert) return { ok: false, code: 'unauthenticated', message: 'the client certificate cannot be parsed' };
+    if (!cert.issuedByCa)
       return { ok: false, code: 'unauthenticated', message: 'the client certificate is not issued by the site CA' };
     const t = this.now();
-    if (t < Date.parse(cert.validFrom))
+    if (t < cert.notBeforeMs)
       return {
         ok: false,
         code: 'unauthenticated',
         message: `the client certificate is not valid before ${cert.validFrom}`,
       };
-    if (t > Date.parse(cert.validTo))
+    if (t > cert.notAfterMs)
       return { ok: false, code: 'unauthenticated', message: `the client certificate expired on ${cert.validTo}` };
-    const identity = commonName(cert.subject);
+    const identity = cert.identity;
     if (!identity) return { ok: false, code: 'unauthenticated', message: 'the client certificate has no CN' };
     const role = this.roles.get(identity);
     if (!role)
