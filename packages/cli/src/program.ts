@@ -44,6 +44,8 @@ export interface ProgramDeps {
   readonly tty: boolean;
   /** mTLS files for daemons that serve TLS (from MAGRATHEA_TLS_CA/CERT/KEY), or null. */
   readonly tls?: TlsFiles | null;
+  /** Sends a signal to a process (`pbs install` tells pbs_sched to re-read sched_config). */
+  readonly signal: (pid: number, signal: 'SIGHUP') => void;
 }
 
 async function withClient<T>(addr: string, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
@@ -229,7 +231,7 @@ export function createProgram(deps: ProgramDeps): Command {
         io.out(`${action} ${name}: ${r.state}, generation ${r.generation}`);
       });
   }
-  addPbsCommands(program, io);
+  addPbsCommands(program, deps);
   addClusterCommands(program, io, deps.interrupted);
   addBoxCommand(program, { io, interrupted: deps.interrupted, nodePath: deps.nodePath, tty: deps.tty });
   addPkiCommands(program, io);

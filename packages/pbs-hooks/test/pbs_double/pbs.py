@@ -315,6 +315,9 @@ class server(object):
     def _make(cls, spec):
         s = object.__new__(cls)
         s.name = spec.get("name", "pbsserver")
+        # Server attributes read by hooks (None when unset), e.g. managers = "root@head,admin@*".
+        s.managers = spec.get("managers")
+        s.operators = spec.get("operators")
         s._queues = dict((n, queue(n, a)) for (n, a) in spec.get("queues", {}).items())
         s._vnodes = dict((n, vnode(n, a)) for (n, a) in spec.get("vnodes", {}).items())
         return s
@@ -340,8 +343,23 @@ class server(object):
         _state["logs"].append([EVENT_DEBUG, "scheduler_restart_cycle"])
 
 
+class resv(object):
+    """A reservation request (resvsub): its Resource_List."""
+
+    def __init__(self, attrs):
+        d = object.__getattribute__(self, "__dict__")
+        d["_attrs"] = dict(attrs)
+        d["_attrs"]["Resource_List"] = pbs_resource(attrs.get("Resource_List", {}))
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.__dict__["_attrs"].get(name)
+
+
 _EVENT_PARAMS = {
     QUEUEJOB: ("job",),
+    RESVSUB: ("resv",),
     MODIFYJOB: ("job", "job_o"),
     MOVEJOB: ("job", "src_queue"),
     RUNJOB: ("job",),
@@ -382,6 +400,8 @@ class event(object):
             for name, attrs in spec.get("vnode_list", {}).items():
                 dict.__setitem__(vl, name, vnode(name, attrs))
             params["vnode_list"] = vl
+        if "resv" in allowed:
+            params["resv"] = resv(spec.get("resv", {}))
         if "job_list" in allowed:
             params["job_list"] = dict((jid, job(a, mom)) for (jid, a) in spec.get("job_list", {}).items())
         for p in allowed:
