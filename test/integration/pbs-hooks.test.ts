@@ -153,6 +153,17 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
       }
     });
 
+    test('a site without the magrathea_image resource: reading it raises in the real pbs module; the hook copes', async () => {
+      const r = await runHook({
+        event: { type: 'QUEUEJOB', job: { queue: 'workq', Resource_List: { select: '1:ncpus=1' } } },
+        server: { queues: { workq: {}, iprio: {} } },
+        config_file: siteCfg,
+        resourcedef: ['magrathea', 'magrathea_state', 'magrathea_rank'],
+      });
+      noException(r);
+      expect(r.job_sets).toEqual({ 'Resource_List.select': '1:ncpus=1:magrathea=normal' });
+    });
+
     test('never blocks: a missing hook config is logged and the job accepted', async () => {
       const r = await qj({ queue: 'workq', Resource_List: { select: '1:ncpus=1' } }, path.join(dir, 'missing.json'));
       noException(r);

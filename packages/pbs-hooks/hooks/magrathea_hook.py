@@ -209,6 +209,15 @@ def take_out(site, vn, comment, status=None):
     vn.resources_available["magrathea"] = "none"
 
 
+def res(rl, name):
+    """A resource of a resource list, or None. The real pbs module raises AttributeError for a name
+    the server does not define (e.g. magrathea_image on a site where it was deleted)."""
+    try:
+        return rl[name]
+    except (AttributeError, KeyError):
+        return None
+
+
 def queue_name(job):
     q = job.queue
     if q is None:
@@ -243,7 +252,7 @@ def node_count(job):
     chunks = exec_chunks(job)
     if chunks:
         return len(set(v for (v, _) in chunks))
-    nodect = job.Resource_List["nodect"]
+    nodect = res(job.Resource_List, "nodect")
     if nodect is not None:
         try:
             return int(nodect)
@@ -261,7 +270,7 @@ def local_cpus(e):
     total = sum(n for (v, n) in exec_chunks(e.job) if is_local(v))
     if total <= 0 and not exec_chunks(e.job):
         try:
-            total = int(e.job.Resource_List["ncpus"] or 1)
+            total = int(res(e.job.Resource_List, "ncpus") or 1)
         except (TypeError, ValueError):
             total = 1
     return max(1, min(total, 4096))
@@ -271,15 +280,15 @@ def local_cpus(e):
 
 def names_magrathea(rl):
     """True when a resource list or its select asks for the magrathea resource itself."""
-    sel = rl["select"]
-    return rl["magrathea"] is not None or (sel is not None and MAGRATHEA_IN_SELECT.search(str(sel)) is not None)
+    sel = res(rl, "select")
+    return res(rl, "magrathea") is not None or (sel is not None and MAGRATHEA_IN_SELECT.search(str(sel)) is not None)
 
 
 def requested_images(rl):
-    sel = rl["select"]
+    sel = res(rl, "select")
     found = IMAGE_IN_SELECT.findall(str(sel)) if sel is not None else []
-    if rl["magrathea_image"] is not None:
-        found.append(str(rl["magrathea_image"]))
+    if res(rl, "magrathea_image") is not None:
+        found.append(str(res(rl, "magrathea_image")))
     return found
 
 
@@ -313,7 +322,7 @@ def on_queuejob(e, site):
     """Classify and route; reject a hand-set magrathea; never blocks (no network)."""
     job = e.job
     rl = job.Resource_List
-    sel = rl["select"]
+    sel = res(rl, "select")
     if names_magrathea(rl):
         e.reject("the magrathea resource is set by the system; remove magrathea from your request")
     check_images(e, site, rl)

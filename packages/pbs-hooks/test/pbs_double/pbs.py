@@ -165,8 +165,19 @@ def _check_frozen():
         raise BadAttributeValueError("Not permitted to modify attributes: accept() or reject() already called")
 
 
+# Resources the server defines: PBS's built-in ones plus the site's custom ones (the scenario's
+# "resourcedef", default Magrathea's). As in the real module (checked with pbs_python --hook), a
+# name the server does not define raises AttributeError when read, and UnsetResourceNameError when
+# set from a server hook (a mom hook creates it).
+BUILTIN_RESOURCES = set(["ncpus", "mem", "vmem", "walltime", "cput", "select", "place", "nodect", "host", "vnode",
+                         "arch", "aoe", "eoe", "mpiprocs", "ompthreads", "naccelerators", "accelerator_memory",
+                         "hbmem", "file", "preempt_targets", "software", "pcput", "pmem", "pvmem", "nice",
+                         "cpupercent", "start_time", "min_walltime", "max_walltime"])
+_resources = set(BUILTIN_RESOURCES)
+
+
 class pbs_resource(object):
-    """Case-insensitive resource dict; a missing name reads as None; keys() lists non-None names."""
+    """Case-insensitive resource dict; a missing (defined) name reads as None; keys() lists non-None names."""
 
     def __init__(self, values=None, on_set=None):
         object.__setattr__(self, "_v", {})
@@ -176,16 +187,23 @@ class pbs_resource(object):
 
     def __getitem__(self, name):
         item = self._v.get(str(name).lower())
+        if item is None and str(name).lower() not in _resources:
+            raise AttributeError("'pbs_resource' object has no attribute '%s'" % name)
         return None if item is None else item[1]
 
     def __setitem__(self, name, value):
         _check_frozen()
+        if str(name).lower() not in _resources:
+            if _event is not None and not (_event.type & MOM_EVENTS):
+                raise UnsetResourceNameError("resource '%s' is not defined on the server" % name)
+            _resources.add(str(name).lower())
         self._v[str(name).lower()] = (str(name), value)
         if self._on_set:
             self._on_set(str(name), value)
 
     def __contains__(self, name):
-        return self[name] is not None
+        item = self._v.get(str(name).lower())
+        return item is not None and item[1] is not None
 
     def keys(self):
         return [k for (k, v) in self._v.values() if v is not None]
@@ -466,7 +484,9 @@ def reboot(cmd=None):
 
 def _setup(spec):
     """Called by the test runner before the hook file runs."""
-    global _event, _server, _local_nodename, hook_config_filename
+    global _event, _server, _local_nodename, hook_config_filename, _resources
+    _resources = set(BUILTIN_RESOURCES) | set(
+        r.lower() for r in spec.get("resourcedef", ["magrathea", "magrathea_state", "magrathea_rank", "magrathea_image"]))
     _server = server._make(spec.get("server", {}))
     _event = event._make(spec["event"])
     _local_nodename = spec.get("local_nodename", "localhost")
