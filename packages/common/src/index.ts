@@ -76,5 +76,7 @@ export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
 export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readPem } from './tls';
 export type { TlsFiles } from './tls';
+export { eligibility, DOMAIN_NAME } from './rules';
+export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { ConfigChecker, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import { ConfigChecker, DOMAIN_NAME, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
@@ -16,9 +16,6 @@ import { DRIVER_KINDS, PREEMPTION_MODES } from '../hypervisor/create-driver';
 import type { PreemptionMode } from '../hypervisor/create-driver';
 import type { SimulatedFailure } from '../hypervisor/simulated/simulated-driver';
 import type { QemuVmConfig } from '../hypervisor/qemu/qemu-driver';
-
-/** Valid domain names: what PBS accepts as a vnode name part, and safe in paths. */
-export const DOMAIN_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
 
 export interface DomainConfig {
   readonly name: string;

@@ -11,7 +11,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { eligibility } from '@magrathea/scheduler-filter';
+import { eligibility } from '@magrathea/common';
 import type { DomainMessage, FailureLimiter } from '@magrathea/common';
 import type { DomainManager } from '../domain-manager';
 import { DaemonError, DomainNotFoundError, InvalidArgumentError, RefusedError } from '../errors';

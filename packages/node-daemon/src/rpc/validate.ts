@@ -1,8 +1,7 @@
 /** Validation of request fields at the edge (gRPC and hook API share it): bad input changes nothing. */
 import type { DomainActionName } from '@magrathea/common';
-import { DOMAIN_ACTIONS, isDomainAction } from '@magrathea/common';
+import { DOMAIN_ACTIONS, DOMAIN_NAME, isDomainAction } from '@magrathea/common';
 import { InvalidArgumentError } from '../errors';
-import { DOMAIN_NAME } from '../config/load-config';
 
 /** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org`. */
 const JOB_ID = /^[\x21-\x7e]+$/;

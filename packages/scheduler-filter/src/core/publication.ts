@@ -3,8 +3,8 @@
  * vnodes are the best candidates for a job class. Pure functions over the cluster view.
  */
 import { REPORTED_STATES } from '@magrathea/common/states';
-import type { Eligibility, JobClass } from './eligibility';
-import { eligibility } from './eligibility';
+import type { Eligibility, JobClass } from '@magrathea/common/rules';
+import { eligibility } from '@magrathea/common/rules';
 
 /** Known reported state names (the contract's); anything else from a daemon (e.g. a newer version) accepts nothing. */
 export const KNOWN_STATES: ReadonlySet<string> = new Set<string>(REPORTED_STATES);
