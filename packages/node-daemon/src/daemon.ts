@@ -1,8 +1,9 @@
 /** Builds the daemon's component graph and runs its lifecycle: start in order, stop in reverse. */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/load-config';
-import type { Clock } from './domain-manager';
-import { DomainManager, systemClock } from './domain-manager';
+import type { Clock } from './engine/domain-manager';
+import { DomainManager, systemClock } from './engine/domain-manager';
+import { DomainCommands } from './engine/commands';
 import { createDriver } from './hypervisor/create-driver';
 import type { HypervisorDriver } from './hypervisor/hypervisor-driver';
 import type { Signaller } from './hypervisor/cgroup/cgroup-driver';
@@ -99,6 +100,7 @@ export class Daemon {
         hostSample: () => this.metrics.latest(),
       },
     );
+    const commands = new DomainCommands(this.manager, deps.logger);
     const tls = config.listen.tls;
     let authenticator: PeerAuthenticator | null = null;
     if (tls) {
@@ -116,6 +118,7 @@ export class Daemon {
     );
     this.rpc = createRpcServer({
       manager: this.manager,
+      commands,
       logger: deps.logger,
       auth: this.auth,
       maxStreamsPerClient: config.limits.maxStreamsPerClient,
@@ -126,6 +129,7 @@ export class Daemon {
       ? createHookServer(
           {
             manager: this.manager,
+            commands,
             tokens: this.tokens,
             logger: deps.logger,
             limiter: this.hookLimiter,

@@ -12,10 +12,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { eligibility } from '@magrathea/common';
-import type { DomainMessage, FailureLimiter } from '@magrathea/common';
-import type { DomainManager } from '../domain-manager';
-import { DaemonError, DomainNotFoundError, InvalidArgumentError, RefusedError } from '../errors';
-import { checkCpus, checkDomain, checkGeneration, checkJobId } from '../rpc/validate';
+import type { FailureLimiter } from '@magrathea/common';
+import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
+import type { DomainManager } from '../engine/domain-manager';
+import type { DomainSummary } from '../engine/view';
+import { DaemonError, InvalidArgumentError } from '../errors';
+import type { RefusedError } from '../errors';
 import type { DomainTokens } from './tokens';
 
 export interface HookServerOptions {
@@ -39,8 +41,17 @@ type Reply =
   | { readonly status: number; readonly body: Record<string, unknown>; readonly text?: undefined }
   | { readonly status: number; readonly body: string; readonly text: true };
 
-/** THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only in the log. */
-export function toHttpReply(err: unknown, logger: Logger, route: string): Reply {
+/**
+ * THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only
+ * in the log. A refusal that carries its domain (a refused start) has the domain's status in
+ * the 409 body, from `statusOf`.
+ */
+export function toHttpReply(
+  err: unknown,
+  logger: Logger,
+  route: string,
+  statusOf: (domain: string) => Record<string, unknown> = () => ({}),
+): Reply {
   if (err instanceof HttpError)
     return { status: err.status, body: { ok: false, error: err.error, message: err.message } };
   if (err instanceof DaemonError) {
@@ -49,11 +60,19 @@ export function toHttpReply(err: unknown, logger: Logger, route: string): Reply 
         return { status: 400, body: { ok: false, error: 'invalid-argument', message: err.message } };
       case 'not-found':
         return { status: 404, body: { ok: false, error: 'not-found', message: err.message } };
-      case 'refused':
+      case 'refused': {
+        const { reason, domain } = err as RefusedError;
         return {
           status: 409,
-          body: { ok: false, error: 'refused', reason: (err as RefusedError).reason, message: err.message },
+          body: {
+            ok: false,
+            error: 'refused',
+            reason,
+            message: err.message,
+            ...(domain !== null ? { status: statusOf(domain) } : {}),
+          },
         };
+      }
       case 'unavailable':
         return { status: 503, body: { ok: false, error: 'unavailable', message: err.message } };
       case 'config':
@@ -118,23 +137,23 @@ function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): void 
 }
 
 /** The status of one domain as the hooks publish it. */
-export function domainStatus(d: DomainMessage): Record<string, unknown> {
+export function domainStatus(d: DomainSummary): Record<string, unknown> {
   const e = eligibility({
-    class: d.domain_class === 'priority' ? 'priority' : 'normal',
+    class: d.class,
     state: d.state,
     offline: d.offline,
-    preemptedCpuSeconds: d.preempted_cpu_seconds,
+    preemptedCpuSeconds: d.preemptedCpuSeconds,
     reachable: true,
-    held: Number(d.held_until_ms) > 0,
+    held: d.held,
   });
   return {
     domain: d.name,
-    class: d.domain_class,
+    class: d.class,
     state: d.state,
-    generation: Number(d.generation),
-    since_ms: Number(d.since_ms),
+    generation: d.generation,
+    since_ms: d.sinceMs,
     offline: d.offline,
-    jobs: d.jobs.map((j) => j.id),
+    jobs: [...d.jobIds],
     accepts: e.accepts,
     magrathea: e.token,
     rank: e.rank,
@@ -150,6 +169,8 @@ export interface HookServer {
 export function createHookServer(
   deps: {
     manager: DomainManager;
+    /** The job commands (shared with gRPC). */
+    commands: DomainCommands;
     tokens: DomainTokens;
     logger: Logger;
     /** Failed token checks per source address; a source failing too often gets 429 for a while. */
@@ -160,7 +181,7 @@ export function createHookServer(
   opts: HookServerOptions,
 ): HookServer {
   const log = deps.logger.child({ component: 'hook-api' });
-  const { manager, tokens } = deps;
+  const { manager, commands, tokens } = deps;
 
   const authenticate = (req: http.IncomingMessage): string => {
     const source = req.socket.remoteAddress ?? 'unknown';
@@ -182,20 +203,26 @@ export function createHookServer(
     return domain;
   };
 
-  const ownDomain = (tokenDomain: string, requested: unknown): string => {
-    const domain = requested === undefined ? tokenDomain : checkDomain(requested);
-    if (domain !== tokenDomain) {
+  /** A token acts on its own domain only: a request naming none means the token's. */
+  const tokenScope = (tokenDomain: string): CommandScope => ({
+    defaultDomain: tokenDomain,
+    authorize: (domain) => {
+      if (domain === tokenDomain) return;
       log.warn({ tokenDomain, requested: domain }, 'hook API token used for another domain');
       throw new HttpError(403, 'forbidden', `this token belongs to domain ${tokenDomain}, not ${domain}`);
-    }
-    if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
-    return domain;
-  };
+    },
+  });
 
   const statusOf = (domain: string): Record<string, unknown> => {
-    const d = manager.domainView(domain) as DomainMessage | null;
+    const d = manager.domainSummary(domain);
     return d ? domainStatus(d) : {};
   };
+
+  /** 200 with the command's result and the domain's status afterwards. */
+  const done = (r: CommandDone, result: Record<string, unknown>): Reply => ({
+    status: 200,
+    body: { ok: true, generation: r.generation, state: r.state, ...result, status: statusOf(r.domain) },
+  });
 
   const route = async (req: http.IncomingMessage): Promise<Reply> => {
     const url = new URL(req.url ?? '/', 'http://hook-api');
@@ -209,7 +236,7 @@ export function createHookServer(
       } catch {
         throw new InvalidArgumentError('the domain in the path is not valid percent-encoding');
       }
-      const domain = ownDomain(tokenDomain, name);
+      const domain = commands.domainOf(name, tokenScope(tokenDomain));
       return { status: 200, body: { ok: true, ...statusOf(domain) } };
     }
     if (path !== '/v1/jobs/start' && path !== '/v1/jobs/end') throw new HttpError(404, 'not-found', `no route ${path}`);
@@ -221,58 +248,12 @@ export function createHookServer(
     const body = parseJsonObject(await readBody(req, opts.maxBodyBytes));
     if (path === '/v1/jobs/start') {
       onlyKeys(body, ['domain', 'job_id', 'preemptible', 'cpus', 'expected_generation']);
-      const domain = ownDomain(tokenDomain, body.domain);
-      const jobId = checkJobId(body.job_id);
-      if (body.preemptible !== undefined && typeof body.preemptible !== 'boolean')
-        throw new InvalidArgumentError('preemptible must be true or false');
-      const cpus = checkCpus(body.cpus);
-      const expectedGeneration = checkGeneration(body.expected_generation);
-      try {
-        const o = await manager.execute({
-          kind: 'start-job',
-          domain,
-          jobId,
-          preemptible: body.preemptible === true,
-          cpus,
-          expectedGeneration,
-        });
-        return {
-          status: 200,
-          body: {
-            ok: true,
-            generation: o.generation,
-            state: o.state,
-            preempted: o.result.preempted,
-            already_running: o.result.noop,
-            status: statusOf(domain),
-          },
-        };
-      } catch (err) {
-        if (err instanceof RefusedError) {
-          return {
-            status: 409,
-            body: { ok: false, error: 'refused', reason: err.reason, message: err.message, status: statusOf(domain) },
-          };
-        }
-        throw err;
-      }
+      const r = await commands.startJob(body, tokenScope(tokenDomain));
+      return done(r, { preempted: r.preempted, already_running: r.alreadyRunning });
     }
     onlyKeys(body, ['domain', 'job_id']);
-    const domain = ownDomain(tokenDomain, body.domain);
-    const jobId = checkJobId(body.job_id);
-    const o = await manager.execute({ kind: 'end-job', domain, jobId });
-    if (o.result.warning) log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
-    return {
-      status: 200,
-      body: {
-        ok: true,
-        generation: o.generation,
-        state: o.state,
-        resumed: o.result.resumed,
-        warning: o.result.warning,
-        status: statusOf(domain),
-      },
-    };
+    const r = await commands.endJob(body, tokenScope(tokenDomain));
+    return done(r, { resumed: r.resumed, warning: r.warning });
   };
 
   const server = http.createServer(
@@ -295,7 +276,7 @@ export function createHookServer(
         });
         res.end(text);
       };
-      route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '')));
+      route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '', statusOf)));
     },
   );
   server.keepAliveTimeout = 5000;

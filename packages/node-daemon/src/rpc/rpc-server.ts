@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { loadMagratheaApi, loadPackageDefinition, serverTlsCredentials } from '@magrathea/common';
 import type { TlsFiles } from '@magrathea/common';
 import type { Authorizer } from './authorizer';
-import type { DomainManager } from '../domain-manager';
+import type { DomainManager } from '../engine/domain-manager';
+import type { DomainCommands } from '../engine/commands';
 import { createNodeService } from './node-service';
 
 export const NODE_SERVICE_NAME = 'magrathea.v1.NodeService';
@@ -26,6 +27,8 @@ export interface RpcServer {
 
 export interface RpcServerDeps {
   readonly manager: DomainManager;
+  /** The job and domain commands (shared with the hook API). */
+  readonly commands: DomainCommands;
   readonly logger: Logger;
   readonly auth: Authorizer;
   readonly maxStreamsPerClient: number;

@@ -1,10 +1,10 @@
 /** Test helpers shared across packages: fakes that implement the real interfaces. */
 import pino from 'pino';
 import type { Logger } from 'pino';
-import type { Clock } from '../domain-manager';
+import type { Clock } from '../engine/domain-manager';
 import type { HostMetrics } from '../metrics/host-metrics';
 import type { PeriodicTasks } from '../tasks/periodic-tasks';
-import type { HostSample } from '../view';
+import type { HostSample } from '../engine/view';
 
 export { MemoryJournal } from '../journal/memory-journal';
 export { SimulatedDriver } from '../hypervisor/simulated/simulated-driver';
