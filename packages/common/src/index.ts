@@ -78,5 +78,7 @@ export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readP
 export type { TlsFiles } from './tls';
 export { eligibility, DOMAIN_NAME } from './rules';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
+export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';
+export type { StopStep, StopLogger } from './shutdown';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

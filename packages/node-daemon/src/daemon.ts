@@ -17,7 +17,7 @@ import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
 import { ConfigError } from './errors';
-import { FailureLimiter, PeerAuthenticator, readPem } from '@magrathea/common';
+import { FailureLimiter, PeerAuthenticator, readPem, stopInOrder } from '@magrathea/common';
 import { Authorizer } from './rpc/authorizer';
 import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
@@ -247,22 +247,19 @@ export class Daemon {
   private async doStop(): Promise<number> {
     const wasFailed = this.stateValue === 'failed';
     this.stateValue = 'stopping';
-    let code = 0;
-    const step = async (name: string, fn: () => Promise<unknown> | void): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        code = 1;
-        this.log.error({ err, component: name }, 'component failed to stop');
-      }
-    };
-    await step('health', () => this.rpc.setServing(false));
-    await step('tasks', () => this.tasks.stop());
-    await step('hook-api', () => this.hook?.close(this.config.shutdownGraceMs));
-    await step('rpc', () => this.rpc.shutdown(this.config.shutdownGraceMs));
-    await step('manager', () => this.manager.drain());
-    await step('driver', () => this.driver.stop());
-    await step('journal', () => this.journal.close());
+    const grace = this.config.shutdownGraceMs;
+    const code = await stopInOrder(
+      [
+        { name: 'health', stop: () => this.rpc.setServing(false) },
+        { name: 'tasks', stop: () => this.tasks.stop() },
+        { name: 'hook-api', stop: () => this.hook?.close(grace) },
+        { name: 'rpc', stop: () => this.rpc.shutdown(grace) },
+        { name: 'manager', stop: () => this.manager.drain() },
+        { name: 'driver', stop: () => this.driver.stop() },
+        { name: 'journal', stop: () => this.journal.close() },
+      ],
+      this.log,
+    );
     this.stateValue = wasFailed ? 'failed' : 'stopped';
     this.log.info({ code }, 'magrathead stopped');
     return code;

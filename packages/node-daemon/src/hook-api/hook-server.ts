@@ -11,7 +11,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { eligibility } from '@magrathea/common';
+import { closeHttpServer, eligibility } from '@magrathea/common';
 import type { FailureLimiter } from '@magrathea/common';
 import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
 import type { DomainManager } from '../engine/domain-manager';
@@ -302,18 +302,6 @@ export function createHookServer(
           resolve(bound);
         });
       }),
-    close: (graceMs) =>
-      new Promise((resolve) => {
-        const t = setTimeout(() => {
-          server.closeAllConnections();
-          resolve();
-        }, graceMs);
-        t.unref();
-        server.close(() => {
-          clearTimeout(t);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
+    close: (graceMs) => closeHttpServer(server, graceMs),
   };
 }
