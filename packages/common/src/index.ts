@@ -80,5 +80,7 @@ export { eligibility, DOMAIN_NAME } from './rules';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
 export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';
 export type { StopStep, StopLogger } from './shutdown';
+export { createLogger, REDACTED_PATHS } from './logger';
+export type { LoggerOptions } from './logger';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

@@ -16,5 +16,4 @@ export type {
 } from './hypervisor/hypervisor-driver';
 export { loadConfig, compileConfig, parseConfigText, DEFAULT_CONFIG_YAML } from './config/load-config';
 export type { DaemonConfig } from './config/load-config';
-export { createLogger } from './logging';
 export * from './errors';
