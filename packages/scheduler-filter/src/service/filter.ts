@@ -51,7 +51,6 @@ export class Filter {
     );
     this.publisher = cfg.pbs
       ? new Publisher(cfg.pbs, {
-          view: this.view,
           logger: deps.logger.child({ component: 'publisher' }),
           metrics: this.metrics,
           now,
@@ -74,9 +73,8 @@ export class Filter {
     const nodes = { reachable: 0, unreachable: 0 };
     const states = new Map<string, number>();
     for (const n of this.view.nodes.values()) {
-      const snap = this.view.snapshotOf(n);
-      nodes[snap.reachable ? 'reachable' : 'unreachable']++;
-      for (const d of n.domains.values()) states.set(d.state, (states.get(d.state) ?? 0) + 1);
+      nodes[n.snapshot.reachable ? 'reachable' : 'unreachable']++;
+      for (const d of n.domains.values()) states.set(d.snapshot.state, (states.get(d.snapshot.state) ?? 0) + 1);
     }
     return [
       '# HELP magrathea_filter_nodes Node daemons by reachability.',
