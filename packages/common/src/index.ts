@@ -82,5 +82,6 @@ export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stop
 export type { StopStep, StopLogger } from './shutdown';
 export { createLogger, REDACTED_PATHS } from './logger';
 export type { LoggerOptions } from './logger';
+export { listenHttp, parseJsonObject } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

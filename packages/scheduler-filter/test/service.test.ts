@@ -6,7 +6,7 @@ import pino from 'pino';
 import type { NodeEventMessage } from '@magrathea/common';
 import type { NodeChange } from '../src/service/cluster-view';
 import { ClusterView } from '../src/service/cluster-view';
-import { admitJob } from '../src/service/cluster-service';
+import { admitJob } from '../src/service/admission';
 import { compileFilterConfig } from '../src/service/config';
 import { Metrics } from '../src/service/metrics';
 import { Publisher } from '../src/service/publisher';

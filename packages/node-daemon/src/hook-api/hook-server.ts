@@ -9,9 +9,8 @@
  *   GET  /v1/domains/NAME  the domain's state and what it accepts (for the periodic hook)
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { closeHttpServer, eligibility } from '@magrathea/common';
+import { closeHttpServer, eligibility, listenHttp, parseJsonObject } from '@magrathea/common';
 import type { FailureLimiter } from '@magrathea/common';
 import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
 import type { DomainManager } from '../engine/domain-manager';
@@ -117,18 +116,6 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
       if (!done) reject(new HttpError(408, 'timeout', 'the request body did not arrive in time'));
     });
   });
-}
-
-function parseJsonObject(text: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new InvalidArgumentError('the body is not valid JSON');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new InvalidArgumentError('the body must be a JSON object');
-  return v as Record<string, unknown>;
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): void {
@@ -245,7 +232,7 @@ export function createHookServer(
     if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
       throw new HttpError(415, 'unsupported-media-type', 'send the body as application/json');
     }
-    const body = parseJsonObject(await readBody(req, opts.maxBodyBytes));
+    const body = parseJsonObject(await readBody(req, opts.maxBodyBytes), (m) => new InvalidArgumentError(m));
     if (path === '/v1/jobs/start') {
       onlyKeys(body, ['domain', 'job_id', 'preemptible', 'cpus', 'expected_generation']);
       const r = await commands.startJob(body, tokenScope(tokenDomain));
@@ -292,16 +279,11 @@ export function createHookServer(
   });
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const bound = (server.address() as AddressInfo).port;
-          log.info({ host, port: bound }, 'hook API listening');
-          resolve(bound);
-        });
-      }),
+    listen: async (host, port) => {
+      const bound = await listenHttp(server, host, port);
+      log.info({ host, port: bound }, 'hook API listening');
+      return bound;
+    },
     close: (graceMs) => closeHttpServer(server, graceMs),
   };
 }

@@ -2,35 +2,16 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ClusterServiceHandlers, NodeViewInput, VnodeViewInput } from '@magrathea/common';
-import type { JobClass } from '../core';
 import { StreamRegistry } from '@magrathea/common';
-import { admit, candidates, domainEligibility } from '../core';
+import { candidates, domainEligibility } from '../core';
+import { admitRequest, checkJobClass, InvalidRequestError } from './admission';
 import type { ClusterView, NodeEntry } from './cluster-view';
 
-export class InvalidRequestError extends Error {}
-
-/** THE mapping from filter errors to gRPC statuses. */
+/** THE mapping from filter errors to gRPC statuses. Unknown errors: INTERNAL, details only in the log. */
 export function toGrpcStatus(err: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
   if (err instanceof InvalidRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
   logger.error({ err, method }, 'internal error while serving a request');
   return { code: grpc.status.INTERNAL, details: 'internal error (see the filter log)' };
-}
-
-export function checkJobClass(v: unknown): JobClass {
-  if (v === 'normal' || v === 'priority') return v;
-  throw new InvalidRequestError('job_class must be normal or priority');
-}
-
-export function checkVnodes(v: unknown): string[] {
-  if (
-    !Array.isArray(v) ||
-    v.length === 0 ||
-    v.length > 10_000 ||
-    !v.every((x) => typeof x === 'string' && x.length > 0 && x.length < 256)
-  ) {
-    throw new InvalidRequestError('vnodes must be a non-empty list of vnode names');
-  }
-  return v as string[];
 }
 
 export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
@@ -57,18 +38,6 @@ export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
   };
 }
 
-/** Admission: the job's vnodes are looked up in the view's index (nothing is rebuilt). */
-export function admitJob(
-  view: ClusterView,
-  jobClass: JobClass,
-  vnodes: readonly string[],
-): { admit: boolean; reasons: string[] } {
-  return admit(
-    jobClass,
-    vnodes.map((v) => view.placed(v) ?? { vnode: v, missing: true as const }),
-  );
-}
-
 export function createClusterService(deps: { view: ClusterView; logger: Logger }): {
   handlers: ClusterServiceHandlers;
   closeStreams: () => void;
@@ -87,7 +56,7 @@ export function createClusterService(deps: { view: ClusterView; logger: Logger }
     };
   const handlers: ClusterServiceHandlers = {
     ListNodes: unary('ListNodes', () => ({ nodes: [...view.nodes.values()].map((n) => nodeView(view, n)) })),
-    Admit: unary('Admit', (req) => admitJob(view, checkJobClass(req.job_class), checkVnodes(req.vnodes))),
+    Admit: unary('Admit', (req) => admitRequest(view, req)),
     Candidates: unary('Candidates', (req) => {
       const cls = checkJobClass(req.job_class);
       const limit = req.limit > 0 ? req.limit : 100;

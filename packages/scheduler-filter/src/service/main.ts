@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   let signals = 0;
   const onSignal = (): void => {
     if (++signals > 1) process.exit(130);
-    void filter.stop().then(() => process.exit(0));
+    void filter.stop().then((code) => process.exit(code));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

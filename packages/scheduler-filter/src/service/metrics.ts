@@ -1,4 +1,5 @@
 /** Prometheus text-format metrics, small and dependency-free. */
+import type { ClusterView } from './cluster-view';
 
 export class Counter {
   private values = new Map<string, number>();
@@ -103,6 +104,29 @@ export class Metrics {
     'Vnodes per qmgr batch.',
     [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000],
   );
+
+  readonly contentType = 'text/plain; version=0.0.4';
+
+  /** The exposition, with the view's gauges. */
+  text(view: ClusterView): Promise<string> {
+    const nodes = { reachable: 0, unreachable: 0 };
+    const states = new Map<string, number>();
+    for (const n of view.nodes.values()) {
+      nodes[n.snapshot.reachable ? 'reachable' : 'unreachable']++;
+      for (const d of n.domains.values()) states.set(d.snapshot.state, (states.get(d.snapshot.state) ?? 0) + 1);
+    }
+    return Promise.resolve(
+      this.render([
+        '# HELP magrathea_filter_nodes Node daemons by reachability.',
+        '# TYPE magrathea_filter_nodes gauge',
+        `magrathea_filter_nodes{state="reachable"} ${nodes.reachable}`,
+        `magrathea_filter_nodes{state="unreachable"} ${nodes.unreachable}`,
+        '# HELP magrathea_filter_domains Domains by reported Magrathea state.',
+        '# TYPE magrathea_filter_domains gauge',
+        ...[...states].map(([s, c]) => `magrathea_filter_domains{state="${s.replace(/[^a-z-]/g, '_')}"} ${c}`),
+      ]),
+    );
+  }
 
   render(gauges: string[]): string {
     return [
