@@ -2,6 +2,12 @@
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** What a `GET /metrics` route serves: the Prometheus exposition and its content type. */
+export interface MetricsExposition {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
+
 /** Binds `server` to `host:port` (port 0 picks one); resolves with the bound port. */
 export function listenHttp(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

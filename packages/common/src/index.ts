@@ -83,5 +83,6 @@ export type { StopStep, StopLogger } from './shutdown';
 export { createLogger, REDACTED_PATHS } from './logger';
 export type { LoggerOptions } from './logger';
 export { listenHttp, parseJsonObject } from './http-edge';
+export type { MetricsExposition } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

@@ -13,6 +13,7 @@ import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
 import type { HostMetrics } from './metrics/host-metrics';
 import { SystemInformationMetrics } from './metrics/host-metrics';
+import { DaemonMetrics } from './metrics/daemon-metrics';
 import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
@@ -51,13 +52,15 @@ export class Daemon {
   readonly manager: DomainManager;
   readonly driver: HypervisorDriver;
   private readonly journal: Journal;
-  private readonly metrics: HostMetrics;
+  private readonly hostMetrics: HostMetrics;
   private readonly tasks: PeriodicTasks;
   private readonly rpc: RpcServer;
   private readonly tokens = new DomainTokens();
   private readonly hook: HookServer | null;
   private readonly auth: Authorizer;
   private readonly hookLimiter: FailureLimiter;
+  /** Prometheus metrics, served on the hook API's GET /metrics. */
+  readonly metrics: DaemonMetrics;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -82,7 +85,7 @@ export class Daemon {
           }),
       });
     this.journal = deps.journal ?? new FileJournal(config.stateDir);
-    this.metrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
+    this.hostMetrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
     this.tasks = deps.tasks ?? new CronTasks(deps.logger.child({ component: 'tasks' }));
     this.manager = new DomainManager(
       {
@@ -97,7 +100,8 @@ export class Daemon {
         driver: this.driver,
         clock,
         logger: deps.logger,
-        hostSample: () => this.metrics.latest(),
+        hostSample: () => this.hostMetrics.latest(),
+        onCommitted: (o) => this.metrics.commandCommitted(o),
       },
     );
     const commands = new DomainCommands(this.manager, deps.logger);
@@ -125,6 +129,14 @@ export class Daemon {
       tls,
     });
     this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, () => clock.now());
+    this.metrics = new DaemonMetrics({
+      nodeName: config.nodeName,
+      manager: this.manager,
+      grpcAuth: () => this.auth.counters,
+      hookAuth: this.hookLimiter,
+      watchStreams: () => this.rpc.openStreams,
+      host: () => this.hostMetrics.latest(),
+    });
     this.hook = config.hookApi
       ? createHookServer(
           {
@@ -133,7 +145,7 @@ export class Daemon {
             tokens: this.tokens,
             logger: deps.logger,
             limiter: this.hookLimiter,
-            metricsText: () => this.metricsText(),
+            metrics: this.metrics,
           },
           config.hookApi,
         )
@@ -142,28 +154,6 @@ export class Daemon {
 
   private tokenSources(): { domain: string; file: string }[] {
     return this.config.domains.flatMap((d) => (d.tokenFile ? [{ domain: d.name, file: d.tokenFile }] : []));
-  }
-
-  /** Prometheus text: authentication failures and refusals, watch streams, the node generation. */
-  metricsText(): string {
-    const g = this.auth.counters;
-    return [
-      '# HELP magrathea_auth_failures_total Failed authentications (gRPC: certificates; hook: tokens).',
-      '# TYPE magrathea_auth_failures_total counter',
-      `magrathea_auth_failures_total{api="grpc"} ${g.failures}`,
-      `magrathea_auth_failures_total{api="hook"} ${this.hookLimiter.total}`,
-      '# HELP magrathea_auth_refused_total Requests refused because their source failed too often.',
-      '# TYPE magrathea_auth_refused_total counter',
-      `magrathea_auth_refused_total{api="grpc"} ${g.refusedWhileBlocked}`,
-      `magrathea_auth_refused_total{api="hook"} ${this.hookLimiter.refusedTotal}`,
-      '# HELP magrathea_watch_streams Open WatchNode streams.',
-      '# TYPE magrathea_watch_streams gauge',
-      `magrathea_watch_streams ${this.rpc.openStreams}`,
-      '# HELP magrathea_node_generation Generation of the node state.',
-      '# TYPE magrathea_node_generation gauge',
-      `magrathea_node_generation ${this.manager.current.generation}`,
-      '',
-    ].join('\n');
   }
 
   /**
@@ -201,10 +191,10 @@ export class Daemon {
       this.manager.recover();
       await this.manager.startDriver();
       // Sampling CPU load takes ~0.5 s; GetNode reports host metrics once the first sample is in.
-      void this.metrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
+      void this.hostMetrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
       await this.manager.reconcile();
       this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
-      this.tasks.add('host-metrics', this.config.metricsCron, () => this.metrics.refresh());
+      this.tasks.add('host-metrics', this.config.metricsCron, () => this.hostMetrics.refresh());
       let tcpPort: number | null = null;
       if (this.config.listen.tcp)
         tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);

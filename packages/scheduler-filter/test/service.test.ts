@@ -94,9 +94,9 @@ describe('ClusterView', () => {
     expect(view.apply('n1', snapshot(5, { meta: 'free', priv: 'free' }))).toBe(true);
     expect(view.apply('n1', change(5, { meta: 'occupied' }))).toBe(false); // not after 5
     expect(view.apply('n1', change(4, { meta: 'occupied' }))).toBe(false);
-    expect(metrics.generationBackwards.get()).toBe(3);
+    expect((await metrics.generationBackwards.get()).values[0]?.value).toBe(3);
     expect(view.apply('n1', change(6, { meta: 'teleporting' }))).toBe(true);
-    expect(metrics.unknownStates.get()).toBe(1);
+    expect((await metrics.unknownStates.get()).values[0]?.value).toBe(1);
     await publisher.idle();
     expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'none', state: 'unknown' });
     expect(

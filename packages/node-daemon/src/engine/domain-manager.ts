@@ -56,6 +56,8 @@ export interface DomainManagerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly hostSample?: () => HostSample | null;
+  /** Told of every committed command that changed something (metrics: preemptions and their phases). */
+  readonly onCommitted?: (outcome: Outcome) => void;
 }
 
 /** The result of an accepted command. */
@@ -266,7 +268,13 @@ export class DomainManager {
     this.afterCommit(prev, r, cmd, phases);
     for (const o of all) if (o.op === 'boot') this.launchBoot(o.domain);
     if (this.deps.journal.sizeRecords >= this.opts.snapshotEvery) this.compact();
-    return this.outcome(r, cmd, phases);
+    const outcome = this.outcome(r, cmd, phases);
+    try {
+      this.deps.onCommitted?.(outcome);
+    } catch (err) {
+      this.log.error({ err }, 'commit observer failed');
+    }
+    return outcome;
   }
 
   /**

@@ -11,7 +11,7 @@
 import * as http from 'node:http';
 import type { Logger } from 'pino';
 import { closeHttpServer, eligibility, listenHttp, parseJsonObject } from '@magrathea/common';
-import type { FailureLimiter } from '@magrathea/common';
+import type { FailureLimiter, MetricsExposition } from '@magrathea/common';
 import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainSummary } from '../engine/view';
@@ -37,8 +37,8 @@ class HttpError extends Error {
 }
 
 type Reply =
-  | { readonly status: number; readonly body: Record<string, unknown>; readonly text?: undefined }
-  | { readonly status: number; readonly body: string; readonly text: true };
+  | { readonly status: number; readonly body: Record<string, unknown>; readonly type?: undefined }
+  | { readonly status: number; readonly body: string; readonly type: string };
 
 /**
  * THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only
@@ -162,8 +162,8 @@ export function createHookServer(
     logger: Logger;
     /** Failed token checks per source address; a source failing too often gets 429 for a while. */
     limiter: FailureLimiter;
-    /** Prometheus text for GET /metrics (loopback only by default, like the whole hook API). */
-    metricsText: () => string;
+    /** Prometheus exposition for GET /metrics (loopback only by default, like the whole hook API). */
+    metrics: MetricsExposition;
   },
   opts: HookServerOptions,
 ): HookServer {
@@ -214,7 +214,8 @@ export function createHookServer(
   const route = async (req: http.IncomingMessage): Promise<Reply> => {
     const url = new URL(req.url ?? '/', 'http://hook-api');
     const path = url.pathname;
-    if (req.method === 'GET' && path === '/metrics') return { status: 200, body: deps.metricsText(), text: true };
+    if (req.method === 'GET' && path === '/metrics')
+      return { status: 200, body: await deps.metrics.text(), type: deps.metrics.contentType };
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
       const tokenDomain = authenticate(req);
       let name: string;
@@ -254,9 +255,9 @@ export function createHookServer(
     (req, res) => {
       const send = (r: Reply): void => {
         if (res.headersSent) return;
-        const text = r.text ? r.body : JSON.stringify(r.body);
+        const text = r.type !== undefined ? r.body : JSON.stringify(r.body);
         res.writeHead(r.status, {
-          'content-type': r.text ? 'text/plain; version=0.0.4' : 'application/json',
+          'content-type': r.type ?? 'application/json',
           'content-length': Buffer.byteLength(text),
           ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
           ...(r.status === 413 ? { connection: 'close' } : {}),

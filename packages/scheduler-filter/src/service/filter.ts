@@ -46,6 +46,7 @@ export class Filter {
     this.log = deps.logger;
     const api = loadMagratheaApi(loadPackageDefinition());
     this.view = new ClusterView(cfg, { logger: deps.logger.child({ component: 'view' }), metrics: this.metrics, now });
+    this.metrics.attachView(this.view);
     // One set of credentials for every daemon connection (the PEM files are read once here).
     const credentials = clientCredentials(cfg.tls);
     this.watchers = cfg.nodes.map(
@@ -70,7 +71,7 @@ export class Filter {
     this.http = createHttpServer({
       view: this.view,
       logger: deps.logger,
-      metrics: { text: () => this.metrics.text(this.view), contentType: this.metrics.contentType },
+      metrics: this.metrics,
     });
   }
 

@@ -5,6 +5,7 @@
 import * as http from 'node:http';
 import type { Logger } from 'pino';
 import { closeHttpServer, listenHttp, parseJsonObject } from '@magrathea/common';
+import type { MetricsExposition } from '@magrathea/common';
 import { admitRequest, InvalidRequestError } from './admission';
 import type { ClusterView } from './cluster-view';
 
@@ -62,8 +63,7 @@ export interface FilterHttpServer {
 export interface FilterHttpDeps {
   readonly view: ClusterView;
   readonly logger: Logger;
-  /** The Prometheus exposition and its content type. */
-  readonly metrics: { text(): Promise<string>; readonly contentType: string };
+  readonly metrics: MetricsExposition;
 }
 
 export function createHttpServer(deps: FilterHttpDeps): FilterHttpServer {
