@@ -1,7 +1,7 @@
 /** Builds the configured driver. */
-import type { CgroupDriverOptions, Signaller } from './cgroup/cgroup-driver';
+import type { CgroupDriverOptions } from './cgroup/cgroup-driver';
 import { CgroupDriver } from './cgroup/cgroup-driver';
-import type { HypervisorDriver } from './hypervisor-driver';
+import type { HypervisorDriver, Signaller } from './hypervisor-driver';
 import type { PreemptionMode } from './preemption';
 import type { LibvirtDriverOptions } from './libvirt/libvirt-driver';
 import { LibvirtDriver } from './libvirt/libvirt-driver';
