@@ -5,7 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json' }] },
   moduleNameMapper: {
-    '^@magrathea/common/states$': '<rootDir>/packages/common/src/states',
+    '^@magrathea/common/(states|rules)$': '<rootDir>/packages/common/src/$1',
     '^@magrathea/([^/]+)/testing$': '<rootDir>/packages/$1/src/testing',
     '^@magrathea/([^/]+)$': '<rootDir>/packages/$1/src',
   },

@@ -8,8 +8,8 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
-const { loadMagratheaApi } = require('@magrathea/common');
-const { DomainManager, FileJournal, SimulatedDriver, createLogger } = require('@magrathea/node-daemon');
+const { createLogger, loadMagratheaApi } = require('@magrathea/common');
+const { DomainManager, FileJournal, SimulatedDriver } = require('@magrathea/node-daemon');
 const { summarize, fmt, spawnDaemon, procStats, tmpDir } = require('./lib');
 
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -138,7 +138,7 @@ async function grpcLatency(n) {
 
 async function inProcessLatency(n) {
   const dir = tmpDir('mg-bench-ip-');
-  const logger = createLogger('silent');
+  const logger = createLogger({ service: 'bench', level: 'silent' });
   const m = new DomainManager(
     {
       nodeName: 'bench',

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { getNode, nodeClient, ROOT } from '../helpers/processes';
+import { getNode, nodeClient, ROOT, spawnFilter } from '../helpers/processes';
 import type { Deployment } from './deploy';
 import { deploy, hooksOnMoms, install, siteConfig, vnodeName } from './deploy';
 import {
@@ -475,7 +475,6 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       );
     const f2 = path.join(dep.dir, 'filter2.yaml');
     fs.writeFileSync(f2, cfg);
-    const { spawnFilter } = await import('../helpers/processes');
     const other = await spawnFilter(f2);
     try {
       await until(

@@ -28,7 +28,8 @@ export class CliError extends Error {
   }
 }
 
-export function connect(addr: string): NodeServiceClient {
+/** A NodeService client for `addr`, over mTLS with `tls` (or plaintext when null). */
+export function connect(addr: string, tls: TlsFiles | null): NodeServiceClient {
   let target: string;
   try {
     target = grpcTarget(parseAddress(addr));
@@ -38,18 +39,11 @@ export function connect(addr: string): NodeServiceClient {
   const api = loadMagratheaApi();
   let creds: grpc.ChannelCredentials;
   try {
-    creds = clientCredentials(tlsFiles);
+    creds = clientCredentials(tls);
   } catch (err) {
     throw new CliError(`TLS: ${(err as Error).message}`, EXIT.usage);
   }
   return new api.magrathea.v1.NodeService(target, creds);
-}
-
-let tlsFiles: TlsFiles | null = null;
-
-/** Makes every daemon connection use mTLS with these files (main.ts passes them from the environment). */
-export function useTls(files: TlsFiles | null): void {
-  tlsFiles = files;
 }
 
 /** Maps a gRPC error to a CLI error with a human message and exit code. */

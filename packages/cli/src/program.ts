@@ -1,38 +1,13 @@
 /** The `magrathea` command tree (commander 14). `main.ts` runs it; everything here gets its I/O injected. */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
-import type {
-  DomainActionResponseMessage,
-  EndJobResponseMessage,
-  NodeEventMessage,
-  NodeMessage,
-  NodeServiceClient,
-  StartJobResponseMessage,
-} from '@magrathea/common';
-import { DOMAIN_ACTIONS } from '@magrathea/common';
+import { Command } from 'commander';
 import type { TlsFiles } from '@magrathea/common';
-import { call, CliError, connect, EXIT, fromGrpcError, useTls } from './client';
+import { CliError, EXIT } from './client';
 import type { Io } from './output';
-import { changeLine, domainJson, nodeJson, statusTable } from './output';
-import { addPbsCommands } from './commands/pbs';
-import { addClusterCommands } from './commands/cluster';
 import { addBoxCommand } from './commands/box';
+import { addClusterCommands } from './commands/cluster';
+import { addNodeCommands } from './commands/node';
+import { addPbsCommands } from './commands/pbs';
 import { addPkiCommands } from './commands/pki';
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new InvalidArgumentError('must be an integer from 1 to 4096');
-  return n;
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
-
-const nodeOption = (): Option =>
-  new Option('--node <addr>', 'magrathead address: HOST:PORT or unix:PATH').makeOptionMandatory();
 
 export interface ProgramDeps {
   readonly io: Io;
@@ -48,70 +23,6 @@ export interface ProgramDeps {
   readonly signal: (pid: number, signal: 'SIGHUP') => void;
 }
 
-async function withClient<T>(addr: string, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
-  const client = connect(addr);
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
-}
-
-/** Streams WatchNode, reconnecting with backoff and resuming from the last generation seen. */
-async function watch(addr: string, json: boolean, deps: ProgramDeps): Promise<void> {
-  const { io } = deps;
-  let since = 0;
-  let stop = false;
-  let current: grpc.ClientReadableStream<NodeEventMessage> | null = null;
-  let client: NodeServiceClient | null = null;
-  void deps.interrupted.then(() => {
-    stop = true;
-    current?.cancel();
-  });
-  let backoff = 250;
-  while (!stop) {
-    client = connect(addr);
-    const ended = await new Promise<'ended' | Error>((resolve) => {
-      const stream = client!.WatchNode({ since_generation: String(since) });
-      current = stream;
-      stream.on('data', (e: NodeEventMessage) => {
-        backoff = 250;
-        since = Number(e.generation);
-        if (e.snapshot) {
-          const n = e.snapshot;
-          if (json) io.out(JSON.stringify({ type: 'snapshot', generation: since, ...nodeJson(n) }));
-          else for (const d of n.domains) io.out(changeLine(e.generation, 'snapshot', d, Number(n.reported_at_ms)));
-        } else if (e.change) {
-          const c = e.change;
-          if (json) {
-            io.out(
-              JSON.stringify({
-                type: 'change',
-                generation: since,
-                cause: c.cause,
-                domain: c.domain,
-                job_id: c.job_id,
-                at_ms: Number(c.at_ms),
-                domains: c.domains.map(domainJson),
-              }),
-            );
-          } else
-            for (const d of c.domains)
-              io.out(changeLine(e.generation, c.cause + (c.job_id ? ` ${c.job_id}` : ''), d, Number(c.at_ms)));
-        }
-      });
-      stream.on('error', (err) => resolve(err));
-      stream.on('end', () => resolve('ended'));
-    });
-    client.close();
-    if (stop) break;
-    const why = ended === 'ended' ? 'stream ended' : fromGrpcError(ended, addr).message;
-    io.err(`watch: ${why}; reconnecting in ${backoff} ms (resuming after generation ${since})`);
-    await new Promise((r) => setTimeout(r, backoff));
-    backoff = Math.min(backoff * 2, 5000);
-  }
-}
-
 export function createProgram(deps: ProgramDeps): Command {
   const { io } = deps;
   const program = new Command('magrathea')
@@ -120,117 +31,7 @@ export function createProgram(deps: ProgramDeps): Command {
     .exitOverride()
     .showHelpAfterError();
 
-  program
-    .command('status')
-    .description('show the domains of a node: class, state, jobs, since, generation')
-    .addOption(nodeOption())
-    .option('--json', 'print one JSON object')
-    .action(async (o: { node: string; json?: boolean }) => {
-      const n = await withClient(o.node, (c) => call<NodeMessage>(o.node, (opts, cb) => c.GetNode({}, opts, cb)));
-      io.out(o.json ? JSON.stringify(nodeJson(n)) : statusTable(n));
-    });
-
-  program
-    .command('watch')
-    .description('print one line per change until interrupted (reconnects and resumes by itself)')
-    .addOption(nodeOption())
-    .option('--json', 'print one JSON object per event')
-    .action((o: { node: string; json?: boolean }) => watch(o.node, o.json === true, deps));
-
-  const job = program.command('job').description('start or end a job in a domain (what the PBS hooks do)');
-  job
-    .command('start')
-    .description('StartJob: exit 0 when the job may run; otherwise non-zero with the reason on stderr')
-    .addOption(nodeOption())
-    .requiredOption('--domain <name>', 'domain the job runs in')
-    .requiredOption('--job <id>', 'PBS job id')
-    .option('--non-preemptible', 'the job may not be preempted (e.g. a multi-node job)')
-    .option('--cpus <n>', 'CPUs the job uses', positiveInt, 1)
-    .option('--expected-generation <g>', 'refuse unless the domain is still at this generation', nonNegativeInt)
-    .option('--json', 'print the result as JSON')
-    .action(
-      async (o: {
-        node: string;
-        domain: string;
-        job: string;
-        nonPreemptible?: boolean;
-        cpus: number;
-        expectedGeneration?: number;
-        json?: boolean;
-      }) => {
-        const r = await withClient(o.node, (c) =>
-          call<StartJobResponseMessage>(o.node, (opts, cb) =>
-            c.StartJob(
-              {
-                domain: o.domain,
-                job_id: o.job,
-                preemptible: o.nonPreemptible !== true,
-                cpus: o.cpus,
-                expected_generation: String(o.expectedGeneration ?? 0),
-              },
-              opts,
-              cb,
-            ),
-          ),
-        );
-        if (o.json)
-          io.out(
-            JSON.stringify({
-              generation: Number(r.generation),
-              state: r.state,
-              preempted: r.preempted,
-              already_running: r.already_running,
-              phases: r.phases,
-            }),
-          );
-        else {
-          const extra = r.already_running
-            ? ' (already running)'
-            : r.preempted.length
-              ? `; preempted ${r.preempted.join(', ')}`
-              : '';
-          io.out(`started ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${extra}`);
-        }
-      },
-    );
-  job
-    .command('end')
-    .description('EndJob (an unknown job is not an error: end hooks retry)')
-    .addOption(nodeOption())
-    .requiredOption('--domain <name>', 'domain the job runs in')
-    .requiredOption('--job <id>', 'PBS job id')
-    .option('--json', 'print the result as JSON')
-    .action(async (o: { node: string; domain: string; job: string; json?: boolean }) => {
-      const r = await withClient(o.node, (c) =>
-        call<EndJobResponseMessage>(o.node, (opts, cb) => c.EndJob({ domain: o.domain, job_id: o.job }, opts, cb)),
-      );
-      if (r.warning) io.err(`warning: ${r.warning}`);
-      if (o.json)
-        io.out(
-          JSON.stringify({ generation: Number(r.generation), state: r.state, resumed: r.resumed, warning: r.warning }),
-        );
-      else
-        io.out(
-          `ended ${o.job} in ${o.domain}: ${r.state}, generation ${r.generation}${r.resumed.length ? `; resumed ${r.resumed.join(', ')}` : ''}`,
-        );
-    });
-
-  const domain = program.command('domain').description(`domain actions: ${DOMAIN_ACTIONS.join(', ')}`);
-  for (const action of DOMAIN_ACTIONS) {
-    domain
-      .command(`${action} <domain>`)
-      .description(`${action} a domain`)
-      .addOption(nodeOption())
-      .option('--reason <text>', 'why (shown in status and logs)', '')
-      .action(async (name: string, o: { node: string; reason: string }) => {
-        const r = await withClient(o.node, (c) =>
-          call<DomainActionResponseMessage>(o.node, (opts, cb) =>
-            c.DomainAction({ domain: name, action, reason: o.reason }, opts, cb),
-          ),
-        );
-        io.out(`${action} ${name}: ${r.state}, generation ${r.generation}`);
-      });
-  }
+  addNodeCommands(program, { io, interrupted: deps.interrupted, tls: deps.tls ?? null });
   addPbsCommands(program, deps);
   addClusterCommands(program, io, deps.interrupted);
   addBoxCommand(program, { io, interrupted: deps.interrupted, nodePath: deps.nodePath, tty: deps.tty });
@@ -240,7 +41,6 @@ export function createProgram(deps: ProgramDeps): Command {
 
 /** Runs the program; returns the exit code (never throws). */
 export async function run(argv: readonly string[], deps: ProgramDeps): Promise<number> {
-  useTls(deps.tls ?? null);
   const program = createProgram(deps);
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -76,5 +76,13 @@ export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
 export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readPem } from './tls';
 export type { TlsFiles } from './tls';
+export { eligibility, DOMAIN_NAME } from './rules';
+export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
+export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';
+export type { StopStep, StopLogger } from './shutdown';
+export { createLogger, REDACTED_PATHS } from './logger';
+export type { LoggerOptions } from './logger';
+export { listenHttp, parseJsonObject } from './http-edge';
+export type { MetricsExposition } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';

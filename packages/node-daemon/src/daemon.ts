@@ -1,22 +1,23 @@
 /** Builds the daemon's component graph and runs its lifecycle: start in order, stop in reverse. */
 import type { Logger } from 'pino';
 import type { DaemonConfig } from './config/load-config';
-import type { Clock } from './domain-manager';
-import { DomainManager, systemClock } from './domain-manager';
+import type { Clock } from './engine/domain-manager';
+import { DomainManager, systemClock } from './engine/domain-manager';
+import { DomainCommands } from './engine/commands';
 import { createDriver } from './hypervisor/create-driver';
-import type { HypervisorDriver } from './hypervisor/hypervisor-driver';
-import type { Signaller } from './hypervisor/cgroup/cgroup-driver';
+import type { HypervisorDriver, Signaller } from './hypervisor/hypervisor-driver';
 import type { AccelFacts } from './hypervisor/qemu/accel';
 import { readAccelFacts } from './hypervisor/qemu/accel';
 import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
 import type { HostMetrics } from './metrics/host-metrics';
 import { SystemInformationMetrics } from './metrics/host-metrics';
+import { DaemonMetrics } from './metrics/daemon-metrics';
 import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
 import { ConfigError } from './errors';
-import { FailureLimiter, PeerAuthenticator, readPem } from '@magrathea/common';
+import { FailureLimiter, PeerAuthenticator, readPem, stopInOrder } from '@magrathea/common';
 import { Authorizer } from './rpc/authorizer';
 import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
@@ -50,13 +51,15 @@ export class Daemon {
   readonly manager: DomainManager;
   readonly driver: HypervisorDriver;
   private readonly journal: Journal;
-  private readonly metrics: HostMetrics;
+  private readonly hostMetrics: HostMetrics;
   private readonly tasks: PeriodicTasks;
   private readonly rpc: RpcServer;
   private readonly tokens = new DomainTokens();
   private readonly hook: HookServer | null;
   private readonly auth: Authorizer;
   private readonly hookLimiter: FailureLimiter;
+  /** Prometheus metrics, served on the hook API's GET /metrics. */
+  readonly metrics: DaemonMetrics;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -81,7 +84,7 @@ export class Daemon {
           }),
       });
     this.journal = deps.journal ?? new FileJournal(config.stateDir);
-    this.metrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
+    this.hostMetrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
     this.tasks = deps.tasks ?? new CronTasks(deps.logger.child({ component: 'tasks' }));
     this.manager = new DomainManager(
       {
@@ -96,9 +99,11 @@ export class Daemon {
         driver: this.driver,
         clock,
         logger: deps.logger,
-        hostSample: () => this.metrics.latest(),
+        hostSample: () => this.hostMetrics.latest(),
+        onCommitted: (o) => this.metrics.commandCommitted(o),
       },
     );
+    const commands = new DomainCommands(this.manager, deps.logger);
     const tls = config.listen.tls;
     let authenticator: PeerAuthenticator | null = null;
     if (tls) {
@@ -116,20 +121,30 @@ export class Daemon {
     );
     this.rpc = createRpcServer({
       manager: this.manager,
+      commands,
       logger: deps.logger,
       auth: this.auth,
       maxStreamsPerClient: config.limits.maxStreamsPerClient,
       tls,
     });
     this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, () => clock.now());
+    this.metrics = new DaemonMetrics({
+      nodeName: config.nodeName,
+      manager: this.manager,
+      grpcAuth: () => this.auth.counters,
+      hookAuth: this.hookLimiter,
+      watchStreams: () => this.rpc.openStreams,
+      host: () => this.hostMetrics.latest(),
+    });
     this.hook = config.hookApi
       ? createHookServer(
           {
             manager: this.manager,
+            commands,
             tokens: this.tokens,
             logger: deps.logger,
             limiter: this.hookLimiter,
-            metricsText: () => this.metricsText(),
+            metrics: this.metrics,
           },
           config.hookApi,
         )
@@ -138,28 +153,6 @@ export class Daemon {
 
   private tokenSources(): { domain: string; file: string }[] {
     return this.config.domains.flatMap((d) => (d.tokenFile ? [{ domain: d.name, file: d.tokenFile }] : []));
-  }
-
-  /** Prometheus text: authentication failures and refusals, watch streams, the node generation. */
-  metricsText(): string {
-    const g = this.auth.counters;
-    return [
-      '# HELP magrathea_auth_failures_total Failed authentications (gRPC: certificates; hook: tokens).',
-      '# TYPE magrathea_auth_failures_total counter',
-      `magrathea_auth_failures_total{api="grpc"} ${g.failures}`,
-      `magrathea_auth_failures_total{api="hook"} ${this.hookLimiter.total}`,
-      '# HELP magrathea_auth_refused_total Requests refused because their source failed too often.',
-      '# TYPE magrathea_auth_refused_total counter',
-      `magrathea_auth_refused_total{api="grpc"} ${g.refusedWhileBlocked}`,
-      `magrathea_auth_refused_total{api="hook"} ${this.hookLimiter.refusedTotal}`,
-      '# HELP magrathea_watch_streams Open WatchNode streams.',
-      '# TYPE magrathea_watch_streams gauge',
-      `magrathea_watch_streams ${this.rpc.openStreams}`,
-      '# HELP magrathea_node_generation Generation of the node state.',
-      '# TYPE magrathea_node_generation gauge',
-      `magrathea_node_generation ${this.manager.current.generation}`,
-      '',
-    ].join('\n');
   }
 
   /**
@@ -197,10 +190,10 @@ export class Daemon {
       this.manager.recover();
       await this.manager.startDriver();
       // Sampling CPU load takes ~0.5 s; GetNode reports host metrics once the first sample is in.
-      void this.metrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
+      void this.hostMetrics.refresh().catch((err: unknown) => this.log.warn({ err }, 'host metrics unavailable'));
       await this.manager.reconcile();
       this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
-      this.tasks.add('host-metrics', this.config.metricsCron, () => this.metrics.refresh());
+      this.tasks.add('host-metrics', this.config.metricsCron, () => this.hostMetrics.refresh());
       let tcpPort: number | null = null;
       if (this.config.listen.tcp)
         tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
@@ -243,22 +236,19 @@ export class Daemon {
   private async doStop(): Promise<number> {
     const wasFailed = this.stateValue === 'failed';
     this.stateValue = 'stopping';
-    let code = 0;
-    const step = async (name: string, fn: () => Promise<unknown> | void): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        code = 1;
-        this.log.error({ err, component: name }, 'component failed to stop');
-      }
-    };
-    await step('health', () => this.rpc.setServing(false));
-    await step('tasks', () => this.tasks.stop());
-    await step('hook-api', () => this.hook?.close(this.config.shutdownGraceMs));
-    await step('rpc', () => this.rpc.shutdown(this.config.shutdownGraceMs));
-    await step('manager', () => this.manager.drain());
-    await step('driver', () => this.driver.stop());
-    await step('journal', () => this.journal.close());
+    const grace = this.config.shutdownGraceMs;
+    const code = await stopInOrder(
+      [
+        { name: 'health', stop: () => this.rpc.setServing(false) },
+        { name: 'tasks', stop: () => this.tasks.stop() },
+        { name: 'hook-api', stop: () => this.hook?.close(grace) },
+        { name: 'rpc', stop: () => this.rpc.shutdown(grace) },
+        { name: 'manager', stop: () => this.manager.drain() },
+        { name: 'driver', stop: () => this.driver.stop() },
+        { name: 'journal', stop: () => this.journal.close() },
+      ],
+      this.log,
+    );
     this.stateValue = wasFailed ? 'failed' : 'stopped';
     this.log.info({ code }, 'magrathead stopped');
     return code;

@@ -1,4 +1,7 @@
-/** Typed daemon errors. `rpc/to-grpc-status.ts` is the one place that maps them to gRPC codes. */
+/**
+ * Typed daemon errors. Each server maps them in one place: `rpc/to-grpc-status.ts` (gRPC) and
+ * `toHttpReply` in `hook-api/hook-server.ts` (the hook API).
+ */
 import type { RefusalReason } from '@magrathea/common';
 
 export type DaemonErrorCode =
@@ -43,12 +46,20 @@ export class DomainNotFoundError extends DaemonError {
 /** The state machine (or the driver) refused the command: nothing was changed. */
 export class RefusedError extends DaemonError {
   override readonly name = 'RefusedError';
+  /** The domain whose status the edge reports with the refusal (a refused job start), or null. */
+  readonly domain: string | null;
   constructor(
     readonly reason: RefusalReason,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; domain?: string },
   ) {
     super('refused', message, options);
+    this.domain = options?.domain ?? null;
+  }
+
+  /** The same refusal, carrying the domain whose status goes with it. */
+  inDomain(domain: string): RefusedError {
+    return new RefusedError(this.reason, this.message, { cause: this.cause, domain });
   }
 }
 

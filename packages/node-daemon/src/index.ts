@@ -1,8 +1,10 @@
 export * from './domain';
 export { Daemon } from './daemon';
 export type { DaemonDeps, DaemonState, Listening } from './daemon';
-export { DomainManager, systemClock } from './domain-manager';
-export type { Clock, ManagedDomain, Outcome, CommandInput } from './domain-manager';
+export { DomainManager, systemClock } from './engine/domain-manager';
+export type { Clock, ManagedDomain, Outcome, CommandInput } from './engine/domain-manager';
+export { DomainCommands } from './engine/commands';
+export type { CommandScope, JobStarted, JobEnded, ActionDone } from './engine/commands';
 export { FileJournal } from './journal/file-journal';
 export type { Journal, JournalRecord, Recovered } from './journal/journal';
 export { SimulatedDriver } from './hypervisor/simulated/simulated-driver';
@@ -14,5 +16,4 @@ export type {
 } from './hypervisor/hypervisor-driver';
 export { loadConfig, compileConfig, parseConfigText, DEFAULT_CONFIG_YAML } from './config/load-config';
 export type { DaemonConfig } from './config/load-config';
-export { createLogger } from './logging';
 export * from './errors';

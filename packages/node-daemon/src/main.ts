@@ -5,11 +5,11 @@
  * (see BENCHMARKS.md; keep them in sync with DAEMON_NODE_FLAGS in bench/lib.js and `npm start`).
  */
 import { Command } from 'commander';
+import { createLogger } from '@magrathea/common';
 import type { Logger } from 'pino';
 import { Daemon } from './daemon';
 import { loadConfig } from './config/load-config';
 import { DaemonError } from './errors';
-import { createLogger } from './logging';
 
 /** sysexits.h codes. */
 const EXIT = { usage: 64, dataErr: 65, software: 70, cantCreate: 73, config: 78 } as const;
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     process.stderr.write(`magrathead: ${(err as Error).message}\n`);
     process.exit(exitCodeFor(err));
   }
-  const logger: Logger = createLogger(opts.logLevel ?? config.logLevel);
+  const logger: Logger = createLogger({ service: 'magrathead', level: opts.logLevel ?? config.logLevel });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(EXIT.software);

@@ -4,14 +4,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import type { NodeEventMessage } from '@magrathea/common';
+import type { NodeChange } from '../src/service/cluster-view';
 import { ClusterView } from '../src/service/cluster-view';
+import { admitJob } from '../src/service/admission';
 import { compileFilterConfig } from '../src/service/config';
 import { Metrics } from '../src/service/metrics';
 import { Publisher } from '../src/service/publisher';
 
 const QMGR = path.resolve(__dirname, '../../../test/fixtures/fake-qmgr.js');
 
-function domain(name: string, state: string, gen: number, cls = 'normal') {
+function domain(name: string, state: string, gen: number, cls = 'normal', extra: Record<string, unknown> = {}) {
   return {
     name,
     domain_class: cls,
@@ -29,6 +31,8 @@ function domain(name: string, state: string, gen: number, cls = 'normal') {
     last_release: null,
     flap_count: 0,
     held_until_ms: '0',
+      image: '',
+    ...extra,
   };
 }
 const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage =>
@@ -70,7 +74,7 @@ function setup(pbs: Record<string, unknown> = {}) {
   );
   const metrics = new Metrics();
   const view = new ClusterView(cfg, { logger, metrics, now: () => Date.now() });
-  const publisher = new Publisher(cfg.pbs!, { view, logger, metrics, now: () => Date.now() });
+  const publisher = new Publisher(cfg.pbs!, { logger, metrics, now: () => Date.now() });
   view.subscribe(publisher.onView);
   const batches = () =>
     fs.existsSync(log)
@@ -91,9 +95,9 @@ describe('ClusterView', () => {
     expect(view.apply('n1', snapshot(5, { meta: 'free', priv: 'free' }))).toBe(true);
     expect(view.apply('n1', change(5, { meta: 'occupied' }))).toBe(false); // not after 5
     expect(view.apply('n1', change(4, { meta: 'occupied' }))).toBe(false);
-    expect(metrics.generationBackwards.get()).toBe(3);
+    expect((await metrics.generationBackwards.get()).values[0]?.value).toBe(3);
     expect(view.apply('n1', change(6, { meta: 'teleporting' }))).toBe(true);
-    expect(metrics.unknownStates.get()).toBe(1);
+    expect((await metrics.unknownStates.get()).values[0]?.value).toBe(1);
     await publisher.idle();
     expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'none', state: 'unknown' });
     expect(
@@ -116,6 +120,61 @@ describe('ClusterView', () => {
     expect(publisher.publishedValues('n1-priv')).toMatchObject({ magrathea: 'priority', state: 'free' });
     publisher.stop();
     fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('ClusterView: converted once, before/after to subscribers, a vnode index for Admit', () => {
+  const event = (gen: number, kind: 'snapshot' | 'change', domains: object[]): NodeEventMessage =>
+    (kind === 'snapshot'
+      ? { generation: String(gen), snapshot: { name: 'n1', generation: String(gen), domains } }
+      : {
+          generation: String(gen),
+          change: { cause: 't', domain: 'meta', job_id: '', at_ms: '1000', domains },
+        }) as unknown as NodeEventMessage;
+  const viewAt = (now: { v: number }) => {
+    const cfg = compileFilterConfig({ nodes: [{ name: 'n1', address: '127.0.0.1:1' }] });
+    const view = new ClusterView(cfg, { logger: pino({ level: 'silent' }), metrics: new Metrics(), now: () => now.v });
+    const seen: NodeChange[] = [];
+    view.subscribe((c) => seen.push(c));
+    return { view, seen };
+  };
+
+  test('subscribers get the changed domains with their converted entries before and after', () => {
+    const { view, seen } = viewAt({ v: 0 });
+    view.apply('n1', event(1, 'snapshot', [domain('meta', 'free', 1), domain('priv', 'free', 1, 'priority')]));
+    const preempted = { jobs: [{ id: '7.pbs' }], stored_state: 'preempted' };
+    view.apply('n1', event(2, 'change', [domain('meta', 'preempted', 2, 'normal', preempted)]));
+    const last = seen.at(-1)!;
+    expect(last.commitAtMs).toBe(1000);
+    expect(last.domains).toHaveLength(1);
+    expect(last.domains[0]!.before!.snapshot.state).toBe('free');
+    expect(last.domains[0]!.after).toMatchObject({
+      vnode: 'n1-meta',
+      storedState: 'preempted',
+      jobIds: ['7.pbs'],
+      snapshot: { state: 'preempted' },
+    });
+  });
+
+  test('Admit reads the vnode index; a flap hold counts only until it ends', () => {
+    const now = { v: 1_000 };
+    const { view } = viewAt(now);
+    const held = { held_until_ms: '5000' };
+    view.apply(
+      'n1',
+      event(1, 'snapshot', [domain('meta', 'free', 1, 'normal', held), domain('priv', 'free', 1, 'priority')]),
+    );
+    expect(admitJob(view, 'normal', ['n1-meta']).admit).toBe(false);
+    expect(admitJob(view, 'priority', ['n1-priv']).admit).toBe(true);
+    expect(admitJob(view, 'normal', ['n9-meta']).reasons).toEqual([
+      'n9-meta: not a Magrathea vnode known to this filter',
+    ]);
+    now.v = 5_001;
+    expect(admitJob(view, 'normal', ['n1-meta']).admit).toBe(true);
+    // A snapshot without the domain drops its vnode from the index.
+    view.apply('n1', event(2, 'snapshot', [domain('priv', 'free', 2, 'priority')]));
+    expect(admitJob(view, 'normal', ['n1-meta']).admit).toBe(false);
+    expect(view.allPlaced().map((p) => p.vnode)).toEqual(['n1-priv']);
   });
 });
 

@@ -7,18 +7,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { ConfigChecker, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import { ConfigChecker, DOMAIN_NAME, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
 import type { DriverConfig } from '../hypervisor/create-driver';
 import { DRIVER_KINDS, PREEMPTION_MODES } from '../hypervisor/create-driver';
 import type { PreemptionMode } from '../hypervisor/create-driver';
-import type { SimulatedFailure } from '../hypervisor/simulated/simulated-driver';
 import type { QemuVmConfig } from '../hypervisor/qemu/qemu-driver';
-
-/** Valid domain names: what PBS accepts as a vnode name part, and safe in paths. */
-export const DOMAIN_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+import { checkCgroup, checkCgroupDomains, checkCommand, checkCommandUse } from '../hypervisor/cgroup/cgroup-config';
+import { checkLibvirt, checkLibvirtName, checkLibvirtNameUse } from '../hypervisor/libvirt/libvirt-config';
+import { checkQemu, checkVm, checkVmUse } from '../hypervisor/qemu/qemu-config';
+import { checkSimulated } from '../hypervisor/simulated/simulated-config';
 
 export interface DomainConfig {
   readonly name: string;
@@ -91,7 +91,6 @@ export interface ConfigOverrides {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const SIM_OPS = ['preempt', 'save', 'shrink', 'shutdown', 'resume', 'restore', 'grow', 'boot', 'observe'] as const;
 
 /** The embedded default: one node, `meta` and `egee` (normal) and `priv` (priority), simulated, loopback. */
 export const DEFAULT_CONFIG_YAML = `# magrathead embedded default
@@ -106,89 +105,15 @@ domains:
   - { name: priv, class: priority }
 `;
 
-function checkSimulated(c: ConfigChecker, o: Obj | null, at: string): DriverConfig['simulated'] {
-  const sim = c.object(o, at, [
-    'latencyMs',
-    'failures',
-    'activeMemoryBytes',
-    'idleMemoryBytes',
-    'preemptedMemoryBytes',
-  ]);
-  const latencyObj = c.object(sim?.latencyMs, `${at}.latencyMs`, SIM_OPS);
-  const latencyMs: Partial<Record<(typeof SIM_OPS)[number], number>> = {};
-  for (const op of SIM_OPS) {
-    const v = c.int(latencyObj, op, `${at}.latencyMs`, 0, 600_000);
-    if (v !== undefined) latencyMs[op] = v;
-  }
-  const failures: SimulatedFailure[] = [];
-  const fl = sim?.failures;
-  if (fl !== undefined && fl !== null) {
-    if (!Array.isArray(fl)) c.fail(`${at}.failures`, 'must be a list');
-    else
-      fl.forEach((f, i) => {
-        const p = `${at}.failures.${i}`;
-        const fo = c.object(f, p, ['op', 'domain', 'times', 'message']);
-        const op = c.oneOf(fo, 'op', p, SIM_OPS);
-        if (op === undefined && fo && fo.op === undefined) c.fail(`${p}.op`, 'is required');
-        const domain = c.string(fo, 'domain', p, { pattern: DOMAIN_NAME, patternText: 'a domain name' });
-        const times = c.int(fo, 'times', p, 1, 1_000_000);
-        const message = c.string(fo, 'message', p);
-        if (op)
-          failures.push({
-            op,
-            ...(domain ? { domain } : {}),
-            ...(times ? { times } : {}),
-            ...(message ? { message } : {}),
-          });
-      });
-  }
-  const mem = (k: string): number | undefined => c.int(sim, k, at, 0, Number.MAX_SAFE_INTEGER);
-  const active = mem('activeMemoryBytes');
-  const idle = mem('idleMemoryBytes');
-  const pre = mem('preemptedMemoryBytes');
-  return {
-    latencyMs,
-    failures,
-    ...(active !== undefined ? { activeMemoryBytes: active } : {}),
-    ...(idle !== undefined ? { idleMemoryBytes: idle } : {}),
-    ...(pre !== undefined ? { preemptedMemoryBytes: pre } : {}),
-  };
-}
-
-/**
- * Validates a parsed YAML document and resolves defaults. `baseDir` resolves relative paths
- * (the config file's directory, or the working directory for the embedded default).
- */
-export function compileConfig(
-  doc: unknown,
+/** `listen` (and the --listen/--socket overrides): gRPC on TCP and/or a Unix socket, TLS. */
+function checkListen(
+  c: ConfigChecker,
+  v: unknown,
+  overrides: ConfigOverrides,
+  stateDir: string,
   baseDir: string,
-  overrides: ConfigOverrides = {},
-  hostname = os.hostname(),
-): DaemonConfig {
-  const c = new ConfigChecker();
-  const top = c.object(doc ?? {}, '', [
-    'node',
-    'stateDir',
-    'listen',
-    'hookApi',
-    'driver',
-    'domains',
-    'reconcileCron',
-    'limits',
-    'flapDamping',
-    'metricsCron',
-    'snapshotEvery',
-    'eventBacklog',
-    'shutdownGraceMs',
-    'log',
-  ]);
-  const node = c.object(top?.node, 'node', ['name']);
-  const nodeName =
-    c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ??
-    hostname;
-  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
-
-  const listen = c.object(top?.listen, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback', 'tls']);
+): DaemonConfig['listen'] {
+  const listen = c.object(v, 'listen', ['tcp', 'unixSocket', 'allowNonLoopback', 'tls']);
   const tls = checkTls(c, listen?.tls, baseDir);
   let tcp: DaemonConfig['listen']['tcp'] = { host: '127.0.0.1', port: 5678 };
   const tcpText =
@@ -224,35 +149,23 @@ export function compileConfig(
   if (unixSocket && Buffer.byteLength(unixSocket) > 107)
     c.fail('listen.unixSocket', `path is longer than the 107 bytes a Unix socket allows: ${unixSocket}`);
   if (!tcp && !unixSocket) c.fail('listen', 'at least one of tcp and unixSocket is needed');
+  return { tcp, unixSocket, allowNonLoopback, tls };
+}
 
-  const drv = c.object(top?.driver, 'driver', ['kind', 'simulated', 'cgroup', 'qemu', 'libvirt']);
+/** `driver`: the kind, and every driver's section (each driver checks its own, beside its code). */
+function checkDriver(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig {
+  const drv = c.object(v, 'driver', ['kind', 'simulated', 'cgroup', 'qemu', 'libvirt']);
   const kind = c.oneOf(drv, 'kind', 'driver', DRIVER_KINDS) ?? 'simulated';
   const simulated = checkSimulated(c, (drv?.simulated as Obj | undefined) ?? null, 'driver.simulated');
-  const cg = c.object(drv?.cgroup, 'driver.cgroup', [
-    'mount',
-    'root',
-    ...SHARE_KEYS,
-    'preemptedMemoryBytes',
-    'stopTimeoutMs',
-  ]);
-  const cgroup = {
-    mount: c.string(cg, 'mount', 'driver.cgroup') ?? '/sys/fs/cgroup',
-    root:
-      c.string(cg, 'root', 'driver.cgroup', {
-        pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
-        patternText: 'a cgroup name',
-      }) ?? 'magrathea',
-    ...checkShares(c, cg, 'driver.cgroup'),
-    preemptedMemoryBytes:
-      c.int(cg, 'preemptedMemoryBytes', 'driver.cgroup', 4096, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
-    stopTimeoutMs: c.int(cg, 'stopTimeoutMs', 'driver.cgroup', 0, 600_000) ?? 5000,
-  };
-
+  const cgroup = checkCgroup(c, drv?.cgroup);
   const qemu = checkQemu(c, drv?.qemu, stateDir, baseDir);
   const libvirt = checkLibvirt(c, drv?.libvirt, stateDir, baseDir);
+  return { kind, simulated, cgroup, qemu, libvirt };
+}
 
+/** `domains`, then each driver's cross-checks (what only it may have, and what it needs). */
+function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseDir: string): DomainConfig[] {
   const domains: DomainConfig[] = [];
-  const ds = top?.domains;
   if (ds === undefined || ds === null) c.fail('domains', 'is required: list the domains of this node');
   else if (!Array.isArray(ds)) c.fail('domains', 'must be a list');
   else {
@@ -283,16 +196,7 @@ export function compileConfig(
       const autostart = c.bool(o, 'autostart', p) ?? true;
       const tokenFile = c.string(o, 'tokenFile', p);
       const preemption = c.oneOf(o, 'preemption', p, PREEMPTION_MODES) ?? 'throttle';
-      let command: string[] = [];
-      if (o.command !== undefined && o.command !== null) {
-        if (
-          !Array.isArray(o.command) ||
-          o.command.length === 0 ||
-          !o.command.every((x) => typeof x === 'string' && x.length > 0)
-        ) {
-          c.fail(`${p}.command`, 'must be a non-empty list of strings (argv)');
-        } else command = o.command as string[];
-      }
+      const command = checkCommand(c, o, p);
       const vm = o.vm === undefined || o.vm === null ? null : checkVm(c, o.vm, `${p}.vm`, baseDir);
       if (name && domains.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate domain name "${name}"`);
       else if (name)
@@ -304,49 +208,24 @@ export function compileConfig(
           command,
           preemption,
           vm,
-          libvirtName:
-            c.string(o, 'libvirtName', p, {
-              pattern: /^[A-Za-z0-9_.:+-]{1,200}$/,
-              patternText: 'a libvirt domain name',
-            }) ?? null,
+          libvirtName: checkLibvirtName(c, o, p),
         });
     });
   }
 
+  const { kind } = driver;
   domains.forEach((d, i) => {
-    if (kind !== 'cgroup' && d.command.length > 0)
-      c.fail(`domains.${i}.command`, 'is only for the cgroup driver (driver.kind is ' + kind + ')');
-    if (kind !== 'libvirt' && d.libvirtName !== null)
-      c.fail(`domains.${i}.libvirtName`, `is only for the libvirt driver (driver.kind is ${kind})`);
-    if (kind !== 'qemu' && d.vm !== null)
-      c.fail(`domains.${i}.vm`, `is only for the qemu driver (driver.kind is ${kind})`);
-    const qmpSocket = path.join(qemu.runDir, `${d.name}.qmp`);
-    if (kind === 'qemu' && Buffer.byteLength(qmpSocket) > 107)
-      c.fail(
-        'driver.qemu.runDir',
-        `the QMP socket path ${qmpSocket} is longer than the 107 bytes a Unix socket allows`,
-      );
-    if (kind === 'qemu' && d.vm === null)
-      c.fail(`domains.${i}.vm`, 'is required with the qemu driver (kernel, memoryMiB, ...)');
-    if (kind === 'qemu' && d.preemption === 'throttle' && qemu.cgroup === null)
-      c.fail(
-        `domains.${i}.preemption`,
-        'throttle needs driver.qemu.cgroup (the CPU weight of the VM); use pause or save, or configure the cgroup',
-      );
+    checkCommandUse(c, kind, d, i);
+    checkLibvirtNameUse(c, kind, d, i);
+    checkVmUse(c, kind, d, i, driver.qemu);
   });
-  if (kind === 'cgroup') {
-    domains.forEach((d, i) => {
-      if (d.command.length === 0)
-        c.fail(`domains.${i}.command`, 'is required with the cgroup driver (the process tree of the domain)');
-      if (d.preemption === 'save') {
-        c.fail(
-          `domains.${i}.preemption`,
-          'save is not possible with the cgroup driver here (CRIU does not work on this kernel); use throttle or pause',
-        );
-      }
-    });
-  }
-  const hook = c.object(top?.hookApi, 'hookApi', ['listen', 'allowNonLoopback', 'maxBodyBytes', 'requestTimeoutMs']);
+  if (kind === 'cgroup') checkCgroupDomains(c, domains);
+  return domains;
+}
+
+/** `hookApi`: the HTTP/JSON endpoint for the PBS hooks, or null when not configured. */
+function checkHookApi(c: ConfigChecker, v: unknown, domains: readonly DomainConfig[]): DaemonConfig['hookApi'] {
+  const hook = c.object(v, 'hookApi', ['listen', 'allowNonLoopback', 'maxBodyBytes', 'requestTimeoutMs']);
   let hookApi: DaemonConfig['hookApi'] = null;
   if (hook) {
     const listenText = c.string(hook, 'listen', 'hookApi');
@@ -372,6 +251,46 @@ export function compileConfig(
       c.fail('domains', 'the hook API is enabled but no domain has a tokenFile; give each domain its own token');
     }
   }
+  return hookApi;
+}
+
+/**
+ * Validates a parsed YAML document and resolves defaults. `baseDir` resolves relative paths
+ * (the config file's directory, or the working directory for the embedded default).
+ */
+export function compileConfig(
+  doc: unknown,
+  baseDir: string,
+  overrides: ConfigOverrides = {},
+  hostname = os.hostname(),
+): DaemonConfig {
+  const c = new ConfigChecker();
+  const top = c.object(doc ?? {}, '', [
+    'node',
+    'stateDir',
+    'listen',
+    'hookApi',
+    'driver',
+    'domains',
+    'reconcileCron',
+    'limits',
+    'flapDamping',
+    'metricsCron',
+    'snapshotEvery',
+    'eventBacklog',
+    'shutdownGraceMs',
+    'log',
+  ]);
+  const node = c.object(top?.node, 'node', ['name']);
+  const nodeName =
+    c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ??
+    hostname;
+  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
+
+  const listen = checkListen(c, top?.listen, overrides, stateDir, baseDir);
+  const driver = checkDriver(c, top?.driver, stateDir, baseDir);
+  const domains = checkDomains(c, top?.domains, driver, baseDir);
+  const hookApi = checkHookApi(c, top?.hookApi, domains);
 
   const cron = (key: string, def: string): string => {
     const v = c.string(top, key, '');
@@ -401,10 +320,10 @@ export function compileConfig(
   return {
     nodeName,
     stateDir,
-    listen: { tcp, unixSocket, allowNonLoopback, tls },
+    listen,
     limits,
     flapDamping,
-    driver: { kind, simulated, cgroup, qemu, libvirt },
+    driver,
     domains,
     hookApi,
     reconcileCron,
@@ -413,62 +332,6 @@ export function compileConfig(
     eventBacklog,
     shutdownGraceMs,
     logLevel,
-  };
-}
-
-const SHARE_KEYS = ['activeShares', 'idleShares', 'preemptedShares'] as const;
-
-/** cpu.shares of a running, idle and preempted domain (every real driver has them). */
-function checkShares(c: ConfigChecker, o: Obj | null, at: string): Record<(typeof SHARE_KEYS)[number], number> {
-  return {
-    activeShares: c.int(o, 'activeShares', at, 2, 262144) ?? 1024,
-    idleShares: c.int(o, 'idleShares', at, 2, 262144) ?? 64,
-    preemptedShares: c.int(o, 'preemptedShares', at, 2, 262144) ?? 2,
-  };
-}
-
-function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['qemu'] {
-  const at = 'driver.qemu';
-  const q = c.object(v, at, [
-    'binary',
-    'accel',
-    'runDir',
-    'cgroup',
-    ...SHARE_KEYS,
-    'qmpTimeoutMs',
-    'bootTimeoutMs',
-    'powerdownTimeoutMs',
-    'saveTimeoutMs',
-    'balloonSettleMs',
-    'balloonMarginMiB',
-  ]);
-  let cgroup: DriverConfig['qemu']['cgroup'] = { mount: '/sys/fs/cgroup', root: 'magrathea' };
-  if (q && q.cgroup === false) cgroup = null;
-  else if (q && q.cgroup !== undefined && q.cgroup !== null) {
-    const cg = c.object(q.cgroup, `${at}.cgroup`, ['mount', 'root']);
-    cgroup = {
-      mount: c.string(cg, 'mount', `${at}.cgroup`) ?? '/sys/fs/cgroup',
-      root:
-        c.string(cg, 'root', `${at}.cgroup`, {
-          pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
-          patternText: 'a cgroup name',
-        }) ?? 'magrathea',
-    };
-  }
-  const runDirText = c.string(q, 'runDir', at);
-  const runDir = runDirText ? path.resolve(baseDir, runDirText) : path.join(stateDir, 'qemu');
-  return {
-    binary: c.string(q, 'binary', at) ?? 'qemu-system-x86_64',
-    accel: c.oneOf(q, 'accel', at, ['auto', 'kvm', 'tcg'] as const) ?? 'auto',
-    runDir,
-    cgroup,
-    ...checkShares(c, q, at),
-    qmpTimeoutMs: c.int(q, 'qmpTimeoutMs', at, 50, 600_000) ?? 5000,
-    bootTimeoutMs: c.int(q, 'bootTimeoutMs', at, 100, 3_600_000) ?? 120_000,
-    powerdownTimeoutMs: c.int(q, 'powerdownTimeoutMs', at, 0, 600_000) ?? 10_000,
-    saveTimeoutMs: c.int(q, 'saveTimeoutMs', at, 100, 3_600_000) ?? 120_000,
-    balloonSettleMs: c.int(q, 'balloonSettleMs', at, 0, 60_000) ?? 2000,
-    balloonMarginMiB: c.int(q, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
   };
 }
 
@@ -508,80 +371,6 @@ function checkTls(c: ConfigChecker, v: unknown, baseDir: string): TlsConfig | nu
     });
   if (!ca || !cert || !key) return null;
   return { ca, cert, key, clients };
-}
-
-function checkLibvirt(c: ConfigChecker, v: unknown, stateDir: string, baseDir: string): DriverConfig['libvirt'] {
-  const at = 'driver.libvirt';
-  const o = c.object(v, at, [
-    'virsh',
-    'uri',
-    'runDir',
-    'weightParam',
-    ...SHARE_KEYS,
-    'preemptedMemoryMiB',
-    'balloonMarginMiB',
-    'commandTimeoutMs',
-    'bootTimeoutMs',
-    'shutdownTimeoutMs',
-  ]);
-  const runDir = c.string(o, 'runDir', at);
-  return {
-    virsh: c.string(o, 'virsh', at) ?? 'virsh',
-    uri: c.string(o, 'uri', at, { pattern: /^[a-z+]+:\/\/[^\s']*$/, patternText: 'a libvirt URI' }) ?? 'qemu:///system',
-    runDir: runDir ? path.resolve(baseDir, runDir) : path.join(stateDir, 'libvirt'),
-    weightParam:
-      c.string(o, 'weightParam', at, { pattern: /^[a-z_]+$/, patternText: 'a scheduler parameter name' }) ??
-      'cpu_shares',
-    ...checkShares(c, o, at),
-    preemptedMemoryMiB: c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0,
-    balloonMarginMiB: c.int(o, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
-    commandTimeoutMs: c.int(o, 'commandTimeoutMs', at, 50, 600_000) ?? 30_000,
-    bootTimeoutMs: c.int(o, 'bootTimeoutMs', at, 100, 3_600_000) ?? 120_000,
-    shutdownTimeoutMs: c.int(o, 'shutdownTimeoutMs', at, 0, 600_000) ?? 30_000,
-  };
-}
-
-function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: string): QemuVmConfig | null {
-  const o = c.object(v, at, [
-    'kernel',
-    'initrd',
-    'append',
-    'disk',
-    'memoryMiB',
-    'idleMemoryMiB',
-    'preemptedMemoryMiB',
-    'cpus',
-    'readyLine',
-    'extraArgs',
-  ]);
-  if (!o) return null;
-  const kernel = c.string(o, 'kernel', at);
-  if (o.kernel === undefined) c.fail(`${at}.kernel`, 'is required (path of the guest kernel)');
-  const initrd = c.string(o, 'initrd', at);
-  const disk = c.string(o, 'disk', at);
-  const memoryMiB = c.int(o, 'memoryMiB', at, 96, 4_194_304) ?? 256;
-  const idleMemoryMiB = c.int(o, 'idleMemoryMiB', at, 1, 4_194_304) ?? null;
-  const preemptedMemoryMiB = c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0;
-  if (idleMemoryMiB !== null && idleMemoryMiB > memoryMiB) c.fail(`${at}.idleMemoryMiB`, 'must not exceed memoryMiB');
-  let extraArgs: string[] = [];
-  if (o.extraArgs !== undefined && o.extraArgs !== null) {
-    if (!Array.isArray(o.extraArgs) || !o.extraArgs.every((x) => typeof x === 'string'))
-      c.fail(`${at}.extraArgs`, 'must be a list of strings');
-    else extraArgs = o.extraArgs;
-  }
-  if (!kernel) return null;
-  return {
-    kernel: path.resolve(baseDir, kernel),
-    initrd: initrd ? path.resolve(baseDir, initrd) : null,
-    append: c.string(o, 'append', at) ?? 'console=ttyS0 quiet panic=-1',
-    disk: disk ? path.resolve(baseDir, disk) : null,
-    memoryMiB,
-    idleMemoryMiB,
-    preemptedMemoryMiB,
-    cpus: c.int(o, 'cpus', at, 1, 256) ?? 1,
-    readyLine: c.string(o, 'readyLine', at) ?? null,
-    extraArgs,
-  };
 }
 
 /** Parses YAML text; syntax errors and warnings become problems with line and column. */

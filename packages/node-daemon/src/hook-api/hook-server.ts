@@ -9,13 +9,14 @@
  *   GET  /v1/domains/NAME  the domain's state and what it accepts (for the periodic hook)
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { eligibility } from '@magrathea/scheduler-filter';
-import type { DomainMessage, FailureLimiter } from '@magrathea/common';
-import type { DomainManager } from '../domain-manager';
-import { DaemonError, DomainNotFoundError, InvalidArgumentError, RefusedError } from '../errors';
-import { checkCpus, checkDomain, checkGeneration, checkJobId } from '../rpc/validate';
+import { closeHttpServer, eligibility, listenHttp, parseJsonObject } from '@magrathea/common';
+import type { FailureLimiter, MetricsExposition } from '@magrathea/common';
+import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
+import type { DomainManager } from '../engine/domain-manager';
+import type { DomainSummary } from '../engine/view';
+import { DaemonError, InvalidArgumentError } from '../errors';
+import type { RefusedError } from '../errors';
 import type { DomainTokens } from './tokens';
 
 export interface HookServerOptions {
@@ -36,11 +37,20 @@ class HttpError extends Error {
 }
 
 type Reply =
-  | { readonly status: number; readonly body: Record<string, unknown>; readonly text?: undefined }
-  | { readonly status: number; readonly body: string; readonly text: true };
+  | { readonly status: number; readonly body: Record<string, unknown>; readonly type?: undefined }
+  | { readonly status: number; readonly body: string; readonly type: string };
 
-/** THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only in the log. */
-export function toHttpReply(err: unknown, logger: Logger, route: string): Reply {
+/**
+ * THE mapping from errors to HTTP statuses for the hook API. Unknown errors: 500, details only
+ * in the log. A refusal that carries its domain (a refused start) has the domain's status in
+ * the 409 body, from `statusOf`.
+ */
+export function toHttpReply(
+  err: unknown,
+  logger: Logger,
+  route: string,
+  statusOf: (domain: string) => Record<string, unknown> = () => ({}),
+): Reply {
   if (err instanceof HttpError)
     return { status: err.status, body: { ok: false, error: err.error, message: err.message } };
   if (err instanceof DaemonError) {
@@ -49,11 +59,19 @@ export function toHttpReply(err: unknown, logger: Logger, route: string): Reply 
         return { status: 400, body: { ok: false, error: 'invalid-argument', message: err.message } };
       case 'not-found':
         return { status: 404, body: { ok: false, error: 'not-found', message: err.message } };
-      case 'refused':
+      case 'refused': {
+        const { reason, domain } = err as RefusedError;
         return {
           status: 409,
-          body: { ok: false, error: 'refused', reason: (err as RefusedError).reason, message: err.message },
+          body: {
+            ok: false,
+            error: 'refused',
+            reason,
+            message: err.message,
+            ...(domain !== null ? { status: statusOf(domain) } : {}),
+          },
         };
+      }
       case 'unavailable':
         return { status: 503, body: { ok: false, error: 'unavailable', message: err.message } };
       case 'config':
@@ -100,41 +118,29 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-function parseJsonObject(text: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new InvalidArgumentError('the body is not valid JSON');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new InvalidArgumentError('the body must be a JSON object');
-  return v as Record<string, unknown>;
-}
-
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): void {
   const extra = Object.keys(o).filter((k) => !allowed.includes(k));
   if (extra.length > 0) throw new InvalidArgumentError(`unknown field(s): ${extra.slice(0, 5).join(', ')}`);
 }
 
 /** The status of one domain as the hooks publish it. */
-export function domainStatus(d: DomainMessage): Record<string, unknown> {
+export function domainStatus(d: DomainSummary): Record<string, unknown> {
   const e = eligibility({
-    class: d.domain_class === 'priority' ? 'priority' : 'normal',
+    class: d.class,
     state: d.state,
     offline: d.offline,
-    preemptedCpuSeconds: d.preempted_cpu_seconds,
+    preemptedCpuSeconds: d.preemptedCpuSeconds,
     reachable: true,
-    held: Number(d.held_until_ms) > 0,
+    held: d.held,
   });
   return {
     domain: d.name,
-    class: d.domain_class,
+    class: d.class,
     state: d.state,
-    generation: Number(d.generation),
-    since_ms: Number(d.since_ms),
+    generation: d.generation,
+    since_ms: d.sinceMs,
     offline: d.offline,
-    jobs: d.jobs.map((j) => j.id),
+    jobs: [...d.jobIds],
     accepts: e.accepts,
     magrathea: e.token,
     rank: e.rank,
@@ -150,17 +156,19 @@ export interface HookServer {
 export function createHookServer(
   deps: {
     manager: DomainManager;
+    /** The job commands (shared with gRPC). */
+    commands: DomainCommands;
     tokens: DomainTokens;
     logger: Logger;
     /** Failed token checks per source address; a source failing too often gets 429 for a while. */
     limiter: FailureLimiter;
-    /** Prometheus text for GET /metrics (loopback only by default, like the whole hook API). */
-    metricsText: () => string;
+    /** Prometheus exposition for GET /metrics (loopback only by default, like the whole hook API). */
+    metrics: MetricsExposition;
   },
   opts: HookServerOptions,
 ): HookServer {
   const log = deps.logger.child({ component: 'hook-api' });
-  const { manager, tokens } = deps;
+  const { manager, commands, tokens } = deps;
 
   const authenticate = (req: http.IncomingMessage): string => {
     const source = req.socket.remoteAddress ?? 'unknown';
@@ -182,25 +190,32 @@ export function createHookServer(
     return domain;
   };
 
-  const ownDomain = (tokenDomain: string, requested: unknown): string => {
-    const domain = requested === undefined ? tokenDomain : checkDomain(requested);
-    if (domain !== tokenDomain) {
+  /** A token acts on its own domain only: a request naming none means the token's. */
+  const tokenScope = (tokenDomain: string): CommandScope => ({
+    defaultDomain: tokenDomain,
+    authorize: (domain) => {
+      if (domain === tokenDomain) return;
       log.warn({ tokenDomain, requested: domain }, 'hook API token used for another domain');
       throw new HttpError(403, 'forbidden', `this token belongs to domain ${tokenDomain}, not ${domain}`);
-    }
-    if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
-    return domain;
-  };
+    },
+  });
 
   const statusOf = (domain: string): Record<string, unknown> => {
-    const d = manager.domainView(domain) as DomainMessage | null;
+    const d = manager.domainSummary(domain);
     return d ? domainStatus(d) : {};
   };
+
+  /** 200 with the command's result and the domain's status afterwards. */
+  const done = (r: CommandDone, result: Record<string, unknown>): Reply => ({
+    status: 200,
+    body: { ok: true, generation: r.generation, state: r.state, ...result, status: statusOf(r.domain) },
+  });
 
   const route = async (req: http.IncomingMessage): Promise<Reply> => {
     const url = new URL(req.url ?? '/', 'http://hook-api');
     const path = url.pathname;
-    if (req.method === 'GET' && path === '/metrics') return { status: 200, body: deps.metricsText(), text: true };
+    if (req.method === 'GET' && path === '/metrics')
+      return { status: 200, body: await deps.metrics.text(), type: deps.metrics.contentType };
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
       const tokenDomain = authenticate(req);
       let name: string;
@@ -209,7 +224,7 @@ export function createHookServer(
       } catch {
         throw new InvalidArgumentError('the domain in the path is not valid percent-encoding');
       }
-      const domain = ownDomain(tokenDomain, name);
+      const domain = commands.domainOf(name, tokenScope(tokenDomain));
       return { status: 200, body: { ok: true, ...statusOf(domain) } };
     }
     if (path !== '/v1/jobs/start' && path !== '/v1/jobs/end') throw new HttpError(404, 'not-found', `no route ${path}`);
@@ -218,61 +233,15 @@ export function createHookServer(
     if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
       throw new HttpError(415, 'unsupported-media-type', 'send the body as application/json');
     }
-    const body = parseJsonObject(await readBody(req, opts.maxBodyBytes));
+    const body = parseJsonObject(await readBody(req, opts.maxBodyBytes), (m) => new InvalidArgumentError(m));
     if (path === '/v1/jobs/start') {
       onlyKeys(body, ['domain', 'job_id', 'preemptible', 'cpus', 'expected_generation']);
-      const domain = ownDomain(tokenDomain, body.domain);
-      const jobId = checkJobId(body.job_id);
-      if (body.preemptible !== undefined && typeof body.preemptible !== 'boolean')
-        throw new InvalidArgumentError('preemptible must be true or false');
-      const cpus = checkCpus(body.cpus);
-      const expectedGeneration = checkGeneration(body.expected_generation);
-      try {
-        const o = await manager.execute({
-          kind: 'start-job',
-          domain,
-          jobId,
-          preemptible: body.preemptible === true,
-          cpus,
-          expectedGeneration,
-        });
-        return {
-          status: 200,
-          body: {
-            ok: true,
-            generation: o.generation,
-            state: o.state,
-            preempted: o.result.preempted,
-            already_running: o.result.noop,
-            status: statusOf(domain),
-          },
-        };
-      } catch (err) {
-        if (err instanceof RefusedError) {
-          return {
-            status: 409,
-            body: { ok: false, error: 'refused', reason: err.reason, message: err.message, status: statusOf(domain) },
-          };
-        }
-        throw err;
-      }
+      const r = await commands.startJob(body, tokenScope(tokenDomain));
+      return done(r, { preempted: r.preempted, already_running: r.alreadyRunning });
     }
     onlyKeys(body, ['domain', 'job_id']);
-    const domain = ownDomain(tokenDomain, body.domain);
-    const jobId = checkJobId(body.job_id);
-    const o = await manager.execute({ kind: 'end-job', domain, jobId });
-    if (o.result.warning) log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
-    return {
-      status: 200,
-      body: {
-        ok: true,
-        generation: o.generation,
-        state: o.state,
-        resumed: o.result.resumed,
-        warning: o.result.warning,
-        status: statusOf(domain),
-      },
-    };
+    const r = await commands.endJob(body, tokenScope(tokenDomain));
+    return done(r, { resumed: r.resumed, warning: r.warning });
   };
 
   const server = http.createServer(
@@ -286,16 +255,16 @@ export function createHookServer(
     (req, res) => {
       const send = (r: Reply): void => {
         if (res.headersSent) return;
-        const text = r.text ? r.body : JSON.stringify(r.body);
+        const text = r.type !== undefined ? r.body : JSON.stringify(r.body);
         res.writeHead(r.status, {
-          'content-type': r.text ? 'text/plain; version=0.0.4' : 'application/json',
+          'content-type': r.type ?? 'application/json',
           'content-length': Buffer.byteLength(text),
           ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
           ...(r.status === 413 ? { connection: 'close' } : {}),
         });
         res.end(text);
       };
-      route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '')));
+      route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '', statusOf)));
     },
   );
   server.keepAliveTimeout = 5000;
@@ -311,28 +280,11 @@ export function createHookServer(
   });
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const bound = (server.address() as AddressInfo).port;
-          log.info({ host, port: bound }, 'hook API listening');
-          resolve(bound);
-        });
-      }),
-    close: (graceMs) =>
-      new Promise((resolve) => {
-        const t = setTimeout(() => {
-          server.closeAllConnections();
-          resolve();
-        }, graceMs);
-        t.unref();
-        server.close(() => {
-          clearTimeout(t);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
+    listen: async (host, port) => {
+      const bound = await listenHttp(server, host, port);
+      log.info({ host, port: bound }, 'hook API listening');
+      return bound;
+    },
+    close: (graceMs) => closeHttpServer(server, graceMs),
   };
 }

@@ -1,13 +1,14 @@
 /** Builds the configured driver. */
-import type { CgroupDriverOptions, Signaller } from './cgroup/cgroup-driver';
+import type { CgroupDriverOptions } from './cgroup/cgroup-driver';
 import { CgroupDriver } from './cgroup/cgroup-driver';
-import type { HypervisorDriver } from './hypervisor-driver';
+import type { HypervisorDriver, Signaller } from './hypervisor-driver';
 import type { PreemptionMode } from './preemption';
 import type { LibvirtDriverOptions } from './libvirt/libvirt-driver';
 import { LibvirtDriver } from './libvirt/libvirt-driver';
 import type { AccelFacts } from './qemu/accel';
 import { chooseAccel } from './qemu/accel';
-import type { QemuDriverOptions, QemuVmConfig } from './qemu/qemu-driver';
+import type { QemuVmConfig } from './qemu/qemu-driver';
+import type { QemuConfig } from './qemu/qemu-config';
 import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
@@ -23,7 +24,7 @@ export interface DriverConfig {
   /** Options of the cgroup driver (without the per-domain commands, which come from domains[]). */
   readonly cgroup: Omit<CgroupDriverOptions, 'commands' | 'modes'>;
   /** Options of the qemu driver (without the per-domain VMs, which come from domains[]). */
-  readonly qemu: Omit<QemuDriverOptions, 'vms' | 'modes' | 'accel'> & { readonly accel: 'auto' | 'kvm' | 'tcg' };
+  readonly qemu: QemuConfig;
   /** Options of the libvirt driver (without the per-domain names and modes). */
   readonly libvirt: Omit<LibvirtDriverOptions, 'names' | 'modes'>;
 }

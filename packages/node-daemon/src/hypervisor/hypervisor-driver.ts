@@ -3,6 +3,9 @@ import type { DriverOpKind, Posture } from '../domain';
 
 export type DriverCapabilities = Readonly<Record<DriverOpKind, boolean>>;
 
+/** Sends a signal to a process (drivers that own processes get it injected: only main.ts touches `process`). */
+export type Signaller = (pid: number, signal: 'SIGTERM' | 'SIGKILL') => void;
+
 export type PowerState = 'running' | 'paused' | 'throttled' | 'saved' | 'shut-off' | 'unknown';
 
 export interface Observation {

@@ -1,7 +1,7 @@
 /** Host metrics for GetNode, sampled with systeminformation and cached (sampling is not free). */
 import * as si from 'systeminformation';
-import type { HostSample } from '../view';
-import type { Clock } from '../domain-manager';
+import type { HostSample } from '../engine/view';
+import type { Clock } from '../engine/domain-manager';
 
 export interface HostMetrics {
   /** The last sample, or null before the first one. */

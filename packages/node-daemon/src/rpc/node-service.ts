@@ -1,4 +1,4 @@
-/** NodeService handlers: decode → validate → DomainManager → encode. Errors go through toGrpcStatus only. */
+/** NodeService handlers: decode → engine commands (validation included) → encode. Errors go through toGrpcStatus only. */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type {
@@ -8,12 +8,13 @@ import type {
   NodeServiceHandlers,
   StartJobResponseInput,
 } from '@magrathea/common';
-import type { DomainManager } from '../domain-manager';
+import type { DomainManager } from '../engine/domain-manager';
+import type { DomainCommands } from '../engine/commands';
 import { StreamRegistry } from '@magrathea/common';
-import { DomainNotFoundError, ResourceExhaustedError } from '../errors';
+import { ResourceExhaustedError } from '../errors';
 import type { Authorizer } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
-import { checkAction, checkCpus, checkDomain, checkGeneration, checkJobId, checkReason } from './validate';
+import { checkGeneration } from '../engine/validate';
 
 /** Wraps an async handler after authorization; the wrapper is the only code that calls `callback`. */
 function unary<Req, Res>(
@@ -37,6 +38,8 @@ function unary<Req, Res>(
 
 export interface NodeServiceDeps {
   readonly manager: DomainManager;
+  /** The job and domain commands (shared with the hook API). */
+  readonly commands: DomainCommands;
   readonly logger: Logger;
   readonly auth: Authorizer;
   /** Open WatchNode streams allowed per client identity (per peer for local callers). */
@@ -50,61 +53,45 @@ export interface NodeServiceImpl {
   readonly openStreams: number;
 }
 
-export function createNodeService({ manager, logger, auth, maxStreamsPerClient }: NodeServiceDeps): NodeServiceImpl {
+export function createNodeService({
+  manager,
+  commands,
+  logger,
+  auth,
+  maxStreamsPerClient,
+}: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
   const streams = new StreamRegistry();
   const perClient = new Map<string, number>();
-
-  const known = (domain: string): string => {
-    if (!manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
-    return domain;
-  };
 
   const handlers: NodeServiceHandlers = {
     GetNode: unary(log, auth, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
 
     StartJob: unary(log, auth, 'StartJob', async (req): Promise<StartJobResponseInput> => {
-      const domain = known(checkDomain(req.domain));
-      const jobId = checkJobId(req.job_id);
-      const cpus = checkCpus(req.cpus);
-      const expectedGeneration = checkGeneration(req.expected_generation);
-      const o = await manager.execute({
-        kind: 'start-job',
-        domain,
-        jobId,
-        preemptible: req.preemptible,
-        cpus,
-        expectedGeneration,
-      });
+      const r = await commands.startJob(req);
       return {
-        generation: String(o.generation),
-        preempted: [...o.result.preempted],
-        already_running: o.result.noop,
-        state: o.state,
-        phases: [...o.phases],
+        generation: String(r.generation),
+        preempted: [...r.preempted],
+        already_running: r.alreadyRunning,
+        state: r.state,
+        phases: [...r.phases],
       };
     }),
 
     EndJob: unary(log, auth, 'EndJob', async (req): Promise<EndJobResponseInput> => {
-      const domain = known(checkDomain(req.domain));
-      const jobId = checkJobId(req.job_id);
-      const o = await manager.execute({ kind: 'end-job', domain, jobId });
-      if (o.result.warning) log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
+      const r = await commands.endJob(req);
       return {
-        generation: String(o.generation),
-        resumed: [...o.result.resumed],
-        warning: o.result.warning,
-        state: o.state,
-        phases: [...o.phases],
+        generation: String(r.generation),
+        resumed: [...r.resumed],
+        warning: r.warning,
+        state: r.state,
+        phases: [...r.phases],
       };
     }),
 
     DomainAction: unary(log, auth, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
-      const domain = known(checkDomain(req.domain));
-      const action = checkAction(req.action);
-      const reason = checkReason(req.reason);
-      const o = await manager.execute({ kind: 'action', domain, action, reason });
-      return { generation: String(o.generation), state: o.state };
+      const r = await commands.domainAction(req);
+      return { generation: String(r.generation), state: r.state };
     }),
 
     WatchNode: (call) => {

@@ -5,10 +5,11 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
-import { loadMagratheaApi, loadPackageDefinition, serverTlsCredentials } from '@magrathea/common';
+import { loadMagratheaApi, loadPackageDefinition, serverTlsCredentials, shutdownGrpcServer } from '@magrathea/common';
 import type { TlsFiles } from '@magrathea/common';
 import type { Authorizer } from './authorizer';
-import type { DomainManager } from '../domain-manager';
+import type { DomainManager } from '../engine/domain-manager';
+import type { DomainCommands } from '../engine/commands';
 import { createNodeService } from './node-service';
 
 export const NODE_SERVICE_NAME = 'magrathea.v1.NodeService';
@@ -26,6 +27,8 @@ export interface RpcServer {
 
 export interface RpcServerDeps {
   readonly manager: DomainManager;
+  /** The job and domain commands (shared with the hook API). */
+  readonly commands: DomainCommands;
   readonly logger: Logger;
   readonly auth: Authorizer;
   readonly maxStreamsPerClient: number;
@@ -71,19 +74,9 @@ export function createRpcServer(deps: RpcServerDeps): RpcServer {
       health.setStatus('', s);
       health.setStatus(NODE_SERVICE_NAME, s);
     },
-    async shutdown(graceMs) {
+    shutdown(graceMs) {
       service.closeStreams();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        timer.unref();
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      return shutdownGrpcServer(server, graceMs);
     },
     get openStreams() {
       return service.openStreams;

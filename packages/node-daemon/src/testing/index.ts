@@ -1,10 +1,10 @@
 /** Test helpers shared across packages: fakes that implement the real interfaces. */
-import pino from 'pino';
 import type { Logger } from 'pino';
-import type { Clock } from '../domain-manager';
+import { createLogger } from '@magrathea/common';
+import type { Clock } from '../engine/domain-manager';
 import type { HostMetrics } from '../metrics/host-metrics';
 import type { PeriodicTasks } from '../tasks/periodic-tasks';
-import type { HostSample } from '../view';
+import type { HostSample } from '../engine/view';
 
 export { MemoryJournal } from '../journal/memory-journal';
 export { SimulatedDriver } from '../hypervisor/simulated/simulated-driver';
@@ -52,9 +52,13 @@ export class ManualTasks implements PeriodicTasks {
   }
 }
 
-/** A logger that keeps every line in memory (`lines`), for asserting on logs. */
+/** A logger (the binaries' factory, redaction included) that keeps every line in memory (`lines`), for asserting on logs. */
 export function memoryLogger(level = 'debug'): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const logger = createLogger({
+    service: 'test',
+    level,
+    destination: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  });
   return { logger, lines };
 }

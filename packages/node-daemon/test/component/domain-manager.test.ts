@@ -1,7 +1,7 @@
 /** DomainManager with the simulated driver, a memory journal and a manual clock. */
 import type { NodeEventInput } from '@magrathea/common';
-import { DomainManager } from '../../src/domain-manager';
-import type { ManagedDomain } from '../../src/domain-manager';
+import { DomainManager } from '../../src/engine/domain-manager';
+import type { ManagedDomain } from '../../src/engine/domain-manager';
 import { ConfigError, RefusedError } from '../../src/errors';
 import type { HypervisorDriver } from '../../src/hypervisor/hypervisor-driver';
 import { ManualClock, MemoryJournal, memoryLogger, SimulatedDriver } from '../../src/testing';

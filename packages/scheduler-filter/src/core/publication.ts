@@ -3,8 +3,8 @@
  * vnodes are the best candidates for a job class. Pure functions over the cluster view.
  */
 import { REPORTED_STATES } from '@magrathea/common/states';
-import type { Eligibility, JobClass } from './eligibility';
-import { eligibility } from './eligibility';
+import type { Eligibility, JobClass } from '@magrathea/common/rules';
+import { eligibility } from '@magrathea/common/rules';
 
 /** Known reported state names (the contract's); anything else from a daemon (e.g. a newer version) accepts nothing. */
 export const KNOWN_STATES: ReadonlySet<string> = new Set<string>(REPORTED_STATES);
@@ -84,12 +84,15 @@ export function admit(
   return { admit: reasons.length === 0, reasons };
 }
 
-export interface Candidate extends Placed {
-  readonly eligibility: Eligibility;
-}
+/** A placed vnode with its eligibility (`P`: the caller's placement type, kept as it is). */
+export type Candidate<P extends Placed = Placed> = P & { readonly eligibility: Eligibility };
 
 /** Vnodes accepting the class, best rank first; ties broken by vnode name for a stable order. */
-export function candidates(jobClass: JobClass, placed: readonly Placed[], limit = Infinity): Candidate[] {
+export function candidates<P extends Placed>(
+  jobClass: JobClass,
+  placed: readonly P[],
+  limit = Infinity,
+): Candidate<P>[] {
   return placed
     .map((p) => ({ ...p, eligibility: domainEligibility(p.node, p.domain) }))
     .filter((c) => c.eligibility.accepts.includes(jobClass))

@@ -5,8 +5,7 @@
  * does not suspend again).
  */
 import type { Logger } from 'pino';
-import type { DomainMessage } from '@magrathea/common';
-import type { NodeEntry } from './cluster-view';
+import type { NodeChange } from './cluster-view';
 import type { FilterConfig } from './config';
 import type { Metrics } from './metrics';
 import { runProcess } from './run-process';
@@ -22,36 +21,19 @@ export class Accounting {
     private readonly deps: { logger: Logger; metrics: Metrics },
   ) {}
 
-  readonly onView = (
-    node: NodeEntry,
-    changed: readonly string[],
-    commitAtMs: number,
-    previous: ReadonlyMap<string, DomainMessage>,
-  ): void => {
+  readonly onView = ({ node, domains, commitAtMs }: NodeChange): void => {
     if (commitAtMs === 0) return;
-    for (const name of changed) {
-      const before = previous.get(name);
-      const after = node.domains.get(name);
+    for (const { name, before, after } of domains) {
       if (!before || !after) continue;
-      if (after.stored_state === 'preempted' && before.stored_state !== 'preempted') {
-        this.signal(
-          'admin-suspend',
-          after.jobs.map((j) => j.id),
-          node.cfg.name,
-          name,
-        );
-      } else if (before.stored_state === 'preempted' && RUNNING.has(after.stored_state)) {
-        this.signal(
-          'admin-resume',
-          after.jobs.map((j) => j.id),
-          node.cfg.name,
-          name,
-        );
+      if (after.storedState === 'preempted' && before.storedState !== 'preempted') {
+        this.signal('admin-suspend', after.jobIds, node.cfg.name, name);
+      } else if (before.storedState === 'preempted' && RUNNING.has(after.storedState)) {
+        this.signal('admin-resume', after.jobIds, node.cfg.name, name);
       }
     }
   };
 
-  private signal(sig: 'admin-suspend' | 'admin-resume', jobs: string[], node: string, domain: string): void {
+  private signal(sig: 'admin-suspend' | 'admin-resume', jobs: readonly string[], node: string, domain: string): void {
     if (jobs.length === 0) return;
     this.chain = this.chain.then(async () => {
       const r = await runProcess(this.pbs.qsig, ['-s', sig, ...jobs], '', this.pbs.qmgrTimeoutMs);

@@ -1,11 +1,10 @@
 /** magrathea-filter configuration: YAML, validated with every problem reported at once. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigChecker, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import { ConfigChecker, DOMAIN_NAME, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
 import type { Address } from '@magrathea/common';
 
 const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
-const DOMAIN = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
 
 export interface FilterNodeConfig {
   readonly name: string;
@@ -119,7 +118,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       const vm = c.object(o.vnodes, `${p}.vnodes`, Object.keys((o.vnodes as object | undefined) ?? {}));
       const vnodes: Record<string, string> = {};
       for (const [dom, v] of Object.entries(vm ?? {})) {
-        if (!DOMAIN.test(dom)) c.fail(`${p}.vnodes.${dom}`, 'is not a domain name');
+        if (!DOMAIN_NAME.test(dom)) c.fail(`${p}.vnodes.${dom}`, 'is not a domain name');
         else if (typeof v !== 'string' || !VNODE.test(v)) c.fail(`${p}.vnodes.${dom}`, 'must be a PBS vnode name');
         else vnodes[dom] = v;
       }

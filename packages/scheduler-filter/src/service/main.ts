@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** magrathea-filter: the only file of the filter that touches `process`. */
 import { Command } from 'commander';
-import pino from 'pino';
+import { createLogger } from '@magrathea/common';
 import { loadFilterConfig } from './config';
 import { Filter } from './filter';
 
@@ -20,11 +20,7 @@ async function main(): Promise<void> {
     process.stderr.write(`magrathea-filter: ${(err as Error).message}\n`);
     process.exit(78);
   }
-  const logger = pino({
-    level: opts.logLevel ?? cfg.logLevel,
-    base: { service: 'magrathea-filter' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  const logger = createLogger({ service: 'magrathea-filter', level: opts.logLevel ?? cfg.logLevel });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(70);
@@ -37,7 +33,7 @@ async function main(): Promise<void> {
   let signals = 0;
   const onSignal = (): void => {
     if (++signals > 1) process.exit(130);
-    void filter.stop().then(() => process.exit(0));
+    void filter.stop().then((code) => process.exit(code));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -1,121 +1,135 @@
-/** Prometheus text-format metrics, small and dependency-free. */
+/**
+ * The filter's Prometheus metrics (prom-client, in a registry of this filter's own, so several
+ * filters can live in one process). Metric names are listed in docs/filter.md.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClusterView } from './cluster-view';
 
-export class Counter {
-  private values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Record<string, string> = {}, by = 1): void {
-    const k = labelText(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  get(labels: Record<string, string> = {}): number {
-    return this.values.get(labelText(labels)) ?? 0;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (this.values.size === 0) lines.push(`${this.name} 0`);
-    for (const [k, v] of this.values) lines.push(`${this.name}${k} ${v}`);
-    return lines.join('\n');
-  }
-}
+const QUANTILES = [0.5, 0.9, 0.99] as const;
 
-/** A histogram with fixed buckets, plus exact quantiles over a sliding window of recent samples. */
-export class Histogram {
-  private readonly counts: number[];
-  private sum = 0;
-  private n = 0;
+/**
+ * A histogram plus exact quantiles over a sliding window of the most recent samples, exposed
+ * as the gauge `<name>_window{quantile}` (absent while the window is empty).
+ */
+export class WindowedHistogram {
+  private readonly histogram: Histogram;
+  private readonly quantiles: Gauge<'quantile'>;
   private readonly window: number[] = [];
+
   constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: readonly number[],
+    registry: Registry,
+    name: string,
+    help: string,
+    buckets: readonly number[],
     private readonly windowSize = 10_000,
   ) {
-    this.counts = buckets.map(() => 0);
-  }
-  observe(v: number): void {
-    this.n++;
-    this.sum += v;
-    this.buckets.forEach((b, i) => {
-      if (v <= b) this.counts[i] = (this.counts[i] ?? 0) + 1;
+    this.histogram = new Histogram({ name, help, buckets: [...buckets], registers: [registry] });
+    const quantile = (q: number): number => this.quantile(q);
+    this.quantiles = new Gauge({
+      name: `${name}_window`,
+      help: `${help} Exact quantiles over the last ${windowSize} samples.`,
+      labelNames: ['quantile'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const q of QUANTILES) {
+          const v = quantile(q);
+          if (!Number.isNaN(v)) this.set({ quantile: String(q) }, v);
+        }
+      },
     });
+  }
+
+  observe(v: number): void {
+    this.histogram.observe(v);
     this.window.push(v);
     if (this.window.length > this.windowSize) this.window.shift();
   }
-  get count(): number {
-    return this.n;
-  }
+
   /** Exact quantile over the recent window (NaN when empty). */
   quantile(q: number): number {
     if (this.window.length === 0) return NaN;
     const s = [...this.window].sort((a, b) => a - b);
     return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
   }
-  reset(): void {
-    this.window.length = 0;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket{le="${b}"} ${this.counts[i] ?? 0}`));
-    lines.push(
-      `${this.name}_bucket{le="+Inf"} ${this.n}`,
-      `${this.name}_sum ${this.sum}`,
-      `${this.name}_count ${this.n}`,
-    );
-    for (const q of [0.5, 0.9, 0.99]) {
-      const v = this.quantile(q);
-      if (!Number.isNaN(v)) lines.push(`${this.name}_window{quantile="${q}"} ${v}`);
-    }
-    return lines.join('\n');
-  }
-}
-
-function labelText(labels: Record<string, string>): string {
-  const e = Object.entries(labels);
-  return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',')}}`;
 }
 
 export class Metrics {
-  readonly reconnects = new Counter('magrathea_filter_reconnects_total', 'Reconnections to node daemons.');
-  readonly generationBackwards = new Counter(
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private view: ClusterView | null = null;
+  readonly reconnects = this.counter('magrathea_filter_reconnects_total', 'Reconnections to node daemons.');
+  readonly generationBackwards = this.counter(
     'magrathea_filter_out_of_order_total',
     'Node events whose generation did not follow the last one (re-read from a snapshot).',
   );
-  readonly unknownStates = new Counter(
+  readonly unknownStates = this.counter(
     'magrathea_filter_unknown_states_total',
     'Domains reported in a state this filter does not know.',
   );
-  readonly batches = new Counter('magrathea_filter_qmgr_batches_total', 'qmgr batches by result.');
-  readonly qsig = new Counter('magrathea_filter_qsig_total', 'qsig admin-suspend/admin-resume calls by result.');
-  readonly kicks = new Counter(
+  readonly batches = this.counter('magrathea_filter_qmgr_batches_total', 'qmgr batches by result.', ['result']);
+  readonly qsig = this.counter('magrathea_filter_qsig_total', 'qsig admin-suspend/admin-resume calls by result.', [
+    'signal',
+    'result',
+  ]);
+  readonly kicks = this.counter(
     'magrathea_filter_scheduler_kicks_total',
     'Scheduling cycles started after capacity opened.',
   );
-  readonly publicationLatency = new Histogram(
+  readonly publicationLatency = new WindowedHistogram(
+    this.registry,
     'magrathea_filter_publication_latency_seconds',
     'Daemon commit to qmgr batch written.',
     [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
   );
-  readonly batchSize = new Histogram(
+  readonly batchSize = new WindowedHistogram(
+    this.registry,
     'magrathea_filter_qmgr_batch_vnodes',
     'Vnodes per qmgr batch.',
     [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000],
   );
 
-  render(gauges: string[]): string {
-    return [
-      ...gauges,
-      this.reconnects.render(),
-      this.generationBackwards.render(),
-      this.unknownStates.render(),
-      this.batches.render(),
-      this.qsig.render(),
-      this.kicks.render(),
-      this.publicationLatency.render(),
-      this.batchSize.render(),
-      '',
-    ].join('\n');
+  private readonly nodes: Gauge<'state'>;
+  private readonly domains: Gauge<'state'>;
+
+  constructor() {
+    const view = (): ClusterView | null => this.view;
+    this.nodes = new Gauge({
+      name: 'magrathea_filter_nodes',
+      help: 'Node daemons by reachability.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const nodes = { reachable: 0, unreachable: 0 };
+        for (const n of view()?.nodes.values() ?? []) nodes[n.snapshot.reachable ? 'reachable' : 'unreachable']++;
+        this.set({ state: 'reachable' }, nodes.reachable);
+        this.set({ state: 'unreachable' }, nodes.unreachable);
+      },
+    });
+    this.domains = new Gauge({
+      name: 'magrathea_filter_domains',
+      help: 'Domains by reported Magrathea state.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const n of view()?.nodes.values() ?? [])
+          for (const d of n.domains.values()) this.inc({ state: d.snapshot.state.replace(/[^a-z-]/g, '_') });
+      },
+    });
+  }
+
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** The view whose nodes and domains the gauges count. */
+  attachView(view: ClusterView): void {
+    this.view = view;
+  }
+
+  /** The Prometheus exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
   }
 }

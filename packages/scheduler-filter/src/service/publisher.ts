@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { VnodeValues } from '../core';
 import { opensCapacity, vnodeValues } from '../core';
-import type { ClusterView, NodeEntry } from './cluster-view';
+import type { NodeChange } from './cluster-view';
 import type { FilterConfig } from './config';
 import type { Metrics } from './metrics';
 import { runProcess } from './run-process';
@@ -44,19 +44,17 @@ export class Publisher {
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { view: ClusterView; logger: Logger; metrics: Metrics; now: () => number },
+    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number },
   ) {
     this.retryMs = pbs.retryInitialMs;
   }
 
   /** View listener: queue the new values of the changed domains' vnodes. */
-  readonly onView = (node: NodeEntry, changed: readonly string[], commitAtMs: number): void => {
-    const snap = this.deps.view.snapshotOf(node);
-    for (const name of changed) {
-      const d = snap.domains.find((x) => x.name === name);
-      if (!d) continue;
-      const vnode = this.deps.view.vnodeOf(node, name);
-      const values = vnodeValues(snap, d);
+  readonly onView = ({ node, domains, commitAtMs }: NodeChange): void => {
+    for (const { after } of domains) {
+      if (!after) continue;
+      const vnode = after.vnode;
+      const values = vnodeValues(node.snapshot, after.snapshot);
       const p = this.pending.get(vnode);
       if (!p && same(this.published.get(vnode), values)) continue;
       const commits = p?.commits ?? [];

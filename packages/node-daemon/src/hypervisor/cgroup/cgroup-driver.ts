@@ -18,6 +18,7 @@ import type {
   HypervisorDriver,
   Observation,
   ReleaseMeasurement,
+  Signaller,
 } from '../hypervisor-driver';
 
 export interface CgroupDriverOptions {
@@ -38,9 +39,6 @@ export interface CgroupDriverOptions {
   /** Time for the tree to stop after SIGTERM before SIGKILL, ms. Default 5000. */
   readonly stopTimeoutMs: number;
 }
-
-/** Sends a signal to a process (injected: only main.ts touches `process`). */
-export type Signaller = (pid: number, signal: 'SIGTERM' | 'SIGKILL') => void;
 
 const CONTROLLERS = ['freezer', 'cpu', 'cpuacct', 'memory'] as const;
 type Controller = (typeof CONTROLLERS)[number];

@@ -30,8 +30,8 @@ import type {
   HypervisorDriver,
   Observation,
   ReleaseMeasurement,
+  Signaller,
 } from '../hypervisor-driver';
-import type { Signaller } from '../cgroup/cgroup-driver';
 import type { AccelChoice } from './accel';
 import { QmpClient, QmpError } from './qmp-client';
 

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { DomainClass, NodeEventInput, PhaseInput } from '@magrathea/common';
-import type { Accepted, Command, DomainRecord, DriverOp, DriverOpKind, NodeState } from './domain';
+import type { Accepted, Command, DomainRecord, DriverOp, DriverOpKind, NodeState } from '../domain';
 import {
   checkInvariants,
   initialNodeState,
@@ -16,15 +16,15 @@ import {
   recomputed,
   reportedState,
   transition,
-} from './domain';
-import type { FlapPolicy, FlapRecord, Posture } from './domain';
-import { flapCount, isDrop, NO_FLAPS, recordDrop } from './domain';
-import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from './errors';
+} from '../domain';
+import type { FlapPolicy, FlapRecord, Posture } from '../domain';
+import { flapCount, isDrop, NO_FLAPS, recordDrop } from '../domain';
+import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from '../errors';
 import { EventHub } from './event-hub';
-import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from './hypervisor/hypervisor-driver';
-import type { Journal } from './journal/journal';
-import type { DomainExtras, HostSample, ObservedInfo, ReleaseInfo } from './view';
-import { domainView, nodeView } from './view';
+import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
+import type { Journal } from '../journal/journal';
+import type { DomainExtras, DomainSummary, HostSample, ObservedInfo, ReleaseInfo } from './view';
+import { domainSummary, domainView, nodeView } from './view';
 
 export interface Clock {
   now(): number;
@@ -56,6 +56,8 @@ export interface DomainManagerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly hostSample?: () => HostSample | null;
+  /** Told of every committed command that changed something (metrics: preemptions and their phases). */
+  readonly onCommitted?: (outcome: Outcome) => void;
 }
 
 /** The result of an accepted command. */
@@ -266,7 +268,13 @@ export class DomainManager {
     this.afterCommit(prev, r, cmd, phases);
     for (const o of all) if (o.op === 'boot') this.launchBoot(o.domain);
     if (this.deps.journal.sizeRecords >= this.opts.snapshotEvery) this.compact();
-    return this.outcome(r, cmd, phases);
+    const outcome = this.outcome(r, cmd, phases);
+    try {
+      this.deps.onCommitted?.(outcome);
+    } catch (err) {
+      this.log.error({ err }, 'commit observer failed');
+    }
+    return outcome;
   }
 
   /**
@@ -453,10 +461,10 @@ export class DomainManager {
     this.log.debug({ seq: this.seq, generation: this.state.generation }, 'journal compacted');
   }
 
-  /** One domain in wire shape, or null if there is no such domain. */
-  domainView(name: string): ReturnType<typeof domainView> | null {
+  /** One domain's summary, or null if there is no such domain. */
+  domainSummary(name: string): DomainSummary | null {
     const d = this.state.domains.find((x) => x.name === name);
-    return d ? domainView(this.state, d, this.deps.clock.now(), this.extras(d)) : null;
+    return d ? domainSummary(this.state, d, this.deps.clock.now(), this.extras(d)) : null;
   }
 
   /** The whole node in wire shape. */

@@ -1,8 +1,7 @@
-/** Validation of request fields at the edge (gRPC and hook API share it): bad input changes nothing. */
+/** Validation of raw request fields, for the commands both edges (gRPC and hook API) run: bad input changes nothing. */
 import type { DomainActionName } from '@magrathea/common';
-import { DOMAIN_ACTIONS, isDomainAction } from '@magrathea/common';
+import { DOMAIN_ACTIONS, DOMAIN_NAME, isDomainAction } from '@magrathea/common';
 import { InvalidArgumentError } from '../errors';
-import { DOMAIN_NAME } from '../config/load-config';
 
 /** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org`. */
 const JOB_ID = /^[\x21-\x7e]+$/;
@@ -21,6 +20,13 @@ export function checkJobId(v: unknown): string {
   if (v.length > MAX_JOB_ID)
     throw new InvalidArgumentError(`job_id is ${v.length} characters long; at most ${MAX_JOB_ID}`);
   if (!JOB_ID.test(v)) throw new InvalidArgumentError('job_id may contain only printable ASCII without spaces');
+  return v;
+}
+
+/** Absent means preemptible false (the hook API's JSON may leave it out; gRPC always sends a boolean). */
+export function checkPreemptible(v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError('preemptible must be true or false');
   return v;
 }
 

@@ -1,8 +1,8 @@
-/** Turns the core's records into the wire shapes of magrathea.v1 (used by gRPC and the hook API). */
-import type { DomainInput, NodeInput, PhaseInput } from '@magrathea/common';
-import type { DomainRecord, NodeState } from './domain';
-import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from './domain';
-import type { Observation, ReleaseMeasurement } from './hypervisor/hypervisor-driver';
+/** Turns the core's records into the wire shapes of magrathea.v1 (gRPC) and into plain summaries (the hook API). */
+import type { DomainClass, DomainInput, NodeInput, PhaseInput, ReportedState } from '@magrathea/common';
+import type { DomainRecord, NodeState } from '../domain';
+import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from '../domain';
+import type { Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 
 export interface ObservedInfo extends Observation {
   readonly observedAtMs: number;
@@ -67,6 +67,41 @@ export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extr
           phases: [...r.phases],
         }
       : null,
+  };
+}
+
+/** One domain's facts as plain typed values, for an edge that does not speak the wire shapes (the hook API). */
+export interface DomainSummary {
+  readonly name: string;
+  readonly class: DomainClass;
+  /** Reported state (ARCHITECTURE §3), with the reported-only variants. */
+  readonly state: ReportedState;
+  readonly generation: number;
+  readonly sinceMs: number;
+  readonly offline: boolean;
+  readonly jobIds: readonly string[];
+  /** Preempted CPU-seconds of the host's current work (what ranking uses). */
+  readonly preemptedCpuSeconds: number;
+  /** Held out of scheduling for flapping, now. */
+  readonly held: boolean;
+}
+
+export function domainSummary(
+  node: NodeState,
+  d: DomainRecord,
+  nowMs: number,
+  extras: DomainExtras = {},
+): DomainSummary {
+  return {
+    name: d.name,
+    class: d.class,
+    state: reportedState(node, d),
+    generation: d.generation,
+    sinceMs: d.sinceMs,
+    offline: d.offline,
+    jobIds: d.jobs.map((j) => j.id),
+    preemptedCpuSeconds: preemptedCpuSeconds(node, d, nowMs),
+    held: (extras.heldUntilMs ?? 0) > nowMs,
   };
 }
 

@@ -1,0 +1,145 @@
+/**
+ * The job and domain commands, written once for both edges: gRPC `NodeService` and the HTTP
+ * hook API decode their requests into raw fields, call these, and encode the typed results.
+ * Raw fields are validated here (bad input changes nothing), then the command is queued on
+ * the DomainManager. Errors are typed (`errors.ts`); each edge maps them in its one place.
+ */
+import type { Logger } from 'pino';
+import type { DomainActionName, PhaseInput } from '@magrathea/common';
+import { DomainNotFoundError, RefusedError } from '../errors';
+import type { DomainManager } from './domain-manager';
+import {
+  checkAction,
+  checkCpus,
+  checkDomain,
+  checkGeneration,
+  checkJobId,
+  checkPreemptible,
+  checkReason,
+} from './validate';
+
+/** Who is asking: limits what a request may name. */
+export interface CommandScope {
+  /** The domain a request that names none acts on (the hook API: the token's domain). */
+  readonly defaultDomain?: string;
+  /** Throws when the caller may not act on the domain (the hook API: a token acts only on its own). */
+  readonly authorize?: (domain: string) => void;
+}
+
+/** StartJob's raw request fields (the proto's names; the hook API's JSON uses the same). */
+export interface StartJobFields {
+  readonly domain?: unknown;
+  readonly job_id?: unknown;
+  readonly preemptible?: unknown;
+  readonly cpus?: unknown;
+  readonly expected_generation?: unknown;
+}
+
+/** EndJob's raw request fields. */
+export interface EndJobFields {
+  readonly domain?: unknown;
+  readonly job_id?: unknown;
+}
+
+/** DomainAction's raw request fields. */
+export interface DomainActionFields {
+  readonly domain?: unknown;
+  readonly action?: unknown;
+  readonly reason?: unknown;
+}
+
+/** What every accepted command reports. */
+export interface CommandDone {
+  /** The command's domain (resolved from the request and the scope). */
+  readonly domain: string;
+  /** Node generation after the command. */
+  readonly generation: number;
+  /** Reported state of the domain afterwards. */
+  readonly state: string;
+  /** Driver operations run, with their durations. */
+  readonly phases: readonly PhaseInput[];
+}
+
+export interface JobStarted extends CommandDone {
+  /** Domains preempted to make room. */
+  readonly preempted: readonly string[];
+  /** The job was already running (an idempotent retry). */
+  readonly alreadyRunning: boolean;
+}
+
+export interface JobEnded extends CommandDone {
+  /** Domains resumed because no priority work runs any more. */
+  readonly resumed: readonly string[];
+  /** Set when the job was unknown (the end still succeeds: end hooks retry). */
+  readonly warning: string;
+}
+
+export type ActionDone = CommandDone & { readonly action: DomainActionName };
+
+/** The job and domain commands over one DomainManager. */
+export class DomainCommands {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly manager: DomainManager,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'commands' });
+  }
+
+  /** The domain a request acts on: validated, allowed for the caller, and known on this node. */
+  domainOf(requested: unknown, scope: CommandScope = {}): string {
+    const domain =
+      requested === undefined && scope.defaultDomain !== undefined ? scope.defaultDomain : checkDomain(requested);
+    scope.authorize?.(domain);
+    if (!this.manager.hasDomain(domain)) throw new DomainNotFoundError(domain);
+    return domain;
+  }
+
+  /** StartJob. A refusal is a RefusedError that carries the domain (the edge reports its status with it). */
+  async startJob(f: StartJobFields, scope: CommandScope = {}): Promise<JobStarted> {
+    const domain = this.domainOf(f.domain, scope);
+    const jobId = checkJobId(f.job_id);
+    const preemptible = checkPreemptible(f.preemptible);
+    const cpus = checkCpus(f.cpus);
+    const expectedGeneration = checkGeneration(f.expected_generation);
+    try {
+      const o = await this.manager.execute({ kind: 'start-job', domain, jobId, preemptible, cpus, expectedGeneration });
+      return {
+        domain,
+        generation: o.generation,
+        state: o.state,
+        phases: o.phases,
+        preempted: o.result.preempted,
+        alreadyRunning: o.result.noop,
+      };
+    } catch (err) {
+      throw err instanceof RefusedError ? err.inDomain(domain) : err;
+    }
+  }
+
+  /** EndJob: an unknown job succeeds with a warning. */
+  async endJob(f: EndJobFields, scope: CommandScope = {}): Promise<JobEnded> {
+    const domain = this.domainOf(f.domain, scope);
+    const jobId = checkJobId(f.job_id);
+    const o = await this.manager.execute({ kind: 'end-job', domain, jobId });
+    if (o.result.warning) this.log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
+    return {
+      domain,
+      generation: o.generation,
+      state: o.state,
+      phases: o.phases,
+      resumed: o.result.resumed,
+      warning: o.result.warning,
+    };
+  }
+
+  /** DomainAction: boot, down, reboot, freeze, defrost, offline, online, remove. */
+  async domainAction(f: DomainActionFields, scope: CommandScope = {}): Promise<ActionDone> {
+    const domain = this.domainOf(f.domain, scope);
+    const action = checkAction(f.action);
+    const reason = checkReason(f.reason);
+    const o = await this.manager.execute({ kind: 'action', domain, action, reason });
+    return { domain, action, generation: o.generation, state: o.state, phases: o.phases };
+  }
+}

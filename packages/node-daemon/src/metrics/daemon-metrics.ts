@@ -1,0 +1,162 @@
+/**
+ * The daemon's Prometheus metrics (prom-client, in a registry of this daemon's own: tests run
+ * several daemons in one process), served on the hook API's `GET /metrics`. Counts and states
+ * are read when scraped; preemptions and their phase durations are recorded as commands commit.
+ * Every metric is listed in docs/reliability.md.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FailureLimiter } from '@magrathea/common';
+import type { DomainManager, Outcome } from '../engine/domain-manager';
+import type { AuthCounters } from '../rpc/authorizer';
+import type { HostSample } from '../engine/view';
+
+export interface DaemonMetricsSources {
+  readonly nodeName: string;
+  readonly manager: DomainManager;
+  /** gRPC authentication counters. */
+  readonly grpcAuth: () => AuthCounters;
+  /** The hook API's failed-token limiter. */
+  readonly hookAuth: FailureLimiter;
+  /** Open WatchNode streams. */
+  readonly watchStreams: () => number;
+  /** The last host sample, or null before the first one. */
+  readonly host: () => HostSample | null;
+}
+
+/** Preemption phases take from microseconds (simulated) to minutes (a VM saved to disk), seconds. */
+const PHASE_BUCKETS = [0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly preemptions: Counter<'domain'>;
+  private readonly phases: Histogram<'op'>;
+
+  constructor(src: DaemonMetricsSources) {
+    const registers = [this.registry];
+    const { manager } = src;
+    const auth = (name: string, help: string, value: (grpc: AuthCounters, hook: FailureLimiter) => [number, number]) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['api'] as const,
+        registers,
+        collect() {
+          const [grpc, hook] = value(src.grpcAuth(), src.hookAuth);
+          this.reset();
+          this.inc({ api: 'grpc' }, grpc);
+          this.inc({ api: 'hook' }, hook);
+        },
+      });
+    auth('magrathea_auth_failures_total', 'Failed authentications (gRPC: certificates; hook: tokens).', (g, h) => [
+      g.failures,
+      h.total,
+    ]);
+    auth('magrathea_auth_refused_total', 'Requests refused because their source failed too often.', (g, h) => [
+      g.refusedWhileBlocked,
+      h.refusedTotal,
+    ]);
+    new Gauge({
+      name: 'magrathea_watch_streams',
+      help: 'Open WatchNode streams.',
+      registers,
+      collect() {
+        this.set(src.watchStreams());
+      },
+    });
+    new Gauge({
+      name: 'magrathea_node_generation',
+      help: 'Generation of the node state.',
+      registers,
+      collect() {
+        this.set(manager.current.generation);
+      },
+    });
+    const summaries = () => manager.current.domains.flatMap((d) => manager.domainSummary(d.name) ?? []);
+    new Gauge({
+      name: 'magrathea_domains',
+      help: 'Domains of this node by reported state.',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of summaries()) this.inc({ state: d.state });
+      },
+    });
+    new Gauge({
+      name: 'magrathea_domain_state',
+      help: 'Reported state of each domain (1 for its current state).',
+      labelNames: ['domain', 'class', 'state'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of summaries()) this.set({ domain: d.name, class: d.class, state: d.state }, 1);
+      },
+    });
+    new Gauge({
+      name: 'magrathea_domain_jobs',
+      help: 'Jobs running (or suspended) in each domain.',
+      labelNames: ['domain'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of summaries()) this.set({ domain: d.name }, d.jobIds.length);
+      },
+    });
+    new Gauge({
+      name: 'magrathea_domain_memory_released_bytes',
+      help: "Memory really released by each domain's last preemption, as the driver measured it.",
+      labelNames: ['domain', 'mode'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of manager.current.domains) {
+          const r = manager.extras(d).release;
+          if (r) this.set({ domain: d.name, mode: r.mode }, r.memoryReleasedBytes);
+        }
+      },
+    });
+    this.preemptions = new Counter({
+      name: 'magrathea_preemptions_total',
+      help: 'Domains preempted by a priority job start, by preempted domain.',
+      labelNames: ['domain'] as const,
+      registers,
+    });
+    this.phases = new Histogram({
+      name: 'magrathea_preemption_phase_seconds',
+      help: 'Driver operations of commands that preempted or resumed domains, by operation.',
+      labelNames: ['op'] as const,
+      buckets: PHASE_BUCKETS,
+      registers,
+    });
+    const host = (name: string, help: string, value: (h: HostSample) => number): Gauge<'node'> =>
+      new Gauge({
+        name,
+        help: `${help} (absent until the first sample).`,
+        labelNames: ['node'] as const,
+        registers,
+        collect() {
+          this.reset();
+          const h = src.host();
+          if (h) this.set({ node: src.nodeName }, value(h));
+        },
+      });
+    host('magrathea_host_memory_total_bytes', 'Host memory', (h) => h.memoryTotalBytes);
+    host('magrathea_host_memory_available_bytes', 'Host memory available', (h) => h.memoryAvailableBytes);
+    host('magrathea_host_load1', 'Host load average over one minute', (h) => h.load1);
+    host('magrathea_host_cpus', 'Host CPUs', (h) => h.cpus);
+  }
+
+  /** DomainManager observer: counts preemptions and records the phases of preemptions and resumptions. */
+  readonly commandCommitted = (o: Outcome): void => {
+    for (const d of o.result.preempted) this.preemptions.inc({ domain: d });
+    if (o.result.preempted.length === 0 && o.result.resumed.length === 0) return;
+    for (const p of o.phases)
+      this.phases.observe({ op: (p.name ?? '').split(':')[0] ?? '' }, Number(p.millis ?? 0) / 1000);
+  };
+
+  /** The Prometheus exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The filter's HTTP server: `GET /metrics` (Prometheus) and `POST /v1/admit` (the runjob hook's
+ * admission check). Errors go through `toHttpReply` only.
+ */
+import * as http from 'node:http';
+import type { Logger } from 'pino';
+import { closeHttpServer, listenHttp, parseJsonObject } from '@magrathea/common';
+import type { MetricsExposition } from '@magrathea/common';
+import { admitRequest, InvalidRequestError } from './admission';
+import type { ClusterView } from './cluster-view';
+
+/** Largest admission request body, characters. */
+const MAX_BODY = 256 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+  ) {
+    super(error);
+  }
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: string;
+  readonly type: string;
+}
+
+const json = (status: number, body: unknown): Reply => ({
+  status,
+  body: JSON.stringify(body),
+  type: 'application/json',
+});
+
+/** THE mapping from errors to HTTP statuses for the filter's HTTP server. Unknown errors: 500, details only in the log. */
+export function toHttpReply(err: unknown, logger: Logger): Reply {
+  if (err instanceof HttpError) return json(err.status, { error: err.error });
+  if (err instanceof InvalidRequestError) return json(400, { error: err.message });
+  logger.error({ err }, 'admit failed');
+  return json(500, { error: 'internal error' });
+}
+
+/** The whole body; a body over the limit is read to its end, then refused. */
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      if (body.length <= MAX_BODY) body += c.toString();
+    });
+    req.on('end', () => (body.length > MAX_BODY ? reject(new HttpError(413, 'too-large')) : resolve(body)));
+    req.on('error', reject);
+  });
+}
+
+export interface FilterHttpServer {
+  /** Binds to `host:port` (port 0 picks one); returns the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Graceful close, forced after `graceMs`. */
+  close(graceMs: number): Promise<void>;
+}
+
+export interface FilterHttpDeps {
+  readonly view: ClusterView;
+  readonly logger: Logger;
+  readonly metrics: MetricsExposition;
+}
+
+export function createHttpServer(deps: FilterHttpDeps): FilterHttpServer {
+  const log = deps.logger.child({ component: 'http' });
+  const route = async (req: http.IncomingMessage): Promise<Reply> => {
+    if (req.method === 'GET' && req.url === '/metrics')
+      return { status: 200, body: await deps.metrics.text(), type: deps.metrics.contentType };
+    if (req.url !== '/v1/admit') throw new HttpError(404, 'not-found');
+    if (req.method !== 'POST') throw new HttpError(405, 'method-not-allowed');
+    // An array body gets through here and is refused by the field checks (as it always was).
+    const body = parseJsonObject(await readBody(req), (m) => new InvalidRequestError(m), { allowArrays: true });
+    return json(200, admitRequest(deps.view, body));
+  };
+  const server = http.createServer({ requestTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
+    const send = (r: Reply): void => {
+      if (res.headersSent) return;
+      res.writeHead(r.status, { 'content-type': r.type, 'content-length': Buffer.byteLength(r.body) });
+      res.end(r.body);
+    };
+    route(req).then(send, (err: unknown) => send(toHttpReply(err, log)));
+  });
+  return {
+    listen: (host, port) => listenHttp(server, host, port),
+    close: (graceMs) => closeHttpServer(server, graceMs),
+  };
+}
