@@ -25,6 +25,8 @@ import { runHook } from '../helpers/hooks';
 
 const QMGR = path.join(ROOT, 'test/fixtures/fake-qmgr.js');
 const QSIG = path.join(ROOT, 'test/fixtures/fake-qsig.js');
+const QSTAT = path.join(ROOT, 'test/fixtures/fake-qstat.js');
+const PBSNODES = path.join(ROOT, 'test/fixtures/fake-pbsnodes.js');
 const DAEMON_CONFIG = `
 domains: [{ name: meta }, { name: egee }, { name: priv, class: priority }]
 driver: { simulated: { latencyMs: { boot: 0 } } }
@@ -112,7 +114,7 @@ nodes:
 ${['n1', 'n2', 'n3'].map((n) => `  - { name: ${n}, address: "${daemons[n]!.addr}" }`).join('\n')}
 graceMs: 1500
 reconnect: { initialMs: 100, maxMs: 400 }
-pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10, kickMinIntervalMs: 100, retry: { initialMs: 100, maxMs: 300 }, qmgrTimeoutMs: 1500 }
+pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, reassertIntervalMs: 1000, accountingRecheckMs: 500, batchDelayMs: 10, kickMinIntervalMs: 100, retry: { initialMs: 100, maxMs: 300 }, qmgrTimeoutMs: 1500 }
 `,
     );
     await startFilter();
@@ -282,6 +284,8 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10, kickMinIntervalMs: 100, r
     expect(published(qlog).get('n1-meta')?.state).toBe('running-preemptible');
     const st = await cli(['cluster', 'status', '--filter', `127.0.0.1:${filter.grpcPort}`]);
     expect(st.stdout).toMatch(/^n2\s+DOWN\s.*!! UNREACHABLE/m);
+    // For monitoring checks: non-zero while a node is unreachable.
+    expect([st.code, st.stderr]).toEqual([9, expect.stringMatching(/1 of \d+ node\(s\) unreachable or stale: n2/)]);
     daemons.n2 = await spawnDaemon({ stateDir: path.join(dir, 'n2'), config: DAEMON_CONFIG, listen: addr });
     clients.n2!.close();
     clients.n2 = nodeClient(daemons.n2.addr);

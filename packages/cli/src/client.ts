@@ -16,6 +16,8 @@ export const EXIT = {
   denied: 7,
   /** `pbs install|uninstall`: PBS refused a step; `pbs verify`: a check failed. */
   pbsRefused: 8,
+  /** `cluster status`: some node daemons are unreachable or stale (for monitoring checks). */
+  degraded: 9,
 } as const;
 
 export class CliError extends Error {

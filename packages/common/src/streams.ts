@@ -2,11 +2,11 @@
 import type * as grpc from '@grpc/grpc-js';
 
 export class StreamRegistry {
-  private readonly streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  private readonly streams = new Map<grpc.ServerWritableStream<unknown, unknown>, () => void>();
 
   /** Tracks `call` until it ends; `release` (e.g. an unsubscribe) runs once it does. */
   add(call: grpc.ServerWritableStream<unknown, unknown>, release: () => void): void {
-    this.streams.add(call);
+    this.streams.set(call, release);
     const done = (): void => {
       if (!this.streams.delete(call)) return;
       release();
@@ -16,10 +16,11 @@ export class StreamRegistry {
     call.on('error', done);
   }
 
-  /** Ends every open stream (shutdown). */
+  /** Ends every open stream (shutdown); each one's release runs first. */
   endAll(): void {
-    for (const s of [...this.streams]) {
+    for (const [s, release] of [...this.streams]) {
       this.streams.delete(s);
+      release();
       s.end();
     }
   }

@@ -125,6 +125,7 @@ export class Daemon {
       logger: deps.logger,
       auth: this.auth,
       maxStreamsPerClient: config.limits.maxStreamsPerClient,
+      heartbeatMs: config.heartbeatMs,
       tls,
     });
     this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, () => clock.now());

@@ -34,6 +34,8 @@ export interface DomainConfig {
   readonly vm: QemuVmConfig | null;
   /** The libvirt domain behind this domain (libvirt driver; default: the same name). */
   readonly libvirtName: string | null;
+  /** The image the domain runs, published to PBS as resources_available.magrathea_image ('' for none). */
+  readonly image: string;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -78,6 +80,8 @@ export interface DaemonConfig {
   readonly snapshotEvery: number;
   /** Events kept in memory for watchers that resume. Default 1024. */
   readonly eventBacklog: number;
+  /** A watch stream with nothing to send gets a heartbeat this often, ms. Default 5000. */
+  readonly heartbeatMs: number;
   /** Grace time for graceful shutdown before connections are cut, ms. Default 5000. */
   readonly shutdownGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -182,6 +186,7 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
         'preemption',
         'vm',
         'libvirtName',
+        'image',
       ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
@@ -209,6 +214,9 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
           preemption,
           vm,
           libvirtName: checkLibvirtName(c, o, p),
+          image:
+            c.string(o, 'image', p, { pattern: DOMAIN_NAME, patternText: 'an image name (letters, digits, ._-, at most 63)' }) ??
+            '',
         });
     });
   }
@@ -278,6 +286,7 @@ export function compileConfig(
     'metricsCron',
     'snapshotEvery',
     'eventBacklog',
+    'heartbeatMs',
     'shutdownGraceMs',
     'log',
   ]);
@@ -301,6 +310,7 @@ export function compileConfig(
   const metricsCron = cron('metricsCron', '*/15 * * * * *');
   const snapshotEvery = c.int(top, 'snapshotEvery', '', 1, 10_000_000) ?? 1000;
   const eventBacklog = c.int(top, 'eventBacklog', '', 16, 1_000_000) ?? 1024;
+  const heartbeatMs = c.int(top, 'heartbeatMs', '', 100, 600_000) ?? 5000;
   const shutdownGraceMs = c.int(top, 'shutdownGraceMs', '', 0, 600_000) ?? 5000;
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
@@ -330,6 +340,7 @@ export function compileConfig(
     metricsCron,
     snapshotEvery,
     eventBacklog,
+    heartbeatMs,
     shutdownGraceMs,
     logLevel,
   };

@@ -37,6 +37,8 @@ export interface ManagedDomain {
   readonly class: DomainClass;
   /** Boot the domain when the daemon starts and finds it down. */
   readonly autostart: boolean;
+  /** The image the domain runs ('' or absent: none). */
+  readonly image?: string;
 }
 
 export interface DomainManagerOptions {
@@ -452,6 +454,7 @@ export class DomainManager {
       release: this.releases.get(d.name),
       flapCount: flapCount(f, now, this.flapPolicy),
       heldUntilMs: f.heldUntilMs,
+      image: this.opts.domains.find((c) => c.name === d.name)?.image ?? '',
     };
   }
 

@@ -20,6 +20,8 @@ export interface DomainExtras {
   /** Flap damping: drops within the window, and held-out-of-scheduling-until (0: not held). */
   readonly flapCount?: number;
   readonly heldUntilMs?: number;
+  /** The image the domain runs (from the config). */
+  readonly image?: string;
 }
 
 export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extras: DomainExtras = {}): DomainInput {
@@ -29,6 +31,7 @@ export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extr
     flap_count: extras.flapCount ?? 0,
     held_until_ms: String(extras.heldUntilMs && extras.heldUntilMs > nowMs ? extras.heldUntilMs : 0),
     name: d.name,
+    image: extras.image ?? '',
     domain_class: d.class,
     state: reportedState(node, d),
     stored_state: d.state,
@@ -84,6 +87,8 @@ export interface DomainSummary {
   readonly preemptedCpuSeconds: number;
   /** Held out of scheduling for flapping, now. */
   readonly held: boolean;
+  /** The image the domain runs ('' for none). */
+  readonly image: string;
 }
 
 export function domainSummary(
@@ -102,6 +107,7 @@ export function domainSummary(
     jobIds: d.jobs.map((j) => j.id),
     preemptedCpuSeconds: preemptedCpuSeconds(node, d, nowMs),
     held: (extras.heldUntilMs ?? 0) > nowMs,
+    image: extras.image ?? '',
   };
 }
 

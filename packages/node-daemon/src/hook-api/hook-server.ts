@@ -144,6 +144,7 @@ export function domainStatus(d: DomainSummary): Record<string, unknown> {
     accepts: e.accepts,
     magrathea: e.token,
     rank: e.rank,
+    image: d.image,
     comment: `magrathea: ${d.state}${d.offline ? ' (offline)' : ''}`,
   };
 }

@@ -44,6 +44,8 @@ export interface NodeServiceDeps {
   readonly auth: Authorizer;
   /** Open WatchNode streams allowed per client identity (per peer for local callers). */
   readonly maxStreamsPerClient: number;
+  /** A quiet watch stream gets a heartbeat this often, ms. */
+  readonly heartbeatMs: number;
 }
 
 export interface NodeServiceImpl {
@@ -59,6 +61,7 @@ export function createNodeService({
   logger,
   auth,
   maxStreamsPerClient,
+  heartbeatMs,
 }: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
   const streams = new StreamRegistry();
@@ -130,10 +133,25 @@ export function createNodeService({
       // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
       if (backlog === null) call.write({ generation: String(current), snapshot: manager.view() });
       else for (const e of backlog) call.write(e);
-      streams.add(
-        call,
-        manager.hub.subscribe((e) => call.write(e)),
-      );
+      // An idle daemon still speaks: a heartbeat whenever the stream has been quiet that long.
+      let lastWrite = performance.now(); // monotonic: a clock step neither silences nor floods the stream
+      const unsubscribe = manager.hub.subscribe((e) => {
+        lastWrite = performance.now();
+        call.write(e);
+      });
+      const beat = setInterval(() => {
+        if (performance.now() - lastWrite < heartbeatMs * 0.9) return;
+        lastWrite = performance.now();
+        call.write({
+          generation: String(manager.current.generation),
+          heartbeat: { at_ms: String(Date.now()), interval_ms: heartbeatMs },
+        });
+      }, heartbeatMs);
+      beat.unref();
+      streams.add(call, () => {
+        clearInterval(beat);
+        unsubscribe();
+      });
     },
   };
 

@@ -32,6 +32,8 @@ export interface RpcServerDeps {
   readonly logger: Logger;
   readonly auth: Authorizer;
   readonly maxStreamsPerClient: number;
+  /** A quiet watch stream gets a heartbeat this often, ms. */
+  readonly heartbeatMs: number;
   /** mTLS on TCP, or null for plaintext (loopback only, unless the config allows more). */
   readonly tls: TlsFiles | null;
 }

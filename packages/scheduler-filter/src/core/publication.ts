@@ -18,6 +18,8 @@ export interface DomainSnapshot {
   readonly generation: number;
   /** Held out of scheduling for flapping, as of the snapshot. */
   readonly held?: boolean;
+  /** The image the domain runs ('' or absent: none). */
+  readonly image?: string;
 }
 
 export interface NodeSnapshot {
@@ -35,6 +37,8 @@ export interface VnodeValues {
   readonly state: string;
   readonly rank: number;
   readonly comment: string;
+  /** resources_available.magrathea_image ('' : none). */
+  readonly image: string;
 }
 
 export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligibility {
@@ -53,7 +57,13 @@ export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues 
   const e = domainEligibility(node, d);
   const state = !node.reachable ? 'unreachable' : KNOWN_STATES.has(d.state) ? d.state : 'unknown';
   const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}` : 'node daemon unreachable';
-  return { magrathea: e.token, state, rank: e.rank, comment: `magrathea: ${what} (gen ${d.generation})` };
+  return {
+    magrathea: e.token,
+    state,
+    rank: e.rank,
+    comment: `magrathea: ${what} (gen ${d.generation})`,
+    image: d.image ?? '',
+  };
 }
 
 /** Capacity opens when a vnode goes from accepting nothing to accepting something. */

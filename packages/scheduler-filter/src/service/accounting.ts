@@ -1,54 +1,317 @@
 /**
- * Honest accounting during preemption: when a domain is preempted its jobs are suspended in
- * PBS too (`qsig -s admin-suspend`), so walltime stops and `qstat` shows the truth; when it
- * resumes, `qsig -s admin-resume`. Only live transitions count (a snapshot after a restart
- * does not suspend again).
+ * Honest accounting during preemption: the jobs of a preempted domain are suspended in PBS too
+ * (`qsig -s admin-suspend`), so walltime stops, `qstat` shows the truth and PBS's mom really
+ * stops their processes; when the domain resumes, `qsig -s admin-resume`.
+ *
+ * PBS's view converges on the daemons' instead of following transitions once: every job of a
+ * preempted domain is wanted suspended, every job PBS has admin-suspended in a running domain is
+ * wanted running, and a pass compares that with `qstat` and signals what differs — again and again
+ * with back-off while PBS refuses (a job that execjob_begin accepted but PBS has not run yet answers
+ * "Request invalid for state of job"), and on a timer for every suspended job anyway.
+ *
+ * Facts of OpenPBS 23.06 this works around (shown by the real-PBS suite):
+ * - a qsig to a job whose mom is frozen never returns, and the server applies it once the mom
+ *   thaws: jobs of a domain preempted by `pause` or `save` are left alone (PBS shows them running);
+ * - a manager's plain `qsig -s resume` hands the job to the scheduler, whose resume loop never ends
+ *   if that resume fails: only admin-suspend/admin-resume are used;
+ * - an emptied maintenance_jobs is never removed from the server's database, so at a restart a vnode
+ *   whose last admin-suspended job still exists comes back in `maintenance` (and stays there, even
+ *   after the job is purged). Prevented by purging the history of the last job resumed on a vnode once
+ *   it has ended (`purgeResumedJobHistory`), and repaired, for a job still running, by suspending and
+ *   resuming it once.
  */
 import type { Logger } from 'pino';
-import type { NodeChange } from './cluster-view';
+import type { DomainEntry, NodeChange } from './cluster-view';
 import type { FilterConfig } from './config';
 import type { Metrics } from './metrics';
+import type { PbsVnode } from './pbs-watch';
 import { runProcess } from './run-process';
 
 type PbsConfig = NonNullable<FilterConfig['pbs']>;
-const RUNNING = new Set(['running', 'running-preemptible']);
+type Want = 'suspended' | 'running';
+type PbsState = 'running' | 'suspended' | 'gone' | 'other' | 'unknown';
+
+/** PBS job ids (`1234.server`, `12[3].server`, `5[].server`); anything else never reaches qsig. */
+export const PBS_JOB_ID = /^[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
+
+/** Modes whose domain keeps its mom answering (pause and save stop the whole domain). */
+const MOM_ANSWERS = (mode: string): boolean => mode !== 'pause' && mode !== 'save';
+
+interface Tracked {
+  readonly job: string;
+  node: string;
+  domain: string;
+  vnode: string;
+  want: Want;
+  /** Next attempt not before (ms); grows while PBS refuses. */
+  notBefore: number;
+  failures: number;
+}
 
 export class Accounting {
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly tracked = new Map<string, Tracked>();
+  /** vnode → the last job admin-resumed there (whose history keeps the vnode in maintenance at a restart). */
+  private readonly lastResumed = new Map<string, string>();
+  /** Jobs to purge from the history once PBS shows them finished. */
+  private readonly toPurge = new Set<string>();
+  /** Domains whose jobs are not signalled because the domain is paused (logged once per preemption). */
+  private readonly pausedLogged = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = Infinity;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private lastFullPass = 0;
+  private qstatMissing = false;
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics },
+    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number },
   ) {}
 
-  readonly onView = ({ node, domains, commitAtMs }: NodeChange): void => {
-    if (commitAtMs === 0) return;
+  readonly onView = ({ node, domains }: NodeChange): void => {
     for (const { name, before, after } of domains) {
-      if (!before || !after) continue;
-      if (after.storedState === 'preempted' && before.storedState !== 'preempted') {
-        this.signal('admin-suspend', after.jobIds, node.cfg.name, name);
-      } else if (before.storedState === 'preempted' && RUNNING.has(after.storedState)) {
-        this.signal('admin-resume', after.jobIds, node.cfg.name, name);
+      const key = `${node.cfg.name}/${name}`;
+      if (after && after.storedState === 'preempted') {
+        if (!MOM_ANSWERS(after.releaseMode)) {
+          if (!this.pausedLogged.has(key)) {
+            this.pausedLogged.add(key);
+            this.deps.logger.info(
+              { node: node.cfg.name, domain: name, mode: after.releaseMode, jobs: after.jobIds },
+              'domain preempted by stopping it whole: its mom cannot suspend jobs, PBS shows them running',
+            );
+          }
+        } else for (const j of after.jobIds) this.want(j, 'suspended', node.cfg.name, after);
+      } else {
+        this.pausedLogged.delete(key);
+        if (after) for (const j of after.jobIds) if (this.tracked.has(j)) this.want(j, 'running', node.cfg.name, after);
       }
+      // Jobs that left the domain: PBS ended them (or will); stop tracking, purge what needs it.
+      for (const j of before?.jobIds ?? [])
+        if (!after?.jobIds.includes(j)) {
+          this.tracked.delete(j);
+          if (this.pbs.purgeResumedJobHistory && [...this.lastResumed.values()].includes(j)) this.toPurge.add(j);
+        }
     }
+    this.schedule(0);
   };
 
-  private signal(sig: 'admin-suspend' | 'admin-resume', jobs: readonly string[], node: string, domain: string): void {
-    if (jobs.length === 0) return;
-    this.chain = this.chain.then(async () => {
-      const r = await runProcess(this.pbs.qsig, ['-s', sig, ...jobs], '', this.pbs.qmgrTimeoutMs);
-      const ok = r.code === 0;
-      this.deps.metrics.qsig.inc({ signal: sig, result: ok ? 'ok' : 'failed' });
-      if (ok) this.deps.logger.info({ node, domain, signal: sig, jobs }, 'PBS accounting updated for a preemption');
-      else
-        this.deps.logger.error(
-          { node, domain, signal: sig, jobs, code: r.code, output: r.output.slice(0, 1000) },
-          'qsig failed',
-        );
-    });
+  private want(job: string, want: Want, node: string, e: DomainEntry): void {
+    if (!PBS_JOB_ID.test(job)) {
+      this.deps.logger.warn({ node, domain: e.snapshot.name, job: job.slice(0, 100) }, 'not a PBS job id; not signalled');
+      return;
+    }
+    const t = this.tracked.get(job);
+    if (t && t.want === want) return;
+    this.tracked.set(job, { job, node, domain: e.snapshot.name, vnode: e.vnode, want, notBefore: 0, failures: 0 });
   }
 
-  idle(): Promise<unknown> {
-    return this.chain;
+  /**
+   * PbsWatch's view of the vnodes: a vnode in `maintenance` whose domain is not preempted was left
+   * there by PBS (a restart, see the file comment) or by an admin-suspend of ours that was lost.
+   */
+  readonly onPbsVnodes = (vnodes: ReadonlyMap<string, PbsVnode>): void => {
+    for (const [vnode, v] of vnodes) {
+      if (!/maintenance/.test(v.pbsState)) continue;
+      const owner = [...this.tracked.values()].find((t) => t.vnode === vnode);
+      if (owner?.want === 'suspended') continue; // ours, preempted
+      for (const j of v.maintenanceJobs) if (PBS_JOB_ID.test(j)) this.repairs.set(j, vnode);
+      if (v.maintenanceJobs.length === 0)
+        this.warnStuck(vnode, 'PBS keeps it in maintenance with no job listed (a stale state after a pbs_server restart)');
+    }
+    if (this.repairs.size > 0) this.schedule(0);
+  };
+
+  /** job → vnode: jobs PBS lists in maintenance_jobs of a vnode whose domain is not preempted. */
+  private readonly repairs = new Map<string, string>();
+  private readonly stuckWarned = new Set<string>();
+
+  private warnStuck(vnode: string, why: string): void {
+    if (this.stuckWarned.has(vnode)) return;
+    this.stuckWarned.add(vnode);
+    this.deps.logger.error(
+      { vnode, why },
+      'vnode stuck in maintenance: delete and re-create it in PBS (see the runbook: "vnode in maintenance")',
+    );
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    const due = this.deps.now() + delayMs;
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerDue = Infinity;
+      this.running ??= this.pass().finally(() => {
+        this.running = null;
+        this.schedule(this.nextDelay());
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private nextDelay(): number {
+    const now = this.deps.now();
+    const waits = [...this.tracked.values()].map((t) => Math.max(0, t.notBefore - now));
+    const soonest = Math.min(...waits, Infinity);
+    if (this.toPurge.size > 0 || this.repairs.size > 0) return Math.min(soonest, 1000);
+    return Math.min(soonest === 0 ? this.pbs.accountingRecheckMs : soonest, this.pbs.accountingRecheckMs);
+  }
+
+  /** qstat of these jobs: id → what PBS says. */
+  private async qstat(ids: readonly string[]): Promise<Map<string, PbsState>> {
+    const out = new Map<string, PbsState>();
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      const r = await runProcess(this.pbs.qstat, ['-x', '-f', '-F', 'json', '--', ...chunk], '', this.pbs.qmgrTimeoutMs, {
+        maxStdoutBytes: 64 * 1024 * 1024,
+      });
+      if (r.spawnError !== null || r.timedOut) {
+        this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'failed' });
+        if (!this.qstatMissing)
+          this.deps.logger.error({ spawnError: r.spawnError, timedOut: r.timedOut }, 'cannot run qstat; signalling without it');
+        this.qstatMissing = true;
+        for (const id of chunk) out.set(id, 'unknown');
+        continue;
+      }
+      this.qstatMissing = false;
+      this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'ok' });
+      let jobs: Record<string, { job_state?: unknown }> = {};
+      try {
+        jobs = (JSON.parse(r.stdout || '{}') as { Jobs?: Record<string, { job_state?: unknown }> }).Jobs ?? {};
+      } catch {
+        for (const id of chunk) out.set(id, 'unknown');
+        continue;
+      }
+      for (const id of chunk) {
+        const s = jobs[id]?.job_state;
+        out.set(id, s === undefined || s === 'F' ? 'gone' : s === 'R' ? 'running' : s === 'S' ? 'suspended' : 'other');
+      }
+    }
+    return out;
+  }
+
+  /** One qsig; returns what PBS answered. */
+  private async qsig(signal: 'admin-suspend' | 'admin-resume', job: string): Promise<'ok' | 'gone' | 'not-now' | 'failed'> {
+    const r = await runProcess(this.pbs.qsig, ['-s', signal, '--', job], '', this.pbs.qmgrTimeoutMs);
+    const text = r.output;
+    const result =
+      r.code === 0 && !r.timedOut
+        ? 'ok'
+        : /Unknown Job Id|Job has finished|job has been deleted/i.test(text)
+          ? 'gone'
+          : /invalid for state of job|Request invalid|wrong resume/i.test(text)
+            ? 'not-now'
+            : 'failed';
+    this.deps.metrics.qsig.inc({ signal, result });
+    if (result === 'failed')
+      this.deps.logger.warn({ signal, job, code: r.code, timedOut: r.timedOut, output: text.slice(0, 500) }, 'qsig failed; retrying');
+    else this.deps.logger.debug({ signal, job, result }, 'qsig');
+    return result;
+  }
+
+  private async pass(): Promise<void> {
+    const now = this.deps.now();
+    const full = now - this.lastFullPass >= this.pbs.accountingRecheckMs;
+    const due = [...this.tracked.values()].filter((t) => full || t.notBefore <= now);
+    const ids = [...new Set([...due.map((t) => t.job), ...this.toPurge, ...this.repairs.keys()])];
+    if (ids.length === 0) return;
+    if (full) this.lastFullPass = now;
+    const states = await this.qstat(ids);
+    for (const t of due) {
+      if (this.stopped) return;
+      if (this.tracked.get(t.job) !== t) continue; // changed meanwhile
+      const pbs = states.get(t.job) ?? 'unknown';
+      if (pbs === 'gone') {
+        this.tracked.delete(t.job);
+        continue;
+      }
+      if (pbs === 'other' || (t.want === 'suspended' && pbs === 'suspended')) {
+        this.backoff(t, pbs === 'other'); // not running yet (prerun, exiting): ask again soon
+        continue;
+      }
+      if (t.want === 'running' && pbs === 'running') {
+        this.tracked.delete(t.job); // converged; nothing left to follow
+        continue;
+      }
+      const signal = t.want === 'suspended' ? 'admin-suspend' : 'admin-resume';
+      const r = await this.qsig(signal, t.job);
+      if (this.tracked.get(t.job) !== t) continue;
+      if (r === 'gone') this.tracked.delete(t.job);
+      else if (r === 'ok') {
+        t.failures = 0;
+        if (t.want === 'running') {
+          this.tracked.delete(t.job);
+          this.lastResumed.set(t.vnode, t.job);
+          this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job resumed');
+        } else {
+          t.notBefore = this.deps.now() + this.pbs.accountingRecheckMs;
+          this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job suspended');
+        }
+      } else this.backoff(t, true);
+    }
+    await this.repair(states);
+    await this.purge(states);
+  }
+
+  private backoff(t: Tracked, refused: boolean): void {
+    if (refused) t.failures++;
+    t.notBefore = this.deps.now() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
+  }
+
+  /** Clears the maintenance PBS left on a vnode: a running job is suspended and resumed once. */
+  private async repair(states: ReadonlyMap<string, PbsState>): Promise<void> {
+    for (const [job, vnode] of [...this.repairs]) {
+      this.repairs.delete(job);
+      const s = states.get(job) ?? 'unknown';
+      if (s === 'running') {
+        if ((await this.qsig('admin-suspend', job)) === 'ok' && (await this.qsig('admin-resume', job)) === 'ok') {
+          this.lastResumed.set(vnode, job);
+          this.deps.logger.warn(
+            { vnode, job },
+            'vnode was in maintenance because of PBS (stale maintenance_jobs after a pbs_server restart); cleared by suspending and resuming its job once',
+          );
+        }
+      } else if (s === 'suspended') {
+        // An admin-suspended job of a domain that is not preempted: resume it.
+        if ((await this.qsig('admin-resume', job)) === 'ok') this.lastResumed.set(vnode, job);
+      } else if (s === 'gone') {
+        this.warnStuck(vnode, `PBS keeps it in maintenance for job ${job}, which has ended`);
+        if (this.pbs.purgeResumedJobHistory) this.toPurge.add(job);
+      }
+    }
+  }
+
+  /** Purges the history of ended jobs that would keep their vnode in maintenance at a restart. */
+  private async purge(states: ReadonlyMap<string, PbsState>): Promise<void> {
+    for (const job of [...this.toPurge]) {
+      const s = states.get(job);
+      if (s === undefined || s === 'unknown') continue;
+      if (s !== 'gone') continue; // still running or exiting: later
+      // `qstat -x` knows it as finished (or not at all); -x purges only the history record.
+      const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
+      this.toPurge.delete(job);
+      for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
+      if (r.code === 0) this.deps.logger.info({ job }, 'history of a once-suspended job purged (PBS would otherwise put its vnode in maintenance at a restart)');
+      else this.deps.logger.debug({ job, output: r.output.slice(0, 300) }, 'history purge not needed or refused');
+    }
+  }
+
+  /** Resolves when no pass is running (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
+  /** Jobs the accounting still follows (tests, status). */
+  get following(): number {
+    return this.tracked.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
   }
 }

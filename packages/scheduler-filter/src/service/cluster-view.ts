@@ -5,6 +5,7 @@
  * Admit/Candidates read a vnode index kept up to date on every change (no rebuild per call).
  */
 import type { DomainMessage, NodeEventMessage } from '@magrathea/common';
+import { DOMAIN_NAME } from '@magrathea/common/rules';
 import type { Logger } from 'pino';
 import type { DomainSnapshot, NodeSnapshot, Placed } from '../core';
 import { KNOWN_STATES } from '../core';
@@ -24,6 +25,8 @@ export interface DomainEntry {
   readonly storedState: string;
   /** Ids of the domain's jobs (honest accounting signals them). */
   readonly jobIds: readonly string[];
+  /** How the domain was last preempted (throttle, pause, save, …; '' when never): a paused domain's mom cannot answer PBS. */
+  readonly releaseMode: string;
   /** The message as the daemon sent it: ClusterService hands it out as the vnode's `detail`. */
   readonly message: DomainMessage;
 }
@@ -85,10 +88,13 @@ export function domainEntry(d: DomainMessage, vnode: string, nowMs: number): Dom
       offline: d.offline,
       preemptedCpuSeconds: d.preempted_cpu_seconds,
       generation: Number(d.generation),
+      // Written into a qmgr command: only names of the domain alphabet.
+      image: DOMAIN_NAME.test(d.image) ? d.image : '',
     },
     heldUntilMs,
     storedState: d.stored_state,
     jobIds: d.jobs.map((j) => j.id),
+    releaseMode: d.last_release?.mode ?? '',
     message: d,
   };
 }
@@ -148,7 +154,13 @@ export class ClusterView {
   /** Converts arriving domains once (unknown states are counted and logged) and arms their hold expiry. */
   private receive(n: NodeEntry, ds: readonly DomainMessage[]): DomainEntry[] {
     const now = this.deps.now();
-    return ds.map((d) => {
+    const named = ds.filter((d) => {
+      // A domain name goes into the vnode name and so into qmgr commands: a daemon may not choose it freely.
+      if (DOMAIN_NAME.test(d.name)) return true;
+      this.deps.logger.error({ node: n.cfg.name, domain: d.name.slice(0, 100) }, 'node daemon reported a domain with an invalid name; ignored');
+      return false;
+    });
+    return named.map((d) => {
       if (!KNOWN_STATES.has(d.state)) {
         this.deps.metrics.unknownStates.inc();
         this.deps.logger.warn(
@@ -194,6 +206,21 @@ export class ClusterView {
         [...names].map((name) => ({ name, before: previous.get(name), after: n.domains.get(name) })),
         0,
       );
+      return true;
+    }
+    if (e.heartbeat) {
+      // A heartbeat carries the daemon's generation: one we have not seen means events were missed.
+      if (n.synced && gen !== n.generation) {
+        this.deps.logger.warn({ node: nodeName, last: n.generation, got: gen }, 'heartbeat from another generation; re-reading the node');
+        return false;
+      }
+      if (n.synced && !n.reachable) {
+        n.reachable = true;
+        n.error = '';
+        n.sinceMs = now;
+        this.deps.logger.info({ node: nodeName, generation: n.generation }, 'node daemon reachable again');
+        this.commit(n, this.allUnchanged(n), 0);
+      }
       return true;
     }
     if (!e.change) return true;

@@ -41,6 +41,21 @@ export interface FilterConfig {
     readonly kickMinIntervalMs: number;
     /** qsig -s admin-suspend / admin-resume the jobs of preempted domains. Default true. */
     readonly honestAccounting: boolean;
+    /** qstat (job states for honest accounting) and pbsnodes (what PBS holds, for re-asserting). */
+    readonly qstat: string;
+    readonly pbsnodes: string;
+    /** qdel (purges the history of once-suspended jobs, see purgeResumedJobHistory). */
+    readonly qdel: string;
+    /** Compare what PBS holds with what was published this often and write back what differs, ms (0: never). Default 30000. */
+    readonly reassertIntervalMs: number;
+    /** Re-check the PBS state of the jobs of preempted domains this often, ms. Default 10000. */
+    readonly accountingRecheckMs: number;
+    /**
+     * Purge the job history of the last job resumed on a vnode once it has ended. PBS 23.06 keeps an
+     * emptied maintenance_jobs in its database: at the next pbs_server restart a vnode whose last
+     * admin-suspended job is still in the history comes back in `maintenance`. Default true.
+     */
+    readonly purgeResumedJobHistory: boolean;
   } | null;
   readonly logLevel: string;
   /** Client certificate for daemons that serve mTLS (role `filter`), or null for plaintext. */
@@ -143,6 +158,12 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     'retry',
     'kickMinIntervalMs',
     'honestAccounting',
+    'qstat',
+    'pbsnodes',
+    'qdel',
+    'reassertIntervalMs',
+    'accountingRecheckMs',
+    'purgeResumedJobHistory',
   ]);
   let pbs: FilterConfig['pbs'] = null;
   if (pb) {
@@ -159,7 +180,15 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       retryMaxMs: c.int(retry, 'maxMs', 'pbs.retry', 10, 3_600_000) ?? 10_000,
       kickMinIntervalMs: c.int(pb, 'kickMinIntervalMs', 'pbs', 0, 3_600_000) ?? 1000,
       honestAccounting: c.bool(pb, 'honestAccounting', 'pbs') ?? true,
+      qstat: c.string(pb, 'qstat', 'pbs') ?? 'qstat',
+      pbsnodes: c.string(pb, 'pbsnodes', 'pbs') ?? 'pbsnodes',
+      qdel: c.string(pb, 'qdel', 'pbs') ?? 'qdel',
+      reassertIntervalMs: c.int(pb, 'reassertIntervalMs', 'pbs', 0, 86_400_000) ?? 30_000,
+      accountingRecheckMs: c.int(pb, 'accountingRecheckMs', 'pbs', 100, 3_600_000) ?? 10_000,
+      purgeResumedJobHistory: c.bool(pb, 'purgeResumedJobHistory', 'pbs') ?? true,
     };
+    if (pbs.reassertIntervalMs > 0 && pbs.reassertIntervalMs < 500)
+      c.fail('pbs.reassertIntervalMs', 'must be 0 (never) or at least 500 ms (each pass runs pbsnodes)');
   }
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel =

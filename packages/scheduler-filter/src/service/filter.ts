@@ -20,6 +20,7 @@ import type { FilterHttpServer } from './http-server';
 import { createHttpServer } from './http-server';
 import { Metrics } from './metrics';
 import { NodeWatcher } from './node-watcher';
+import { PbsWatch } from './pbs-watch';
 import { Publisher } from './publisher';
 
 export interface FilterListening {
@@ -32,6 +33,7 @@ export class Filter {
   readonly view: ClusterView;
   readonly publisher: Publisher | null;
   readonly accounting: Accounting | null;
+  readonly pbsWatch: PbsWatch | null;
   private readonly watchers: NodeWatcher[];
   private readonly grpc: FilterGrpcServer;
   private readonly http: FilterHttpServer;
@@ -63,10 +65,22 @@ export class Filter {
       ? new Publisher(cfg.pbs, { logger: deps.logger.child({ component: 'publisher' }), metrics: this.metrics, now })
       : null;
     this.accounting = cfg.pbs?.honestAccounting
-      ? new Accounting(cfg.pbs, { logger: deps.logger.child({ component: 'accounting' }), metrics: this.metrics })
+      ? new Accounting(cfg.pbs, { logger: deps.logger.child({ component: 'accounting' }), metrics: this.metrics, now })
+      : null;
+    this.pbsWatch = cfg.pbs
+      ? new PbsWatch(cfg.pbs, { logger: deps.logger.child({ component: 'pbs-watch' }), metrics: this.metrics })
       : null;
     if (this.publisher) this.view.subscribe(this.publisher.onView);
     if (this.accounting) this.view.subscribe(this.accounting.onView);
+    const publisher = this.publisher;
+    const accounting = this.accounting;
+    this.pbsWatch?.subscribe((vnodes, cameBack) => {
+      if (publisher) {
+        if (cameBack) publisher.republishAll();
+        else publisher.reassert(vnodes);
+      }
+      accounting?.onPbsVnodes(vnodes);
+    });
     this.grpc = createGrpcServer({ api, view: this.view, logger: deps.logger });
     this.http = createHttpServer({
       view: this.view,
@@ -80,6 +94,7 @@ export class Filter {
     const grpcPort = await this.grpc.listen(this.cfg.grpc.host, this.cfg.grpc.port);
     const httpPort = await this.http.listen(this.cfg.http.host, this.cfg.http.port);
     for (const w of this.watchers) w.start();
+    this.pbsWatch?.start();
     this.log.info(
       { grpcPort, httpPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
       'magrathea-filter ready',
@@ -101,6 +116,7 @@ export class Filter {
     const code = await stopInOrder(
       [
         { name: 'watchers', stop: () => this.watchers.forEach((w) => w.stop()) },
+        { name: 'pbs-watch', stop: () => this.pbsWatch?.stop() },
         { name: 'cluster-streams', stop: () => this.grpc.closeStreams() },
         {
           name: 'publisher',
@@ -110,7 +126,7 @@ export class Filter {
             this.publisher.stop();
           },
         },
-        { name: 'accounting', stop: () => this.accounting?.idle() },
+        { name: 'accounting', stop: () => this.accounting?.stop() },
         { name: 'grpc', stop: () => this.grpc.shutdown(graceMs) },
         { name: 'http', stop: () => this.http.close(graceMs) },
       ],

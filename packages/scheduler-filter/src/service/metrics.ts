@@ -72,6 +72,19 @@ export class Metrics {
     'signal',
     'result',
   ]);
+  readonly vnodeWriteFailures = this.counter(
+    'magrathea_filter_vnode_write_failures_total',
+    'Vnode values PBS refused (qmgr obj=VNODE errors), by reason (unknown-node, unknown-resource, other).',
+    ['reason'],
+  );
+  readonly reasserted = this.counter(
+    'magrathea_filter_reasserted_total',
+    'Vnode values found changed behind the filter (a hand qmgr, a mom hook, a server restart) and written again.',
+  );
+  readonly pbsReads = this.counter('magrathea_filter_pbs_reads_total', 'pbsnodes/qstat reads by command and result.', [
+    'command',
+    'result',
+  ]);
   readonly kicks = this.counter(
     'magrathea_filter_scheduler_kicks_total',
     'Scheduling cycles started after capacity opened.',

@@ -3,25 +3,44 @@ import { spawn } from 'node:child_process';
 
 export interface ProcessResult {
   readonly code: number | null;
+  /** stdout and stderr as they came, capped at 16 KiB (for logs). */
   readonly output: string;
+  /** stdout, up to `maxStdoutBytes` (pbsnodes and qstat JSON). */
+  readonly stdout: string;
+  /** stderr, up to 1 MiB (qmgr's per-object error lines). */
+  readonly stderr: string;
   readonly timedOut: boolean;
+  /** The command could not be started at all (ENOENT, EACCES, …). */
+  readonly spawnError: string | null;
 }
+
+export interface RunOptions {
+  /** Keep this much of stdout. Default 1 MiB. */
+  readonly maxStdoutBytes?: number;
+}
+
+const MAX_STDERR = 1024 * 1024;
 
 export function runProcess(
   file: string,
   args: readonly string[],
   stdin: string,
   timeoutMs: number,
+  opts: RunOptions = {},
 ): Promise<ProcessResult> {
+  const maxStdout = opts.maxStdoutBytes ?? 1024 * 1024;
   return new Promise((resolve) => {
     let output = '';
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let stderr = '';
     let timedOut = false;
     let settled = false;
-    const done = (r: ProcessResult): void => {
+    const done = (r: Omit<ProcessResult, 'stdout' | 'stderr' | 'output'>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(r);
+      resolve({ ...r, output: output.trim(), stdout: Buffer.concat(out).toString('utf8'), stderr });
     };
     const p = spawn(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const timer = setTimeout(() => {
@@ -31,11 +50,30 @@ export function runProcess(
     const keep = (b: Buffer): void => {
       if (output.length < 16_384) output += b.toString();
     };
-    p.stdout.on('data', keep);
-    p.stderr.on('data', keep);
+    p.stdout.on('data', (b: Buffer) => {
+      keep(b);
+      if (outBytes < maxStdout) {
+        out.push(b);
+        outBytes += b.length;
+      }
+    });
+    p.stderr.on('data', (b: Buffer) => {
+      keep(b);
+      if (stderr.length < MAX_STDERR) stderr += b.toString();
+    });
     p.stdin.on('error', () => undefined); // the process may exit before reading everything
-    p.on('error', (err) => done({ code: null, output: err.message, timedOut: false }));
-    p.on('close', (code) => done({ code, output: output.trim(), timedOut }));
+    p.on('error', (err) => done({ code: null, timedOut: false, spawnError: err.message }));
+    p.on('close', (code) => done({ code, timedOut, spawnError: null }));
     p.stdin.end(stdin);
   });
+}
+
+/** qmgr's error lines: `qmgr obj=NAME svr=SERVER: MESSAGE` → (NAME, MESSAGE). */
+export function qmgrObjectErrors(stderr: string): { readonly obj: string; readonly message: string }[] {
+  const out: { obj: string; message: string }[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^qmgr obj=(\S*) svr=\S*: (.*)$/.exec(line.trim());
+    if (m) out.push({ obj: m[1] ?? '', message: (m[2] ?? '').trim() });
+  }
+  return out;
 }
