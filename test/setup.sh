@@ -26,4 +26,11 @@ if command -v qemu-system-x86_64 >/dev/null && [ -x /bin/busybox ]; then
   sh test/guest/build-guest.sh .cache/guest 2>&1 | grep -v '^W: Download is performed unsandboxed' ||
     echo "test setup: the guest could not be built; the QEMU tests will be skipped" >&2
 fi
+
+# The real OpenPBS lab (../shared/vendor/openpbs/lab.sh): a server, scheduler and comm, and six moms
+# in network namespaces standing for the domains of two physical nodes (nodea, nodeb), each mom
+# inside the cgroups of magrathead's cgroup driver. The real-PBS suite (test/pbs) reads
+# .cache/pbs-lab.state: "ok", or "skip: <reason>". MAGRATHEA_SKIP_PBS_LAB=1 skips it.
+sh test/pbs/lab-up.sh > .cache/pbs-lab.log 2>&1 || true
+cat .cache/pbs-lab.state 2>/dev/null | sed 's/^/test setup: OpenPBS lab: /'
 exit 0

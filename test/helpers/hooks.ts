@@ -13,6 +13,8 @@ export interface HookScenario {
   readonly config_file?: string | null;
   readonly env?: Record<string, string>;
   readonly hook?: string;
+  /** Custom resources the server defines (default: Magrathea's four); others raise when read, as in PBS. */
+  readonly resourcedef?: readonly string[];
 }
 
 export interface HookResult {

@@ -153,11 +153,86 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
       }
     });
 
+    test('a site without the magrathea_image resource: reading it raises in the real pbs module; the hook copes', async () => {
+      const r = await runHook({
+        event: { type: 'QUEUEJOB', job: { queue: 'workq', Resource_List: { select: '1:ncpus=1' } } },
+        server: { queues: { workq: {}, iprio: {} } },
+        config_file: siteCfg,
+        resourcedef: ['magrathea', 'magrathea_state', 'magrathea_rank'],
+      });
+      noException(r);
+      expect(r.job_sets).toEqual({ 'Resource_List.select': '1:ncpus=1:magrathea=normal' });
+    });
+
     test('never blocks: a missing hook config is logged and the job accepted', async () => {
       const r = await qj({ queue: 'workq', Resource_List: { select: '1:ncpus=1' } }, path.join(dir, 'missing.json'));
       noException(r);
       expect(r.outcome).toBe('accept');
       expect(r.logs.some(([, m]) => /hook config .* cannot be read/.test(m))).toBe(true);
+    });
+  });
+
+  describe('guards against changing a job into a priority job (server)', () => {
+    const server = { queues: { workq: {}, iprio: {}, express: {} }, managers: 'root@head,admin@*' };
+    const guard = (type: string, extra: Record<string, unknown>, requestor = 'alice', cfg: string | null = siteCfg) =>
+      runHook({ event: { type, requestor, requestor_host: 'login1', ...extra }, server, config_file: cfg });
+
+    test('qalter of magrathea (in select or as a job resource) is refused for users, allowed for managers', async () => {
+      for (const rl of [{ select: '1:ncpus=1:magrathea=priority' }, { magrathea: 'priority' }]) {
+        const r = await guard('MODIFYJOB', { job: { Resource_List: rl } });
+        noException(r);
+        expect([r.outcome, r.reject_msg]).toEqual(['reject', expect.stringMatching(/cannot be changed with qalter/)]);
+        const m = await guard('MODIFYJOB', { job: { Resource_List: rl } }, 'admin');
+        expect(m.outcome).toBe('accept');
+      }
+      const other = await guard('MODIFYJOB', { job: { Resource_List: { select: '2:ncpus=4:magrathea_image=meta' } } });
+      expect(other.outcome).toBe('accept');
+    });
+
+    test('qmove into a priority queue is refused for users; other moves pass', async () => {
+      const r = await guard('MOVEJOB', { job: { queue: 'iprio' }, src_queue: 'workq' });
+      expect([r.outcome, r.reject_msg]).toEqual([
+        'reject',
+        expect.stringMatching(/cannot be moved into the priority queue iprio/),
+      ]);
+      expect((await guard('MOVEJOB', { job: { queue: 'express' } })).outcome).toBe('reject');
+      expect((await guard('MOVEJOB', { job: { queue: 'workq' } })).outcome).toBe('accept');
+      expect((await guard('MOVEJOB', { job: { queue: 'iprio' } }, 'root')).outcome).toBe('accept');
+    });
+
+    test('a reservation naming magrathea is refused', async () => {
+      const r = await guard('RESVSUB', { resv: { Resource_List: { select: '1:ncpus=1:magrathea=priority' } } });
+      expect([r.outcome, r.reject_msg]).toEqual([
+        'reject',
+        expect.stringMatching(/remove magrathea from the reservation/),
+      ]);
+      expect((await guard('RESVSUB', { resv: { Resource_List: { select: '1:ncpus=1' } } })).outcome).toBe('accept');
+    });
+
+    test('the guards fail closed when the hook config is broken; queuejob still refuses a hand-set magrathea', async () => {
+      const broken = path.join(dir, 'missing.json');
+      const r = await guard('MODIFYJOB', { job: { Resource_List: { select: '1:ncpus=1' } } }, 'alice', broken);
+      expect([r.outcome, r.reject_msg]).toEqual(['reject', expect.stringMatching(/hook misconfigured/)]);
+      const q = await runHook({
+        event: { type: 'QUEUEJOB', job: { Resource_List: { select: '1:ncpus=1:magrathea=priority' } } },
+        server,
+        config_file: broken,
+      });
+      expect([q.outcome, q.reject_msg]).toEqual(['reject', expect.stringMatching(/set by the system/)]);
+    });
+
+    test('a batch job submitted straight to the interactive queue is refused (managers excepted); images are checked', async () => {
+      const imgs = writeSite('images', { images: ['meta', 'egee'] });
+      const qj = (job: Record<string, unknown>, requestor = 'alice') =>
+        runHook({ event: { type: 'QUEUEJOB', requestor, job }, server, config_file: imgs });
+      const b = await qj({ queue: 'iprio', Resource_List: {} });
+      expect([b.outcome, b.reject_msg]).toEqual(['reject', expect.stringMatching(/takes interactive jobs/)]);
+      expect((await qj({ queue: 'iprio', Resource_List: {} }, 'admin')).outcome).toBe('accept');
+      expect((await qj({ queue: 'iprio', interactive: 1, Resource_List: {} })).outcome).toBe('accept');
+      const bad = await qj({ queue: 'workq', Resource_List: { select: '1:ncpus=1:magrathea_image=centos' } });
+      expect([bad.outcome, bad.reject_msg]).toEqual(['reject', 'unknown image centos: this site runs meta, egee']);
+      const good = await qj({ queue: 'workq', Resource_List: { select: '1:ncpus=1:magrathea_image=egee' } });
+      expect(good.job_sets).toEqual({ 'Resource_List.select': '1:ncpus=1:magrathea_image=egee:magrathea=normal' });
     });
   });
 
@@ -230,6 +305,40 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
       const again = await end('meta', '10.pbs', siteFor('meta'));
       expect(again.outcome).toBe('accept');
       expect(again.logs.some(([, msg]) => /not known/.test(msg))).toBe(true);
+    });
+
+    test("as on a real mom: no nodect or exec_host, vnode_list holds the sisters' vnodes; hosts and CPUs come from exec_vnode", async () => {
+      const r = await runHook({
+        event: {
+          type: 'EXECJOB_BEGIN',
+          // What OpenPBS 23.06 passes a sister's execjob_begin (hook debug input of a select=2, scatter job).
+          job: {
+            id: '32.pbs',
+            queue: 'workq',
+            exec_vnode: '(other-vn:ncpus=1)+(meta-vn:ncpus=2)',
+            Resource_List: { ncpus: 3, place: 'scatter' },
+          },
+          vnode_list: { 'other-vn': { state: 0 }, 'meta-vn': { state: 0 } },
+        },
+        local_nodename: 'meta-vn',
+        config_file: siteFor('meta'),
+      });
+      expect(r.outcome).toBe('accept');
+      expect(Object.keys(r.vnode_sets)).toEqual(['meta-vn']);
+      expect((await getNode(client)).domains[0]!.jobs[0]).toMatchObject({ id: '32.pbs', preemptible: false, cpus: 2 });
+      await end('meta', '32.pbs', siteFor('meta'));
+    });
+
+    test('with magrathea-filter publishing, a refused start takes the vnode out (magrathea=none) and writes no comment', async () => {
+      const filterSite = (dom: string) => siteFor(dom, { publish_from_mom: false });
+      const ok = await begin('meta', { id: '33.pbs' }, filterSite('meta'));
+      expect([ok.outcome, ok.vnode_sets]).toEqual(['accept', {}]);
+      const refused = await begin('egee', { id: '34.pbs' }, filterSite('egee'));
+      expect(refused.outcome).toBe('reject');
+      expect(refused.vnode_sets).toEqual({ 'egee-vn': { 'resources_available.magrathea': 'none' } });
+      const p = await periodic('egee', filterSite('egee'));
+      expect([p.outcome, p.vnode_sets]).toEqual(['accept', {}]);
+      await end('meta', '33.pbs', filterSite('meta'));
     });
 
     test('multi-node jobs and jobs in non-preemptible queues start as non-preemptible', async () => {

@@ -14,6 +14,8 @@ export const EXIT = {
   unavailable: 5,
   invalid: 6,
   denied: 7,
+  /** `pbs install|uninstall`: PBS refused a step; `pbs verify`: a check failed. */
+  pbsRefused: 8,
 } as const;
 
 export class CliError extends Error {

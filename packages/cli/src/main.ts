@@ -25,4 +25,5 @@ void run(process.argv.slice(2), {
   nodePath: process.execPath,
   tty: process.stdout.isTTY === true,
   tls: tlsFromEnv(),
+  signal: (pid, sig) => process.kill(pid, sig),
 }).then((code) => process.exit(code));

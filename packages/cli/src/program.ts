@@ -19,6 +19,8 @@ export interface ProgramDeps {
   readonly tty: boolean;
   /** mTLS files for daemons that serve TLS (from MAGRATHEA_TLS_CA/CERT/KEY), or null. */
   readonly tls?: TlsFiles | null;
+  /** Sends a signal to a process (`pbs install` tells pbs_sched to re-read sched_config). */
+  readonly signal: (pid: number, signal: 'SIGHUP') => void;
 }
 
 export function createProgram(deps: ProgramDeps): Command {
@@ -30,7 +32,7 @@ export function createProgram(deps: ProgramDeps): Command {
     .showHelpAfterError();
 
   addNodeCommands(program, { io, interrupted: deps.interrupted, tls: deps.tls ?? null });
-  addPbsCommands(program, io);
+  addPbsCommands(program, deps);
   addClusterCommands(program, io, deps.interrupted);
   addBoxCommand(program, { io, interrupted: deps.interrupted, nodePath: deps.nodePath, tty: deps.tty });
   addPkiCommands(program, io);

@@ -1,11 +1,13 @@
 # Magrathea for PBS: one hook script for every PBS event it handles.
 #
 # Installed (by `magrathea pbs install`) as several PBS hooks that share this file:
-#   magrathea_queuejob  (server, queuejob)           classify and route; no network calls
+#   magrathea_queuejob  (server, queuejob,modifyjob,movejob,resvsub)
+#                                                    classify and route; guard the magrathea request
+#                                                    against qalter/qmove/pbs_rsub; no network calls
 #   magrathea_begin     (mom, execjob_begin)         StartJob at the node daemon; fail safe
 #   magrathea_end       (mom, execjob_end)           EndJob, with retries; never blocks cleanup
-#   magrathea_periodic  (mom, exechost_startup,exechost_periodic)
-#                                                    publish this domain's own state
+#   magrathea_periodic  (mom, exechost_startup,exechost_periodic; only when the domains publish
+#                                                    their own state, i.e. without magrathea-filter)
 #   magrathea_runjob    (server, runjob; optional)   admission check at magrathea-filter;
 #                                                    accepts when the filter cannot be reached
 #
@@ -15,6 +17,7 @@
 # JSON file inside each domain, because PBS pushes the same hook config to every mom.
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -56,7 +59,13 @@ SITE_DEFAULTS = {
     "publish_from_mom": True,
     "filter_admit_url": None,
     "admit_timeout": 1.0,
+    "priority_queue_interactive_only": True,
+    "images": [],
 }
+
+# The magrathea resource named in a select chunk or a resource list (not magrathea_image etc.).
+MAGRATHEA_IN_SELECT = re.compile(r"(^|[:+])\s*magrathea\s*=", re.IGNORECASE)
+IMAGE_IN_SELECT = re.compile(r"(?:^|[:+])\s*magrathea_image\s*=\s*([^:+\s]*)", re.IGNORECASE)
 
 
 def _read_json(path, what):
@@ -100,6 +109,8 @@ def site_config():
         raise HookConfigError("hook config: admit_timeout must be a number")
     if not (0 < cfg["admit_timeout"] <= 5):
         raise HookConfigError("hook config: admit_timeout must be between 0 and 5 seconds (runjob blocks pbs_server)")
+    if not isinstance(cfg["images"], list) or not all(isinstance(i, str) for i in cfg["images"]):
+        raise HookConfigError("hook config: images must be a list of image names")
     return cfg
 
 
@@ -152,33 +163,59 @@ def call_daemon(dom, method, path, body, timeout):
 
 # ---------------------------------------------------------------- helpers
 
-def local_vnode(e):
-    """This mom's own vnode in the event's vnode_list (keys may be short names or FQDNs)."""
-    vl = e.vnode_list
+def is_local(name):
+    """True for this mom's own vnode (names may be short or fully qualified)."""
     me = pbs.get_local_nodename()
-    if me in vl.keys():
-        return vl[me]
-    short = me.split(".")[0]
+    return name == me or name.split(".")[0] == me.split(".")[0]
+
+
+def local_vnode(e):
+    """This mom's own vnode in the event's vnode_list. A real vnode_list also holds the vnodes of
+    the job's other moms (sisters), which this mom may not update: never fall back to one of them."""
+    vl = e.vnode_list
     for name in vl.keys():
-        if name.split(".")[0] == short:
+        if is_local(name):
             return vl[name]
-    keys = list(vl.keys())
-    return vl[keys[0]] if keys else None
+    return None
 
 
 def publish(site, vn, status, comment=None):
-    """Writes what the domain accepts onto its vnode (string_array as a comma-joined str)."""
-    if vn is None:
+    """Writes what the domain accepts onto its vnode (string_array as a comma-joined str). Only
+    when the domains publish their own state: with magrathea-filter deployed the filter is the one
+    writer of the vnode's values and comment."""
+    if vn is None or not site["publish_from_mom"]:
         return
-    if site["publish_from_mom"] and isinstance(status, dict) and status.get("magrathea"):
+    if isinstance(status, dict) and status.get("magrathea"):
         vn.resources_available["magrathea"] = str(status["magrathea"])
         vn.resources_available["magrathea_state"] = str(status.get("state", "unknown"))
         if isinstance(status.get("rank"), (int, float)):
             vn.resources_available["magrathea_rank"] = float(status["rank"])
+        if isinstance(status.get("image"), str) and status["image"]:
+            vn.resources_available["magrathea_image"] = status["image"]
     if comment is None and isinstance(status, dict):
         comment = status.get("comment")
     if comment:
         vn.comment = comment[:80]
+
+
+def take_out(site, vn, comment, status=None):
+    """A start was refused or could not be checked: the vnode accepts nothing until its publisher
+    (magrathea-filter, or this domain's periodic hook) writes it again. PBS applies the vnode changes
+    of an execjob_begin hook even when it rejects, so the scheduler does not pick the same vnode again
+    at once (it would, about 20 times within seconds, and then hold the job)."""
+    if vn is None:
+        return
+    publish(site, vn, status, comment)  # the domain's real state, when the domains publish it
+    vn.resources_available["magrathea"] = "none"
+
+
+def res(rl, name):
+    """A resource of a resource list, or None. The real pbs module raises AttributeError for a name
+    the server does not define (e.g. magrathea_image on a site where it was deleted)."""
+    try:
+        return rl[name]
+    except (AttributeError, KeyError):
+        return None
 
 
 def queue_name(job):
@@ -189,8 +226,33 @@ def queue_name(job):
     return name if name else (str(q) or None)
 
 
+def exec_chunks(job):
+    """[(vnode, ncpus)] of exec_vnode, e.g. "(a:ncpus=1)+(b:ncpus=2:mem=1gb)". A chunk group
+    "(a:ncpus=1+b:ncpus=1)" is split too."""
+    out = []
+    for part in str(job.exec_vnode or "").replace("(", "").replace(")", "").split("+"):
+        fields = part.strip().split(":")
+        if not fields or not fields[0]:
+            continue
+        ncpus = 0
+        for f in fields[1:]:
+            if f.startswith("ncpus="):
+                try:
+                    ncpus = int(f.split("=", 1)[1])
+                except ValueError:
+                    ncpus = 0
+        out.append((fields[0], ncpus))
+    return out
+
+
 def node_count(job):
-    nodect = job.Resource_List["nodect"]
+    """Hosts the job runs on. On a real mom, execjob_begin has exec_vnode but neither
+    Resource_List["nodect"] nor exec_host: count the distinct vnodes of exec_vnode first (every
+    Magrathea domain is its own PBS host)."""
+    chunks = exec_chunks(job)
+    if chunks:
+        return len(set(v for (v, _) in chunks))
+    nodect = res(job.Resource_List, "nodect")
     if nodect is not None:
         try:
             return int(nodect)
@@ -203,24 +265,12 @@ def node_count(job):
 
 
 def local_cpus(e):
-    """CPUs of this job on this mom's vnodes, from exec_vnode; falls back to Resource_List."""
-    ev = e.job.exec_vnode
-    mine = set(e.vnode_list.keys())
-    total = 0
-    if ev:
-        for chunk in str(ev).split("+"):
-            chunk = chunk.strip().strip("()")
-            parts = chunk.split(":")
-            if parts and parts[0] in mine:
-                for p in parts[1:]:
-                    if p.startswith("ncpus="):
-                        try:
-                            total += int(p.split("=", 1)[1])
-                        except ValueError:
-                            pass
-    if total <= 0:
+    """CPUs of this job on this mom's own vnode, from exec_vnode (a real vnode_list also lists the
+    sisters' vnodes). Without exec_vnode: the job's ncpus."""
+    total = sum(n for (v, n) in exec_chunks(e.job) if is_local(v))
+    if total <= 0 and not exec_chunks(e.job):
         try:
-            total = int(e.job.Resource_List["ncpus"] or 1)
+            total = int(res(e.job.Resource_List, "ncpus") or 1)
         except (TypeError, ValueError):
             total = 1
     return max(1, min(total, 4096))
@@ -228,16 +278,60 @@ def local_cpus(e):
 
 # ---------------------------------------------------------------- events
 
+def names_magrathea(rl):
+    """True when a resource list or its select asks for the magrathea resource itself."""
+    sel = res(rl, "select")
+    return res(rl, "magrathea") is not None or (sel is not None and MAGRATHEA_IN_SELECT.search(str(sel)) is not None)
+
+
+def requested_images(rl):
+    sel = res(rl, "select")
+    found = IMAGE_IN_SELECT.findall(str(sel)) if sel is not None else []
+    if res(rl, "magrathea_image") is not None:
+        found.append(str(res(rl, "magrathea_image")))
+    return found
+
+
+def check_images(e, site, rl):
+    known = site["images"]
+    for image in requested_images(rl):
+        if known and image not in known:
+            e.reject("unknown image %s: this site runs %s" % (image or "(empty)", ", ".join(known)))
+
+
+def _acl_match(entry, user, host):
+    u, _, h = str(entry).strip().partition("@")
+    return (u in ("*", user)) and (not h or h == "*" or h == host or (h.startswith("*.") and host.endswith(h[1:])))
+
+
+def privileged(e):
+    """PBS itself, or a PBS manager or operator (server attributes managers/operators)."""
+    who = e.requestor or ""
+    if who in ("PBS_Server", "Scheduler", "pbs_mom", "root"):
+        return True
+    host = e.requestor_host or ""
+    srv = pbs.server()
+    for attr in ("managers", "operators"):
+        acl = getattr(srv, attr, None)
+        if acl and any(_acl_match(x, who, host) for x in str(acl).split(",")):
+            return True
+    return False
+
+
 def on_queuejob(e, site):
     """Classify and route; reject a hand-set magrathea; never blocks (no network)."""
     job = e.job
     rl = job.Resource_List
-    sel = rl["select"]
-    if rl["magrathea"] is not None or (sel is not None and "magrathea" in str(sel).lower()):
+    sel = res(rl, "select")
+    if names_magrathea(rl):
         e.reject("the magrathea resource is set by the system; remove magrathea from your request")
+    check_images(e, site, rl)
     qname = queue_name(job)
     priority_queues = set(site["priority_queues"]) | set([site["priority_queue"]])
     interactive = bool(job.interactive)
+    if (qname == site["priority_queue"] and not interactive and site["priority_queue_interactive_only"]
+            and not privileged(e)):
+        e.reject("queue %s takes interactive jobs (qsub -I); submit batch jobs to another queue" % qname)
     is_priority = interactive or (qname in priority_queues)
     if is_priority and qname != site["priority_queue"]:
         job.queue = pbs.server().queue(site["priority_queue"])
@@ -249,16 +343,50 @@ def on_queuejob(e, site):
     e.accept()
 
 
+def on_modifyjob(e, site):
+    """qalter: nobody but PBS and its managers may name magrathea (a user's qalter of
+    select=...:magrathea=priority would run a batch job in the priority domain)."""
+    if privileged(e):
+        e.accept()
+    rl = e.job.Resource_List
+    if names_magrathea(rl):
+        e.reject("the magrathea resource is set by the system; it cannot be changed with qalter")
+    check_images(e, site, rl)
+    e.accept()
+
+
+def on_movejob(e, site):
+    """qmove into a priority queue would give a batch job the priority token (the queue's
+    default_chunk): only PBS and its managers may do that."""
+    if privileged(e):
+        e.accept()
+    target = queue_name(e.job)
+    priority_queues = set(site["priority_queues"]) | set([site["priority_queue"]])
+    if target in priority_queues:
+        e.reject("jobs cannot be moved into the priority queue %s" % target)
+    e.accept()
+
+
+def on_resvsub(e, site):
+    """A reservation may not ask for the magrathea resource either."""
+    if privileged(e):
+        e.accept()
+    rl = e.resv.Resource_List
+    if names_magrathea(rl):
+        e.reject("the magrathea resource is set by the system; remove magrathea from the reservation")
+    check_images(e, site, rl)
+    e.accept()
+
+
 def on_execjob_begin(e, site):
-    """StartJob for this domain: the daemon is the race arbiter. Any refusal or failure
-    requeues the job (rerun + reject) and publishes the domain's real state."""
+    """StartJob for this domain: the daemon is the race arbiter. Any refusal or failure requeues
+    the job (rerun + reject) and takes the vnode out of scheduling."""
     job = e.job
     vn = local_vnode(e)
     try:
         dom = domain_config(site)
     except HookConfigError as ex:
-        if vn is not None:
-            vn.comment = (PREFIX + "hook misconfigured")[:80]
+        take_out(site, vn, PREFIX + "hook misconfigured")
         job.rerun()
         e.reject("magrathea: cannot start %s: %s" % (job.id, ex))
     preemptible = node_count(job) == 1 and queue_name(job) not in site["non_preemptible_queues"]
@@ -267,8 +395,7 @@ def on_execjob_begin(e, site):
         status, obj = call_daemon(dom, "POST", "/v1/jobs/start", body, site["timeout"])
     except DaemonUnavailable as ex:
         log(pbs.EVENT_ERROR, "node daemon unreachable for %s: %s" % (job.id, ex))
-        if vn is not None:
-            vn.comment = (PREFIX + "node daemon unreachable")[:80]
+        take_out(site, vn, PREFIX + "node daemon unreachable")
         job.rerun()
         e.reject("magrathea: node daemon unreachable; job %s requeued" % job.id)
     if status == 200 and obj.get("ok"):
@@ -276,7 +403,8 @@ def on_execjob_begin(e, site):
         log(pbs.EVENT_DEBUG, "started %s in %s (%s)" % (job.id, dom["domain"], obj.get("state")))
         e.accept()
     reason = obj.get("reason") or obj.get("error") or ("HTTP %s" % status)
-    publish(site, vn, obj.get("status"), PREFIX + "refused %s (%s)" % (job.id, reason))
+    log(pbs.EVENT_JOB, "start of %s refused in %s: %s" % (job.id, dom["domain"], reason))
+    take_out(site, vn, PREFIX + "refused %s (%s)" % (job.id, reason), obj.get("status"))
     job.rerun()
     e.reject("magrathea: start of %s refused in %s: %s: %s" % (job.id, dom["domain"], reason, obj.get("message", "")))
 
@@ -314,6 +442,8 @@ def on_execjob_end(e, site):
 
 def on_exechost_periodic(e, site):
     """Publish this domain's own state (the fallback when the filter is not deployed)."""
+    if not site["publish_from_mom"]:
+        e.accept()  # magrathea-filter is the one writer
     vn = local_vnode(e)
     try:
         dom = domain_config(site)
@@ -362,8 +492,18 @@ def on_runjob(e, site):
     e.accept()
 
 
+def on_server_periodic(e, site):
+    """Never installed as a server periodic hook; pbs_server 23.06 runs a mom periodic hook as one
+    after `set hook ... freq` on a hook that has content (the installer never does that)."""
+    e.accept()
+
+
 HANDLERS = {
     pbs.QUEUEJOB: on_queuejob,
+    pbs.MODIFYJOB: on_modifyjob,
+    pbs.MOVEJOB: on_movejob,
+    pbs.RESVSUB: on_resvsub,
+    pbs.PERIODIC: on_server_periodic,
     pbs.EXECJOB_BEGIN: on_execjob_begin,
     pbs.EXECJOB_END: on_execjob_end,
     pbs.EXECHOST_PERIODIC: on_exechost_periodic,
@@ -387,6 +527,11 @@ def main():
             e.reject("magrathea: hook misconfigured: %s" % ex)
         if e.type in (pbs.EXECHOST_PERIODIC, pbs.EXECHOST_STARTUP):
             publish(dict(SITE_DEFAULTS), local_vnode(e), {"magrathea": "none", "state": "unknown", "comment": PREFIX + "hook misconfigured"})
+        if e.type == pbs.QUEUEJOB and names_magrathea(e.job.Resource_List):
+            e.reject("the magrathea resource is set by the system; remove magrathea from your request")
+        if e.type in (pbs.MODIFYJOB, pbs.MOVEJOB, pbs.RESVSUB) and not privileged(e):
+            # The guards fail closed: a broken config must not open the priority domain.
+            e.reject("magrathea: hook misconfigured; ask your PBS administrator")
         e.accept()  # queuejob and execjob_end must never block on our configuration
     handler(e, site)
 
@@ -402,4 +547,6 @@ except Exception:
     if ev.type == pbs.EXECJOB_BEGIN:
         ev.job.rerun()
         ev.reject("magrathea: hook failed; job requeued")
+    if ev.type in (pbs.MODIFYJOB, pbs.MOVEJOB, pbs.RESVSUB):
+        ev.reject("magrathea: hook failed; ask your PBS administrator")
     ev.accept()

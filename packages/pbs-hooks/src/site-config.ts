@@ -43,9 +43,55 @@ export interface SiteConfig {
   readonly filterAdmitUrl: string | null;
   /** Time limit of the runjob admission call, seconds (it blocks pbs_server). Default 1. */
   readonly admitTimeoutSeconds: number;
+  /**
+   * The images the domains run side by side (each domain publishes its image as
+   * `resources_available.magrathea_image`). Jobs in an image's queues run only in domains of that
+   * image; `qsub -l select=…:magrathea_image=NAME` asks for one explicitly. Default: none (jobs
+   * may run in any normal domain).
+   */
+  readonly images: readonly ImageSpec[];
+  /** Refuse batch jobs submitted straight to the interactive priority queue (managers excepted). Default true. */
+  readonly priorityQueueInteractiveOnly: boolean;
+  /** How long install waits for a deleted mom hook to be dropped by every mom before re-creating it, seconds. Default 120. */
+  readonly hookDeleteWaitSeconds: number;
+  /** PBS server passed to qmgr (`qmgr -c CMD SERVER`), or null for the default server. */
+  readonly server: string | null;
+}
+
+export interface ImageSpec {
+  /** The image name, as the domains' `image` in magrathead's config. */
+  readonly name: string;
+  /** Queues whose jobs run in this image (created by install when missing). */
+  readonly queues: readonly string[];
 }
 
 const QUEUE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+/** Image names: the domain-name alphabet (they are published as a PBS string resource). */
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+function images(c: ConfigChecker, v: unknown): ImageSpec[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    c.fail('images', 'must be a list of { name, queues }');
+    return [];
+  }
+  const out: ImageSpec[] = [];
+  v.forEach((item, i) => {
+    const p = `images.${i}`;
+    const o = c.object(item, p, ['name', 'queues']);
+    if (!o) return;
+    const name = c.string(o, 'name', p, { pattern: IMAGE, patternText: 'an image name (letters, digits, ._-)' });
+    if (o.name === undefined) c.fail(`${p}.name`, 'is required');
+    const qs = o.queues ?? [];
+    if (!Array.isArray(qs) || !qs.every((q) => typeof q === 'string' && QUEUE.test(q))) {
+      c.fail(`${p}.queues`, 'must be a list of PBS queue names (letters, digits, ._-, at most 15)');
+      return;
+    }
+    if (name && out.some((x) => x.name === name)) c.fail(`${p}.name`, `image ${name} is listed twice`);
+    else if (name) out.push({ name, queues: qs as string[] });
+  });
+  return out;
+}
 const SAFE_PATH = /^\/[^'"\s;`$\\]*$/;
 
 export class SiteConfigError extends Error {
@@ -76,6 +122,10 @@ export function compileSiteConfig(doc: unknown): SiteConfig {
     'schedResources',
     'filterAdmitUrl',
     'admitTimeoutSeconds',
+    'images',
+    'priorityQueueInteractiveOnly',
+    'hookDeleteWaitSeconds',
+    'server',
   ] as const;
   const o = c.object(doc ?? {}, '', keys);
   const pathOf = (k: string, def: string): string =>
@@ -110,12 +160,28 @@ export function compileSiteConfig(doc: unknown): SiteConfig {
     filterAdmitUrl:
       c.string(o, 'filterAdmitUrl', '', { pattern: /^https?:\/\/[^\s'"]+$/, patternText: 'an http(s) URL' }) ?? null,
     admitTimeoutSeconds: c.int(o, 'admitTimeoutSeconds', '', 1, 5) ?? 1,
+    images: images(c, o?.images),
+    priorityQueueInteractiveOnly: c.bool(o, 'priorityQueueInteractiveOnly', '') ?? true,
+    hookDeleteWaitSeconds: c.int(o, 'hookDeleteWaitSeconds', '', 1, 3600) ?? 120,
+    server:
+      c.string(o, 'server', '', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, patternText: 'a PBS server name' }) ?? null,
   };
   if (!site.hookConfigFile.endsWith('.json'))
     c.fail('hookConfigFile', 'must end in .json (PBS checks the suffix on import)');
   const all = [...site.normalQueues, site.priorityQueue, ...site.extraPriorityQueues];
   if (new Set(all).size !== all.length)
     c.fail('normalQueues', 'a queue is listed twice (normal, priority and extra priority queues must differ)');
+  const priority = new Set([site.priorityQueue, ...site.extraPriorityQueues]);
+  const imageOfQueue = new Map<string, string>();
+  site.images.forEach((img, i) => {
+    for (const q of img.queues) {
+      if (priority.has(q))
+        c.fail(`images.${i}.queues`, `${q} is a priority queue; image queues hold batch (normal) jobs`);
+      const other = imageOfQueue.get(q);
+      if (other) c.fail(`images.${i}.queues`, `queue ${q} is listed for images ${other} and ${img.name}`);
+      imageOfQueue.set(q, img.name);
+    }
+  });
   if (site.periodicAlarm >= site.periodicFreq)
     c.fail('periodicAlarm', `must be below periodicFreq (${site.periodicFreq} s)`);
   if (site.daemonTimeoutSeconds * 2 > site.beginAlarm)

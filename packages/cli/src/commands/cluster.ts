@@ -22,6 +22,16 @@ function connectFilter(addr: string): ClusterServiceClient {
   return new (loadMagratheaApi().magrathea.v1.ClusterService)(target, grpc.credentials.createInsecure());
 }
 
+/** One ListNodes call to magrathea-filter (for `pbs verify`). */
+export async function listFilterNodes(addr: string): Promise<ListNodesResponseMessage> {
+  const c = connectFilter(addr);
+  try {
+    return await call<ListNodesResponseMessage>(addr, (opts, cb) => c.ListNodes({}, opts, cb));
+  } finally {
+    c.close();
+  }
+}
+
 function ago(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;

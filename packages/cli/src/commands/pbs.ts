@@ -1,29 +1,32 @@
-/** `magrathea pbs install|uninstall`: deploy the hooks, resources and queues on a PBS site. */
-import { spawn } from 'node:child_process';
+/** `magrathea pbs install|uninstall|verify`: deploy Magrathea on a PBS site, and check it. */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Command } from 'commander';
-import type { SiteConfig } from '@magrathea/pbs-hooks';
+import type { DeployReport, SiteConfig } from '@magrathea/pbs-hooks';
 import {
-  editSchedConfig,
-  hookConfigJson,
-  installCommands,
+  createQmgr,
+  install,
   loadSiteConfig,
+  planInstall,
+  NOTHING_OBSERVED,
+  QmgrUnavailableError,
   schedConfigLines,
   SiteConfigError,
-  uninstallCommands,
+  uninstall,
 } from '@magrathea/pbs-hooks';
 import { CliError, EXIT } from '../client';
 import type { Io } from '../output';
+import type { ProgramDeps } from '../program';
+import { addVerifyCommand } from './pbs-verify';
 
-interface PbsOptions {
+export interface PbsOptions {
   config?: string;
   dryRun?: boolean;
+  json?: boolean;
   qmgr: string;
   schedConfig?: string;
 }
 
-function site(file: string | undefined): SiteConfig {
+export function siteOf(file: string | undefined): SiteConfig {
   try {
     return loadSiteConfig(file);
   } catch (err) {
@@ -32,87 +35,99 @@ function site(file: string | undefined): SiteConfig {
   }
 }
 
-/** Runs qmgr once with every command on stdin. */
-function runQmgr(qmgr: string, commands: readonly string[], timeoutMs = 60_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(qmgr, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new CliError(`${qmgr} did not finish within ${timeoutMs / 1000} s`, EXIT.error));
-    }, timeoutMs);
-    p.on('error', (err) => {
-      clearTimeout(t);
-      reject(new CliError(`cannot run ${qmgr}: ${err.message}`, EXIT.error));
-    });
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      if (code === 0) resolve();
-      else reject(new CliError(`${qmgr} exited with ${code}:\n${out.trim()}`, EXIT.error));
-    });
-    p.stdin.end(commands.map((c) => `${c}\n`).join(''));
-  });
+/** PBS_HOME's sched_config when this host is the PBS server (read from /etc/pbs.conf). */
+export function defaultSchedConfig(): string | null {
+  try {
+    const conf = fs.readFileSync('/etc/pbs.conf', 'utf8');
+    const home = /^PBS_HOME=(.+)$/m.exec(conf)?.[1]?.trim();
+    const file = `${home ?? '/var/spool/pbs'}/sched_priv/sched_config`;
+    return fs.existsSync(file) ? file : null;
+  } catch {
+    return null;
+  }
 }
 
-const shellQuote = (cmd: string): string => `qmgr -c '${cmd}'`;
+const MARK: Record<string, string> = {
+  done: 'ok  ',
+  unchanged: 'same',
+  kept: 'KEPT',
+  failed: 'FAIL',
+  skipped: 'skip',
+  planned: 'plan',
+};
 
-export function addPbsCommands(program: Command, io: Io): void {
+function printReport(io: Io, what: string, r: DeployReport, json: boolean): void {
+  if (json) {
+    io.out(JSON.stringify({ ok: r.ok, steps: r.outcomes }));
+    return;
+  }
+  for (const o of r.outcomes) {
+    const detail = o.detail ? ` — ${o.detail}` : '';
+    const line = `${MARK[o.status] ?? o.status} ${o.group}: ${o.command || '(not run)'}${detail}`;
+    if (o.status === 'planned') io.out(`qmgr -c '${o.command}'`);
+    else io.out(line);
+  }
+  const n = (s: string): number => r.outcomes.filter((o) => o.status === s).length;
+  if (r.outcomes.some((o) => o.status !== 'planned'))
+    io.out(
+      `${what}: ${n('done')} done, ${n('unchanged')} unchanged, ${n('kept')} kept, ${n('failed')} failed, ${n('skipped')} skipped`,
+    );
+}
+
+export function addPbsCommands(program: Command, deps: ProgramDeps): void {
+  const { io } = deps;
   const pbs = program
     .command('pbs')
-    .description('deploy Magrathea on a PBS site (hooks, resources, queues, sched_config)');
+    .description('deploy Magrathea on a PBS site (hooks, resources, queues, sched_config) and check it');
   const common = (c: Command): Command =>
     c
       .option('--config <file>', 'PBS site configuration (YAML; see docs/pbs-site-setup.md)')
       .option('--dry-run', 'print what would be done, change nothing')
+      .option('--json', 'print the report as JSON')
       .option('--qmgr <path>', 'the qmgr executable', 'qmgr')
-      .option('--sched-config <file>', 'edit this sched_config in place (a .magrathea.bak copy is kept)');
+      .option(
+        '--sched-config <file>',
+        'the scheduler sched_config to edit (default: PBS_HOME/sched_priv/sched_config when it exists here)',
+      );
 
-  common(pbs.command('install').description('create the resources, queue defaults and hooks')).action(
-    async (o: PbsOptions) => {
-      const s = site(o.config);
-      const cmds = installCommands(s);
-      const cfg = `${JSON.stringify(hookConfigJson(s), null, 2)}\n`;
-      if (o.dryRun) {
-        io.out(`# hook config written to ${s.hookConfigFile}:`);
-        for (const line of cfg.trimEnd().split('\n')) io.out(`#   ${line}`);
-        for (const c of cmds) io.out(shellQuote(c));
-        io.out(`# sched_config (${o.schedConfig ?? '$PBS_HOME/sched_priv/sched_config'}), then SIGHUP pbs_sched:`);
-        for (const l of schedConfigLines(s)) io.out(`#   ${l}`);
-        return;
-      }
-      fs.mkdirSync(path.dirname(s.hookConfigFile), { recursive: true });
-      fs.writeFileSync(s.hookConfigFile, cfg, { mode: 0o644 });
-      await runQmgr(o.qmgr, cmds);
-      io.out(`installed: ${cmds.length} qmgr commands; hook config ${s.hookConfigFile}`);
-      if (o.schedConfig) {
-        const text = fs.readFileSync(o.schedConfig, 'utf8');
-        fs.writeFileSync(`${o.schedConfig}.magrathea.bak`, text);
-        fs.writeFileSync(o.schedConfig, editSchedConfig(text));
-        io.out(`edited ${o.schedConfig} (backup ${o.schedConfig}.magrathea.bak); now send SIGHUP to pbs_sched`);
-      } else {
-        io.out('add to sched_config, then send SIGHUP to pbs_sched:');
-        for (const l of schedConfigLines(s)) io.out(`  ${l}`);
-      }
-    },
-  );
+  const runDeploy = async (o: PbsOptions, what: 'install' | 'uninstall', fn: typeof install): Promise<void> => {
+    const site = siteOf(o.config);
+    const run = createQmgr({ qmgr: o.qmgr, server: site.server, timeoutMs: 60_000 });
+    const schedConfig = o.schedConfig ?? defaultSchedConfig();
+    let report: DeployReport;
+    try {
+      report = await fn(
+        site,
+        { run, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: () => Date.now(), signal: deps.signal },
+        {
+          schedConfig,
+          dryRun: o.dryRun === true,
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof QmgrUnavailableError)) throw err;
+      if (!o.dryRun || what !== 'install') throw new CliError(err.message, EXIT.unavailable);
+      // A dry run away from the server shows what a fresh install would do.
+      io.err(`# ${err.message}; showing a fresh install`);
+      const plan = planInstall(site, NOTHING_OBSERVED);
+      report = {
+        ok: true,
+        outcomes: plan.steps.map((s) => ({ group: s.group, command: s.command, status: 'planned', detail: '' })),
+      };
+    }
+    printReport(io, what, report, o.json === true);
+    if (!schedConfig && what === 'install' && !o.json) {
+      io.out("no sched_config here: add these lines to the scheduler's sched_config, then send pbs_sched SIGHUP:");
+      for (const l of schedConfigLines(site)) io.out(`  ${l}`);
+    }
+    if (!report.ok) throw new CliError(`${what}: PBS refused some steps (see above)`, EXIT.pbsRefused);
+  };
 
-  common(pbs.command('uninstall').description('remove the hooks, queue defaults and resources')).action(
-    async (o: PbsOptions) => {
-      const s = site(o.config);
-      const cmds = uninstallCommands(s);
-      if (o.dryRun) {
-        for (const c of cmds) io.out(shellQuote(c));
-        io.out('# sched_config: remove magrathea from resources: and the magrathea_rank node_sort_key line');
-        return;
-      }
-      await runQmgr(o.qmgr, cmds);
-      io.out(`uninstalled: ${cmds.length} qmgr commands`);
-      if (o.schedConfig && fs.existsSync(`${o.schedConfig}.magrathea.bak`)) {
-        fs.copyFileSync(`${o.schedConfig}.magrathea.bak`, o.schedConfig);
-        io.out(`restored ${o.schedConfig} from its backup; now send SIGHUP to pbs_sched`);
-      }
-    },
+  common(pbs.command('install').description('create or update the resources, queues, defaults and hooks')).action(
+    (o: PbsOptions) => runDeploy(o, 'install', install),
   );
+  common(
+    pbs.command('uninstall').description('remove the hooks, defaults, queues and resources install created'),
+  ).action((o: PbsOptions) => runDeploy(o, 'uninstall', uninstall));
+  addVerifyCommand(pbs, deps);
 }

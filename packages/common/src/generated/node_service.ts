@@ -9,6 +9,7 @@ import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObserv
 import type { EndJobRequest as _magrathea_v1_EndJobRequest, EndJobRequest__Output as _magrathea_v1_EndJobRequest__Output } from './magrathea/v1/EndJobRequest';
 import type { EndJobResponse as _magrathea_v1_EndJobResponse, EndJobResponse__Output as _magrathea_v1_EndJobResponse__Output } from './magrathea/v1/EndJobResponse';
 import type { GetNodeRequest as _magrathea_v1_GetNodeRequest, GetNodeRequest__Output as _magrathea_v1_GetNodeRequest__Output } from './magrathea/v1/GetNodeRequest';
+import type { Heartbeat as _magrathea_v1_Heartbeat, Heartbeat__Output as _magrathea_v1_Heartbeat__Output } from './magrathea/v1/Heartbeat';
 import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _magrathea_v1_HostMetrics__Output } from './magrathea/v1/HostMetrics';
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
@@ -35,6 +36,7 @@ export interface ProtoGrpcType {
       EndJobRequest: MessageTypeDefinition<_magrathea_v1_EndJobRequest, _magrathea_v1_EndJobRequest__Output>
       EndJobResponse: MessageTypeDefinition<_magrathea_v1_EndJobResponse, _magrathea_v1_EndJobResponse__Output>
       GetNodeRequest: MessageTypeDefinition<_magrathea_v1_GetNodeRequest, _magrathea_v1_GetNodeRequest__Output>
+      Heartbeat: MessageTypeDefinition<_magrathea_v1_Heartbeat, _magrathea_v1_Heartbeat__Output>
       HostMetrics: MessageTypeDefinition<_magrathea_v1_HostMetrics, _magrathea_v1_HostMetrics__Output>
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>

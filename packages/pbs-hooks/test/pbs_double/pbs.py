@@ -165,8 +165,19 @@ def _check_frozen():
         raise BadAttributeValueError("Not permitted to modify attributes: accept() or reject() already called")
 
 
+# Resources the server defines: PBS's built-in ones plus the site's custom ones (the scenario's
+# "resourcedef", default Magrathea's). As in the real module (checked with pbs_python --hook), a
+# name the server does not define raises AttributeError when read, and UnsetResourceNameError when
+# set from a server hook (a mom hook creates it).
+BUILTIN_RESOURCES = set(["ncpus", "mem", "vmem", "walltime", "cput", "select", "place", "nodect", "host", "vnode",
+                         "arch", "aoe", "eoe", "mpiprocs", "ompthreads", "naccelerators", "accelerator_memory",
+                         "hbmem", "file", "preempt_targets", "software", "pcput", "pmem", "pvmem", "nice",
+                         "cpupercent", "start_time", "min_walltime", "max_walltime"])
+_resources = set(BUILTIN_RESOURCES)
+
+
 class pbs_resource(object):
-    """Case-insensitive resource dict; a missing name reads as None; keys() lists non-None names."""
+    """Case-insensitive resource dict; a missing (defined) name reads as None; keys() lists non-None names."""
 
     def __init__(self, values=None, on_set=None):
         object.__setattr__(self, "_v", {})
@@ -176,16 +187,23 @@ class pbs_resource(object):
 
     def __getitem__(self, name):
         item = self._v.get(str(name).lower())
+        if item is None and str(name).lower() not in _resources:
+            raise AttributeError("'pbs_resource' object has no attribute '%s'" % name)
         return None if item is None else item[1]
 
     def __setitem__(self, name, value):
         _check_frozen()
+        if str(name).lower() not in _resources:
+            if _event is not None and not (_event.type & MOM_EVENTS):
+                raise UnsetResourceNameError("resource '%s' is not defined on the server" % name)
+            _resources.add(str(name).lower())
         self._v[str(name).lower()] = (str(name), value)
         if self._on_set:
             self._on_set(str(name), value)
 
     def __contains__(self, name):
-        return self[name] is not None
+        item = self._v.get(str(name).lower())
+        return item is not None and item[1] is not None
 
     def keys(self):
         return [k for (k, v) in self._v.values() if v is not None]
@@ -315,6 +333,9 @@ class server(object):
     def _make(cls, spec):
         s = object.__new__(cls)
         s.name = spec.get("name", "pbsserver")
+        # Server attributes read by hooks (None when unset), e.g. managers = "root@head,admin@*".
+        s.managers = spec.get("managers")
+        s.operators = spec.get("operators")
         s._queues = dict((n, queue(n, a)) for (n, a) in spec.get("queues", {}).items())
         s._vnodes = dict((n, vnode(n, a)) for (n, a) in spec.get("vnodes", {}).items())
         return s
@@ -340,8 +361,23 @@ class server(object):
         _state["logs"].append([EVENT_DEBUG, "scheduler_restart_cycle"])
 
 
+class resv(object):
+    """A reservation request (resvsub): its Resource_List."""
+
+    def __init__(self, attrs):
+        d = object.__getattribute__(self, "__dict__")
+        d["_attrs"] = dict(attrs)
+        d["_attrs"]["Resource_List"] = pbs_resource(attrs.get("Resource_List", {}))
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.__dict__["_attrs"].get(name)
+
+
 _EVENT_PARAMS = {
     QUEUEJOB: ("job",),
+    RESVSUB: ("resv",),
     MODIFYJOB: ("job", "job_o"),
     MOVEJOB: ("job", "src_queue"),
     RUNJOB: ("job",),
@@ -382,6 +418,8 @@ class event(object):
             for name, attrs in spec.get("vnode_list", {}).items():
                 dict.__setitem__(vl, name, vnode(name, attrs))
             params["vnode_list"] = vl
+        if "resv" in allowed:
+            params["resv"] = resv(spec.get("resv", {}))
         if "job_list" in allowed:
             params["job_list"] = dict((jid, job(a, mom)) for (jid, a) in spec.get("job_list", {}).items())
         for p in allowed:
@@ -446,7 +484,9 @@ def reboot(cmd=None):
 
 def _setup(spec):
     """Called by the test runner before the hook file runs."""
-    global _event, _server, _local_nodename, hook_config_filename
+    global _event, _server, _local_nodename, hook_config_filename, _resources
+    _resources = set(BUILTIN_RESOURCES) | set(
+        r.lower() for r in spec.get("resourcedef", ["magrathea", "magrathea_state", "magrathea_rank", "magrathea_image"]))
     _server = server._make(spec.get("server", {}))
     _event = event._make(spec["event"])
     _local_nodename = spec.get("local_nodename", "localhost")

@@ -54,6 +54,10 @@ export interface Domain {
    * Held out of scheduling until then (ms since the epoch) for flapping; 0 when not held.
    */
   'held_until_ms'?: (number | string | Long);
+  /**
+   * The image the domain runs (domains[].image; published to PBS as resources_available.magrathea_image).
+   */
+  'image'?: (string);
 }
 
 export interface Domain__Output {
@@ -105,4 +109,8 @@ export interface Domain__Output {
    * Held out of scheduling until then (ms since the epoch) for flapping; 0 when not held.
    */
   'held_until_ms': (string);
+  /**
+   * The image the domain runs (domains[].image; published to PBS as resources_available.magrathea_image).
+   */
+  'image': (string);
 }

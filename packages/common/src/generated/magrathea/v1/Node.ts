@@ -17,6 +17,10 @@ export interface Node {
    */
   'driver'?: (string);
   'reported_at_ms'?: (number | string | Long);
+  /**
+   * The daemon's version (magrathead --version).
+   */
+  'version'?: (string);
 }
 
 export interface Node__Output {
@@ -32,4 +36,8 @@ export interface Node__Output {
    */
   'driver': (string);
   'reported_at_ms': (string);
+  /**
+   * The daemon's version (magrathead --version).
+   */
+  'version': (string);
 }
