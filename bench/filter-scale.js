@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Filter scale benchmark: N light node daemons (3 domains each) in simulator processes, one
@@ -12,6 +13,12 @@ const { fmt, procStats, tmpDir, startSinkFilter } = require('./lib');
 
 const SIMS = 4;
 
+/** @typedef {{ child: import('node:child_process').ChildProcess, nodes: { name: string, port: number }[] }} Sim */
+
+/**
+ * @param {number} total node daemons to simulate
+ * @returns {Promise<Sim[]>}
+ */
 function startSims(total) {
   const per = Math.ceil(total / SIMS);
   return Promise.all(
@@ -21,16 +28,17 @@ function startSims(total) {
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       return new Promise((resolve, reject) => {
-        child.once('message', (m) => resolve({ child, nodes: m.ready }));
+        child.once('message', (/** @type {{ ready: Sim['nodes'] }} */ m) => resolve({ child, nodes: m.ready }));
         child.once('exit', (c) => reject(new Error(`simulator exited ${c}`)));
       });
     }),
   );
 }
 
+/** @param {number} port the filter's HTTP port */
 async function scrape(port) {
   const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const num = (re) => {
+  const num = (/** @type {RegExp} */ re) => {
     const m = re.exec(t);
     return m ? Number(m[1]) : NaN;
   };
@@ -43,6 +51,11 @@ async function scrape(port) {
   };
 }
 
+/**
+ * @param {number} total
+ * @param {number} ratePerSecond
+ * @param {number} seconds
+ */
 async function runScale(total, ratePerSecond, seconds) {
   const dir = tmpDir('mg-fscale-');
   const sims = await startSims(total);
@@ -94,7 +107,7 @@ async function run() {
     process.stdout.write(`  filter scale: ${n} nodes …\n`);
     results.push(await runScale(n, 1000, seconds));
   }
-  const mb = (x) => `${(x / 1024 ** 2).toFixed(0)} MB`;
+  const mb = (/** @type {number} */ x) => `${(x / 1024 ** 2).toFixed(0)} MB`;
   const rows = results.map((r) => [
     String(r.total),
     `${r.total * 3}`,

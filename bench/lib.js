@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /** Shared helpers for the benchmarks: percentiles, tables, child daemons, machine facts. */
 const { spawn } = require('node:child_process');
@@ -6,29 +7,50 @@ const os = require('node:os');
 const path = require('node:path');
 const { waitForLogLine } = require('@magrathea/common');
 
+/**
+ * What a benchmark's `run()` resolves with: its BENCHMARKS.md section.
+ * @typedef {object} BenchResult
+ * @property {string} title
+ * @property {{ head: string[], rows: unknown[][] }[]} sections tables
+ * @property {string[]} notes
+ */
+
 const ROOT = path.resolve(__dirname, '..');
 /** The V8 flags magrathead runs with (its shebang). */
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
 
+/**
+ * @param {readonly number[]} sorted ascending
+ * @param {number} p percent
+ */
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
+  return /** @type {number} */ (sorted[i]);
 }
 
+/** @param {readonly number[]} samplesMs */
 function summarize(samplesMs) {
   const s = [...samplesMs].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1], mean };
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN, mean };
 }
 
+/**
+ * @param {unknown} x
+ * @param {number} [digits]
+ */
 function fmt(x, digits = 3) {
   return typeof x === 'number' ? x.toFixed(digits) : String(x);
 }
 
-/** Markdown table from a header row and rows. */
+/**
+ * Markdown table from a header row and rows.
+ * @param {readonly string[]} head
+ * @param {readonly (readonly unknown[])[]} rows
+ */
 function markdownTable(head, rows) {
-  const line = (r) => `| ${r.join(' | ')} |`;
+  const line = (/** @type {readonly unknown[]} */ r) => `| ${r.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
@@ -37,7 +59,10 @@ function machine() {
   return `${os.cpus().length} × ${cpu ? cpu.model.trim() : 'unknown CPU'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
 }
 
-/** Starts magrathead (built) and resolves once it logs "magrathead ready". */
+/**
+ * Starts magrathead (built) and resolves once it logs "magrathead ready".
+ * @param {{ stateDir: string, config?: string }} o
+ */
 async function spawnDaemon({ stateDir, config }) {
   const bin = path.join(ROOT, 'packages/node-daemon/dist/main.js');
   const args = [
@@ -64,8 +89,8 @@ async function spawnDaemon({ stateDir, config }) {
   });
   return {
     proc,
-    port: rec.tcpPort,
-    hookPort: rec.hookPort,
+    port: /** @type {number} */ (rec.tcpPort),
+    hookPort: /** @type {number | null} */ (rec.hookPort),
     stop: () =>
       new Promise((r) => {
         proc.once('exit', r);
@@ -78,6 +103,7 @@ async function spawnDaemon({ stateDir, config }) {
  * Starts the real magrathea-filter watching `nodes` ([{name, port}] on 127.0.0.1) and publishing
  * through a qmgr stand-in that discards its input (one process per batch, as in production).
  * Resolves with {proc, grpcPort, httpPort} once it logs its ports.
+ * @param {{ dir: string, nodes: readonly { name: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[] }} o
  */
 async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000, nodeArgs = [] }) {
   const qmgr = path.join(dir, 'qmgr-sink.sh');
@@ -112,25 +138,47 @@ async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000,
     throw err;
   });
   proc.stdout.resume();
-  return { proc, grpcPort: rec.grpcPort, httpPort: rec.httpPort };
+  return { proc, grpcPort: /** @type {number} */ (rec.grpcPort), httpPort: /** @type {number} */ (rec.httpPort) };
 }
 
-/** RSS (bytes) and CPU seconds (user+sys) of a process, from /proc. */
+/**
+ * RSS (bytes) and CPU seconds (user+sys) of a process, from /proc.
+ * @param {number | undefined} pid
+ */
 function procStats(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)[1]) * 1024;
+  const kb = (/** @type {string} */ k) =>
+    Number(/** @type {RegExpExecArray} */ (new RegExp(`${k}:\\s+(\\d+)`).exec(status))[1]) * 1024;
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon'), fileBytes: kb('RssFile'), cpuSeconds: ticks / 100 };
 }
 
+/** @param {string} prefix */
 function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** @typedef {import('@magrathea/common').NodeServiceClient} NodeServiceClient */
+
+/**
+ * A unary call with a 10 s deadline.
+ * @param {NodeServiceClient} client
+ * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction'} method
+ * @param {object} req
+ * @returns {Promise<any>}
+ */
+const unary = (client, method, req) =>
+  new Promise((resolve, reject) =>
+    /** @type {(req: object, o: object, cb: (e: Error | null, r: unknown) => void) => void} */ (
+      client[method].bind(client)
+    )(req, { deadline: Date.now() + 10000 }, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+
 module.exports = {
   ROOT,
+  unary,
   startSinkFilter,
   DAEMON_NODE_FLAGS,
   percentile,

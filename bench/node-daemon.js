@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Node daemon benchmark: StartJob latency (no preemption, journal fsync included) through a real
@@ -10,10 +11,11 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { createLogger, loadMagratheaApi } = require('@magrathea/common');
 const { DomainManager, FileJournal, SimulatedDriver } = require('@magrathea/node-daemon');
-const { summarize, fmt, spawnDaemon, procStats, tmpDir } = require('./lib');
+const { summarize, fmt, spawnDaemon, procStats, tmpDir, unary } = require('./lib');
 
 const TOKEN = 'bench-token-0123456789abcdef';
-const config = (dir) => `
+/** @typedef {import('@magrathea/common').NodeServiceClient} NodeServiceClient */
+const config = (/** @type {string} */ dir) => `
 hookApi: { listen: "127.0.0.1:0" }
 domains:
   - { name: meta, class: normal, tokenFile: ${dir}/meta.token }
@@ -24,13 +26,10 @@ snapshotEvery: 1000
 log: { level: warn }
 `;
 
-const unary = (client, method, req) =>
-  new Promise((resolve, reject) =>
-    client[method](req, { deadline: Date.now() + 10000 }, (e, r) => (e ? reject(e) : resolve(r))),
-  );
-
+/** @param {NodeServiceClient} client */
 async function waitFree(client) {
   for (let i = 0; i < 500; i++) {
+    /** @type {import('@magrathea/common').NodeMessage} */
     const n = await unary(client, 'GetNode', {});
     if (n.domains.every((d) => d.state === 'free')) return;
     await new Promise((r) => setTimeout(r, 10));
@@ -38,7 +37,13 @@ async function waitFree(client) {
   throw new Error('domains did not come up');
 }
 
-/** POST to the hook API over a keep-alive connection (what the PBS hook's urllib does, minus its connect). */
+/**
+ * POST to the hook API over a keep-alive connection (what the PBS hook's urllib does, minus its connect).
+ * @param {http.Agent} agent
+ * @param {number | null} port
+ * @param {string} p
+ * @param {object} body
+ */
 function hookPost(agent, port, p, body) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
@@ -68,6 +73,7 @@ function hookPost(agent, port, p, body) {
   });
 }
 
+/** @param {number} n */
 async function grpcLatency(n) {
   const dir = tmpDir('mg-bench-');
   for (const dname of ['meta', 'egee', 'priv']) fs.writeFileSync(path.join(dir, `${dname}.token`), `${TOKEN}-${dname}`);
@@ -136,6 +142,7 @@ async function grpcLatency(n) {
   };
 }
 
+/** @param {number} n */
 async function inProcessLatency(n) {
   const dir = tmpDir('mg-bench-ip-');
   const logger = createLogger({ service: 'bench', level: 'silent' });
@@ -188,6 +195,11 @@ async function run() {
   const n = Number(process.env.BENCH_N ?? 2000);
   const g = await grpcLatency(n);
   const ip = await inProcessLatency(n);
+  /**
+   * @param {string} label
+   * @param {ReturnType<typeof summarize>} x
+   * @param {[number, number]} [target]
+   */
   const row = (label, x, target) => {
     const met = target ? (x.p50 <= target[0] && x.p99 <= target[1] ? 'met' : 'MISSED') : '—';
     return [label, x.n, fmt(x.p50), fmt(x.p99), fmt(x.max), target ? `≤ ${target[0]} / ≤ ${target[1]}` : '—', met];
@@ -199,7 +211,7 @@ async function run() {
     row('StartJob via gRPC, free domain grown (2 fsyncs)', g.grow, [1, 5]),
     row('StartJob in-process (manager + journal fsync, no RPC)', ip),
   ];
-  const mb = (x) => `${(x / 1024 ** 2).toFixed(1)} MB`;
+  const mb = (/** @type {number} */ x) => `${(x / 1024 ** 2).toFixed(1)} MB`;
   const idle = [
     [
       'idle RSS after start',

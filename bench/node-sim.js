@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Light stand-ins for node daemons (benchmark only): each is a real gRPC server on its own
@@ -11,14 +12,34 @@ const api = loadMagratheaApi();
 const count = Number(process.argv[2]);
 const prefix = process.argv[3];
 
+/** @typedef {'meta' | 'egee' | 'priv'} SimDomain */
+/** @typedef {Record<SimDomain, string>} Step */
+/**
+ * @typedef {object} LightNode
+ * @property {string} name
+ * @property {number} step where it is in SCENARIO
+ * @property {number} gen
+ * @property {Set<grpc.ServerWritableStream<unknown, unknown>>} streams open WatchNode streams
+ * @property {number} [port]
+ */
+
+/** @type {Step[]} */
 const SCENARIO = [
   { meta: 'free', egee: 'free', priv: 'free' },
   { meta: 'running-preemptible', egee: 'occupied', priv: 'occupied-would-preempt' },
   { meta: 'preempted', egee: 'occupied', priv: 'running-priority' },
   { meta: 'running-preemptible', egee: 'occupied', priv: 'occupied-would-preempt' },
 ];
+/** @type {Step} */
 const CLASS = { meta: 'normal', egee: 'normal', priv: 'priority' };
+/** @type {SimDomain[]} */
+const DOMAINS = ['meta', 'egee', 'priv'];
 
+/**
+ * @param {SimDomain} name
+ * @param {string} state
+ * @param {number} gen
+ */
 function domain(name, state, gen) {
   return {
     name,
@@ -33,46 +54,56 @@ function domain(name, state, gen) {
   };
 }
 
+/** @type {LightNode[]} */
 const nodes = [];
+/** Answers every unary call but GetNode: not implemented. */
+const unimplemented = (/** @type {unknown} */ _c, /** @type {grpc.sendUnaryData<never>} */ cb) =>
+  cb({ code: grpc.status.UNIMPLEMENTED });
+
 async function main() {
   for (let i = 0; i < count; i++) {
+    /** @type {LightNode} */
     const node = { name: `${prefix}${i}`, step: 0, gen: 1, streams: new Set() };
     const server = new grpc.Server();
-    server.addService(api.magrathea.v1.NodeService.service, {
+    /** @type {import('@magrathea/common').NodeServiceHandlers} */
+    const handlers = {
       GetNode: (_c, cb) => cb(null, {}),
-      StartJob: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
-      EndJob: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
-      DomainAction: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+      StartJob: unimplemented,
+      EndJob: unimplemented,
+      DomainAction: unimplemented,
       WatchNode: (call) => {
-        const st = SCENARIO[node.step];
+        const st = /** @type {Step} */ (SCENARIO[node.step]);
         call.write({
           generation: String(node.gen),
           snapshot: {
             name: node.name,
             generation: String(node.gen),
-            domains: Object.keys(st).map((d) => domain(d, st[d], node.gen)),
+            domains: DOMAINS.map((d) => domain(d, st[d], node.gen)),
           },
         });
         node.streams.add(call);
         call.on('cancelled', () => node.streams.delete(call));
         call.on('error', () => node.streams.delete(call));
       },
-    });
+    };
+    server.addService(api.magrathea.v1.NodeService.service, handlers);
     node.port = await new Promise((res, rej) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
     );
     nodes.push(node);
   }
-  process.send({ ready: nodes.map((n) => ({ name: n.name, port: n.port })) });
+  /** @type {NonNullable<typeof process.send>} */ (process.send)({
+    ready: nodes.map((n) => ({ name: n.name, port: n.port })),
+  });
 }
 
 function change() {
-  const node = nodes[Math.floor(Math.random() * nodes.length)];
-  const before = SCENARIO[node.step];
+  const node = /** @type {LightNode} */ (nodes[Math.floor(Math.random() * nodes.length)]);
+  const before = /** @type {Step} */ (SCENARIO[node.step]);
   node.step = (node.step + 1) % SCENARIO.length;
   node.gen++;
-  const after = SCENARIO[node.step];
-  const changed = Object.keys(after).filter((d) => after[d] !== before[d]);
+  const after = /** @type {Step} */ (SCENARIO[node.step]);
+  const changed = DOMAINS.filter((d) => after[d] !== before[d]);
   const ev = {
     generation: String(node.gen),
     change: {
@@ -86,8 +117,9 @@ function change() {
   for (const s of node.streams) s.write(ev);
 }
 
+/** @type {NodeJS.Timeout | null} */
 let timer = null;
-process.on('message', (m) => {
+process.on('message', (/** @type {{ cmd: string, perSecond: number }} */ m) => {
   if (m.cmd === 'rate') {
     if (timer) clearInterval(timer);
     timer = null;

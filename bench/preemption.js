@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Preemption latency per driver, phase by phase: from the StartJob decision to the priority
@@ -8,12 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { loadMagratheaApi } = require('@magrathea/common');
-const { summarize, fmt, spawnDaemon, tmpDir } = require('./lib');
-
-const unary = (client, method, req) =>
-  new Promise((resolve, reject) =>
-    client[method](req, { deadline: Date.now() + 10000 }, (e, r) => (e ? reject(e) : resolve(r))),
-  );
+const { summarize, fmt, spawnDaemon, tmpDir, unary } = require('./lib');
 
 const GUEST = path.resolve(__dirname, '../.cache/guest');
 const hasQemu = () => {
@@ -34,6 +30,11 @@ const hasVirsh = () => {
 };
 const BURN = '["/bin/sh", "-c", "while :; do :; done"]';
 
+/**
+ * @param {string} driver
+ * @param {'pause' | 'throttle' | 'save'} mode
+ * @param {number} n rounds
+ */
 async function measure(driver, mode, n) {
   const dir = tmpDir(`mg-pre-${driver}-`);
   const root = `magrathea-bench-${process.pid}`;
@@ -60,25 +61,35 @@ async function measure(driver, mode, n) {
   const api = loadMagratheaApi();
   const c = new api.magrathea.v1.NodeService(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
   for (let i = 0; i < 3000; i++) {
+    /** @type {import('@magrathea/common').NodeMessage} */
     const node = await unary(c, 'GetNode', {});
     if (node.domains.every((x) => x.state === 'free')) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   await unary(c, 'StartJob', { domain: 'meta', job_id: 'batch', preemptible: true });
+  /** @type {number[]} */
   const total = [];
+  /** @type {Map<string, number[]>} */
   const phases = new Map();
+  /** @type {number[]} */
   const resume = [];
+  /** @type {import('@magrathea/common').DomainMessage['last_release']} */
   let released = null;
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
     const r = await unary(c, 'StartJob', { domain: 'priv', job_id: `p${i}` });
     total.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    for (const p of r.phases) {
-      const k = p.name.split(':')[0];
-      if (!phases.has(k)) phases.set(k, []);
-      phases.get(k).push(p.millis);
+    for (const p of /** @type {{ name: string, millis: number }[]} */ (r.phases)) {
+      const k = p.name.split(':')[0] ?? '';
+      const list = phases.get(k) ?? [];
+      phases.set(k, list);
+      list.push(p.millis);
     }
-    if (i === 0) released = (await unary(c, 'GetNode', {})).domains.find((x) => x.name === 'meta').last_release;
+    if (i === 0)
+      released =
+        /** @type {import('@magrathea/common').NodeMessage} */ (await unary(c, 'GetNode', {})).domains.find(
+          (x) => x.name === 'meta',
+        )?.last_release ?? null;
     const t1 = process.hrtime.bigint();
     await unary(c, 'EndJob', { domain: 'priv', job_id: `p${i}` });
     resume.push(Number(process.hrtime.bigint() - t1) / 1e6);
@@ -102,7 +113,7 @@ async function measure(driver, mode, n) {
   fs.rmSync(dir, { recursive: true, force: true });
   return {
     total: summarize(total),
-    phases: [...phases].map(([k, v]) => [k, summarize(v)]),
+    phases: [...phases].map(([k, v]) => /** @type {[string, ReturnType<typeof summarize>]} */ ([k, summarize(v)])),
     resume: summarize(resume),
     released,
   };
@@ -111,6 +122,7 @@ async function measure(driver, mode, n) {
 async function run() {
   const n = Number(process.env.BENCH_N ?? 300);
   const rows = [];
+  /** @type {[string, 'pause' | 'throttle' | 'save'][]} */
   const drivers = [['simulated', 'throttle']];
   if (
     ['freezer', 'cpu', 'cpuacct', 'memory'].every((ctl) => {

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones), prints their tables
@@ -7,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { markdownTable, machine, ROOT } = require('./lib');
 
+/** @type {[string, { run(): Promise<import('./lib').BenchResult> }][]} */
 const BENCHMARKS = [
   ['node-daemon', require('./node-daemon')],
   ['preemption', require('./preemption')],
@@ -17,12 +19,13 @@ const FILE = path.join(ROOT, 'BENCHMARKS.md');
 
 /** Existing sections by benchmark name (between `<!-- bench:NAME -->` markers). */
 function existingSections() {
+  /** @type {Map<string, string>} */
   const out = new Map();
   if (!fs.existsSync(FILE)) return out;
   const text = fs.readFileSync(FILE, 'utf8');
   const re = /<!-- bench:([a-z-]+) -->\n([\s\S]*?)<!-- \/bench:\1 -->/g;
   let m;
-  while ((m = re.exec(text))) out.set(m[1], m[2]);
+  while ((m = re.exec(text))) out.set(/** @type {string} */ (m[1]), /** @type {string} */ (m[2]));
   return out;
 }
 
@@ -53,8 +56,8 @@ async function main() {
     '',
   ];
   for (const [name] of BENCHMARKS) {
-    if (sections.has(name))
-      out.push(`<!-- bench:${name} -->`, sections.get(name).trimEnd(), '', `<!-- /bench:${name} -->`, '');
+    const section = sections.get(name);
+    if (section !== undefined) out.push(`<!-- bench:${name} -->`, section.trimEnd(), '', `<!-- /bench:${name} -->`, '');
   }
   fs.writeFileSync(FILE, out.join('\n'));
   process.stdout.write('\nwritten: BENCHMARKS.md\n');

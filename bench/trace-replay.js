@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Trace replay: each workload log under each policy, through real daemons and the real filter
@@ -14,24 +15,37 @@ const { progressBar } = require('./sim/progress');
 const { cdfChart } = require('./sim/svg');
 const { markdownTable, machine: machineText, ROOT } = require('./lib');
 
+/** @typedef {Awaited<ReturnType<typeof replay>>} ReplayResult */
+/**
+ * @typedef {object} LogResults
+ * @property {string} name
+ * @property {import('./sim/logs').LogInfo} log
+ * @property {{ from: number, jobs: number }} window
+ * @property {ReturnType<typeof loadLog>} data
+ * @property {ReplayResult[]} perPolicy
+ */
+
+/** @type {Record<string, string>} */
 const POLICY_TEXT = {
   magrathea: 'Magrathea (priority domain preempts the batch domain)',
   static: 'static partitioning (half the nodes for priority work)',
   nopriority: 'no priority domain (priority jobs queue ahead, no preemption)',
 };
 
-const hms = (s) => {
+const hms = (/** @type {number} */ s) => {
   if (!Number.isFinite(s)) return '—';
   if (s < 60) return `${Math.round(s)} s`;
   if (s < 3600) return `${(s / 60).toFixed(1)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 };
 
+/** @returns {Promise<import('./lib').BenchResult>} */
 async function run() {
   const logs = (process.env.TRACE_LOGS ?? Object.keys(LOGS).join(',')).split(',');
   const results = [];
   for (const name of logs) {
     const log = LOGS[name];
+    if (!log) throw new Error(`unknown log "${name}" (one of ${Object.keys(LOGS).join(', ')})`);
     const jobsEnv = process.env.TRACE_JOBS;
     const window =
       jobsEnv === 'all'
@@ -93,6 +107,7 @@ async function run() {
   };
 }
 
+/** @param {readonly LogResults[]} results */
 function writeEvaluation(results) {
   const dir = path.join(ROOT, 'docs/evaluation');
   fs.mkdirSync(dir, { recursive: true });
@@ -121,7 +136,7 @@ function writeEvaluation(results) {
         Object.entries(data.skipped)
           .map(([k, v]) => `${v} ${k}`)
           .join(', ') || 'none'
-      }; bad lines: ${data.bad.length}${data.bad.length ? ` (first: line ${data.bad[0].line}: ${data.bad[0].message})` : ''}.${data.warnings.length ? ` Machine table: ${data.warnings.join('; ')}.` : ''}`,
+      }; bad lines: ${data.bad.length}${data.bad[0] ? ` (first: line ${data.bad[0].line}: ${data.bad[0].message})` : ''}.${data.warnings.length ? ` Machine table: ${data.warnings.join('; ')}.` : ''}`,
       '',
       markdownTable(
         [
@@ -161,7 +176,7 @@ function writeEvaluation(results) {
           title: `${log.title.split(' (')[0]}: ${cls} job wait times`,
           series: perPolicy.map((r) => ({
             label: r.policy === 'nopriority' ? 'no priority domain' : r.policy,
-            values: cls === 'priority' ? r.priorityWait.all : r.batchWait.all,
+            values: (cls === 'priority' ? r.priorityWait.all : r.batchWait.all) ?? [],
           })),
         }),
       );

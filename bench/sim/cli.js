@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 /**
  * Replays one workload log (or a window of it) under one or all policies and prints the
@@ -11,6 +12,10 @@ const { replay, POLICIES } = require('./replay');
 const { LOGS, loadLog } = require('./logs');
 const { progressBar } = require('./progress');
 
+/**
+ * @param {string} msg
+ * @returns {never}
+ */
 function usage(msg) {
   process.stderr.write(
     `trace replay: ${msg}\nusage: node bench/sim/cli.js --log ${Object.keys(LOGS).join('|')} [--policy ${POLICIES.join('|')}|all] [--from N] [--jobs N] [--swf FILE] [--json]\n`,
@@ -18,15 +23,20 @@ function usage(msg) {
   process.exit(2);
 }
 
+/**
+ * @param {readonly string[]} argv
+ * @returns {{ log: string, policy: string, from?: number, jobs?: number, swf?: string, json: boolean }}
+ */
 function parseArgs(argv) {
-  const o = { policy: 'magrathea', from: undefined, jobs: undefined, json: false };
+  /** @type {{ log?: string, policy: string, from?: number, jobs?: number, swf?: string, json: boolean }} */
+  const o = { policy: 'magrathea', json: false };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = /** @type {string} */ (argv[i]);
     const val = () => {
       if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
+      return /** @type {string} */ (argv[++i]);
     };
-    const int = (name) => {
+    const int = (/** @type {string} */ name) => {
       const v = val();
       if (!/^\d+$/.test(v)) usage(`${name} must be a whole number, got "${v}"`);
       return Number(v);
@@ -39,10 +49,12 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = true;
     else usage(`unknown argument "${a}"`);
   }
-  if (!o.log) usage('--log is required');
-  if (!LOGS[o.log]) usage(`unknown log "${o.log}"`);
-  if (o.policy !== 'all' && !POLICIES.includes(o.policy)) usage(`unknown policy "${o.policy}"`);
-  return o;
+  const log = o.log;
+  if (!log) usage('--log is required');
+  if (!LOGS[log]) usage(`unknown log "${log}"`);
+  if (o.policy !== 'all' && !POLICIES.includes(/** @type {import('./placement').Policy} */ (o.policy)))
+    usage(`unknown policy "${o.policy}"`);
+  return { ...o, log };
 }
 
 async function main() {
@@ -50,12 +62,12 @@ async function main() {
   let data;
   try {
     data = loadLog(o.log, {
-      from: o.from ?? (o.swf ? 0 : LOGS[o.log].window.from),
+      from: o.from ?? (o.swf ? 0 : /** @type {import('./logs').LogInfo} */ (LOGS[o.log]).window.from),
       jobs: o.jobs ?? Infinity,
       swf: o.swf,
     });
   } catch (err) {
-    process.stderr.write(`trace replay: ${err.message}\n`);
+    process.stderr.write(`trace replay: ${/** @type {Error} */ (err).message}\n`);
     process.exit(2);
   }
   for (const w of data.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * The two workload logs: where they are, the machine each ran on, and how priority
@@ -6,7 +7,23 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { readText, parseSwf, parseClusters } = require('./swf');
-const { chunksFor } = require('./replay');
+const { chunksFor } = require('./placement');
+
+/** @typedef {import('./swf').Job} Job */
+/** @typedef {import('./swf').JobClass} JobClass */
+/** @typedef {Omit<Job, 'class'>} JobFields */
+/**
+ * A workload log: where it is, its machine, and which of its jobs are priority work.
+ * @typedef {object} LogInfo
+ * @property {string} title
+ * @property {string} swf
+ * @property {string} [clusters] the MetaCentrum cluster table (when the machine is not fixed)
+ * @property {() => { name: string, cpus: number }[]} [machine] a fixed machine
+ * @property {(j: JobFields) => JobClass} classify
+ * @property {string} derivation
+ * @property {string} acknowledgement
+ * @property {{ from: number, jobs: number }} window the default window of job lines
+ */
 
 /** The workload logs: $MAGRATHEA_DATA, else ../shared/data beside the checkout, else /work/shared/data. */
 const DATA =
@@ -14,6 +31,7 @@ const DATA =
   [path.resolve(__dirname, '../../../shared/data'), '/work/shared/data'].find((d) => fs.existsSync(d)) ??
   path.resolve(__dirname, '../../../shared/data');
 
+/** @type {Record<string, LogInfo>} */
 const LOGS = {
   metacentrum: {
     title: 'MetaCentrum 2009 (Czech national grid, PBSPro)',
@@ -45,22 +63,27 @@ const LOGS = {
  * Loads a log's machine and jobs. `from`/`jobs` select a window of job lines (replayable
  * jobs counted). Jobs that ask for more than the machine can ever give are bad lines too.
  * Returns {machine, jobs, bad, skipped, warnings}.
+ * @param {string} name
+ * @param {{ from?: number, jobs?: number, swf?: string | undefined }} [opts]
  */
 function loadLog(name, { from = 0, jobs = Infinity, swf } = {}) {
   const log = LOGS[name];
   if (!log) throw new Error(`unknown log "${name}" (one of ${Object.keys(LOGS).join(', ')})`);
   let machine;
+  /** @type {string[]} */
   const warnings = [];
   if (log.machine) machine = log.machine();
   else {
-    const c = parseClusters(readText(log.clusters));
-    for (const b of c.bad) warnings.push(`${path.basename(log.clusters)} line ${b.line}: ${b.message} (skipped)`);
-    for (const w of c.warnings) warnings.push(`${path.basename(log.clusters)} line ${w.line}: ${w.message}`);
+    const clusters = /** @type {string} */ (log.clusters);
+    const c = parseClusters(readText(clusters));
+    for (const b of c.bad) warnings.push(`${path.basename(clusters)} line ${b.line}: ${b.message} (skipped)`);
+    for (const w of c.warnings) warnings.push(`${path.basename(clusters)} line ${w.line}: ${w.message}`);
     machine = c.nodes;
   }
   const file = swf ?? log.swf;
   const parsed = parseSwf(readText(file), { classify: log.classify, maxLines: from + jobs });
   const maxNodeCpus = Math.max(...machine.map((n) => n.cpus));
+  /** @type {{ file: string, line: number, message: string }[]} */
   const bad = parsed.bad.map((b) => ({ ...b, file }));
   const fits = [];
   for (const j of parsed.jobs.slice(from)) {

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Hosts many real magrathead `Daemon`s in one process for the trace replay (210 daemon processes
@@ -12,20 +13,26 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const pino = require('pino');
+const { createLogger } = require('@magrathea/common');
 const { Daemon, compileConfig } = require('@magrathea/node-daemon');
 const { FixedHostMetrics, ManualTasks } = require('@magrathea/node-daemon/testing');
 
+/** @type {import('@magrathea/node-daemon').Daemon[]} */
 const daemons = [];
 
+/**
+ * @param {readonly string[]} nodes
+ * @param {string} dir
+ */
 async function start(nodes, dir) {
-  const logger = pino({ level: 'warn' });
+  const logger = createLogger({ service: 'magrathead', level: 'warn' });
   const ready = [];
   for (const name of nodes) {
     const stateDir = path.join(dir, name);
     fs.mkdirSync(stateDir, { recursive: true });
-    const tokens = {};
-    for (const dom of ['batch', 'prio']) {
+    /** @type {Record<'batch' | 'prio', string>} */
+    const tokens = { batch: '', prio: '' };
+    for (const dom of /** @type {const} */ (['batch', 'prio'])) {
       tokens[dom] = crypto.randomBytes(18).toString('base64url');
       fs.writeFileSync(path.join(stateDir, `${dom}.token`), `${tokens[dom]}\n`, { mode: 0o600 });
     }
@@ -58,16 +65,19 @@ async function start(nodes, dir) {
   return ready;
 }
 
-process.on('message', (m) => {
+/** Sends to the parent (this process is always forked with an IPC channel). */
+const send = (/** @type {object} */ m) => /** @type {NonNullable<typeof process.send>} */ (process.send)(m);
+
+process.on('message', (/** @type {{ cmd: string, nodes: string[], dir: string }} */ m) => {
   if (m.cmd === 'start') {
     start(m.nodes, m.dir).then(
-      (ready) => process.send({ ready }),
-      (err) => process.send({ error: err.stack ?? String(err) }),
+      (ready) => send({ ready }),
+      (err) => send({ error: err.stack ?? String(err) }),
     );
   } else if (m.cmd === 'cpu') {
-    process.send({ cpu: process.cpuUsage() });
+    send({ cpu: process.cpuUsage() });
   } else if (m.cmd === 'exit') {
-    Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
+    void Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,11 +1,21 @@
+// @ts-check
 'use strict';
-/** A progress bar with rate and ETA on a terminal; a line every 10 % otherwise (CI logs). */
+/**
+ * A progress bar with rate and ETA on a terminal; a line every 10 % otherwise (CI logs).
+ * @param {string} label
+ * @param {NodeJS.WriteStream} [stream]
+ */
 function progressBar(label, stream = process.stderr) {
   const t0 = Date.now();
   let lastDecile = -1;
-  const fmtTime = (s) =>
+  const fmtTime = (/** @type {number} */ s) =>
     Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '?';
   return {
+    /**
+     * @param {number} done
+     * @param {number} total
+     * @param {number} perSecond
+     */
     update(done, total, perSecond) {
       const f = total > 0 ? done / total : 1;
       const elapsed = (Date.now() - t0) / 1000;

@@ -1,23 +1,29 @@
+// @ts-check
 'use strict';
 /** Small SVG charts for docs/evaluation.md: empirical CDFs of wait times, log-scaled time axis. */
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
+/** @type {Record<string, string>} */
+const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
+
+/** @param {unknown} s */
 function esc(s) {
-  return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  return String(s).replace(/[&<>"]/g, (c) => ENTITIES[c] ?? c);
 }
 
 /**
  * series: [{label, values (seconds, sorted ascending)}]. Returns SVG text: the share of jobs
  * (y) that waited at most x seconds (log scale, 1 s … the largest wait).
+ * @param {{ title: string, series: readonly { label: string, values: readonly number[] }[], width?: number, height?: number }} o
  */
 function cdfChart({ title, series, width = 640, height = 360 }) {
   const m = { l: 56, r: 16, t: 36, b: 48 };
   const w = width - m.l - m.r;
   const h = height - m.t - m.b;
-  const maxV = Math.max(10, ...series.flatMap((s) => (s.values.length ? [s.values[s.values.length - 1]] : [])));
+  const maxV = Math.max(10, ...series.flatMap((s) => s.values.slice(-1)));
   const lmax = Math.log10(maxV + 1);
-  const x = (v) => m.l + (Math.log10(v + 1) / lmax) * w;
-  const y = (f) => m.t + (1 - f) * h;
+  const x = (/** @type {number} */ v) => m.l + (Math.log10(v + 1) / lmax) * w;
+  const y = (/** @type {number} */ f) => m.t + (1 - f) * h;
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
@@ -50,8 +56,9 @@ function cdfChart({ title, series, width = 640, height = 360 }) {
     const pts = [];
     // at most ~400 points per line
     const step = Math.max(1, Math.floor(n / 400));
-    for (let k = 0; k < n; k += step) pts.push(`${x(s.values[k]).toFixed(1)},${y((k + 1) / n).toFixed(1)}`);
-    pts.push(`${x(s.values[n - 1]).toFixed(1)},${y(1).toFixed(1)}`);
+    const at = (/** @type {number} */ k) => /** @type {number} */ (s.values[k]);
+    for (let k = 0; k < n; k += step) pts.push(`${x(at(k)).toFixed(1)},${y((k + 1) / n).toFixed(1)}`);
+    pts.push(`${x(at(n - 1)).toFixed(1)},${y(1).toFixed(1)}`);
     const color = COLORS[i % COLORS.length];
     out.push(
       `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`,

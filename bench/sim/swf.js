@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 /**
  * Reading the workload logs: SWF job lines (18 fields, `;` header comments) and the
@@ -9,19 +10,37 @@ const zlib = require('node:zlib');
 
 const FIELDS = 18;
 
-/** Reads a file, gunzipping `.gz`. Throws a clear error for a missing or unreadable file. */
+/** @typedef {'priority' | 'normal'} JobClass */
+/**
+ * One replayable job of an SWF log.
+ * @typedef {object} Job
+ * @property {number} id
+ * @property {number} line where it is in the file
+ * @property {number} submit seconds
+ * @property {number} run seconds
+ * @property {number} procs
+ * @property {number} queue
+ * @property {JobClass} class
+ */
+/** @typedef {{ line: number, message: string }} BadLine */
+
+/**
+ * Reads a file, gunzipping `.gz`. Throws a clear error for a missing or unreadable file.
+ * @param {string} file
+ */
 function readText(file) {
   let buf;
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    throw new Error(`${file}: cannot read (${err.code ?? err.message})`);
+    const e = /** @type {NodeJS.ErrnoException} */ (err);
+    throw new Error(`${file}: cannot read (${e.code ?? e.message})`);
   }
   if (file.endsWith('.gz')) {
     try {
       buf = zlib.gunzipSync(buf);
     } catch (err) {
-      throw new Error(`${file}: not a valid gzip file (${err.message})`);
+      throw new Error(`${file}: not a valid gzip file (${/** @type {Error} */ (err).message})`);
     }
   }
   return buf.toString('utf8');
@@ -31,24 +50,31 @@ function readText(file) {
  * Parses SWF text. `classify(job)` returns 'priority' | 'normal'. Returns the replayable jobs,
  * the bad lines ({line, message}) and the jobs that are valid but cannot be replayed (never
  * ran, no processor count), counted by reason.
+ * @param {string} text
+ * @param {{ classify?: (job: Omit<Job, 'class'>) => JobClass, maxLines?: number }} [opts]
  */
 function parseSwf(text, { classify, maxLines = Infinity } = {}) {
+  /** @type {Job[]} */
   const jobs = [];
+  /** @type {BadLine[]} */
   const bad = [];
+  /** @type {Record<string, number>} */
   const skipped = {};
+  /** @type {{ queues: Record<number, string>, acknowledge: string[], MaxNodes?: number, MaxProcs?: number }} */
   const header = { queues: {}, acknowledge: [] };
   const lines = text.split('\n');
+  /** @param {string} why */
   const skip = (why) => (skipped[why] = (skipped[why] ?? 0) + 1);
   for (let i = 0; i < lines.length && jobs.length < maxLines; i++) {
-    const raw = lines[i].trim();
+    const raw = /** @type {string} */ (lines[i]).trim();
     if (raw === '') continue;
     if (raw.startsWith(';')) {
       const q = /^;\s*Queue:\s*(\d+)\s+(\S+)/.exec(raw);
-      if (q) header.queues[Number(q[1])] = q[2];
+      if (q) header.queues[Number(q[1])] = /** @type {string} */ (q[2]);
       const a = /^;\s*Acknowledge:\s*(.+)$/.exec(raw);
-      if (a) header.acknowledge.push(a[1].trim());
+      if (a) header.acknowledge.push(/** @type {string} */ (a[1]).trim());
       const m = /^;\s*(MaxNodes|MaxProcs):\s*(\d+)/.exec(raw);
-      if (m) header[m[1]] = Number(m[2]);
+      if (m) header[/** @type {'MaxNodes' | 'MaxProcs'} */ (m[1])] = Number(m[2]);
       continue;
     }
     const f = raw.split(/\s+/);
@@ -62,8 +88,10 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
       bad.push({ line: i + 1, message: `field ${badField + 1} is not a number: "${f[badField]}"` });
       continue;
     }
-    const [id, submit, , run, alloc, , , reqProcs] = n;
-    const queue = n[14];
+    // 18 finite numbers (checked above).
+    const [id, submit, , run, alloc, , , reqProcs] =
+      /** @type {[number, number, number, number, number, number, number, number, ...number[]]} */ (n);
+    const queue = /** @type {number} */ (n[14]);
     if (submit < 0) {
       bad.push({ line: i + 1, message: `negative submit time ${submit}` });
       continue;
@@ -77,9 +105,8 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
       skip('no processor count');
       continue;
     }
-    const job = { id, line: i + 1, submit, run, procs, queue };
-    job.class = classify ? classify(job) : 'normal';
-    jobs.push(job);
+    const fields = { id, line: i + 1, submit, run, procs, queue };
+    jobs.push({ ...fields, class: classify ? classify(fields) : 'normal' });
   }
   return { jobs, bad, skipped, header };
 }
@@ -87,10 +114,14 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
 /**
  * The MetaCentrum cluster table: id, name, MHz, RAM KB, CPU type, OS, properties, nodes,
  * CPUs, CPUs per node (comma list), CPU ids. Returns [{name, cpus}] one per physical node.
+ * @param {string} text
  */
 function parseClusters(text) {
+  /** @type {{ name: string, cpus: number }[]} */
   const nodes = [];
+  /** @type {BadLine[]} */
   const bad = [];
+  /** @type {BadLine[]} */
   const warnings = [];
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '' || raw.startsWith('#')) return;
@@ -99,21 +130,23 @@ function parseClusters(text) {
       bad.push({ line: i + 1, message: `expected 11 tab-separated fields, found ${f.length}` });
       return;
     }
-    const perNode = f[9].split(',').map(Number);
+    // At least 10 fields (checked above).
+    const [, name = '', , , , , , nodesText, cpusText, perNodeText = ''] = f;
+    const perNode = perNodeText.split(',').map(Number);
     if (perNode.some((x) => !(x > 0))) {
-      bad.push({ line: i + 1, message: `bad CPUs-per-node list "${f[9]}"` });
+      bad.push({ line: i + 1, message: `bad CPUs-per-node list "${perNodeText}"` });
       return;
     }
-    const declared = Number(f[7]);
+    const declared = Number(nodesText);
     let list = perNode;
     if (declared > 0 && perNode.length !== declared) {
       list = perNode.slice(0, declared);
       warnings.push({
         line: i + 1,
-        message: `lists ${perNode.length} per-node CPU counts for ${declared} nodes; using the first ${declared} (${list.reduce((a, b) => a + b, 0)} CPUs; the table says ${f[8]})`,
+        message: `lists ${perNode.length} per-node CPU counts for ${declared} nodes; using the first ${declared} (${list.reduce((a, b) => a + b, 0)} CPUs; the table says ${cpusText})`,
       });
     }
-    list.forEach((cpus, k) => nodes.push({ name: `${f[1].replace(/_/g, '')}n${k}`, cpus }));
+    list.forEach((cpus, k) => nodes.push({ name: `${name.replace(/_/g, '')}n${k}`, cpus }));
   });
   return { nodes, bad, warnings };
 }

@@ -23,6 +23,7 @@ export const REDACTED_PATHS: readonly string[] = [
   '*.headers.cookie',
 ];
 
+/** Options of `createLogger`. */
 export interface LoggerOptions {
   /** The `service` field of every line, e.g. `magrathead`. */
   readonly service: string;

@@ -31,7 +31,7 @@ function domain(name: string, state: string, gen: number, cls = 'normal', extra:
     last_release: null,
     flap_count: 0,
     held_until_ms: '0',
-      image: '',
+    image: '',
     ...extra,
   };
 }

@@ -19,6 +19,7 @@ import { call, connect, fromGrpcError } from '../client';
 import type { Io } from '../output';
 import { changeLine, domainJson, nodeJson, statusTable } from '../output';
 
+/** What the node commands need: output, the interrupt, the TLS files. */
 export interface NodeCommandDeps {
   readonly io: Io;
   /** Resolves when the user interrupts (Ctrl-C); used by `watch`. */

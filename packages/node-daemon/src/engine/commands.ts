@@ -60,6 +60,7 @@ export interface CommandDone {
   readonly phases: readonly PhaseInput[];
 }
 
+/** An accepted StartJob. */
 export interface JobStarted extends CommandDone {
   /** Domains preempted to make room. */
   readonly preempted: readonly string[];
@@ -67,6 +68,7 @@ export interface JobStarted extends CommandDone {
   readonly alreadyRunning: boolean;
 }
 
+/** An accepted EndJob. */
 export interface JobEnded extends CommandDone {
   /** Domains resumed because no priority work runs any more. */
   readonly resumed: readonly string[];
@@ -74,6 +76,7 @@ export interface JobEnded extends CommandDone {
   readonly warning: string;
 }
 
+/** An accepted DomainAction. */
 export type ActionDone = CommandDone & { readonly action: DomainActionName };
 
 /** The job and domain commands over one DomainManager. */

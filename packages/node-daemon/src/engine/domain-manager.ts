@@ -26,12 +26,15 @@ import type { Journal } from '../journal/journal';
 import type { DomainExtras, DomainSummary, HostSample, ObservedInfo, ReleaseInfo } from './view';
 import { domainSummary, domainView, nodeView } from './view';
 
+/** The time source (tests pass a ManualClock). */
 export interface Clock {
   now(): number;
 }
 
+/** Wall-clock time. */
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** A configured domain as the manager needs it. */
 export interface ManagedDomain {
   readonly name: string;
   readonly class: DomainClass;
@@ -41,6 +44,7 @@ export interface ManagedDomain {
   readonly image?: string;
 }
 
+/** What the manager is configured with. */
 export interface DomainManagerOptions {
   readonly nodeName: string;
   readonly domains: readonly ManagedDomain[];
@@ -52,6 +56,7 @@ export interface DomainManagerOptions {
   readonly flapDamping?: FlapPolicy;
 }
 
+/** What the manager is given: journal, driver, clock, logger and observers. */
 export interface DomainManagerDeps {
   readonly journal: Journal;
   readonly driver: HypervisorDriver;
@@ -71,6 +76,7 @@ export interface Outcome {
   readonly phases: readonly PhaseInput[];
 }
 
+/** What `recover()` found in the journal. */
 export interface RecoveryReport {
   readonly replayed: number;
   readonly dangling: number;
@@ -81,6 +87,7 @@ export interface RecoveryReport {
 
 /** Distributive Omit, so each command variant keeps its own fields. */
 type WithoutTime<T> = T extends unknown ? Omit<T, 'atMs'> : never;
+/** A command as callers give it (the manager stamps the time). */
 export type CommandInput = WithoutTime<Command>;
 
 function expectedPower(p: Posture, power: PowerState): boolean {
@@ -99,6 +106,7 @@ function expectedPower(p: Posture, power: PowerState): boolean {
   }
 }
 
+/** The engine of one node: runs commands one at a time in the fixed order of the file comment. */
 export class DomainManager {
   private state: NodeState;
   private seq = 0;

@@ -1,6 +1,7 @@
 /** Fans committed changes out to watchers and keeps a backlog so a watcher can resume. */
 import type { NodeEventInput } from '@magrathea/common';
 
+/** Told of every committed change. */
 export type NodeEventListener = (event: NodeEventInput) => void;
 
 export class EventHub {

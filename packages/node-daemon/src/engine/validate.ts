@@ -5,16 +5,21 @@ import { InvalidArgumentError } from '../errors';
 
 /** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org`. */
 const JOB_ID = /^[\x21-\x7e]+$/;
+/** Longest job id accepted, characters. */
 export const MAX_JOB_ID = 255;
+/** Most CPUs a job may ask for. */
 export const MAX_CPUS = 4096;
+/** Longest action reason accepted, characters. */
 export const MAX_REASON = 1024;
 
+/** A domain name (DOMAIN_NAME); whether the node has it is checked by the commands. */
 export function checkDomain(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError('domain is required');
   if (!DOMAIN_NAME.test(v)) throw new InvalidArgumentError(`domain "${v.slice(0, 80)}" is not a valid domain name`);
   return v;
 }
 
+/** A PBS job id: printable ASCII without spaces, at most MAX_JOB_ID. */
 export function checkJobId(v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError('job_id is required');
   if (v.length > MAX_JOB_ID)
@@ -30,6 +35,7 @@ export function checkPreemptible(v: unknown): boolean {
   return v;
 }
 
+/** CPUs of a job: absent or 0 means 1. */
 export function checkCpus(v: unknown): number {
   if (v === undefined || v === null || v === 0) return 1;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CPUS) {
@@ -38,6 +44,7 @@ export function checkCpus(v: unknown): number {
   return v;
 }
 
+/** A generation (int64 as number or decimal string); absent means 0 (no fencing). */
 export function checkGeneration(v: unknown): number {
   if (v === undefined || v === null || v === '' || v === '0' || v === 0) return 0;
   const n = typeof v === 'string' ? Number(v) : v;
@@ -46,6 +53,7 @@ export function checkGeneration(v: unknown): number {
   return n;
 }
 
+/** One of DOMAIN_ACTIONS. */
 export function checkAction(v: unknown): DomainActionName {
   if (typeof v !== 'string' || !isDomainAction(v)) {
     throw new InvalidArgumentError(`action must be one of ${DOMAIN_ACTIONS.join(', ')}`);
@@ -53,6 +61,7 @@ export function checkAction(v: unknown): DomainActionName {
   return v;
 }
 
+/** A free-text reason: at most MAX_REASON characters, no control characters; absent means empty. */
 export function checkReason(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (typeof v !== 'string') throw new InvalidArgumentError('reason must be a string');

@@ -4,16 +4,19 @@ import type { DomainRecord, NodeState } from '../domain';
 import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from '../domain';
 import type { Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 
+/** What the driver last observed of a domain, and whether it disagrees with the recorded state. */
 export interface ObservedInfo extends Observation {
   readonly observedAtMs: number;
   readonly drift: boolean;
 }
 
+/** What the domain's last preemption released, and its phases. */
 export interface ReleaseInfo extends ReleaseMeasurement {
   readonly atMs: number;
   readonly phases: readonly PhaseInput[];
 }
 
+/** What the manager knows of a domain beyond its record (observation, release, flap damping). */
 export interface DomainExtras {
   readonly observed?: ObservedInfo | undefined;
   readonly release?: ReleaseInfo | undefined;
@@ -24,6 +27,7 @@ export interface DomainExtras {
   readonly image?: string;
 }
 
+/** One domain in the wire shape of magrathea.v1 (GetNode, WatchNode). */
 export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extras: DomainExtras = {}): DomainInput {
   const o = extras.observed;
   const r = extras.release;
@@ -91,6 +95,7 @@ export interface DomainSummary {
   readonly image: string;
 }
 
+/** One domain as a plain summary (the hook API's status). */
 export function domainSummary(
   node: NodeState,
   d: DomainRecord,
@@ -111,6 +116,7 @@ export function domainSummary(
   };
 }
 
+/** One sample of the host's memory and load. */
 export interface HostSample {
   readonly memoryTotalBytes: number;
   readonly memoryAvailableBytes: number;
@@ -119,6 +125,7 @@ export interface HostSample {
   readonly sampledAtMs: number;
 }
 
+/** The whole node in the wire shape of magrathea.v1. */
 export function nodeView(
   name: string,
   driver: string,

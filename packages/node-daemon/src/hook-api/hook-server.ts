@@ -149,11 +149,13 @@ export function domainStatus(d: DomainSummary): Record<string, unknown> {
   };
 }
 
+/** The hook API's listener. */
 export interface HookServer {
   listen(host: string, port: number): Promise<number>;
   close(graceMs: number): Promise<void>;
 }
 
+/** The hook API over the shared job commands; each request is authenticated by its domain's token. */
 export function createHookServer(
   deps: {
     manager: DomainManager;

@@ -1,6 +1,7 @@
 /** Config checks the drivers share: cpu.shares of a domain's three postures, cgroup names. */
 import type { ConfigChecker, ConfigObject as Obj } from '@magrathea/common';
 
+/** The cpu.shares keys of a driver section. */
 export const SHARE_KEYS = ['activeShares', 'idleShares', 'preemptedShares'] as const;
 
 /** A cgroup (subtree) name. */

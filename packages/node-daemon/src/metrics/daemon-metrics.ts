@@ -10,6 +10,7 @@ import type { DomainManager, Outcome } from '../engine/domain-manager';
 import type { AuthCounters } from '../rpc/authorizer';
 import type { HostSample } from '../engine/view';
 
+/** Where the daemon's metrics read their figures. */
 export interface DaemonMetricsSources {
   readonly nodeName: string;
   readonly manager: DomainManager;
@@ -26,6 +27,7 @@ export interface DaemonMetricsSources {
 /** Preemption phases take from microseconds (simulated) to minutes (a VM saved to disk), seconds. */
 const PHASE_BUCKETS = [0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+/** The daemon's metrics registry; its exposition is served on the hook API's GET /metrics. */
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;

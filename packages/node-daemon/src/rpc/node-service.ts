@@ -36,6 +36,7 @@ function unary<Req, Res>(
   };
 }
 
+/** What NodeService's handlers use. */
 export interface NodeServiceDeps {
   readonly manager: DomainManager;
   /** The job and domain commands (shared with the hook API). */
@@ -48,6 +49,7 @@ export interface NodeServiceDeps {
   readonly heartbeatMs: number;
 }
 
+/** The handlers and the open watch streams. */
 export interface NodeServiceImpl {
   readonly handlers: NodeServiceHandlers;
   /** Ends every open watch stream (shutdown). */
@@ -55,6 +57,7 @@ export interface NodeServiceImpl {
   readonly openStreams: number;
 }
 
+/** NodeService: GetNode and WatchNode over the manager, the job and domain commands through engine/commands.ts. */
 export function createNodeService({
   manager,
   commands,

@@ -8,11 +8,13 @@ export class InvalidRequestError extends Error {
   override readonly name = 'InvalidRequestError';
 }
 
+/** `normal` or `priority`. */
 export function checkJobClass(v: unknown): JobClass {
   if (v === 'normal' || v === 'priority') return v;
   throw new InvalidRequestError('job_class must be normal or priority');
 }
 
+/** A non-empty list of vnode names (at most 10,000, each shorter than 256). */
 export function checkVnodes(v: unknown): string[] {
   if (
     !Array.isArray(v) ||

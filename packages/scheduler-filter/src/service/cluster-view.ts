@@ -31,6 +31,7 @@ export interface DomainEntry {
   readonly message: DomainMessage;
 }
 
+/** One node daemon as the filter sees it. */
 export interface NodeEntry {
   readonly cfg: FilterNodeConfig;
   reachable: boolean;
@@ -62,6 +63,7 @@ export interface NodeChange {
   readonly commitAtMs: number;
 }
 
+/** Told after a node's view changed. */
 export type ViewListener = (change: NodeChange) => void;
 
 /** A vnode placed on its node, with its entry (for the `detail` of answers). */
@@ -99,6 +101,7 @@ export function domainEntry(d: DomainMessage, vnode: string, nowMs: number): Dom
   };
 }
 
+/** The live view of every configured node daemon. */
 export class ClusterView {
   readonly nodes = new Map<string, NodeEntry>();
   private readonly listeners = new Set<ViewListener>();

@@ -8,6 +8,7 @@ import { createClusterService } from './cluster-service';
 
 type Api = ReturnType<typeof loadMagratheaApi>;
 
+/** The filter's gRPC listener. */
 export interface FilterGrpcServer {
   /** Binds to `host:port` (port 0 picks one); returns the bound port. */
   listen(host: string, port: number): Promise<number>;
@@ -17,6 +18,7 @@ export interface FilterGrpcServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** ClusterService over the view, on an insecure listener (loopback unless configured). */
 export function createGrpcServer(deps: { api: Api; view: ClusterView; logger: Logger }): FilterGrpcServer {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const service = createClusterService({ view: deps.view, logger: deps.logger });

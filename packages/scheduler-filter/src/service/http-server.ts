@@ -53,6 +53,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** The filter's HTTP listener. */
 export interface FilterHttpServer {
   /** Binds to `host:port` (port 0 picks one); returns the bound port. */
   listen(host: string, port: number): Promise<number>;
@@ -60,12 +61,14 @@ export interface FilterHttpServer {
   close(graceMs: number): Promise<void>;
 }
 
+/** What the HTTP server serves: the view (admission) and the metrics. */
 export interface FilterHttpDeps {
   readonly view: ClusterView;
   readonly logger: Logger;
   readonly metrics: MetricsExposition;
 }
 
+/** GET /metrics and POST /v1/admit; errors through toHttpReply. */
 export function createHttpServer(deps: FilterHttpDeps): FilterHttpServer {
   const log = deps.logger.child({ component: 'http' });
   const route = async (req: http.IncomingMessage): Promise<Reply> => {

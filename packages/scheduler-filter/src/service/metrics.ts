@@ -54,6 +54,7 @@ export class WindowedHistogram {
   }
 }
 
+/** The filter's metrics registry; the view's gauges are read at each scrape (`attachView`). */
 export class Metrics {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;

@@ -5,6 +5,7 @@ import type { SimulatedDriverOptions, SimulatedFailure } from './simulated-drive
 
 const SIM_OPS = ['preempt', 'save', 'shrink', 'shutdown', 'resume', 'restore', 'grow', 'boot', 'observe'] as const;
 
+/** `driver.simulated`: latencies, scripted failures and memory figures. */
 export function checkSimulated(c: ConfigChecker, o: Obj | null, at: string): SimulatedDriverOptions {
   const sim = c.object(o, at, [
     'latencyMs',

@@ -1,0 +1,60 @@
+/** The trace replay's pure parts (bench/sim): the event heap and the PBS stand-in's placement rules. */
+import { Heap } from '../../bench/sim/event-heap';
+import { candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
+import type { SimNode } from '../../bench/sim/placement';
+
+function node(name: string, over: Partial<SimNode> = {}): SimNode {
+  return {
+    name,
+    cpus: 8,
+    used: { batch: 0, prio: 0 },
+    tok: { batch: 'normal', prio: 'priority' },
+    rank: { batch: 200, prio: 200 },
+    gen: 1,
+    ackGen: 1,
+    hookPort: 0,
+    tokens: { batch: '', prio: '' },
+    reservedForPriority: false,
+    running: { batch: new Set(), prio: new Set() },
+    inflight: 0,
+    inflightPrio: 0,
+    chain: Promise.resolve(),
+    settled: null,
+    ...over,
+  };
+}
+
+test('events come out by time, then in the order they were pushed', () => {
+  const h = new Heap<string>();
+  for (const [t, e] of [
+    [5, 'a'],
+    [1, 'b'],
+    [5, 'c'],
+    [0, 'd'],
+    [1, 'e'],
+  ] as const)
+    h.push(t, e);
+  const out: string[] = [];
+  while (h.size > 0) out.push(h.pop().ev);
+  expect(out).toEqual(['d', 'b', 'e', 'a', 'c']);
+});
+
+test('chunks, domains, candidates best rank first, and a pick that needs room on distinct nodes', () => {
+  expect(chunksFor(6, 8)).toEqual({ count: 1, cpus: 6 });
+  expect(chunksFor(20, 8)).toEqual({ count: 3, cpus: 8 });
+  const job = { id: 1, line: 1, submit: 0, run: 10, procs: 4, queue: 0, class: 'priority' as const };
+  expect(domainFor('magrathea', job)).toBe('prio');
+  expect(domainFor('nopriority', job)).toBe('batch');
+  const nodes = [
+    node('a', { rank: { batch: 350, prio: 100 } }),
+    node('b', { rank: { batch: 200, prio: 150 }, reservedForPriority: true }),
+    node('c', { gen: 1, ackGen: 2 }), // its last answer is not published yet
+    node('d', { tok: { batch: 'none', prio: 'none' } }),
+  ];
+  expect(candidatesFor(nodes, 'magrathea', 'batch', 'normal', false).map((n) => n.name)).toEqual(['a', 'b']);
+  expect(candidatesFor(nodes, 'static', 'prio', 'priority', true).map((n) => n.name)).toEqual(['b']);
+  const cands = candidatesFor(nodes, 'magrathea', 'batch', 'normal', false);
+  expect(pick(cands, 'batch', { count: 2, cpus: 8 })?.map((n) => n.name)).toEqual(['a', 'b']);
+  nodes[0]!.used.batch = 4;
+  expect(pick(cands, 'batch', { count: 2, cpus: 8 })).toBeNull();
+});
