@@ -194,6 +194,30 @@ export async function cleanJobs(): Promise<void> {
   await purgeHistory();
 }
 
+/**
+ * A vnode that PBS keeps in `maintenance` although no job is suspended there (what an admin-suspend
+ * leaves behind across server restarts, see the runbook) is deleted and created again, the way
+ * lab.sh creates it (Mom = name, resources_available.host = name): each scenario starts clean.
+ */
+export async function recreateStuckVnodes(): Promise<string[]> {
+  const stuck = [...(await vnodes())].filter(([, v]) => /maintenance/.test(v.state) && !v.jobs).map(([n]) => n);
+  for (const n of stuck) {
+    await qmgr(`delete node ${n}`);
+    await qmgr(`create node ${n} Mom=${n},resources_available.host=${n}`);
+  }
+  if (stuck.length > 0)
+    await until(
+      async () => {
+        const vs = await vnodes();
+        return stuck.every((n) => /^free/.test(String(vs.get(n)?.state)));
+      },
+      'the re-created vnodes are up',
+      60_000,
+      500,
+    );
+  return stuck;
+}
+
 /** Stops and starts pbs_server (the datastore stays up); resolves when it answers again. */
 export async function restartServer(): Promise<void> {
   await pbsCmd('qterm', ['-t', 'quick']);

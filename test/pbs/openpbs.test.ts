@@ -21,6 +21,7 @@ import {
   pbsCmd,
   qmgr,
   qsub,
+  recreateStuckVnodes,
   restartServer,
   SCHED_CONFIG,
   serverLogSince,
@@ -94,6 +95,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
   beforeAll(async () => {
     thawAll();
     await cleanJobs();
+    await recreateStuckVnodes();
     await qmgr('set server node_fail_requeue = 310');
     dep = await deploy();
   }, 300_000);
@@ -227,7 +229,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
         async () => (await stateOf(dep, 'nodeb')).meta!.jobs.some((j) => j.id === b),
         'the daemon has the job',
       );
-      expect((await job(b)).job_state).not.toBe('R');
+      expect(Number((await job(b)).substate)).not.toBe(42); // 42: running (41, prerun, shows job_state R)
       const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodeb-priv', '--', '/bin/sleep', '12']);
       try {
         await s.id;
@@ -522,8 +524,46 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     expect(v.code).toBe(0);
   }, 300_000);
 
+  test('a site without the filter (domains publish from their periodic hook): install, re-install, back — pbs_server never runs our hook as a server periodic hook', async () => {
+    const from = serverLogSize();
+    const momSite = path.join(dep.dir, 'site-mom.yaml');
+    fs.writeFileSync(
+      momSite,
+      siteConfig(dep.dir).replace('publishFromMom: false', 'publishFromMom: true\nperiodicFreq: 11\nperiodicAlarm: 8'),
+    );
+    const args = (f: string) => [
+      'pbs',
+      'install',
+      '--config',
+      f,
+      '--qmgr',
+      '/opt/pbs/bin/qmgr',
+      '--sched-config',
+      SCHED_CONFIG,
+    ];
+    const first = await dep.cli(args(momSite), 180_000);
+    expect([first.code, first.stdout]).toEqual([
+      0,
+      expect.stringMatching(/ok   hook magrathea_periodic: set hook magrathea_periodic freq = 11/),
+    ]);
+    const again = await dep.cli(args(momSite), 180_000);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toMatch(/freq =/); // the hook has a script now: never `set freq`
+    const back = await dep.cli(args(dep.siteFile), 180_000);
+    expect([back.code, back.stdout]).toEqual([
+      0,
+      expect.stringMatching(/ok   hook magrathea_periodic: delete hook magrathea_periodic/),
+    ]);
+    await hooksOnMoms(dep.dir);
+    await sleep(13_000); // past one freq: a wrongly scheduled server periodic run would show by now
+    expect(serverLogSince(from)).not.toMatch(/does not handle \(32768\)|periodic hook is missing information/);
+  }, 300_000);
+
   test('uninstall on a site with job history keeps what is in use and says why; install right after waits for the moms', async () => {
     const args = ['--config', dep.siteFile, '--qmgr', '/opt/pbs/bin/qmgr', '--sched-config', SCHED_CONFIG];
+    // A site that has run jobs: the finished job's history references the magrathea resource.
+    const done = await qsub(['-l', 'select=1:ncpus=1', '--', '/bin/true']);
+    await until(async () => (await job(done)).job_state === 'F', `${done} finished`, 60_000);
     const u = await dep.cli(['pbs', 'uninstall', ...args], 180_000);
     expect(u.code).toBe(0);
     expect(u.stdout).toMatch(/KEPT resource magrathea: .*still referenced by jobs/);

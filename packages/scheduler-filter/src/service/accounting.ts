@@ -29,7 +29,9 @@ import { runProcess } from './run-process';
 
 type PbsConfig = NonNullable<FilterConfig['pbs']>;
 type Want = 'suspended' | 'running';
-type PbsState = 'running' | 'suspended' | 'gone' | 'other' | 'unknown';
+/** What qstat says: finished (in the history), missing (not known at all), … ; unknown: qstat did not answer. */
+type PbsState = 'running' | 'suspended' | 'finished' | 'missing' | 'other' | 'unknown';
+const isGone = (s: PbsState | undefined): boolean => s === 'finished' || s === 'missing';
 
 /** PBS job ids (`1234.server`, `12[3].server`, `5[].server`); anything else never reaches qsig. */
 export const PBS_JOB_ID = /^[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
@@ -186,14 +188,20 @@ export class Accounting {
       }
       for (const id of chunk) {
         const s = jobs[id]?.job_state;
-        out.set(id, s === undefined || s === 'F' ? 'gone' : s === 'R' ? 'running' : s === 'S' ? 'suspended' : 'other');
+        out.set(
+          id,
+          s === undefined ? 'missing' : s === 'F' ? 'finished' : s === 'R' ? 'running' : s === 'S' ? 'suspended' : 'other',
+        );
       }
     }
     return out;
   }
 
   /** One qsig; returns what PBS answered. */
-  private async qsig(signal: 'admin-suspend' | 'admin-resume', job: string): Promise<'ok' | 'gone' | 'not-now' | 'failed'> {
+  private async qsig(
+    signal: 'admin-suspend' | 'admin-resume',
+    job: string,
+  ): Promise<'ok' | 'gone' | 'not-now' | 'not-ours' | 'failed'> {
     const r = await runProcess(this.pbs.qsig, ['-s', signal, '--', job], '', this.pbs.qmgrTimeoutMs);
     const text = r.output;
     const result =
@@ -201,9 +209,11 @@ export class Accounting {
         ? 'ok'
         : /Unknown Job Id|Job has finished|job has been deleted/i.test(text)
           ? 'gone'
-          : /invalid for state of job|Request invalid|wrong resume/i.test(text)
-            ? 'not-now'
-            : 'failed';
+          : /requested resume signal/i.test(text)
+            ? 'not-ours' // suspended by someone else (plain suspend): not ours to resume
+            : /invalid for state of job|Request invalid/i.test(text)
+              ? 'not-now'
+              : 'failed';
     this.deps.metrics.qsig.inc({ signal, result });
     if (result === 'failed')
       this.deps.logger.warn({ signal, job, code: r.code, timedOut: r.timedOut, output: text.slice(0, 500) }, 'qsig failed; retrying');
@@ -219,11 +229,12 @@ export class Accounting {
     if (ids.length === 0) return;
     if (full) this.lastFullPass = now;
     const states = await this.qstat(ids);
+    const acted = new Set<string>();
     for (const t of due) {
       if (this.stopped) return;
       if (this.tracked.get(t.job) !== t) continue; // changed meanwhile
       const pbs = states.get(t.job) ?? 'unknown';
-      if (pbs === 'gone') {
+      if (isGone(pbs)) {
         this.tracked.delete(t.job);
         continue;
       }
@@ -237,8 +248,13 @@ export class Accounting {
       }
       const signal = t.want === 'suspended' ? 'admin-suspend' : 'admin-resume';
       const r = await this.qsig(signal, t.job);
+      acted.add(t.job);
       if (this.tracked.get(t.job) !== t) continue;
       if (r === 'gone') this.tracked.delete(t.job);
+      else if (r === 'not-ours') {
+        this.tracked.delete(t.job);
+        this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'job suspended by someone else in PBS; left as it is');
+      }
       else if (r === 'ok') {
         t.failures = 0;
         if (t.want === 'running') {
@@ -251,6 +267,8 @@ export class Accounting {
         }
       } else this.backoff(t, true);
     }
+    // Repairs act on states read before the signals above: never on a job just signalled.
+    for (const j of acted) this.repairs.delete(j);
     await this.repair(states);
     await this.purge(states);
   }
@@ -276,9 +294,9 @@ export class Accounting {
       } else if (s === 'suspended') {
         // An admin-suspended job of a domain that is not preempted: resume it.
         if ((await this.qsig('admin-resume', job)) === 'ok') this.lastResumed.set(vnode, job);
-      } else if (s === 'gone') {
+      } else if (isGone(s)) {
         this.warnStuck(vnode, `PBS keeps it in maintenance for job ${job}, which has ended`);
-        if (this.pbs.purgeResumedJobHistory) this.toPurge.add(job);
+        if (this.pbs.purgeResumedJobHistory && s === 'finished') this.toPurge.add(job);
       }
     }
   }
@@ -288,13 +306,22 @@ export class Accounting {
     for (const job of [...this.toPurge]) {
       const s = states.get(job);
       if (s === undefined || s === 'unknown') continue;
-      if (s !== 'gone') continue; // still running or exiting: later
+      if (s === 'missing') {
+        this.toPurge.delete(job); // nothing left to purge
+        for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
+        continue;
+      }
+      if (s !== 'finished') continue; // still running or exiting: later
       // `qstat -x` knows it as finished (or not at all); -x purges only the history record.
       const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
       this.toPurge.delete(job);
       for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
       if (r.code === 0) this.deps.logger.info({ job }, 'history of a once-suspended job purged (PBS would otherwise put its vnode in maintenance at a restart)');
-      else this.deps.logger.debug({ job, output: r.output.slice(0, 300) }, 'history purge not needed or refused');
+      else
+        this.deps.logger.warn(
+          { job, code: r.code, spawnError: r.spawnError, output: r.output.slice(0, 300) },
+          'could not purge the history of a once-suspended job (its vnode may come back in maintenance at a pbs_server restart)',
+        );
     }
   }
 

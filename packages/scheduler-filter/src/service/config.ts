@@ -168,9 +168,13 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   let pbs: FilterConfig['pbs'] = null;
   if (pb) {
     const retry = c.object(pb.retry, 'pbs.retry', ['initialMs', 'maxMs']);
+    const qmgr = c.string(pb, 'qmgr', 'pbs') ?? 'qmgr';
+    // The other PBS commands default to qmgr's directory when qmgr is given as a path (/opt/pbs/bin/qmgr).
+    const pbsTool = (name: string): string =>
+      c.string(pb, name, 'pbs') ?? (qmgr.includes('/') ? path.join(path.dirname(qmgr), name) : name);
     pbs = {
-      qmgr: c.string(pb, 'qmgr', 'pbs') ?? 'qmgr',
-      qsig: c.string(pb, 'qsig', 'pbs') ?? 'qsig',
+      qmgr,
+      qsig: pbsTool('qsig'),
       server:
         c.string(pb, 'server', 'pbs', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, patternText: 'a PBS server name' }) ??
         null,
@@ -180,9 +184,9 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       retryMaxMs: c.int(retry, 'maxMs', 'pbs.retry', 10, 3_600_000) ?? 10_000,
       kickMinIntervalMs: c.int(pb, 'kickMinIntervalMs', 'pbs', 0, 3_600_000) ?? 1000,
       honestAccounting: c.bool(pb, 'honestAccounting', 'pbs') ?? true,
-      qstat: c.string(pb, 'qstat', 'pbs') ?? 'qstat',
-      pbsnodes: c.string(pb, 'pbsnodes', 'pbs') ?? 'pbsnodes',
-      qdel: c.string(pb, 'qdel', 'pbs') ?? 'qdel',
+      qstat: pbsTool('qstat'),
+      pbsnodes: pbsTool('pbsnodes'),
+      qdel: pbsTool('qdel'),
       reassertIntervalMs: c.int(pb, 'reassertIntervalMs', 'pbs', 0, 86_400_000) ?? 30_000,
       accountingRecheckMs: c.int(pb, 'accountingRecheckMs', 'pbs', 100, 3_600_000) ?? 10_000,
       purgeResumedJobHistory: c.bool(pb, 'purgeResumedJobHistory', 'pbs') ?? true,
