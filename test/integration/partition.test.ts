@@ -124,8 +124,8 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
 
   // Work on every node before the partitions: a batch job, and on n2 and n4 also a priority job
   // that preempts it (running + preempted work must survive the silence).
-  for (const n of names) await unary(c[n]!, c[n]!.StartJob, { domain: 'meta', job_id: `pre.${n}`, preemptible: true });
-  for (const n of ['n2', 'n4']) await unary(c[n]!, c[n]!.StartJob, { domain: 'priv', job_id: `prio.${n}` });
+  for (const n of names) await unary(c[n]!, c[n]!.StartJob, { domain: 'meta', job_id: `1.pre-${n}`, preemptible: true });
+  for (const n of ['n2', 'n4']) await unary(c[n]!, c[n]!.StartJob, { domain: 'priv', job_id: `2.prio-${n}` });
   const before: Record<string, NodeMessage> = {};
   for (const n of ['n2', 'n4']) before[n] = await getNode(c[n]!);
 
@@ -254,21 +254,21 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
       const jobs = (m: NodeMessage) => m.domains.map((x) => [x.name, x.state, x.jobs.map((j) => j.id)]);
       expect(jobs(after)).toEqual(jobs(before[n]!));
       expect(jobs(after)).toEqual([
-        ['meta', 'preempted', [`pre.${n}`]],
-        ['priv', 'running-priority', [`prio.${n}`]],
+        ['meta', 'preempted', [`1.pre-${n}`]],
+        ['priv', 'running-priority', [`2.prio-${n}`]],
       ]);
     }
     // The killed daemon recovered its acknowledged job; the filter never suspended or resumed
     // jobs because of silence (qsig only on live preemptions).
     const n1Jobs = (await getNode(c.n1)).domains.find((x) => x.name === 'meta')!.jobs.map((j) => j.id);
-    expect(n1Jobs.filter((j) => !inDoubt.has(j)).sort()).toEqual(['pre.n1', ...openJobs.get('n1')!].sort());
+    expect(n1Jobs.filter((j) => !inDoubt.has(j)).sort()).toEqual(['1.pre-n1', ...openJobs.get('n1')!].sort());
     const qsig = fs.existsSync(slog) ? fs.readFileSync(slog, 'utf8').split('\n').filter(Boolean) : [];
     expect(
       qsig
         .map((l) => (JSON.parse(l) as { signal: string; jobs: string[] }).jobs)
         .flat()
         .sort(),
-    ).toEqual(['pre.n2', 'pre.n4']);
+    ).toEqual(['1.pre-n2', '1.pre-n4']);
   } finally {
     stop = true;
     await traffic.catch(() => undefined);

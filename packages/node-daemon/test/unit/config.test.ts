@@ -27,9 +27,9 @@ describe('config', () => {
         ),
       ),
     ).toEqual([
-      { name: 'meta', class: 'normal', autostart: true },
-      { name: 'egee', class: 'normal', autostart: true },
-      { name: 'priv', class: 'priority', autostart: true },
+      { name: 'meta', class: 'normal', autostart: true, image: '' },
+      { name: 'egee', class: 'normal', autostart: true, image: '' },
+      { name: 'priv', class: 'priority', autostart: true, image: '' },
     ]);
     expect(c.driver.kind).toBe('simulated');
     expect(c.listen.tcp).toEqual({ host: '127.0.0.1', port: 5678 });
