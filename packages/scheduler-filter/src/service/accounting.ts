@@ -145,7 +145,8 @@ export class Accounting {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerDue = Infinity;
-      this.running ??= this.pass().finally(() => {
+      if (this.running) return; // the pass in progress schedules the next one when it ends
+      this.running = this.pass().finally(() => {
         this.running = null;
         this.schedule(this.nextDelay());
       });
@@ -153,12 +154,12 @@ export class Accounting {
     this.timer.unref();
   }
 
+  /** When the next pass is due: at once for work due now, else the soonest back-off, at most the re-check interval. */
   private nextDelay(): number {
     const now = this.deps.now();
-    const waits = [...this.tracked.values()].map((t) => Math.max(0, t.notBefore - now));
-    const soonest = Math.min(...waits, Infinity);
-    if (this.toPurge.size > 0 || this.repairs.size > 0) return Math.min(soonest, 1000);
-    return Math.min(soonest === 0 ? this.pbs.accountingRecheckMs : soonest, this.pbs.accountingRecheckMs);
+    const soonest = Math.min(...[...this.tracked.values()].map((t) => Math.max(0, t.notBefore - now)), Infinity);
+    const repairsOrPurges = this.toPurge.size > 0 || this.repairs.size > 0 ? 1000 : Infinity;
+    return Math.min(soonest, repairsOrPurges, this.pbs.accountingRecheckMs);
   }
 
   /** qstat of these jobs: id → what PBS says. */
