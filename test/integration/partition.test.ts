@@ -124,7 +124,8 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
 
   // Work on every node before the partitions: a batch job, and on n2 and n4 also a priority job
   // that preempts it (running + preempted work must survive the silence).
-  for (const n of names) await unary(c[n]!, c[n]!.StartJob, { domain: 'meta', job_id: `1.pre-${n}`, preemptible: true });
+  for (const n of names)
+    await unary(c[n]!, c[n]!.StartJob, { domain: 'meta', job_id: `1.pre-${n}`, preemptible: true });
   for (const n of ['n2', 'n4']) await unary(c[n]!, c[n]!.StartJob, { domain: 'priv', job_id: `2.prio-${n}` });
   const before: Record<string, NodeMessage> = {};
   for (const n of ['n2', 'n4']) before[n] = await getNode(c[n]!);

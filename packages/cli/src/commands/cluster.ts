@@ -86,10 +86,15 @@ export function addClusterCommands(program: Command, io: Io, interrupted: Promis
     .description('one line per physical node and its domains; totals by state; stale views highlighted')
     .requiredOption('--filter <addr>', 'magrathea-filter gRPC address: HOST:PORT or unix:PATH')
     .option('--json', 'print one JSON object')
-    .option('--stale-after <seconds>', 'call a node stale when not heard from for this long (daemons send heartbeats)', '30')
+    .option(
+      '--stale-after <seconds>',
+      'call a node stale when not heard from for this long (daemons send heartbeats)',
+      '30',
+    )
     .action(async (o: { filter: string; json?: boolean; staleAfter: string }) => {
       const staleMs = Number(o.staleAfter) * 1000;
-      if (!Number.isFinite(staleMs) || staleMs <= 0) throw new CliError('--stale-after: a number of seconds > 0', EXIT.usage);
+      if (!Number.isFinite(staleMs) || staleMs <= 0)
+        throw new CliError('--stale-after: a number of seconds > 0', EXIT.usage);
       const c = connectFilter(o.filter);
       let r: ListNodesResponseMessage;
       try {
@@ -101,7 +106,10 @@ export function addClusterCommands(program: Command, io: Io, interrupted: Promis
       io.out(o.json ? JSON.stringify({ nodes: r.nodes.map(nodeJson) }) : clusterTable(r, now, staleMs));
       const bad = r.nodes.filter((n) => !n.reachable || now - Number(n.last_seen_ms) > staleMs);
       if (bad.length > 0)
-        throw new CliError(`${bad.length} of ${r.nodes.length} node(s) unreachable or stale: ${bad.map((n) => n.name).join(', ')}`, EXIT.degraded);
+        throw new CliError(
+          `${bad.length} of ${r.nodes.length} node(s) unreachable or stale: ${bad.map((n) => n.name).join(', ')}`,
+          EXIT.degraded,
+        );
     });
   cluster
     .command('watch')

@@ -215,8 +215,10 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
           vm,
           libvirtName: checkLibvirtName(c, o, p),
           image:
-            c.string(o, 'image', p, { pattern: DOMAIN_NAME, patternText: 'an image name (letters, digits, ._-, at most 63)' }) ??
-            '',
+            c.string(o, 'image', p, {
+              pattern: DOMAIN_NAME,
+              patternText: 'an image name (letters, digits, ._-, at most 63)',
+            }) ?? '',
         });
     });
   }

@@ -99,7 +99,10 @@ export class Accounting {
 
   private want(job: string, want: Want, node: string, e: DomainEntry): void {
     if (!PBS_JOB_ID.test(job)) {
-      this.deps.logger.warn({ node, domain: e.snapshot.name, job: job.slice(0, 100) }, 'not a PBS job id; not signalled');
+      this.deps.logger.warn(
+        { node, domain: e.snapshot.name, job: job.slice(0, 100) },
+        'not a PBS job id; not signalled',
+      );
       return;
     }
     const t = this.tracked.get(job);
@@ -118,7 +121,10 @@ export class Accounting {
       if (owner?.want === 'suspended') continue; // ours, preempted
       for (const j of v.maintenanceJobs) if (PBS_JOB_ID.test(j)) this.repairs.set(j, vnode);
       if (v.maintenanceJobs.length === 0)
-        this.warnStuck(vnode, 'PBS keeps it in maintenance with no job listed (a stale state after a pbs_server restart)');
+        this.warnStuck(
+          vnode,
+          'PBS keeps it in maintenance with no job listed (a stale state after a pbs_server restart)',
+        );
     }
     if (this.repairs.size > 0) this.schedule(0);
   };
@@ -167,13 +173,22 @@ export class Accounting {
     const out = new Map<string, PbsState>();
     for (let i = 0; i < ids.length; i += 100) {
       const chunk = ids.slice(i, i + 100);
-      const r = await runProcess(this.pbs.qstat, ['-x', '-f', '-F', 'json', '--', ...chunk], '', this.pbs.qmgrTimeoutMs, {
-        maxStdoutBytes: 64 * 1024 * 1024,
-      });
+      const r = await runProcess(
+        this.pbs.qstat,
+        ['-x', '-f', '-F', 'json', '--', ...chunk],
+        '',
+        this.pbs.qmgrTimeoutMs,
+        {
+          maxStdoutBytes: 64 * 1024 * 1024,
+        },
+      );
       if (r.spawnError !== null || r.timedOut) {
         this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'failed' });
         if (!this.qstatMissing)
-          this.deps.logger.error({ spawnError: r.spawnError, timedOut: r.timedOut }, 'cannot run qstat; signalling without it');
+          this.deps.logger.error(
+            { spawnError: r.spawnError, timedOut: r.timedOut },
+            'cannot run qstat; signalling without it',
+          );
         this.qstatMissing = true;
         for (const id of chunk) out.set(id, 'unknown');
         continue;
@@ -191,7 +206,15 @@ export class Accounting {
         const s = jobs[id]?.job_state;
         out.set(
           id,
-          s === undefined ? 'missing' : s === 'F' ? 'finished' : s === 'R' ? 'running' : s === 'S' ? 'suspended' : 'other',
+          s === undefined
+            ? 'missing'
+            : s === 'F'
+              ? 'finished'
+              : s === 'R'
+                ? 'running'
+                : s === 'S'
+                  ? 'suspended'
+                  : 'other',
         );
       }
     }
@@ -217,7 +240,10 @@ export class Accounting {
               : 'failed';
     this.deps.metrics.qsig.inc({ signal, result });
     if (result === 'failed')
-      this.deps.logger.warn({ signal, job, code: r.code, timedOut: r.timedOut, output: text.slice(0, 500) }, 'qsig failed; retrying');
+      this.deps.logger.warn(
+        { signal, job, code: r.code, timedOut: r.timedOut, output: text.slice(0, 500) },
+        'qsig failed; retrying',
+      );
     else this.deps.logger.debug({ signal, job, result }, 'qsig');
     return result;
   }
@@ -254,9 +280,11 @@ export class Accounting {
       if (r === 'gone') this.tracked.delete(t.job);
       else if (r === 'not-ours') {
         this.tracked.delete(t.job);
-        this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'job suspended by someone else in PBS; left as it is');
-      }
-      else if (r === 'ok') {
+        this.deps.logger.info(
+          { node: t.node, domain: t.domain, job: t.job },
+          'job suspended by someone else in PBS; left as it is',
+        );
+      } else if (r === 'ok') {
         t.failures = 0;
         if (t.want === 'running') {
           this.tracked.delete(t.job);
@@ -276,7 +304,8 @@ export class Accounting {
 
   private backoff(t: Tracked, refused: boolean): void {
     if (refused) t.failures++;
-    t.notBefore = this.deps.now() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
+    t.notBefore =
+      this.deps.now() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
   }
 
   /** Clears the maintenance PBS left on a vnode: a running job is suspended and resumed once. */
@@ -317,7 +346,11 @@ export class Accounting {
       const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
       this.toPurge.delete(job);
       for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
-      if (r.code === 0) this.deps.logger.info({ job }, 'history of a once-suspended job purged (PBS would otherwise put its vnode in maintenance at a restart)');
+      if (r.code === 0)
+        this.deps.logger.info(
+          { job },
+          'history of a once-suspended job purged (PBS would otherwise put its vnode in maintenance at a restart)',
+        );
       else
         this.deps.logger.warn(
           { job, code: r.code, spawnError: r.spawnError, output: r.output.slice(0, 300) },

@@ -160,7 +160,10 @@ export class ClusterView {
     const named = ds.filter((d) => {
       // A domain name goes into the vnode name and so into qmgr commands: a daemon may not choose it freely.
       if (DOMAIN_NAME.test(d.name)) return true;
-      this.deps.logger.error({ node: n.cfg.name, domain: d.name.slice(0, 100) }, 'node daemon reported a domain with an invalid name; ignored');
+      this.deps.logger.error(
+        { node: n.cfg.name, domain: d.name.slice(0, 100) },
+        'node daemon reported a domain with an invalid name; ignored',
+      );
       return false;
     });
     return named.map((d) => {
@@ -214,7 +217,10 @@ export class ClusterView {
     if (e.heartbeat) {
       // A heartbeat carries the daemon's generation: one we have not seen means events were missed.
       if (n.synced && gen !== n.generation) {
-        this.deps.logger.warn({ node: nodeName, last: n.generation, got: gen }, 'heartbeat from another generation; re-reading the node');
+        this.deps.logger.warn(
+          { node: nodeName, last: n.generation, got: gen },
+          'heartbeat from another generation; re-reading the node',
+        );
         return false;
       }
       if (n.synced && !n.reachable) {

@@ -29,7 +29,9 @@ export function parsePbsnodes(json: string): Map<string, PbsVnode> {
   const out = new Map<string, PbsVnode>();
   for (const [name, n] of Object.entries(o.nodes ?? {})) {
     if (typeof n !== 'object' || n === null) continue;
-    const ra = (typeof n.resources_available === 'object' && n.resources_available !== null ? n.resources_available : {}) as Record<string, unknown>;
+    const ra = (
+      typeof n.resources_available === 'object' && n.resources_available !== null ? n.resources_available : {}
+    ) as Record<string, unknown>;
     const rank = ra.magrathea_rank === undefined ? null : Number(ra.magrathea_rank);
     out.set(name, {
       magrathea: text(ra.magrathea),
@@ -38,7 +40,10 @@ export function parsePbsnodes(json: string): Map<string, PbsVnode> {
       image: text(ra.magrathea_image),
       comment: text(n.comment) ?? '',
       pbsState: text(n.state) ?? '',
-      maintenanceJobs: (text(n.maintenance_jobs) ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      maintenanceJobs: (text(n.maintenance_jobs) ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
     });
   }
   return out;

@@ -133,7 +133,8 @@ export class Publisher {
 
   /** PBS came back (after failures, or a server restart): write every vnode again. */
   republishAll(): void {
-    for (const [vnode, v] of this.published) if (!this.pending.has(vnode)) this.pending.set(vnode, { values: v, commits: [], notBefore: 0, failures: 0 });
+    for (const [vnode, v] of this.published)
+      if (!this.pending.has(vnode)) this.pending.set(vnode, { values: v, commits: [], notBefore: 0, failures: 0 });
     this.published.clear();
     this.schedule(0);
   }
@@ -218,7 +219,8 @@ export class Publisher {
     );
     if (batch.size > 0) this.deps.metrics.batchSize.observe(batch.size);
     const imageRefused =
-      !this.imageUnknown && [...refused].some(([v, m]) => reasonOf(m) === 'unknown-resource' && batch.get(v)?.values.image);
+      !this.imageUnknown &&
+      [...refused].some(([v, m]) => reasonOf(m) === 'unknown-resource' && batch.get(v)?.values.image);
     if (imageRefused) {
       this.imageUnknown = true;
       this.deps.logger.error(
@@ -243,7 +245,10 @@ export class Publisher {
         );
       }
       const failures = p.failures + 1;
-      const wait = imageRefused && reasonOf(why) === 'unknown-resource' ? 0 : Math.min(this.pbs.retryInitialMs * 2 ** (failures - 1), this.pbs.retryMaxMs);
+      const wait =
+        imageRefused && reasonOf(why) === 'unknown-resource'
+          ? 0
+          : Math.min(this.pbs.retryInitialMs * 2 ** (failures - 1), this.pbs.retryMaxMs);
       const newer = this.pending.get(vnode);
       if (newer) newer.commits.unshift(...p.commits);
       else this.pending.set(vnode, { ...p, failures, notBefore: done + wait });
