@@ -225,6 +225,9 @@ export async function restartServer(): Promise<void> {
   const r = await run(path.join(PBS_SBIN, 'pbs_server'), [], { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`pbs_server did not start: ${r.stderr}`);
   await until(async () => (await pbsCmd('qstat', ['-B'])).code === 0, 'pbs_server answering', 60_000);
+  // After a restart PBS may hand out job ids still in its history ("Job with requested ID already
+  // exists", PBS's own problem, see the runbook): the lab purges the history at once.
+  await purgeHistory();
 }
 
 /** The PIDs in a domain's freezer group (its mom and the jobs it started). */
@@ -271,37 +274,51 @@ export interface Interactive {
 
 export function interactive(qsubArgs: readonly string[], user = USER): Interactive {
   const line = [path.join(PBS_BIN, 'qsub'), '-I', ...qsubArgs].map(shq).join(' ');
-  const proc = spawn('script', ['-qfec', `su - ${user} -c ${shq(line)}`, '/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
   let resolveId: (id: string) => void = () => undefined;
   let rejectId: (e: Error) => void = () => undefined;
   const id = new Promise<string>((res, rej) => {
     resolveId = res;
     rejectId = rej;
   });
-  const onData = (b: Buffer): void => {
-    out += b.toString();
-    const m = /qsub: waiting for job (\S+) to start/.exec(out);
-    if (m?.[1]) resolveId(m[1]);
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise<number | null>((res) =>
-    proc.on('exit', (code) => {
-      rejectId(new Error(`qsub -I exited (${code}) before it printed a job id: ${out.trim().slice(0, 300)}`));
-      res(code);
-    }),
-  );
   id.catch(() => undefined);
+  let proc!: ChildProcess;
+  let resolveExit: (code: number | null) => void = () => undefined;
+  const exited = new Promise<number | null>((res) => (resolveExit = res));
+  const start = (attempt: number): void => {
+    proc = spawn('script', ['-qfec', `su - ${user} -c ${shq(line)}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let gotId = false;
+    const onData = (b: Buffer): void => {
+      out += b.toString();
+      const m = /qsub: waiting for job (\S+) to start/.exec(out);
+      if (m?.[1] && !gotId) {
+        gotId = true;
+        resolveId(m[1]);
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    proc.on('exit', (code) => {
+      // A job id still in the history after a server restart (PBS's): purge and submit again, once.
+      if (!gotId && attempt === 0 && /already exists/.test(out)) {
+        void purgeHistory().then(() => start(1));
+        return;
+      }
+      rejectId(new Error(`qsub -I exited (${code}) before it printed a job id: ${out.trim().slice(0, 300)}`));
+      resolveExit(code);
+    });
+  };
+  start(0);
   return {
     id,
-    proc,
+    get proc() {
+      return proc;
+    },
     exited,
     end: () => {
-      proc.stdin.end();
-      setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
+      proc.stdin?.end();
+      const p = proc;
+      setTimeout(() => p.kill('SIGKILL'), 5000).unref();
     },
   };
 }

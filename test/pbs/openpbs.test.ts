@@ -418,6 +418,56 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     expect(inMaint).toEqual([]);
   }, 180_000);
 
+  test('a once-suspended job still running across a pbs_server restart: PBS puts its vnode in maintenance; the filter says so and pbs recreate-vnode clears it', async () => {
+    const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '600']);
+    await until(async () => (await job(b)).job_state === 'R', `${b} running`);
+    const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '3']);
+    try {
+      await until(async () => (await job(b)).job_state === 'S', `${b} suspended`, 30_000);
+      await until(async () => (await job(b)).job_state === 'R', `${b} resumed`, 30_000);
+    } finally {
+      s.end();
+      await s.exited;
+    }
+    const logFrom = dep.filter!.logs.length;
+    await restartServer();
+    // PBS 23.06 brings the vnode back in maintenance for the running job (its own bug); the job runs on.
+    await until(
+      async () => /maintenance/.test(String((await vnodes()).get('nodea-meta')?.state)),
+      'nodea-meta in maintenance after the restart',
+      20_000,
+    );
+    const stuck = await until(
+      () => dep.filter!.logs.slice(logFrom).find((l) => /vnode left in maintenance by PBS/.test(String(l.msg))),
+      'the filter reported the vnode',
+      30_000,
+      200,
+    );
+    expect(stuck).toMatchObject({ vnode: 'nodea-meta', fix: 'magrathea pbs recreate-vnode nodea-meta' });
+    expect((await job(b)).job_state).toBe('R');
+    const c1 = count(b);
+    await until(() => count(b) > c1, `${b} still counting`);
+    const recreate = [
+      'pbs',
+      'recreate-vnode',
+      'nodea-meta',
+      '--qmgr',
+      '/opt/pbs/bin/qmgr',
+      '--pbsnodes',
+      '/opt/pbs/bin/pbsnodes',
+    ];
+    const refused = await dep.cli(recreate);
+    expect([refused.code, refused.stderr]).toEqual([3, expect.stringMatching(/runs job\(s\) .*wait until they end/)]);
+    await pbsCmd('qdel', ['-W', 'force', b]);
+    await until(async () => !(await vnodes()).get('nodea-meta')?.jobs, 'nodea-meta runs no job', 30_000);
+    const ok = await dep.cli(recreate, 90_000);
+    expect([ok.code, ok.stdout]).toEqual([0, expect.stringMatching(/nodea-meta is back: free/)]);
+    // The filter writes its values again (re-assertion) and the vnode takes jobs.
+    await until(async () => (await magrathea('nodea-meta')) === 'normal', 'nodea-meta published again', 30_000);
+    const n = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', '/bin/true']);
+    await until(async () => (await job(n)).job_state === 'F', `${n} ran on the re-created vnode`, 60_000);
+  }, 240_000);
+
   test('an idle node is not called stale: liveness comes from heartbeats, not traffic', async () => {
     await sleep(4000);
     const r = await dep.cli([
@@ -460,6 +510,11 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     await sleep(3000);
     const errors = dep.filter!.logs.slice(logFrom).filter((l) => Number(l.level) >= 50);
     expect(errors).toEqual([]);
+    // Deleted while admin-suspended, the job stays in PBS's saved maintenance_jobs: the filter purges
+    // its history, so a restart does not bring the vnode back in maintenance.
+    await until(async () => !(await jobs([b])).has(b), `${b}'s history purged`, 30_000, 500);
+    await restartServer();
+    expect(String((await vnodes()).get('nodea-meta')?.state)).not.toMatch(/maintenance/);
   }, 90_000);
 
   test('qmgr errors are caught: install reports an unknown queue (exit 8); the filter logs a vnode PBS does not know and publishes the others', async () => {

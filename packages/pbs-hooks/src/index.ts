@@ -19,3 +19,5 @@ export { install, uninstall, observe } from './deploy';
 export type { DeployDeps, DeployOptions, DeployReport, StepOutcome, StepStatus } from './deploy';
 export { checkHooksPushed, checkSchedConfig, checkServer, checkVnodes, parsePbsnodesJson } from './verify';
 export type { Check, CheckStatus, FilterVnode, PbsVnode } from './verify';
+export { recreateCommands, recreateVnode, refuseRecreate } from './recreate';
+export type { RecreateResult, VnodeFacts } from './recreate';

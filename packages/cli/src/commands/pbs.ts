@@ -1,9 +1,12 @@
 /** `magrathea pbs install|uninstall|verify`: deploy Magrathea on a PBS site, and check it. */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { DeployReport, SiteConfig } from '@magrathea/pbs-hooks';
 import {
   createQmgr,
+  recreateVnode,
+  refuseRecreate,
   install,
   loadSiteConfig,
   planInstall,
@@ -130,4 +133,73 @@ export function addPbsCommands(program: Command, deps: ProgramDeps): void {
     pbs.command('uninstall').description('remove the hooks, defaults, queues and resources install created'),
   ).action((o: PbsOptions) => runDeploy(o, 'uninstall', uninstall));
   addVerifyCommand(pbs, deps);
+
+  pbs
+    .command('recreate-vnode <vnode>')
+    .description('delete a vnode PBS keeps in maintenance and create it again as it was (refused while it runs jobs)')
+    .option('--qmgr <path>', 'the qmgr executable', 'qmgr')
+    .option('--pbsnodes <path>', 'the pbsnodes executable', 'pbsnodes')
+    .option('--config <file>', 'PBS site configuration (for the PBS server name)')
+    .option('--dry-run', 'print the qmgr commands, change nothing')
+    .option('--wait <seconds>', 'wait this long for the vnode to be up again', '60')
+    .action(
+      async (vnode: string, o: { qmgr: string; pbsnodes: string; config?: string; dryRun?: boolean; wait: string }) => {
+        if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(vnode)) throw new CliError(`${vnode}: not a vnode name`, EXIT.usage);
+        const site = siteOf(o.config);
+        const read = async (): Promise<Record<string, unknown> | null> => {
+          const r = await runTool(o.pbsnodes, ['-v', vnode, '-F', 'json']);
+          try {
+            const n = (JSON.parse(r.stdout) as { nodes?: Record<string, Record<string, unknown>> }).nodes?.[vnode];
+            return n ?? null;
+          } catch {
+            return null;
+          }
+        };
+        const n = await read();
+        if (!n) throw new CliError(`${vnode}: PBS knows no such vnode (pbsnodes -v ${vnode})`, EXIT.notFound);
+        const list = (v: unknown): string[] =>
+          Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? v.split(',') : [];
+        const ra = (n.resources_available ?? {}) as Record<string, unknown>;
+        const facts = {
+          mom: typeof n.Mom === 'string' ? n.Mom : vnode,
+          port: typeof n.Port === 'number' ? n.Port : null,
+          host: typeof ra.host === 'string' ? ra.host : vnode,
+          jobs: list(n.jobs),
+          reservations: list(n.resv),
+        };
+        const why = refuseRecreate(facts);
+        if (why) throw new CliError(`${vnode} is not re-created: ${why}`, EXIT.refused);
+        const run = createQmgr({ qmgr: o.qmgr, server: site.server, timeoutMs: 60_000 });
+        const r = await recreateVnode(run, vnode, facts, o.dryRun === true);
+        for (const c of r.commands) io.out(o.dryRun ? `qmgr -c '${c}'` : `ok   ${c}`);
+        if (r.error) throw new CliError(`re-creating ${vnode} failed: ${r.error}`, EXIT.pbsRefused);
+        if (o.dryRun) return;
+        const until = Date.now() + Number(o.wait) * 1000;
+        for (;;) {
+          const st = (await read())?.state;
+        const state = typeof st === 'string' ? st : '';
+          if (state && !/down|maintenance|state-unknown/.test(state)) {
+            io.out(`${vnode} is back: ${state}`);
+            return;
+          }
+          if (Date.now() > until)
+            throw new CliError(
+              `${vnode} re-created but not up after ${o.wait} s (state ${state || 'unknown'})`,
+              EXIT.error,
+            );
+          await new Promise((res) => setTimeout(res, 500));
+        }
+      },
+    );
+}
+
+/** Runs a PBS client to completion (stdout, exit code). */
+function runTool(file: string, args: readonly string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(file, [...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.on('error', () => resolve({ code: null, stdout }));
+    p.on('close', (code) => resolve({ code, stdout }));
+  });
 }

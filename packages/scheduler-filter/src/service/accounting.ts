@@ -16,9 +16,10 @@
  *   if that resume fails: only admin-suspend/admin-resume are used;
  * - an emptied maintenance_jobs is never removed from the server's database, so at a restart a vnode
  *   whose last admin-suspended job still exists comes back in `maintenance` (and stays there, even
- *   after the job is purged). Prevented by purging the history of the last job resumed on a vnode once
- *   it has ended (`purgeResumedJobHistory`), and repaired, for a job still running, by suspending and
- *   resuming it once.
+ *   after the job is purged; suspending and resuming the job again does not clear it either).
+ *   Prevented by purging, once they have finished, the history of the jobs the database still lists
+ *   (MaintenanceLedger; `purgeResumedJobHistory`); a vnode PBS has put there anyway (a restart while
+ *   such a job ran) is reported with the way out (`magrathea pbs recreate-vnode`).
  */
 import type { Logger } from 'pino';
 import type { DomainEntry, NodeChange } from './cluster-view';
@@ -39,6 +40,60 @@ export const PBS_JOB_ID = /^[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?$/
 /** Modes whose domain keeps its mom answering (pause and save stop the whole domain). */
 const MOM_ANSWERS = (mode: string): boolean => mode !== 'pause' && mode !== 'save';
 
+/**
+ * What PBS's database holds as each vnode's `maintenance_jobs`, as far as our own qsigs tell:
+ * PBS saves the list when an admin-suspend or admin-resume leaves it non-empty, and never when it
+ * becomes empty — so the last non-empty list stays in the database, and at a restart every job in
+ * it that still exists (history counts) puts the vnode back in maintenance.
+ */
+export class MaintenanceLedger {
+  private readonly mem = new Map<string, Set<string>>();
+  private readonly db = new Map<string, Set<string>>();
+
+  suspended(vnode: string, job: string): void {
+    const m = this.mem.get(vnode) ?? new Set<string>();
+    m.add(job);
+    this.mem.set(vnode, m);
+    this.db.set(vnode, new Set(m));
+  }
+
+  resumed(vnode: string, job: string): void {
+    const m = this.mem.get(vnode);
+    if (!m) return;
+    m.delete(job);
+    if (m.size > 0) this.db.set(vnode, new Set(m));
+    else this.mem.delete(vnode);
+  }
+
+  /** The job left PBS (ended or deleted while suspended): PBS drops it from the list, and may not save that. */
+  gone(job: string): void {
+    for (const [v, m] of this.mem) {
+      m.delete(job);
+      if (m.size === 0) this.mem.delete(v);
+    }
+  }
+
+  /** PBS shows the job in a vnode's maintenance_jobs (found after a restart): its history is to be purged too. */
+  listed(vnode: string, job: string): void {
+    const d = this.db.get(vnode) ?? new Set<string>();
+    d.add(job);
+    this.db.set(vnode, d);
+  }
+
+  /** Jobs PBS's database may still list for some vnode. */
+  referenced(): string[] {
+    return [...new Set([...this.db.values()].flatMap((s) => [...s]))];
+  }
+
+  /** The job's history is gone: no restart can find it any more. */
+  purged(job: string): void {
+    for (const [v, d] of this.db) {
+      d.delete(job);
+      if (d.size === 0) this.db.delete(v);
+    }
+  }
+}
+
 interface Tracked {
   readonly job: string;
   node: string;
@@ -52,10 +107,8 @@ interface Tracked {
 
 export class Accounting {
   private readonly tracked = new Map<string, Tracked>();
-  /** vnode → the last job admin-resumed there (whose history keeps the vnode in maintenance at a restart). */
-  private readonly lastResumed = new Map<string, string>();
-  /** Jobs to purge from the history once PBS shows them finished. */
-  private readonly toPurge = new Set<string>();
+  /** What PBS's database lists as maintenance_jobs: those jobs' history is purged once they have finished. */
+  readonly ledger = new MaintenanceLedger();
   /** Domains whose jobs are not signalled because the domain is paused (logged once per preemption). */
   private readonly pausedLogged = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -87,11 +140,11 @@ export class Accounting {
         this.pausedLogged.delete(key);
         if (after) for (const j of after.jobIds) if (this.tracked.has(j)) this.want(j, 'running', node.cfg.name, after);
       }
-      // Jobs that left the domain: PBS ended them (or will); stop tracking, purge what needs it.
+      // Jobs that left the domain: PBS ended them (or will); stop tracking.
       for (const j of before?.jobIds ?? [])
         if (!after?.jobIds.includes(j)) {
           this.tracked.delete(j);
-          if (this.pbs.purgeResumedJobHistory && [...this.lastResumed.values()].includes(j)) this.toPurge.add(j);
+          this.ledger.gone(j);
         }
     }
     this.schedule(0);
@@ -116,29 +169,36 @@ export class Accounting {
    */
   readonly onPbsVnodes = (vnodes: ReadonlyMap<string, PbsVnode>): void => {
     for (const [vnode, v] of vnodes) {
-      if (!/maintenance/.test(v.pbsState)) continue;
+      if (!/maintenance/.test(v.pbsState)) {
+        this.stuckWarned.delete(vnode);
+        continue;
+      }
       const owner = [...this.tracked.values()].find((t) => t.vnode === vnode);
       if (owner?.want === 'suspended') continue; // ours, preempted
-      for (const j of v.maintenanceJobs) if (PBS_JOB_ID.test(j)) this.repairs.set(j, vnode);
+      for (const j of v.maintenanceJobs) if (PBS_JOB_ID.test(j)) this.repairs.set(j, { vnode, jobs: v.jobs });
       if (v.maintenanceJobs.length === 0)
-        this.warnStuck(
-          vnode,
-          'PBS keeps it in maintenance with no job listed (a stale state after a pbs_server restart)',
-        );
+        this.warnStuck(vnode, 'PBS keeps it in maintenance with no job listed', v.jobs);
     }
     if (this.repairs.size > 0) this.schedule(0);
   };
 
-  /** job → vnode: jobs PBS lists in maintenance_jobs of a vnode whose domain is not preempted. */
-  private readonly repairs = new Map<string, string>();
+  /** job → its vnode (and the vnode's running jobs): jobs PBS lists in maintenance_jobs of a vnode whose domain is not preempted. */
+  private readonly repairs = new Map<string, { vnode: string; jobs: readonly string[] }>();
   private readonly stuckWarned = new Set<string>();
 
-  private warnStuck(vnode: string, why: string): void {
+  /**
+   * A vnode PBS keeps in maintenance although nothing of ours is suspended there. PBS 23.06 leaves
+   * no way to clear it but deleting and re-creating the vnode (which `magrathea pbs recreate-vnode`
+   * does, once the vnode runs no job).
+   */
+  private warnStuck(vnode: string, why: string, running: readonly string[]): void {
     if (this.stuckWarned.has(vnode)) return;
     this.stuckWarned.add(vnode);
     this.deps.logger.error(
-      { vnode, why },
-      'vnode stuck in maintenance: delete and re-create it in PBS (see the runbook: "vnode in maintenance")',
+      { vnode, why, running, fix: `magrathea pbs recreate-vnode ${vnode}` },
+      running.length > 0
+        ? 'vnode left in maintenance by PBS: no new job is placed there; re-create it once its jobs have ended'
+        : 'vnode left in maintenance by PBS: re-create it (magrathea pbs recreate-vnode)',
     );
   }
 
@@ -164,7 +224,7 @@ export class Accounting {
   private nextDelay(): number {
     const now = this.deps.now();
     const soonest = Math.min(...[...this.tracked.values()].map((t) => Math.max(0, t.notBefore - now)), Infinity);
-    const repairsOrPurges = this.toPurge.size > 0 || this.repairs.size > 0 ? 1000 : Infinity;
+    const repairsOrPurges = this.repairs.size > 0 ? 1000 : Infinity;
     return Math.min(soonest, repairsOrPurges, this.pbs.accountingRecheckMs);
   }
 
@@ -252,7 +312,8 @@ export class Accounting {
     const now = this.deps.now();
     const full = now - this.lastFullPass >= this.pbs.accountingRecheckMs;
     const due = [...this.tracked.values()].filter((t) => full || t.notBefore <= now);
-    const ids = [...new Set([...due.map((t) => t.job), ...this.toPurge, ...this.repairs.keys()])];
+    const purgeable = full && this.pbs.purgeResumedJobHistory ? this.ledger.referenced() : [];
+    const ids = [...new Set([...due.map((t) => t.job), ...purgeable, ...this.repairs.keys()])];
     if (ids.length === 0) return;
     if (full) this.lastFullPass = now;
     const states = await this.qstat(ids);
@@ -263,6 +324,7 @@ export class Accounting {
       const pbs = states.get(t.job) ?? 'unknown';
       if (isGone(pbs)) {
         this.tracked.delete(t.job);
+        this.ledger.gone(t.job);
         continue;
       }
       if (pbs === 'other' || (t.want === 'suspended' && pbs === 'suspended')) {
@@ -277,8 +339,10 @@ export class Accounting {
       const r = await this.qsig(signal, t.job);
       acted.add(t.job);
       if (this.tracked.get(t.job) !== t) continue;
-      if (r === 'gone') this.tracked.delete(t.job);
-      else if (r === 'not-ours') {
+      if (r === 'gone') {
+        this.tracked.delete(t.job);
+        this.ledger.gone(t.job);
+      } else if (r === 'not-ours') {
         this.tracked.delete(t.job);
         this.deps.logger.info(
           { node: t.node, domain: t.domain, job: t.job },
@@ -288,9 +352,10 @@ export class Accounting {
         t.failures = 0;
         if (t.want === 'running') {
           this.tracked.delete(t.job);
-          this.lastResumed.set(t.vnode, t.job);
+          this.ledger.resumed(t.vnode, t.job);
           this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job resumed');
         } else {
+          this.ledger.suspended(t.vnode, t.job);
           t.notBefore = this.deps.now() + this.pbs.accountingRecheckMs;
           this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job suspended');
         }
@@ -308,44 +373,41 @@ export class Accounting {
       this.deps.now() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
   }
 
-  /** Clears the maintenance PBS left on a vnode: a running job is suspended and resumed once. */
+  /**
+   * The jobs listed in the maintenance_jobs of a vnode whose domain is not preempted: one of ours
+   * suspended while the filter was away is resumed; a running or ended one was left there by PBS
+   * (a pbs_server restart, see the file comment): reported with the way out, its history purged
+   * once it has finished so that no later restart repeats it.
+   */
   private async repair(states: ReadonlyMap<string, PbsState>): Promise<void> {
-    for (const [job, vnode] of [...this.repairs]) {
+    for (const [job, { vnode, jobs }] of [...this.repairs]) {
       this.repairs.delete(job);
       const s = states.get(job) ?? 'unknown';
-      if (s === 'running') {
-        if ((await this.qsig('admin-suspend', job)) === 'ok' && (await this.qsig('admin-resume', job)) === 'ok') {
-          this.lastResumed.set(vnode, job);
-          this.deps.logger.warn(
+      if (s === 'suspended') {
+        if ((await this.qsig('admin-resume', job)) === 'ok') {
+          this.ledger.resumed(vnode, job);
+          this.deps.logger.info(
             { vnode, job },
-            'vnode was in maintenance because of PBS (stale maintenance_jobs after a pbs_server restart); cleared by suspending and resuming its job once',
+            'PBS accounting: job resumed (suspended while its domain is not preempted)',
           );
         }
-      } else if (s === 'suspended') {
-        // An admin-suspended job of a domain that is not preempted: resume it.
-        if ((await this.qsig('admin-resume', job)) === 'ok') this.lastResumed.set(vnode, job);
-      } else if (isGone(s)) {
-        this.warnStuck(vnode, `PBS keeps it in maintenance for job ${job}, which has ended`);
-        if (this.pbs.purgeResumedJobHistory && s === 'finished') this.toPurge.add(job);
+      } else if (s === 'running' || isGone(s)) {
+        this.warnStuck(vnode, `PBS lists job ${job} (${s}) in its maintenance_jobs after a pbs_server restart`, jobs);
+        this.ledger.listed(vnode, job);
       }
     }
   }
 
-  /** Purges the history of ended jobs that would keep their vnode in maintenance at a restart. */
+  /** Purges the history of finished jobs PBS's database still lists (they would put their vnode in maintenance at a restart). */
   private async purge(states: ReadonlyMap<string, PbsState>): Promise<void> {
-    for (const job of [...this.toPurge]) {
+    if (!this.pbs.purgeResumedJobHistory) return;
+    for (const job of this.ledger.referenced()) {
       const s = states.get(job);
-      if (s === undefined || s === 'unknown') continue;
-      if (s === 'missing') {
-        this.toPurge.delete(job); // nothing left to purge
-        for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
-        continue;
-      }
-      if (s !== 'finished') continue; // still running or exiting: later
-      // `qstat -x` knows it as finished (or not at all); -x purges only the history record.
+      if (s === 'missing') this.ledger.purged(job); // nothing left to purge
+      if (s !== 'finished') continue; // not read this pass, still running, or exiting: later
+      // `qstat -x` knows it as finished; -x purges only the history record.
       const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
-      this.toPurge.delete(job);
-      for (const [v, j] of this.lastResumed) if (j === job) this.lastResumed.delete(v);
+      this.ledger.purged(job);
       if (r.code === 0)
         this.deps.logger.info(
           { job },

@@ -51,9 +51,9 @@ export interface FilterConfig {
     /** Re-check the PBS state of the jobs of preempted domains this often, ms. Default 10000. */
     readonly accountingRecheckMs: number;
     /**
-     * Purge the job history of the last job resumed on a vnode once it has ended. PBS 23.06 keeps an
-     * emptied maintenance_jobs in its database: at the next pbs_server restart a vnode whose last
-     * admin-suspended job is still in the history comes back in `maintenance`. Default true.
+     * Purge, once they have finished, the history of the jobs PBS's database still lists as a vnode's
+     * maintenance_jobs. PBS 23.06 never saves an emptied maintenance_jobs: at the next pbs_server
+     * restart a vnode whose listed job is still in the history comes back in `maintenance`. Default true.
      */
     readonly purgeResumedJobHistory: boolean;
   } | null;

@@ -18,6 +18,8 @@ export interface PbsVnode extends HeldValues {
   readonly pbsState: string;
   /** Jobs PBS keeps the vnode in maintenance for (admin-suspended ones). */
   readonly maintenanceJobs: readonly string[];
+  /** Jobs running on the vnode (pbsnodes `jobs`). */
+  readonly jobs: readonly string[];
 }
 
 const text = (v: unknown): string | null =>
@@ -40,6 +42,7 @@ export function parsePbsnodes(json: string): Map<string, PbsVnode> {
       image: text(ra.magrathea_image),
       comment: text(n.comment) ?? '',
       pbsState: text(n.state) ?? '',
+      jobs: Array.isArray(n.jobs) ? n.jobs.map((j) => text(j) ?? '').filter(Boolean) : [],
       maintenanceJobs: (text(n.maintenance_jobs) ?? '')
         .split(',')
         .map((s) => s.trim())
