@@ -177,7 +177,7 @@ export function addPbsCommands(program: Command, deps: ProgramDeps): void {
         const until = Date.now() + Number(o.wait) * 1000;
         for (;;) {
           const st = (await read())?.state;
-        const state = typeof st === 'string' ? st : '';
+          const state = typeof st === 'string' ? st : '';
           if (state && !/down|maintenance|state-unknown/.test(state)) {
             io.out(`${vnode} is back: ${state}`);
             return;
