@@ -76,6 +76,7 @@ export function run(
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });
+    p.stdin.on('error', () => undefined); // the command may exit before reading its input
     p.stdin.end(opts.input ?? '');
   });
 }
@@ -225,6 +226,13 @@ export async function restartServer(): Promise<void> {
   const r = await run(path.join(PBS_SBIN, 'pbs_server'), [], { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`pbs_server did not start: ${r.stderr}`);
   await until(async () => (await pbsCmd('qstat', ['-B'])).code === 0, 'pbs_server answering', 60_000);
+  // The moms reconnect on their own time (TPP): until then their vnodes are down and take no job.
+  await until(
+    async () => [...(await vnodes()).values()].every((v) => !/down|state-unknown/.test(v.state)),
+    'every mom reconnected',
+    90_000,
+    500,
+  );
   // After a restart PBS may hand out job ids still in its history ("Job with requested ID already
   // exists", PBS's own problem, see the runbook): the lab purges the history at once.
   await purgeHistory();

@@ -109,6 +109,18 @@ export class Accounting {
   private readonly tracked = new Map<string, Tracked>();
   /** What PBS's database lists as maintenance_jobs: those jobs' history is purged once they have finished. */
   readonly ledger = new MaintenanceLedger();
+  /** Job id → its creation time as qstat last showed it. */
+  private readonly seenCtime = new Map<string, string>();
+  /**
+   * Job id → creation time of the job we signalled under that id. PBS reuses job ids after a
+   * restart: a purge must never hit a newer job that carries an old id.
+   */
+  private readonly identity = new Map<string, string>();
+
+  private remember(job: string): void {
+    const c = this.seenCtime.get(job);
+    if (c !== undefined && !this.identity.has(job)) this.identity.set(job, c);
+  }
   /** Domains whose jobs are not signalled because the domain is paused (logged once per preemption). */
   private readonly pausedLogged = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -255,15 +267,18 @@ export class Accounting {
       }
       this.qstatMissing = false;
       this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'ok' });
-      let jobs: Record<string, { job_state?: unknown }> = {};
+      let jobs: Record<string, { job_state?: unknown; ctime?: unknown }> = {};
       try {
-        jobs = (JSON.parse(r.stdout || '{}') as { Jobs?: Record<string, { job_state?: unknown }> }).Jobs ?? {};
+        jobs = (JSON.parse(r.stdout || '{}') as { Jobs?: typeof jobs }).Jobs ?? {};
       } catch {
         for (const id of chunk) out.set(id, 'unknown');
         continue;
       }
       for (const id of chunk) {
         const s = jobs[id]?.job_state;
+        const ctime = jobs[id]?.ctime;
+        if (typeof ctime === 'string') this.seenCtime.set(id, ctime);
+        else this.seenCtime.delete(id);
         out.set(
           id,
           s === undefined
@@ -336,6 +351,7 @@ export class Accounting {
         continue;
       }
       const signal = t.want === 'suspended' ? 'admin-suspend' : 'admin-resume';
+      this.remember(t.job);
       const r = await this.qsig(signal, t.job);
       acted.add(t.job);
       if (this.tracked.get(t.job) !== t) continue;
@@ -383,6 +399,7 @@ export class Accounting {
     for (const [job, { vnode, jobs }] of [...this.repairs]) {
       this.repairs.delete(job);
       const s = states.get(job) ?? 'unknown';
+      this.remember(job);
       if (s === 'suspended') {
         if ((await this.qsig('admin-resume', job)) === 'ok') {
           this.ledger.resumed(vnode, job);
@@ -403,11 +420,24 @@ export class Accounting {
     if (!this.pbs.purgeResumedJobHistory) return;
     for (const job of this.ledger.referenced()) {
       const s = states.get(job);
-      if (s === 'missing') this.ledger.purged(job); // nothing left to purge
+      const known = this.identity.get(job);
+      if (
+        s === 'missing' ||
+        (known !== undefined && this.seenCtime.get(job) !== undefined && this.seenCtime.get(job) !== known)
+      ) {
+        // Gone, or the id now names a newer job (ids are reused after a restart): nothing of ours to purge.
+        this.ledger.purged(job);
+        this.identity.delete(job);
+        continue;
+      }
       if (s !== 'finished') continue; // not read this pass, still running, or exiting: later
-      // `qstat -x` knows it as finished; -x purges only the history record.
+      // `qdel -x` deletes a job that is not finished: look again right before, and only purge that same finished job.
+      const again = await this.qstat([job]);
+      const same = known === undefined || this.seenCtime.get(job) === known;
+      if (again.get(job) !== 'finished' || !same) continue;
       const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
       this.ledger.purged(job);
+      this.identity.delete(job);
       if (r.code === 0)
         this.deps.logger.info(
           { job },
