@@ -458,7 +458,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       await s.exited;
     }
     await sleep(3000);
-    const errors = dep.filter!.logs.slice(logFrom).filter((l) => Number(l.level) >= 50);
+    const errors = dep.filter!.logs.slice(logFrom).filter((l) => l.level === 'error' || l.level === 'fatal');
     expect(errors).toEqual([]);
   }, 90_000);
 

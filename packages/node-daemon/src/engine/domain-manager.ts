@@ -54,6 +54,8 @@ export interface DomainManagerOptions {
   readonly eventBacklog: number;
   /** Flap damping (default: more than 3 drops in 10 min holds the domain for 10 min). */
   readonly flapDamping?: FlapPolicy;
+  /** The daemon's version, reported in the node view (default ''). */
+  readonly version?: string;
 }
 
 /** What the manager is given: journal, driver, clock, logger and observers. */
@@ -487,6 +489,7 @@ export class DomainManager {
       this.deps.clock.now(),
       (d) => this.extras(d),
       this.deps.hostSample?.() ?? null,
+      this.opts.version ?? '',
     );
   }
 
