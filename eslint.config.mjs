@@ -73,6 +73,7 @@ export default tseslint.config(
       '**/*.mjs',
       '**/*.js',
       '!bench/**/*.js',
+      '!packaging/**/*.js',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,
@@ -111,8 +112,8 @@ export default tseslint.config(
     rules: relaxedForTests,
   },
   {
-    // Benchmarks: CommonJS with JSDoc types, checked by tsconfig.bench.json.
-    files: ['bench/**/*.js'],
+    // Benchmarks and the release scripts: CommonJS with JSDoc types, checked by tsconfig.bench.json.
+    files: ['bench/**/*.js', 'packaging/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       parserOptions: { projectService: false, project: './tsconfig.bench.json', tsconfigRootDir: import.meta.dirname },

@@ -110,6 +110,10 @@ async function run() {
   };
 }
 
+/** "210 nodes, 806 CPUs" @param {readonly { cpus: number }[]} machine */
+const machineSize = (machine) =>
+  `${machine.length} nodes, ${machine.reduce((s, n) => s + n.cpus, 0).toLocaleString('en')} CPUs`;
+
 /** @param {readonly LogResults[]} results */
 function writeEvaluation(results) {
   const dir = path.join(ROOT, 'docs/evaluation');
@@ -121,7 +125,14 @@ function writeEvaluation(results) {
     '',
     '## Method',
     '',
-    "- **Machine**: the log's own — MetaCentrum 2009 from its cluster table (210 nodes, 806 CPUs), SDSC Blue Horizon 144 nodes × 8 CPUs. Each physical node runs a real daemon with two domains: `batch` (normal) and `prio` (priority).",
+    `- **Machine**: the log's own — ${results
+      .map(
+        ({ log, data }) =>
+          `${log.title.replace(/ \(.*$/, '')}: ${machineSize(data.machine)}${log.clusters ? ', every cluster of its cluster table' : ''}`,
+      )
+      .join(
+        '; ',
+      )}. Each physical node runs a real daemon with two domains: \`batch\` (normal) and \`prio\` (priority).`,
     "- **Placement** (the PBS stand-in): a job asks for one chunk if it fits the largest node, else whole-node chunks; a chunk goes only to a vnode whose published `magrathea` value is exactly the job's class, highest `magrathea_rank` first, and with enough free CPUs (PBS's `ncpus`). Priority jobs are queued ahead of batch jobs; any job that fits starts (no reservations or backfill windows: the logs carry no usable walltime requests). Starts and ends go through each daemon's hook API, as the execjob hooks do; a refused start goes back to the queue.",
     '- **Time**: discrete-event, accelerated: a job ends its logged run time after its start, plus the time it spent suspended (its batch domain preempted).',
     "- **Policies**: *magrathea* — batch jobs run in the batch domain and are preemptible; a priority job starts in the priority domain and preempts the node's batch domain, which resumes when the priority domain empties. *static* — alternate nodes are reserved for priority work (half the machine), no preemption. *no priority domain* — every job runs in the batch domain; priority jobs only queue ahead.",
@@ -139,7 +150,7 @@ function writeEvaluation(results) {
         Object.entries(data.skipped)
           .map(([k, v]) => `${v} ${k}`)
           .join(', ') || 'none'
-      }; bad lines: ${data.bad.length}${data.bad[0] ? ` (first: line ${data.bad[0].line}: ${data.bad[0].message})` : ''}.${data.warnings.length ? ` Machine table: ${data.warnings.join('; ')}.` : ''}`,
+      }; bad lines: ${data.bad.length}${data.bad[0] ? ` (first: line ${data.bad[0].line}: ${data.bad[0].message})` : ''}.${data.warnings.length ? ` Machine (${machineSize(data.machine)} in all), corrected in one place: ${data.warnings.join('; ')}.` : ''}`,
       '',
       markdownTable(
         [

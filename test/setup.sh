@@ -1,5 +1,6 @@
 #!/bin/sh
-# Test prerequisites that npm cannot install: QEMU and the tiny guest the QEMU driver tests boot.
+# Test prerequisites that npm cannot install: QEMU and the tiny guest the QEMU driver tests boot,
+# libvirt, and systemd-analyze for the unit checks.
 # Installs the Debian packages when they are missing and we may (root with apt-get), then builds
 # the guest into .cache/guest (idempotent: seconds the first time, nothing afterwards).
 # Without them the QEMU suite is skipped with a message; CI sets MAGRATHEA_REQUIRE_QEMU=1 so
@@ -12,6 +13,8 @@ command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86 qemu-uti
 command -v cpio >/dev/null || need="$need cpio"
 command -v virsh >/dev/null || need="$need libvirt-clients"
 command -v libvirtd >/dev/null || need="$need libvirt-daemon libvirt-daemon-driver-qemu"
+# systemd-analyze verifies the units in packaging/systemd (systemd need not run as init).
+command -v systemd-analyze >/dev/null || need="$need systemd"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test setup: installing$need"

@@ -143,7 +143,7 @@ function parseClusters(text) {
       list = perNode.slice(0, declared);
       warnings.push({
         line: i + 1,
-        message: `lists ${perNode.length} per-node CPU counts for ${declared} nodes; using the first ${declared} (${list.reduce((a, b) => a + b, 0)} CPUs; the table says ${cpusText})`,
+        message: `the row of ${name} lists ${perNode.length} per-node CPU counts for its ${declared} nodes; the first ${declared} are used (${list.reduce((a, b) => a + b, 0)} CPUs; the row says ${cpusText})`,
       });
     }
     list.forEach((cpus, k) => nodes.push({ name: `${name.replace(/_/g, '')}n${k}`, cpus }));

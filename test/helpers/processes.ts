@@ -216,3 +216,22 @@ export async function until(
   }
   throw new Error(`timed out: ${what}`);
 }
+
+/**
+ * Puts a node back to idle after a test, whatever the test left behind when it failed half-way:
+ * a frozen domain is defrosted, then every job is ended (priority domains first, so preempted work
+ * resumes). Errors are ignored (the domain may be down); one failure must not cascade into the next.
+ */
+export async function endAllJobs(c: NodeServiceClient, timeoutMs = 60_000): Promise<void> {
+  const n = await getNode(c).catch(() => null);
+  if (!n) return;
+  for (const d of n.domains)
+    if (d.stored_state === 'frozen')
+      await unary(c, c.DomainAction, { domain: d.name, action: 'defrost' }, timeoutMs).catch(() => undefined);
+  const priorityFirst = [...n.domains].sort(
+    (a, b) => Number(b.domain_class === 'priority') - Number(a.domain_class === 'priority'),
+  );
+  for (const d of priorityFirst)
+    for (const j of d.jobs)
+      await unary(c, c.EndJob, { domain: d.name, job_id: j.id }, timeoutMs).catch(() => undefined);
+}

@@ -538,7 +538,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       await s.exited;
     }
     await sleep(3000);
-    const errors = dep.filter!.logs.slice(logFrom).filter((l) => Number(l.level) >= 50);
+    const errors = dep.filter!.logs.slice(logFrom).filter((l) => l.level === 'error' || l.level === 'fatal');
     expect(errors).toEqual([]);
     // Deleted while admin-suspended, the job stays in PBS's saved maintenance_jobs: the filter purges
     // its history, so a restart does not bring the vnode back in maintenance.

@@ -1,5 +1,6 @@
 /** The trace replay's pure parts (bench/sim): the event heap and the PBS stand-in's placement rules. */
 import { Heap } from '../../bench/sim/event-heap';
+import { parseClusters } from '../../bench/sim/swf';
 import { candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
 
@@ -57,4 +58,21 @@ test('chunks, domains, candidates best rank first, and a pick that needs room on
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })?.map((n) => n.name)).toEqual(['a', 'b']);
   nodes[0]!.used.batch = 4;
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })).toBeNull();
+});
+
+describe('the MetaCentrum cluster table', () => {
+  test('a row listing more per-node counts than nodes is corrected, and the warning names the row and its cluster', () => {
+    const row = (id: number, nodes: number, cpus: number, perNode: string) =>
+      [id, `cluster_${id}`, 3000, 1000, 'Xeon', 'linux', 'p1', nodes, cpus, perNode, '1'].join('\t');
+    const { nodes, warnings } = parseClusters([row(0, 2, 16, '8,8'), row(1, 2, 16, '8,8,8')].join('\n'));
+    expect(nodes.length).toBe(4);
+    expect(nodes.reduce((s, n) => s + n.cpus, 0)).toBe(32);
+    expect(warnings).toEqual([
+      {
+        line: 2,
+        message:
+          'the row of cluster_1 lists 3 per-node CPU counts for its 2 nodes; the first 2 are used (16 CPUs; the row says 16)',
+      },
+    ]);
+  });
 });

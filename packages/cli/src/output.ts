@@ -16,6 +16,7 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
   return {
     name: d.name,
     class: d.domain_class,
+    image: d.image,
     state: d.state,
     stored_state: d.stored_state,
     generation: Number(d.generation),
@@ -60,6 +61,7 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
 export function nodeJson(n: NodeMessage): Record<string, unknown> {
   return {
     node: n.name,
+    version: n.version,
     generation: Number(n.generation),
     driver: n.driver,
     host: n.host
@@ -100,33 +102,156 @@ export function table(rows: string[][]): string {
     .join('\n');
 }
 
-function notes(d: DomainMessage): string {
-  const n: string[] = [];
-  if (d.offline) n.push(`offline: ${d.offline_reason || 'no reason'}`);
-  if (d.down_reason && (d.stored_state === 'down' || d.stored_state === 'down-bootable')) n.push(d.down_reason);
-  if (d.preempted_cpu_seconds > 0) n.push(`preempted ${d.preempted_cpu_seconds.toFixed(0)} cpu-s`);
-  if (d.last_release && d.stored_state === 'preempted') {
-    n.push(`released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode})`);
-  }
-  if (d.observed?.drift) n.push(`DRIFT: driver sees ${d.observed.power}`);
+/** The markers a status table shows, and what each means (printed under the table when used). */
+export const LEGEND: Readonly<Record<string, string>> = {
+  '*': 'JOB* a job that may not be preempted (multi-node, a non-preemptible queue, or in a priority domain)',
+  offline: 'offline: REASON: taken out by an admin; its jobs continue, no new ones start (domain online D)',
+  preempted: 'preempted N cpu-s: CPU-seconds its current jobs have been suspended by priority work',
+  released: 'released M (mode): what the last preemption took back from it',
+  DRIFT: 'DRIFT: the hypervisor disagrees with the recorded state (see the runbook)',
+  HELD: 'HELD: out of scheduling until then, after dropping too often (flap damping)',
+  drops: 'N drop(s) recently: times it went down within the flap-damping window',
+  down: 'a down domain: why it is down',
+};
+
+/** The NOTES of a domain, each with the legend key that explains it. */
+function notes(d: DomainMessage): { text: string; key: string }[] {
+  const n: { text: string; key: string }[] = [];
+  if (d.offline) n.push({ text: `offline: ${d.offline_reason || 'no reason given'}`, key: 'offline' });
+  if (d.down_reason && (d.stored_state === 'down' || d.stored_state === 'down-bootable'))
+    n.push({ text: d.down_reason, key: 'down' });
+  // A priority domain's counter is its victims' (for ranking), not its own: never "preempted".
+  if (d.domain_class === 'normal' && d.preempted_cpu_seconds > 0)
+    n.push({ text: `preempted ${d.preempted_cpu_seconds.toFixed(0)} cpu-s`, key: 'preempted' });
+  if (d.last_release && d.stored_state === 'preempted')
+    n.push({
+      text: `released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode})`,
+      key: 'released',
+    });
+  if (d.observed?.drift) n.push({ text: `DRIFT: driver sees ${d.observed.power}`, key: 'DRIFT' });
   if (Number(d.held_until_ms) > 0)
-    n.push(`HELD until ${new Date(Number(d.held_until_ms)).toISOString()} (flapping: ${d.flap_count} drops)`);
-  else if (d.flap_count > 0) n.push(`${d.flap_count} drop(s) recently`);
-  return n.join('; ');
+    n.push({
+      text: `HELD until ${new Date(Number(d.held_until_ms)).toISOString()} (flapping: ${d.flap_count} drops)`,
+      key: 'HELD',
+    });
+  else if (d.flap_count > 0) n.push({ text: `${d.flap_count} drop(s) recently`, key: 'drops' });
+  return n;
 }
 
-export function statusTable(n: NodeMessage, now = Date.now()): string {
+/** Legend lines for the markers in `keys` (in LEGEND's order). */
+export function legendLines(keys: ReadonlySet<string>): string[] {
+  return Object.entries(LEGEND)
+    .filter(([k]) => keys.has(k))
+    .map(([, v]) => `  ${v}`);
+}
+
+export function statusTable(n: NodeMessage, now = Date.now(), domains: readonly DomainMessage[] = n.domains): string {
   const head =
     `node ${n.name}  generation ${n.generation}  driver ${n.driver}` +
+    (n.version ? `  magrathead ${n.version}` : '') +
     (n.host
       ? `  load ${n.host.load1.toFixed(2)}  mem ${bytes(Number(n.host.memory_available_bytes))}/${bytes(Number(n.host.memory_total_bytes))} free`
       : '');
   const rows = [['DOMAIN', 'CLASS', 'STATE', 'JOBS', 'SINCE', 'GEN', 'NOTES']];
-  for (const d of n.domains) {
+  const used = new Set<string>();
+  for (const d of domains) {
     const jobs = d.jobs.length === 0 ? '-' : d.jobs.map((j) => `${j.id}${j.preemptible ? '' : '*'}`).join(',');
-    rows.push([d.name, d.domain_class, d.state, jobs, ago(Number(d.since_ms), now), String(d.generation), notes(d)]);
+    if (d.jobs.some((j) => !j.preemptible)) used.add('*');
+    const ns = notes(d);
+    for (const x of ns) used.add(x.key);
+    rows.push([
+      d.name,
+      d.domain_class,
+      d.state,
+      jobs,
+      ago(Number(d.since_ms), now),
+      String(d.generation),
+      ns.map((x) => x.text).join('; '),
+    ]);
   }
-  return `${head}\n${table(rows)}`;
+  const legend = legendLines(used);
+  return `${head}\n${table(rows)}${legend.length ? `\n\n${legend.join('\n')}` : ''}`;
+}
+
+/** Pseudo-states `status --state` accepts besides the state names. */
+export const PSEUDO_STATES = ['offline', 'held', 'drift'] as const;
+
+/** True when the domain is in one of `states` (reported or stored name, or a pseudo-state). */
+export function inStates(d: DomainMessage, states: ReadonlySet<string>): boolean {
+  return (
+    states.has(d.state) ||
+    states.has(d.stored_state) ||
+    (states.has('offline') && d.offline) ||
+    (states.has('held') && Number(d.held_until_ms) > 0) ||
+    (states.has('drift') && d.observed?.drift === true)
+  );
+}
+
+/**
+ * Why a domain cannot take work, in words (empty: it can, or it is busy with jobs as it should
+ * be): down, offline, held, preempted, frozen, drifting, or not observable. `pbsnodes -l` /
+ * `sinfo -R` for one node.
+ */
+export function problemsOf(d: DomainMessage, node: NodeMessage): string[] {
+  const p: string[] = [];
+  if (d.stored_state === 'down' || d.stored_state === 'down-bootable')
+    p.push(`down: ${d.down_reason || 'shut down (magrathea domain boot D starts it)'}`);
+  if (d.offline) p.push(`offline: ${d.offline_reason || 'no reason given'}`);
+  if (Number(d.held_until_ms) > 0)
+    p.push(`held until ${new Date(Number(d.held_until_ms)).toISOString()}: flapping (${d.flap_count} drops)`);
+  if (d.stored_state === 'preempted') {
+    const by = node.domains.filter((x) => x.domain_class === 'priority' && x.jobs.length > 0).map((x) => x.name);
+    const jobs = d.jobs.map((j) => j.id).join(', ');
+    p.push(`preempted by ${by.join(', ') || 'a priority domain'}: jobs ${jobs || '-'} suspended`);
+  }
+  if (d.stored_state === 'frozen') p.push('frozen: saved to disk on request (magrathea domain defrost D)');
+  if (d.stored_state === 'removed') p.push('removed from the configuration');
+  if (d.observed?.drift)
+    p.push(`drift: the hypervisor sees ${d.observed.power}${d.observed.detail ? ` (${d.observed.detail})` : ''}`);
+  else if (d.observed?.power === 'unknown')
+    p.push(`not observable: ${d.observed.detail || 'the hypervisor does not answer'}`);
+  return p;
+}
+
+/** `status --problems`: one row per domain with a problem, its state and why. */
+export function problemsTable(n: NodeMessage, now = Date.now()): string {
+  const rows = [['DOMAIN', 'STATE', 'SINCE', 'REASON']];
+  for (const d of n.domains) {
+    const p = problemsOf(d, n);
+    if (p.length > 0) rows.push([d.name, d.state, ago(Number(d.since_ms), now), p.join('; ')]);
+  }
+  if (rows.length === 1) return `node ${n.name}: no domain is down, offline, held, preempted, frozen or drifting`;
+  return `node ${n.name}\n${table(rows)}`;
+}
+
+const ms = (v: string | number): string => (Number(v) > 0 ? new Date(Number(v)).toISOString() : '-');
+
+/** `domain show D`: every fact of one domain, `scontrol show node` style (Key=Value, grouped). */
+export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now()): string {
+  const jobs = d.jobs.map(
+    (j) =>
+      `${j.id}[cpus=${j.cpus} ${j.preemptible ? 'preemptible' : 'non-preemptible'} started=${ms(j.started_at_ms)} ` +
+      `preempted=${j.preempted_seconds.toFixed(1)}s${j.suspended ? ' SUSPENDED' : ''}]`,
+  );
+  const o = d.observed;
+  const r = d.last_release;
+  const p = problemsOf(d, n);
+  return [
+    `Domain=${d.name} Node=${n.name} Class=${d.domain_class} Image=${d.image || '-'}`,
+    `   State=${d.state} StoredState=${d.stored_state} Generation=${d.generation} Since=${ms(d.since_ms)} (${ago(Number(d.since_ms), now)})`,
+    `   Offline=${d.offline ? 'yes' : 'no'} OfflineReason=${d.offline ? d.offline_reason || '(none given)' : '-'}`,
+    `   DownReason=${d.down_reason || '-'}`,
+    `   Jobs=${jobs.length ? jobs.join(',') : '-'}`,
+    d.domain_class === 'normal'
+      ? `   PreemptedCpuSeconds=${d.preempted_cpu_seconds.toFixed(1)} (current jobs) ${d.preempted_cpu_seconds_total.toFixed(1)} (lifetime)`
+      : `   VictimsPreemptedCpuSeconds=${d.preempted_cpu_seconds.toFixed(1)} (the host's normal domains; used for ranking)`,
+    `   Driver=${n.driver} Power=${o?.power ?? '-'} Memory=${o ? bytes(Number(o.memory_bytes)) : '-'} CpuWeight=${o?.cpu_weight ?? '-'} Drift=${o ? (o.drift ? 'YES' : 'no') : '-'}${o?.detail ? ` Detail="${o.detail}"` : ''}`,
+    r
+      ? `   LastRelease=${r.mode} Released=${bytes(Number(r.memory_released_bytes))} CpuWeight=${r.cpu_weight_before}->${r.cpu_weight_after} Phases=${r.phases.map((x) => `${x.name}:${x.millis.toFixed(1)}ms`).join(',') || '-'}`
+      : '   LastRelease=-',
+    `   Flaps=${d.flap_count} HeldUntil=${ms(d.held_until_ms)}`,
+    `   Problems=${p.length ? p.join('; ') : '-'}`,
+  ].join('\n');
 }
 
 /** One line for a domain as it is after a change. */

@@ -74,15 +74,34 @@ export { parseYamlStrict } from './yaml';
 export { StreamRegistry } from './streams';
 export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter, commonName } from './peer-auth';
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
-export { serverTlsCredentials, clientCredentials, verifiedPeerCertificate, readPem } from './tls';
+export { serverTlsCredentials, clientCredentials, clientChannel, verifiedPeerCertificate, readPem } from './tls';
 export type { TlsFiles } from './tls';
 export { eligibility, DOMAIN_NAME } from './rules';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
 export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';
 export type { StopStep, StopLogger } from './shutdown';
-export { createLogger, REDACTED_PATHS } from './logger';
+export { createLogger, routeGrpcLogs, REDACTED_PATHS } from './logger';
 export type { LoggerOptions } from './logger';
 export { listenHttp, parseJsonObject } from './http-edge';
 export type { MetricsExposition } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';
+export {
+  LOG_LEVELS,
+  UsageError,
+  checkLogLevel,
+  InputFileError,
+  unreadableFiles,
+  describeFsError,
+  ListenError,
+  toListenError,
+  bound,
+  listenAddress,
+  packageVersion,
+  SYSEXITS,
+  startupExitCode,
+  startupFailure,
+  isStartupError,
+  watchParent,
+} from './startup';
+export type { LogLevel, ListenProblem } from './startup';

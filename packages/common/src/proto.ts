@@ -16,8 +16,9 @@ export const LOAD_OPTIONS: protoLoader.Options = {
 };
 
 function findProtoRoot(): string {
-  // src/ and dist/ both sit two levels below the repository root's packages/common.
-  const candidates = [path.resolve(__dirname, '../../../proto'), path.resolve(__dirname, '../../proto')];
+  // In a checkout, src/ and dist/ both sit two levels below the repository root's proto/ (the one
+  // source). Installed (the release): the package's own proto/, copied in when it is packed.
+  const candidates = [path.resolve(__dirname, '../../../proto'), path.resolve(__dirname, '../proto')];
   for (const c of candidates) {
     if (fs.existsSync(path.join(c, 'magrathea/v1/node_service.proto'))) return c;
   }

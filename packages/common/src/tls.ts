@@ -1,5 +1,7 @@
 /** gRPC TLS credentials from PEM files: server side (mTLS, files watched for rotation) and client side. */
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 
@@ -55,14 +57,39 @@ export async function serverTlsCredentials(files: TlsFiles, refreshMs = 60_000):
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
-/** Client credentials for a TLS service (mutual: our certificate and key), or insecure. */
-export function clientCredentials(files: TlsFiles | null): grpc.ChannelCredentials {
+/**
+ * Client credentials for a TLS service (mutual: our certificate and key), or insecure. With
+ * `ipHost`, the server certificate is checked against that IP address whatever name the TLS
+ * layer is given (see `clientChannel`).
+ */
+export function clientCredentials(files: TlsFiles | null, ipHost?: string): grpc.ChannelCredentials {
   if (!files) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(
     readPem(files.ca, 'CA certificate'),
     readPem(files.key, 'private key'),
     readPem(files.cert, 'certificate'),
+    ipHost ? { checkServerIdentity: (_name, cert) => checkServerIdentity(ipHost, cert) } : undefined,
   );
+}
+
+/** The TLS server name (SNI) sent to a server addressed by IP; servers ignore it. */
+const SNI_FOR_IP = 'magrathea';
+
+/**
+ * Credentials and channel options for a client of a server on `host` (null: a Unix socket).
+ * grpc-js would send an IP address as the TLS server name, which Node warns about on every
+ * process (DEP0123, RFC 6066 forbids it): for an IP the name is overridden and the certificate
+ * is still checked against the IP (its subjectAltName must list it, as `magrathea pki init` does).
+ */
+export function clientChannel(
+  files: TlsFiles | null,
+  host: string | null,
+): { readonly credentials: grpc.ChannelCredentials; readonly options: grpc.ChannelOptions } {
+  const ip = files && host && isIP(host) ? host : undefined;
+  return {
+    credentials: clientCredentials(files, ip),
+    options: ip ? { 'grpc.ssl_target_name_override': SNI_FOR_IP } : {},
+  };
 }
 
 /**

@@ -17,7 +17,16 @@ import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
 import { ConfigError } from './errors';
-import { FailureLimiter, PeerAuthenticator, readPem, stopInOrder } from '@magrathea/common';
+import {
+  FailureLimiter,
+  InputFileError,
+  listenAddress,
+  PeerAuthenticator,
+  readPem,
+  stopInOrder,
+  bound,
+  unreadableFiles,
+} from '@magrathea/common';
 import { Authorizer } from './rpc/authorizer';
 import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
@@ -38,6 +47,20 @@ export interface DaemonDeps {
   readonly signaller?: Signaller;
   /** Host facts for QEMU's accelerator choice (default: read from /dev/kvm, /proc/cpuinfo). */
   readonly accelFacts?: () => AccelFacts;
+  /** The daemon's version, reported in GetNode (default ''). */
+  readonly version?: string;
+}
+
+/** Every file the configuration names that the daemon reads at start: token files and TLS PEM files. */
+export function inputFilesOf(config: DaemonConfig): { what: string; file: string }[] {
+  const files: { what: string; file: string }[] = [];
+  if (config.hookApi)
+    config.domains.forEach((d, i) => {
+      if (d.tokenFile) files.push({ what: `domains.${i}.tokenFile (domain ${d.name})`, file: d.tokenFile });
+    });
+  const tls = config.listen.tls;
+  if (tls) for (const k of ['ca', 'cert', 'key'] as const) files.push({ what: `listen.tls.${k}`, file: tls[k] });
+  return files;
 }
 
 export interface Listening {
@@ -69,6 +92,9 @@ export class Daemon {
   ) {
     const clock = deps.clock ?? systemClock;
     this.log = deps.logger;
+    // A missing token or certificate file is found before anything starts (exit 66).
+    const unreadable = unreadableFiles(inputFilesOf(config));
+    if (unreadable.length > 0) throw new InputFileError(unreadable);
     this.driver =
       deps.driver ??
       createDriver(config.driver, {
@@ -93,6 +119,7 @@ export class Daemon {
         snapshotEvery: config.snapshotEvery,
         eventBacklog: config.eventBacklog,
         flapDamping: config.flapDamping,
+        version: deps.version ?? '',
       },
       {
         journal: this.journal,
@@ -196,12 +223,13 @@ export class Daemon {
       this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
       this.tasks.add('host-metrics', this.config.metricsCron, () => this.hostMetrics.refresh());
       let tcpPort: number | null = null;
-      if (this.config.listen.tcp)
-        tcpPort = await this.rpc.listenTcp(this.config.listen.tcp.host, this.config.listen.tcp.port);
-      if (this.config.listen.unixSocket) await this.rpc.listenUnix(this.config.listen.unixSocket);
+      const { tcp, unixSocket } = this.config.listen;
+      if (tcp) tcpPort = await bound('gRPC', listenAddress(tcp.host, tcp.port), this.rpc.listenTcp(tcp.host, tcp.port));
+      if (unixSocket) await bound('gRPC socket', `unix:${unixSocket}`, this.rpc.listenUnix(unixSocket));
+      const api = this.config.hookApi;
       const hookPort =
-        this.hook && this.config.hookApi
-          ? await this.hook.listen(this.config.hookApi.host, this.config.hookApi.port)
+        this.hook && api
+          ? await bound('hook API', listenAddress(api.host, api.port), this.hook.listen(api.host, api.port))
           : null;
       this.rpc.setServing(true);
       this.stateValue = 'running';
@@ -217,6 +245,7 @@ export class Daemon {
       );
       return listening;
     } catch (err) {
+      // The caller logs why; the components started so far are stopped first.
       this.stateValue = 'failed';
       await this.stop().catch(() => undefined);
       this.stateValue = 'failed';
@@ -251,7 +280,9 @@ export class Daemon {
       this.log,
     );
     this.stateValue = wasFailed ? 'failed' : 'stopped';
-    this.log.info({ code }, 'magrathead stopped');
+    // After a failed start "stopped" would read as a clean exit: the failure is logged by the caller.
+    if (wasFailed) this.log.debug({ code }, 'components stopped after a failed start');
+    else this.log.info({ code }, 'magrathead stopped');
     return code;
   }
 }

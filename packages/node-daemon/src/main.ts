@@ -5,16 +5,28 @@
  * (see BENCHMARKS.md; keep them in sync with DAEMON_NODE_FLAGS in bench/lib.js and `npm start`).
  */
 import { Command } from 'commander';
-import { createLogger } from '@magrathea/common';
+import {
+  checkLogLevel,
+  createLogger,
+  isStartupError,
+  packageVersion,
+  routeGrpcLogs,
+  startupExitCode,
+  startupFailure,
+  SYSEXITS as EXIT,
+  watchParent,
+} from '@magrathea/common';
 import type { Logger } from 'pino';
 import { Daemon } from './daemon';
 import { loadConfig } from './config/load-config';
 import { DaemonError } from './errors';
 
-/** sysexits.h codes. */
-const EXIT = { usage: 64, dataErr: 65, software: 70, cantCreate: 73, config: 78 } as const;
+const VERSION = packageVersion(__dirname);
 
+/** THE mapping from errors to exit codes (sysexits.h; the table is in docs/cli.md). */
 function exitCodeFor(err: unknown): number {
+  const shared = startupExitCode(err);
+  if (shared !== null) return shared;
   if (err instanceof DaemonError) {
     switch (err.code) {
       case 'config':
@@ -30,16 +42,29 @@ function exitCodeFor(err: unknown): number {
   return EXIT.software;
 }
 
+/** Errors whose message says it all (no stack trace in the log). */
+const expected = (err: unknown): boolean => isStartupError(err) || err instanceof DaemonError;
+
+/** Prints the reason on stderr (what `systemctl status` shows), logs it when there is a log, exits. */
+function fail(err: unknown, logger: Logger | null): never {
+  const code = exitCodeFor(err);
+  const { line, fields } = startupFailure('magrathead', err, code, expected(err));
+  logger?.fatal(fields, 'magrathead failed to start');
+  process.stderr.write(line);
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
   const program = new Command('magrathead')
     .description('Magrathea node daemon: decides which domain of this physical node may run jobs.')
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .option('-c, --config <file>', 'YAML configuration (default: the embedded default)')
     .option('--state-dir <dir>', 'directory for the journal and snapshot (overrides stateDir)')
     .option('--listen <host:port>', 'gRPC TCP address (overrides listen.tcp)')
     .option('--socket <path>', 'gRPC Unix socket path (overrides listen.unixSocket)')
-    .option('--log-level <level>', 'overrides log.level')
+    .option('--log-level <level>', 'overrides log.level: fatal, error, warn, info, debug, trace or silent')
     .showHelpAfterError()
-    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : EXIT.usage));
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage));
   program.parse(process.argv);
   const opts = program.opts<{
     config?: string;
@@ -50,17 +75,19 @@ async function main(): Promise<void> {
   }>();
 
   let config;
+  let level;
   try {
+    if (opts.logLevel !== undefined) level = checkLogLevel(opts.logLevel, '--log-level');
     config = loadConfig(
       opts.config,
       { stateDir: opts.stateDir, listen: opts.listen, socket: opts.socket },
       process.cwd(),
     );
   } catch (err) {
-    process.stderr.write(`magrathead: ${(err as Error).message}\n`);
-    process.exit(exitCodeFor(err));
+    fail(err, null);
   }
-  const logger: Logger = createLogger({ service: 'magrathead', level: opts.logLevel ?? config.logLevel });
+  const logger: Logger = createLogger({ service: 'magrathead', level: level ?? config.logLevel });
+  routeGrpcLogs(logger);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(EXIT.software);
@@ -69,37 +96,44 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'unhandled rejection');
     process.exit(EXIT.software);
   });
+  logger.info(
+    { version: VERSION, pid: process.pid, config: opts.config ?? '(embedded default)' },
+    'magrathead starting',
+  );
 
   let daemon: Daemon;
   try {
-    daemon = new Daemon(config, { logger, signaller: (pid, sig) => process.kill(pid, sig) });
+    daemon = new Daemon(config, { logger, signaller: (pid, sig) => process.kill(pid, sig), version: VERSION });
   } catch (err) {
-    process.stderr.write(`magrathead: ${(err as Error).message}\n`);
-    process.exit(exitCodeFor(err));
+    fail(err, logger);
   }
   let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const stop = (why: Record<string, unknown>): void => {
     signals++;
     if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting at once');
-      process.exit(130);
+      logger.warn(why, 'second signal: exiting at once');
+      process.exit(EXIT.secondSignal);
     }
-    logger.info({ signal }, 'shutting down');
+    logger.info(why, 'shutting down');
     void daemon.stop().then((code) => process.exit(code));
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', (signal) => stop({ signal }));
+  process.on('SIGINT', (signal) => stop({ signal }));
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading hook API tokens');
     daemon.reloadTokens();
   });
+  // `magrathea box` sets this so that its daemons never outlive it, even when it is killed -9.
+  if (process.env.MAGRATHEA_EXIT_WITH_PARENT === '1')
+    watchParent(
+      () => process.ppid,
+      (parent) => stop({ parent, reason: 'the parent process exited' }),
+    );
 
   try {
     await daemon.start();
   } catch (err) {
-    logger.fatal({ err }, 'magrathead failed to start');
-    process.stderr.write(`magrathead: ${(err as Error).message}\n`);
-    process.exit(exitCodeFor(err));
+    fail(err, logger);
   }
 }
 

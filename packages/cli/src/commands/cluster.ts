@@ -1,32 +1,19 @@
 /** `magrathea cluster status|watch --filter ADDR`: the whole cluster as magrathea-filter sees it. */
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import type {
-  ClusterEventMessage,
-  ClusterServiceClient,
-  ListNodesResponseMessage,
-  NodeViewMessage,
-} from '@magrathea/common';
-import { grpcTarget, loadMagratheaApi, parseAddress } from '@magrathea/common';
-import { call, CliError, EXIT, fromGrpcError } from '../client';
+import type { ClusterEventMessage, ListNodesResponseMessage, NodeViewMessage } from '@magrathea/common';
+import type { Endpoint } from '../client';
+import { call, CliError, connectFilter, EXIT, explainGrpcError } from '../client';
 import type { Io } from '../output';
 import { domainJson, table } from '../output';
-
-function connectFilter(addr: string): ClusterServiceClient {
-  let target: string;
-  try {
-    target = grpcTarget(parseAddress(addr));
-  } catch (err) {
-    throw new CliError(`--filter: ${(err as Error).message}`, EXIT.usage);
-  }
-  return new (loadMagratheaApi().magrathea.v1.ClusterService)(target, grpc.credentials.createInsecure());
-}
+import type { CliContext } from '../program';
 
 /** One ListNodes call to magrathea-filter (for `pbs verify`). */
-export async function listFilterNodes(addr: string): Promise<ListNodesResponseMessage> {
-  const c = connectFilter(addr);
+export async function listFilterNodes(addr: string, timeoutMs = 10_000): Promise<ListNodesResponseMessage> {
+  const ep: Endpoint = { addr, component: 'magrathea-filter', tls: null, timeoutMs };
+  const c = connectFilter(ep);
   try {
-    return await call<ListNodesResponseMessage>(addr, (opts, cb) => c.ListNodes({}, opts, cb));
+    return await call<ListNodesResponseMessage>(ep, (opts, cb) => c.ListNodes({}, opts, cb));
   } finally {
     c.close();
   }
@@ -79,7 +66,8 @@ function nodeJson(n: NodeViewMessage): Record<string, unknown> {
   };
 }
 
-export function addClusterCommands(program: Command, io: Io, interrupted: Promise<void>): void {
+export function addClusterCommands(program: Command, io: Io, interrupted: Promise<void>, ctx: CliContext): void {
+  const filter = (addr: string): Endpoint => ctx.endpoint(addr, 'magrathea-filter');
   const cluster = program.command('cluster').description('the whole cluster, as magrathea-filter sees it');
   cluster
     .command('status')
@@ -95,13 +83,7 @@ export function addClusterCommands(program: Command, io: Io, interrupted: Promis
       const staleMs = Number(o.staleAfter) * 1000;
       if (!Number.isFinite(staleMs) || staleMs <= 0)
         throw new CliError('--stale-after: a number of seconds > 0', EXIT.usage);
-      const c = connectFilter(o.filter);
-      let r: ListNodesResponseMessage;
-      try {
-        r = await call<ListNodesResponseMessage>(o.filter, (opts, cb) => c.ListNodes({}, opts, cb));
-      } finally {
-        c.close();
-      }
+      const r = await listFilterNodes(o.filter, filter(o.filter).timeoutMs);
       const now = Date.now();
       io.out(o.json ? JSON.stringify({ nodes: r.nodes.map(nodeJson) }) : clusterTable(r, now, staleMs));
       const bad = r.nodes.filter((n) => !n.reachable || now - Number(n.last_seen_ms) > staleMs);
@@ -117,7 +99,8 @@ export function addClusterCommands(program: Command, io: Io, interrupted: Promis
     .requiredOption('--filter <addr>', 'magrathea-filter gRPC address')
     .option('--json', 'print one JSON object per event')
     .action(async (o: { filter: string; json?: boolean }) => {
-      const c = connectFilter(o.filter);
+      const ep = filter(o.filter);
+      const c = connectFilter(ep);
       const stream = c.WatchCluster({});
       void interrupted.then(() => stream.cancel());
       const line = (n: NodeViewMessage): string =>
@@ -129,9 +112,10 @@ export function addClusterCommands(program: Command, io: Io, interrupted: Promis
               io.out(o.json ? JSON.stringify({ type: 'snapshot', ...nodeJson(n) }) : line(n));
           if (e.node) io.out(o.json ? JSON.stringify({ type: 'node', ...nodeJson(e.node) }) : line(e.node));
         });
-        stream.on('error', (err: grpc.ServiceError) =>
-          err.code === grpc.status.CANCELLED ? resolve() : reject(fromGrpcError(err, o.filter)),
-        );
+        stream.on('error', (err: grpc.ServiceError) => {
+          if (err.code === grpc.status.CANCELLED) resolve();
+          else explainGrpcError(err, ep).then(reject, reject);
+        });
         stream.on('end', () => resolve());
       });
       c.close();

@@ -1,6 +1,7 @@
 /**
- * The node commands: `status`, `watch`, `job start|end` and `domain <action>` against one
- * magrathead (`--node HOST:PORT` or `unix:PATH`), over gRPC NodeService.
+ * The node commands: `status`, `watch`, `job start|end`, `domain <action>` and `domain show`
+ * against one magrathead (`--node HOST:PORT` or `unix:PATH`, else MAGRATHEA_NODE, else the local
+ * socket), over gRPC NodeService.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
@@ -12,20 +13,30 @@ import type {
   NodeMessage,
   NodeServiceClient,
   StartJobResponseMessage,
-  TlsFiles,
 } from '@magrathea/common';
-import { DOMAIN_ACTIONS } from '@magrathea/common';
-import { call, connect, fromGrpcError } from '../client';
+import { DOMAIN_ACTIONS, REPORTED_STATES } from '@magrathea/common';
+import type { Endpoint } from '../client';
+import { call, CliError, connect, EXIT, fromGrpcError } from '../client';
 import type { Io } from '../output';
-import { changeLine, domainJson, nodeJson, statusTable } from '../output';
+import {
+  changeLine,
+  domainDetail,
+  domainJson,
+  inStates,
+  nodeJson,
+  problemsOf,
+  problemsTable,
+  PSEUDO_STATES,
+  statusTable,
+} from '../output';
+import type { CliContext } from '../program';
 
-/** What the node commands need: output, the interrupt, the TLS files. */
+/** What the node commands need: output, the interrupt, the shared context (timeout, addresses, TLS). */
 export interface NodeCommandDeps {
   readonly io: Io;
   /** Resolves when the user interrupts (Ctrl-C); used by `watch`. */
   readonly interrupted: Promise<void>;
-  /** mTLS files for daemons that serve TLS, or null for plaintext. */
-  readonly tls: TlsFiles | null;
+  readonly ctx: CliContext;
 }
 
 function positiveInt(v: string): number {
@@ -41,10 +52,13 @@ function nonNegativeInt(v: string): number {
 }
 
 const nodeOption = (): Option =>
-  new Option('--node <addr>', 'magrathead address: HOST:PORT or unix:PATH').makeOptionMandatory();
+  new Option(
+    '--node <addr>',
+    'magrathead address: HOST:PORT or unix:PATH (default: $MAGRATHEA_NODE, else the local socket)',
+  );
 
-async function withClient<T>(addr: string, tls: TlsFiles | null, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
-  const client = connect(addr, tls);
+async function withClient<T>(ep: Endpoint, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
+  const client = connect(ep);
   try {
     return await fn(client);
   } finally {
@@ -52,8 +66,25 @@ async function withClient<T>(addr: string, tls: TlsFiles | null, fn: (c: NodeSer
   }
 }
 
+/** GetNode on `ep`. */
+const getNode = (ep: Endpoint): Promise<NodeMessage> =>
+  withClient(ep, (c) => call<NodeMessage>(ep, (opts, cb) => c.GetNode({}, opts, cb)));
+
+const STATE_WORDS: readonly string[] = [...REPORTED_STATES, ...PSEUDO_STATES];
+
+function stateList(v: string): Set<string> {
+  const states = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+  const bad = states.filter((x) => !STATE_WORDS.includes(x));
+  if (states.length === 0 || bad.length > 0)
+    throw new InvalidArgumentError(`${bad.join(', ') || 'empty'}: not a state (one of ${STATE_WORDS.join(', ')})`);
+  return new Set(states);
+}
+
 /** Streams WatchNode, reconnecting with backoff and resuming from the last generation seen. */
-async function watch(addr: string, json: boolean, deps: NodeCommandDeps): Promise<void> {
+async function watch(ep: Endpoint, json: boolean, deps: NodeCommandDeps): Promise<void> {
   const { io } = deps;
   let since = 0;
   let stop = false;
@@ -65,7 +96,7 @@ async function watch(addr: string, json: boolean, deps: NodeCommandDeps): Promis
   });
   let backoff = 250;
   while (!stop) {
-    client = connect(addr, deps.tls);
+    client = connect(ep);
     const ended = await new Promise<'ended' | Error>((resolve) => {
       const stream = client!.WatchNode({ since_generation: String(since) });
       current = stream;
@@ -100,7 +131,7 @@ async function watch(addr: string, json: boolean, deps: NodeCommandDeps): Promis
     });
     client.close();
     if (stop) break;
-    const why = ended === 'ended' ? 'stream ended' : fromGrpcError(ended, addr).message;
+    const why = ended === 'ended' ? 'stream ended' : fromGrpcError(ended, ep).message;
     io.err(`watch: ${why}; reconnecting in ${backoff} ms (resuming after generation ${since})`);
     await new Promise((r) => setTimeout(r, backoff));
     backoff = Math.min(backoff * 2, 5000);
@@ -109,17 +140,44 @@ async function watch(addr: string, json: boolean, deps: NodeCommandDeps): Promis
 
 /** Adds the node commands to the program. */
 export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
-  const { io } = deps;
+  const { io, ctx } = deps;
+  const node = (flag: string | undefined): Endpoint => ctx.endpoint(ctx.nodeAddress(flag), 'magrathead');
   program
     .command('status')
-    .description('show the domains of a node: class, state, jobs, since, generation')
+    .description('show the domains of a node: class, state, jobs, since, generation, notes (and a legend)')
     .addOption(nodeOption())
+    .option(
+      '--state <list>',
+      `only domains in these states, comma-separated (state names, or ${PSEUDO_STATES.join(', ')})`,
+      stateList,
+    )
+    .option('-l, --problems', 'only domains that are down, offline, held, preempted, frozen or drifting, and why')
     .option('--json', 'print one JSON object')
-    .action(async (o: { node: string; json?: boolean }) => {
-      const n = await withClient(o.node, deps.tls, (c) =>
-        call<NodeMessage>(o.node, (opts, cb) => c.GetNode({}, opts, cb)),
+    .action(async (o: { node?: string; json?: boolean; state?: Set<string>; problems?: boolean }) => {
+      const n = await getNode(node(o.node));
+      const now = Date.now();
+      if (o.problems) {
+        if (o.json)
+          io.out(
+            JSON.stringify({
+              node: n.name,
+              domains: n.domains
+                .map((d) => ({
+                  name: d.name,
+                  state: d.state,
+                  since_ms: Number(d.since_ms),
+                  problems: problemsOf(d, n),
+                }))
+                .filter((d) => d.problems.length > 0),
+            }),
+          );
+        else io.out(problemsTable(n, now));
+        return;
+      }
+      const domains = o.state ? n.domains.filter((d) => inStates(d, o.state!)) : n.domains;
+      io.out(
+        o.json ? JSON.stringify({ ...nodeJson(n), domains: domains.map(domainJson) }) : statusTable(n, now, domains),
       );
-      io.out(o.json ? JSON.stringify(nodeJson(n)) : statusTable(n));
     });
 
   program
@@ -127,7 +185,7 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
     .description('print one line per change until interrupted (reconnects and resumes by itself)')
     .addOption(nodeOption())
     .option('--json', 'print one JSON object per event')
-    .action((o: { node: string; json?: boolean }) => watch(o.node, o.json === true, deps));
+    .action((o: { node?: string; json?: boolean }) => watch(node(o.node), o.json === true, deps));
 
   const job = program.command('job').description('start or end a job in a domain (what the PBS hooks do)');
   job
@@ -139,10 +197,10 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
     .option('--non-preemptible', 'the job may not be preempted (e.g. a multi-node job)')
     .option('--cpus <n>', 'CPUs the job uses', positiveInt, 1)
     .option('--expected-generation <g>', 'refuse unless the domain is still at this generation', nonNegativeInt)
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON (a refusal too: {"error": {"kind": "refused", "reason", …}})')
     .action(
       async (o: {
-        node: string;
+        node?: string;
         domain: string;
         job: string;
         nonPreemptible?: boolean;
@@ -150,8 +208,9 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
         expectedGeneration?: number;
         json?: boolean;
       }) => {
-        const r = await withClient(o.node, deps.tls, (c) =>
-          call<StartJobResponseMessage>(o.node, (opts, cb) =>
+        const ep = node(o.node);
+        const r = await withClient(ep, (c) =>
+          call<StartJobResponseMessage>(ep, (opts, cb) =>
             c.StartJob(
               {
                 domain: o.domain,
@@ -192,9 +251,10 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
     .requiredOption('--domain <name>', 'domain the job runs in')
     .requiredOption('--job <id>', 'PBS job id')
     .option('--json', 'print the result as JSON')
-    .action(async (o: { node: string; domain: string; job: string; json?: boolean }) => {
-      const r = await withClient(o.node, deps.tls, (c) =>
-        call<EndJobResponseMessage>(o.node, (opts, cb) => c.EndJob({ domain: o.domain, job_id: o.job }, opts, cb)),
+    .action(async (o: { node?: string; domain: string; job: string; json?: boolean }) => {
+      const ep = node(o.node);
+      const r = await withClient(ep, (c) =>
+        call<EndJobResponseMessage>(ep, (opts, cb) => c.EndJob({ domain: o.domain, job_id: o.job }, opts, cb)),
       );
       if (r.warning) io.err(`warning: ${r.warning}`);
       if (o.json)
@@ -207,20 +267,51 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
         );
     });
 
-  const domain = program.command('domain').description(`domain actions: ${DOMAIN_ACTIONS.join(', ')}`);
+  const domain = program
+    .command('domain')
+    .description(`show a domain, or act on it: show, ${DOMAIN_ACTIONS.join(', ')}`);
+  domain
+    .command('show <domain>')
+    .description('every fact of one domain (like scontrol show node): state, jobs, reasons, driver, last preemption')
+    .addOption(nodeOption())
+    .option('--json', 'print one JSON object')
+    .action(async (name: string, o: { node?: string; json?: boolean }) => {
+      const n = await getNode(node(o.node));
+      const d = n.domains.find((x) => x.name === name);
+      if (!d)
+        throw new CliError(
+          `no domain named ${name} on node ${n.name} (it has ${n.domains.map((x) => x.name).join(', ')})`,
+          EXIT.notFound,
+        );
+      io.out(
+        o.json
+          ? JSON.stringify({ node: n.name, driver: n.driver, ...domainJson(d), problems: problemsOf(d, n) })
+          : domainDetail(n, d),
+      );
+    });
   for (const action of DOMAIN_ACTIONS) {
     domain
       .command(`${action} <domain>`)
-      .description(`${action} a domain`)
+      .description(
+        action === 'offline'
+          ? 'take a domain out of scheduling (its jobs continue); without --reason the earlier reason stays'
+          : `${action} a domain`,
+      )
       .addOption(nodeOption())
       .option('--reason <text>', 'why (shown in status and logs)', '')
-      .action(async (name: string, o: { node: string; reason: string }) => {
-        const r = await withClient(o.node, deps.tls, (c) =>
-          call<DomainActionResponseMessage>(o.node, (opts, cb) =>
+      .option('--json', 'print the result as JSON')
+      .action(async (name: string, o: { node?: string; reason: string; json?: boolean }) => {
+        const ep = node(o.node);
+        const r = await withClient(ep, (c) =>
+          call<DomainActionResponseMessage>(ep, (opts, cb) =>
             c.DomainAction({ domain: name, action, reason: o.reason }, opts, cb),
           ),
         );
-        io.out(`${action} ${name}: ${r.state}, generation ${r.generation}`);
+        io.out(
+          o.json
+            ? JSON.stringify({ action, domain: name, state: r.state, generation: Number(r.generation) })
+            : `${action} ${name}: ${r.state}, generation ${r.generation}`,
+        );
       });
   }
 }

@@ -138,8 +138,25 @@ export function addPkiCommands(program: Command, io: Io): void {
     .option('--ip <address>', 'an extra IP address for every node certificate (repeat)', collect, [])
     .option('--days <n>', 'validity in days', '365')
     .option('--force', 'replace an existing PKI in --out')
-    .action(async (o: PkiOptions) => {
+    .option('--json', 'print the files made as JSON')
+    .action(async (o: PkiOptions & { json?: boolean }) => {
       const r = await pkiInit(o);
+      if (o.json) {
+        io.out(
+          JSON.stringify({
+            ca: `${r.dir}/ca.pem`,
+            ca_key: `${r.dir}/ca.key`,
+            nodes: r.nodes.map((n) => ({ name: n, cert: `${r.dir}/nodes/${n}.pem`, key: `${r.dir}/nodes/${n}.key` })),
+            clients: r.clients.map((c) => ({
+              identity: c.identity,
+              role: c.role,
+              cert: `${r.dir}/clients/${c.identity}.pem`,
+              key: `${r.dir}/clients/${c.identity}.key`,
+            })),
+          }),
+        );
+        return;
+      }
       io.out(`site CA: ${r.dir}/ca.pem (keep ${r.dir}/ca.key offline)`);
       io.out('');
       io.out('# magrathead config on node NODE:');

@@ -7,7 +7,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
-import { ConfigChecker, DOMAIN_NAME, ROLES, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import {
+  ConfigChecker,
+  DOMAIN_NAME,
+  InputFileError,
+  LOG_LEVELS,
+  ROLES,
+  describeFsError,
+  isLoopbackHost,
+  parseAddress,
+  parseYamlStrict,
+} from '@magrathea/common';
 import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
@@ -93,8 +103,6 @@ export interface ConfigOverrides {
   readonly listen?: string | undefined;
   readonly socket?: string | undefined;
 }
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** The embedded default: one node, `meta` and `egee` (normal) and `priv` (priority), simulated, loopback. */
 export const DEFAULT_CONFIG_YAML = `# magrathead embedded default
@@ -401,7 +409,9 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides,
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+    throw new InputFileError([
+      `cannot read the configuration file ${path.resolve(cwd, file)} (${describeFsError(err)})`,
+    ]);
   }
   return compileConfig(parseConfigText(text, file), path.dirname(path.resolve(cwd, file)), overrides);
 }

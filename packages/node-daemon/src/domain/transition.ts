@@ -246,7 +246,8 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
   switch (c.action) {
     case 'offline':
       d.offline = true;
-      d.offlineReason = c.reason;
+      // Offline again without a reason keeps the reason given before (an admin re-running the command).
+      d.offlineReason = c.reason || d.offlineReason;
       return finish(prev, ds, c.atMs);
     case 'online':
       d.offline = false;

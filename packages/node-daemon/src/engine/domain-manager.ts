@@ -54,6 +54,8 @@ export interface DomainManagerOptions {
   readonly eventBacklog: number;
   /** Flap damping (default: more than 3 drops in 10 min holds the domain for 10 min). */
   readonly flapDamping?: FlapPolicy;
+  /** The daemon's version, reported in the node view (default ''). */
+  readonly version?: string;
 }
 
 /** What the manager is given: journal, driver, clock, logger and observers. */
@@ -487,6 +489,7 @@ export class DomainManager {
       this.deps.clock.now(),
       (d) => this.extras(d),
       this.deps.hostSample?.() ?? null,
+      this.opts.version ?? '',
     );
   }
 
@@ -500,6 +503,7 @@ export class DomainManager {
     const drift: string[] = [];
     for (const d of this.state.domains) {
       if (this.bootsInFlight.has(d.name) || d.state === 'removed') continue;
+      const generationBefore = this.state.domains.find((x) => x.name === d.name)?.generation;
       let obs: Observation;
       try {
         obs = await this.deps.driver.observe(d.name);
@@ -507,7 +511,9 @@ export class DomainManager {
         obs = { power: 'unknown', memoryBytes: 0, cpuWeight: 0, detail: `observe failed: ${(err as Error).message}` };
       }
       const cur = this.state.domains.find((x) => x.name === d.name);
-      if (!cur) continue;
+      // A command changed the domain while it was observed (a preemption, say): the observation may
+      // predate it and would be a false drift. The next pass observes it again.
+      if (!cur || cur.generation !== generationBefore) continue;
       const posture = postureOf(cur.state);
       const ok = obs.power === 'unknown' || expectedPower(posture, obs.power);
       const prevObs = this.observations.get(d.name);

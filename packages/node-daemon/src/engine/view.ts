@@ -133,9 +133,11 @@ export function nodeView(
   nowMs: number,
   extras: (d: DomainRecord) => DomainExtras,
   host: HostSample | null,
+  version = '',
 ): NodeInput {
   return {
     name,
+    version,
     generation: String(node.generation),
     driver,
     reported_at_ms: String(nowMs),

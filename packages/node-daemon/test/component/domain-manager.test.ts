@@ -183,6 +183,50 @@ describe('DomainManager', () => {
     expect(lines.filter((l) => l.msg === 'domain drift: the driver disagrees with the recorded state')).toHaveLength(1);
   });
 
+  test('reconcile: an observation made while a command changed the domain is not a drift (it may predate the change)', async () => {
+    const sim = new SimulatedDriver({ latencyMs: { boot: 0 } });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let observing: () => void = () => undefined;
+    const inObserve = new Promise<void>((r) => (observing = r));
+    const slow: HypervisorDriver = Object.assign(Object.create(sim) as SimulatedDriver, {
+      observe: async (domain: string) => {
+        const o = await sim.observe(domain);
+        if (domain === 'meta') {
+          observing();
+          await gate; // the preemption below commits while this observation is on its way
+        }
+        return o;
+      },
+    });
+    const { m, lines } = await started({ driver: slow });
+    await m.execute({
+      kind: 'start-job',
+      domain: 'meta',
+      jobId: 'j1',
+      preemptible: true,
+      cpus: 1,
+      expectedGeneration: 0,
+    });
+    const pass = m.reconcile();
+    await inObserve;
+    await m.execute({
+      kind: 'start-job',
+      domain: 'priv',
+      jobId: 'p1',
+      preemptible: false,
+      cpus: 1,
+      expectedGeneration: 0,
+    });
+    expect(states(m).meta).toBe('preempted');
+    release();
+    expect((await pass).drift).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'domain drift: the driver disagrees with the recorded state')).toEqual([]);
+    const again = await m.reconcile(); // observed afresh: it agrees
+    expect(again.drift).toEqual([]);
+    expect(m.view().domains?.[0]?.observed?.drift).toBe(false);
+  });
+
   test('an operation the driver cannot do is refused with reason unsupported', async () => {
     const sim = new SimulatedDriver({ latencyMs: { boot: 0 } });
     const limited: HypervisorDriver = Object.assign(Object.create(sim) as SimulatedDriver, {

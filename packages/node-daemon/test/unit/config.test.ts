@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileConfig, DEFAULT_CONFIG_YAML, loadConfig, parseConfigText } from '../../src/config/load-config';
+import { InputFileError } from '@magrathea/common';
 import { ConfigError } from '../../src/errors';
 
 function problems(fn: () => unknown): string[] {
@@ -89,10 +90,11 @@ surprise: true
     expect(problems(() => compile('domains: []\ndomains: []\n'))[0]).toMatch(/^test\.yaml:2:1: /);
   });
 
-  test('a missing or unreadable file is a clear error', () => {
-    expect(problems(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/'))).toEqual([
-      '/nonexistent/magrathea.yaml: cannot read (ENOENT)',
-    ]);
+  test('a missing or unreadable file is a clear error of its own (exit 66, not 78)', () => {
+    expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(InputFileError);
+    expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(
+      'cannot read the configuration file /nonexistent/magrathea.yaml (ENOENT: no such file)',
+    );
   });
 
   test('relative paths resolve against the config file; command-line overrides win', () => {

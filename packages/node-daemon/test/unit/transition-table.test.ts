@@ -176,6 +176,25 @@ describe('lifecycle', () => {
     expect(transition(s, start('meta', 'j2')).ok).toBe(true);
   });
 
+  test('offline again without a reason keeps the earlier reason; a new reason replaces it; online clears it', () => {
+    const reason = (n: ReturnType<typeof bootedNode>) => n.domains.find((d) => d.name === 'egee')!.offlineReason;
+    const offline = (why: string, atMs: number): Command => ({
+      kind: 'action',
+      domain: 'egee',
+      action: 'offline',
+      reason: why,
+      atMs,
+    });
+    let s = apply(bootedNode(), offline('disk check', 2500));
+    s = apply(s, offline('', 2600));
+    expect(reason(s)).toBe('disk check');
+    s = apply(s, offline('RAM test', 2700));
+    expect(reason(s)).toBe('RAM test');
+    s = apply(s, act('egee', 'online'));
+    expect(reason(s)).toBe('');
+    expect(reason(apply(s, offline('', 2800)))).toBe('');
+  });
+
   test('a vanished VM goes down, its jobs are reported lost, and preempted work resumes', () => {
     const s = apply(apply(bootedNode(), start('meta', 'j1')), start('priv', 'p1'));
     const r = transition(s, { kind: 'observed-down', domain: 'priv', reason: 'VM vanished', atMs: 7000 });

@@ -1,7 +1,16 @@
 /** magrathea-filter configuration: YAML, validated with every problem reported at once. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigChecker, DOMAIN_NAME, isLoopbackHost, parseAddress, parseYamlStrict } from '@magrathea/common';
+import {
+  ConfigChecker,
+  DOMAIN_NAME,
+  InputFileError,
+  LOG_LEVELS,
+  describeFsError,
+  isLoopbackHost,
+  parseAddress,
+  parseYamlStrict,
+} from '@magrathea/common';
 import type { Address } from '@magrathea/common';
 
 const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
@@ -195,8 +204,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       c.fail('pbs.reassertIntervalMs', 'must be 0 (never) or at least 500 ms (each pass runs pbsnodes)');
   }
   const log = c.object(top?.log, 'log', ['level']);
-  const logLevel =
-    c.oneOf(log, 'level', 'log', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) ?? 'info';
+  const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
   const t = c.object(top?.tls, 'tls', ['ca', 'cert', 'key']);
   let tls: FilterConfig['tls'] = null;
   if (t) {
@@ -231,7 +239,7 @@ export function loadFilterConfig(file: string): FilterConfig {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new FilterConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+    throw new InputFileError([`cannot read the configuration file ${path.resolve(file)} (${describeFsError(err)})`]);
   }
   const r = parseYamlStrict(text, file);
   if (!r.ok) throw new FilterConfigError(r.problems);

@@ -6,10 +6,14 @@
 import type { Logger } from 'pino';
 import {
   clientCredentials,
+  InputFileError,
+  listenAddress,
   loadMagratheaApi,
   loadPackageDefinition,
   settleWithin,
   stopInOrder,
+  bound,
+  unreadableFiles,
 } from '@magrathea/common';
 import { Accounting } from './accounting';
 import { ClusterView } from './cluster-view';
@@ -29,7 +33,7 @@ export interface FilterListening {
 }
 
 export class Filter {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly view: ClusterView;
   readonly publisher: Publisher | null;
   readonly accounting: Accounting | null;
@@ -42,10 +46,16 @@ export class Filter {
 
   constructor(
     readonly cfg: FilterConfig,
-    deps: { logger: Logger; now?: () => number },
+    deps: { logger: Logger; now?: () => number; version?: string },
   ) {
     const now = deps.now ?? (() => Date.now());
     this.log = deps.logger;
+    this.metrics = new Metrics(deps.version ?? '');
+    // A missing certificate file is found before anything starts (exit 66).
+    const unreadable = cfg.tls
+      ? unreadableFiles((['ca', 'cert', 'key'] as const).map((k) => ({ what: `tls.${k}`, file: cfg.tls![k] })))
+      : [];
+    if (unreadable.length > 0) throw new InputFileError(unreadable);
     const api = loadMagratheaApi(loadPackageDefinition());
     this.view = new ClusterView(cfg, { logger: deps.logger.child({ component: 'view' }), metrics: this.metrics, now });
     this.metrics.attachView(this.view);
@@ -91,8 +101,15 @@ export class Filter {
 
   /** Listeners first, then the watchers. */
   async start(): Promise<FilterListening> {
-    const grpcPort = await this.grpc.listen(this.cfg.grpc.host, this.cfg.grpc.port);
-    const httpPort = await this.http.listen(this.cfg.http.host, this.cfg.http.port);
+    const { grpc, http } = this.cfg;
+    const grpcPort = await bound('gRPC', listenAddress(grpc.host, grpc.port), this.grpc.listen(grpc.host, grpc.port));
+    let httpPort: number;
+    try {
+      httpPort = await bound('HTTP', listenAddress(http.host, http.port), this.http.listen(http.host, http.port));
+    } catch (err) {
+      await this.grpc.shutdown(0);
+      throw err;
+    }
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
     this.log.info(

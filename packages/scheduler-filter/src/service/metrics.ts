@@ -106,7 +106,14 @@ export class Metrics {
   private readonly nodes: Gauge<'state'>;
   private readonly domains: Gauge<'state'>;
 
-  constructor() {
+  /** `version`: the filter's version, exposed as `magrathea_filter_build_info{version} 1`. */
+  constructor(version = '') {
+    new Gauge({
+      name: 'magrathea_filter_build_info',
+      help: 'Always 1; the label is the running magrathea-filter version (magrathea-filter --version).',
+      labelNames: ['version'] as const,
+      registers: [this.registry],
+    }).set({ version }, 1);
     const view = (): ClusterView | null => this.view;
     this.nodes = new Gauge({
       name: 'magrathea_filter_nodes',
