@@ -278,6 +278,8 @@ export interface Interactive {
   readonly exited: Promise<number | null>;
   /** Ends the session (closes stdin; kills it after a while). */
   end(): void;
+  /** What qsub -I printed so far (diagnostics). */
+  output(): string;
 }
 
 export function interactive(qsubArgs: readonly string[], user = USER): Interactive {
@@ -290,6 +292,7 @@ export function interactive(qsubArgs: readonly string[], user = USER): Interacti
   });
   id.catch(() => undefined);
   let proc!: ChildProcess;
+  let printed = '';
   let resolveExit: (code: number | null) => void = () => undefined;
   const exited = new Promise<number | null>((res) => (resolveExit = res));
   const start = (attempt: number): void => {
@@ -298,6 +301,7 @@ export function interactive(qsubArgs: readonly string[], user = USER): Interacti
     let gotId = false;
     const onData = (b: Buffer): void => {
       out += b.toString();
+      printed += b.toString();
       const m = /qsub: waiting for job (\S+) to start/.exec(out);
       if (m?.[1] && !gotId) {
         gotId = true;
@@ -323,6 +327,7 @@ export function interactive(qsubArgs: readonly string[], user = USER): Interacti
       return proc;
     },
     exited,
+    output: () => printed,
     end: () => {
       proc.stdin?.end();
       const p = proc;

@@ -90,7 +90,7 @@ const idle = (dep: Deployment): Promise<unknown> =>
 async function suspendedInPbs(
   dep: Deployment,
   b: string,
-  s: { id: Promise<string> },
+  s: { id: Promise<string>; output(): string },
   node: string,
   ms = 30_000,
 ): Promise<void> {
@@ -103,6 +103,8 @@ async function suspendedInPbs(
     const js = await jobs([b, pid]);
     const info = {
       interactive: pid,
+      qsubI: s.output().slice(-400),
+      history: (await pbsCmd('tracejob', ['-n', '1', pid])).stdout.slice(-1500),
       pj: show(js.get(pid)),
       bj: show(js.get(b)),
       daemon: await stateOf(dep, node),
