@@ -22,10 +22,16 @@ import { Metrics } from './metrics';
 import { NodeWatcher } from './node-watcher';
 import { PbsWatch } from './pbs-watch';
 import { Publisher } from './publisher';
+import { StatusFeed } from './status-feed';
+import { StatusHistory } from './status-history';
+import type { StatusServer } from './status-server';
+import { createStatusServer } from './status-server';
 
 export interface FilterListening {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The status page's port, or null when it is not served. */
+  readonly webPort: number | null;
 }
 
 export class Filter {
@@ -37,6 +43,7 @@ export class Filter {
   private readonly watchers: NodeWatcher[];
   private readonly grpc: FilterGrpcServer;
   private readonly http: FilterHttpServer;
+  private readonly web: StatusServer | null = null;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -87,19 +94,32 @@ export class Filter {
       logger: deps.logger,
       metrics: this.metrics,
     });
+    if (cfg.web) {
+      const history = new StatusHistory({ perDomain: cfg.web.historyPerDomain, total: cfg.web.historyTotal }, now);
+      this.view.subscribe(history.onView);
+      const logger = deps.logger.child({ component: 'status-page' });
+      const feed = new StatusFeed(
+        this.view,
+        history,
+        { intervalMs: cfg.web.updateIntervalMs, heartbeatMs: 5000, stuckAfterMs: 30_000 },
+        { logger, now },
+      );
+      this.web = createStatusServer({ cfg: cfg.web, view: this.view, history, feed, logger: deps.logger, now });
+    }
   }
 
   /** Listeners first, then the watchers. */
   async start(): Promise<FilterListening> {
     const grpcPort = await this.grpc.listen(this.cfg.grpc.host, this.cfg.grpc.port);
     const httpPort = await this.http.listen(this.cfg.http.host, this.cfg.http.port);
+    const webPort = this.web ? await this.web.listen() : null;
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
     this.log.info(
-      { grpcPort, httpPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
+      { grpcPort, httpPort, webPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
       'magrathea-filter ready',
     );
-    return { grpcPort, httpPort };
+    return { grpcPort, httpPort, webPort };
   }
 
   /**
@@ -129,6 +149,7 @@ export class Filter {
         { name: 'accounting', stop: () => this.accounting?.stop() },
         { name: 'grpc', stop: () => this.grpc.shutdown(graceMs) },
         { name: 'http', stop: () => this.http.close(graceMs) },
+        { name: 'status-page', stop: () => this.web?.close(graceMs) },
       ],
       this.log,
     );
