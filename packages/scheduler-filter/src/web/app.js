@@ -139,7 +139,8 @@ function render() {
       body.remove();
       bodies.delete(name);
     }
-  let before = /** @type {ChildNode | null} */ (table.tBodies[0] ?? null);
+  /** @type {ChildNode | null} */
+  let cursor = null;
   for (const name of shown) {
     const n = /** @type {PageNode} */ (model.nodes.get(name));
     let body = bodies.get(name);
@@ -150,8 +151,11 @@ function render() {
       body = fresh;
       bodies.set(name, body);
     }
-    if (body !== before) table.insertBefore(body, before);
-    before = body.nextSibling;
+    // Keep the page's order: each node right after the one before it (the first right after the head).
+    /** @type {ChildNode | null} */
+    const expected = cursor ? cursor.nextSibling : (table.tHead?.nextSibling ?? null);
+    if (body !== expected) table.insertBefore(body, expected);
+    cursor = body;
   }
   const detailChanged = open !== null && pending.has(open.node);
   pending = /** @type {Changes} */ (new Map());
