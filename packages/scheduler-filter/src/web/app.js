@@ -17,7 +17,7 @@ import {
   UNREACHABLE,
   visibleDomains,
 } from './model.js';
-import { detailBody, h, nodeBody, stateBadge, tick } from './view.js';
+import { detailBody, fadeHighlights, h, nodeBody, stateBadge, tick } from './view.js';
 
 /** @typedef {import('./model.js').PageNode} PageNode */
 
@@ -261,9 +261,10 @@ connectFeed('/api/events', {
   },
 });
 
-// Live times move on every second; while disconnected the banner says how old the data is.
+// Live times move on every second, highlights fade; while disconnected the banner says how old the data is.
 setInterval(() => {
   tick(table, serverNow());
+  fadeHighlights(table, Date.now());
   if (!detail.hidden) tick(detail, serverNow());
   if (live && lastUpdateMs) $('conn').title = `last update at ${clock(lastUpdateMs)}`;
 }, 1000);

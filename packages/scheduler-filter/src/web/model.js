@@ -193,12 +193,29 @@ export function duration(ms) {
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
+/** One formatter each (toLocale…String builds a new one on every call, which costs more than the rest of a row). */
+const clockFormat = new Intl.DateTimeFormat('en-GB', {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
+const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium', hour12: false });
+
 /**
  * A clock time with seconds, in the browser's time zone.
  * @param {number} ms
  */
 export function clock(ms) {
-  return new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
+  return clockFormat.format(ms);
+}
+
+/**
+ * A date and time, in the browser's time zone.
+ * @param {number} ms
+ */
+export function dateTime(ms) {
+  return dateFormat.format(ms);
 }
 
 /**

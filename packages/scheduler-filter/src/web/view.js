@@ -4,7 +4,7 @@
  * reachability, then one row per domain), the totals, and the detail panel with a domain's
  * timeline. Text from the daemons goes in through textContent only.
  */
-import { clock, duration, UNREACHABLE } from './model.js';
+import { clock, dateTime, duration, UNREACHABLE } from './model.js';
 
 /**
  * @typedef {import('./model.js').PageNode} PageNode
@@ -61,7 +61,7 @@ export function h(tag, attrs = {}, ...children) {
 function liveTime(kind, ms, nowMs, prefix = '') {
   const t = h('time', {
     datetime: new Date(ms).toISOString(),
-    title: new Date(ms).toLocaleString('en-GB', { hour12: false }),
+    title: dateTime(ms),
     'data-t': ms,
     'data-kind': kind,
     'data-prefix': prefix,
@@ -80,6 +80,17 @@ export function timeText(kind, ms, nowMs, prefix) {
   if (kind === 'until') return `${prefix}${duration(ms - nowMs)} left`;
   if (kind === 'up') return `${prefix}${duration(nowMs - ms)}`;
   return `${prefix}${duration(nowMs - ms)} ago`;
+}
+
+/** How long a changed row stays highlighted, ms. */
+export const HIGHLIGHT_MS = 2000;
+
+/** Takes the highlight off rows that changed more than HIGHLIGHT_MS ago (`localNowMs`: this browser's clock). */
+export function fadeHighlights(/** @type {ParentNode} */ root, /** @type {number} */ localNowMs) {
+  for (const el of root.querySelectorAll('tr.changed[data-changed-at]')) {
+    const r = /** @type {HTMLElement} */ (el);
+    if (localNowMs - Number(r.dataset.changedAt) >= HIGHLIGHT_MS) r.classList.remove('changed');
+  }
 }
 
 /** Brings every live time of `root` up to `nowMs`. */
@@ -122,6 +133,7 @@ function domainRow(n, d, changed, nowMs) {
     'tr',
     {
       class: `domain${changed && changed.size > 0 ? ' changed' : ''}${n.reachable ? '' : ' stale'}`,
+      'data-changed-at': changed && changed.size > 0 ? Date.now() : undefined,
       'data-node': n.name,
       'data-domain': d.name,
       'data-state': d.state,
@@ -184,7 +196,10 @@ export function nodeBody(n, domains, changed, nowMs) {
     : h('span', { class: 'reach bad' }, n.synced ? UNREACHABLE : 'not reached yet');
   const header = h(
     'tr',
-    { class: `node${changed?.has('') ? ' changed' : ''}` },
+    {
+      class: `node${changed?.has('') ? ' changed' : ''}`,
+      'data-changed-at': changed?.has('') ? Date.now() : undefined,
+    },
     h(
       'th',
       { scope: 'rowgroup', colspan: COLUMNS.length, id: `node-${n.name}` },
