@@ -49,6 +49,12 @@ export const STATES = [
   'removed',
 ];
 
+/**
+ * Nodes per page the page offers. Not more: with 1,000 nodes (3,000 rows) on one page the browser
+ * needs seconds per update under 1,000 changes/s (BENCHMARKS.md, docs/status-page.md).
+ */
+export const PAGE_SIZES = [25, 50, 100, 200];
+
 /** The filter's value for "the node daemon cannot be reached" (a node, not a domain, state). */
 export const UNREACHABLE = 'unreachable';
 
@@ -232,7 +238,7 @@ export function parseHash(hash) {
     image: p.get('image') ?? '',
     node: p.get('node') ?? '',
     page: Number.isInteger(page) && page > 0 ? page : 1,
-    size: [25, 50, 100, 200, 500, 1000].includes(size) ? size : 50,
+    size: PAGE_SIZES.includes(size) ? size : 50,
   };
 }
 

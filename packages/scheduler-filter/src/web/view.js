@@ -97,7 +97,9 @@ export function fadeHighlights(/** @type {ParentNode} */ root, /** @type {number
 export function tick(/** @type {ParentNode} */ root, /** @type {number} */ nowMs) {
   for (const el of root.querySelectorAll('time[data-t]')) {
     const t = /** @type {HTMLElement} */ (el);
-    t.textContent = timeText(t.dataset.kind ?? 'ago', Number(t.dataset.t), nowMs, t.dataset.prefix ?? '');
+    const text = timeText(t.dataset.kind ?? 'ago', Number(t.dataset.t), nowMs, t.dataset.prefix ?? '');
+    // Written only when it differs: every write makes the browser lay the table out again.
+    if (t.textContent !== text) t.textContent = text;
   }
 }
 
