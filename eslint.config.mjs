@@ -74,6 +74,7 @@ export default tseslint.config(
       '**/*.js',
       '!bench/**/*.js',
       '!packaging/**/*.js',
+      '!packages/scheduler-filter/src/web/**/*.js',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,
@@ -119,6 +120,14 @@ export default tseslint.config(
       parserOptions: { projectService: false, project: './tsconfig.bench.json', tsconfigRootDir: import.meta.dirname },
     },
     rules: { ...relaxedForTests, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The status page: browser ES modules with JSDoc types, checked by tsconfig.web.json.
+    files: ['packages/scheduler-filter/src/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      parserOptions: { projectService: false, project: './tsconfig.web.json', tsconfigRootDir: import.meta.dirname },
+    },
   },
   { files: ['packages/cli/src/output.ts', 'packages/*/src/main.ts'], rules: { 'no-console': 'off' } },
   prettier,

@@ -17,14 +17,15 @@ const SIMS = 4;
 
 /**
  * @param {number} total node daemons to simulate
+ * @param {readonly string[]} [simArgs] extra arguments of node-sim.js (`rich`: jobs, images, preemption phases)
  * @returns {Promise<Sim[]>}
  */
-function startSims(total) {
+function startSims(total, simArgs = []) {
   const per = Math.ceil(total / SIMS);
   return Promise.all(
     Array.from({ length: SIMS }, (_, i) => {
       const n = Math.min(per, total - i * per);
-      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`], {
+      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`, ...simArgs], {
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       return new Promise((resolve, reject) => {
@@ -149,4 +150,4 @@ async function run() {
   };
 }
 
-module.exports = { run };
+module.exports = { run, startSims, SIMS };

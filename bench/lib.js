@@ -102,10 +102,10 @@ async function spawnDaemon({ stateDir, config }) {
 /**
  * Starts the real magrathea-filter watching `nodes` ([{name, port}] on 127.0.0.1) and publishing
  * through a qmgr stand-in that discards its input (one process per batch, as in production).
- * Resolves with {proc, grpcPort, httpPort} once it logs its ports.
- * @param {{ dir: string, nodes: readonly { name: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[] }} o
+ * Resolves with {proc, grpcPort, httpPort, webPort} once it logs its ports; `extra` lines are added to its config.
+ * @param {{ dir: string, nodes: readonly { name: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[], extra?: readonly string[] }} o
  */
-async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000, nodeArgs = [] }) {
+async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000, nodeArgs = [], extra = [] }) {
   const qmgr = path.join(dir, 'qmgr-sink.sh');
   fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
   const cfg = path.join(dir, 'filter.yaml');
@@ -116,6 +116,7 @@ async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000,
       `graceMs: ${graceMs}`,
       `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: ${batchDelayMs}, honestAccounting: false }`,
       'log: { level: warn }',
+      ...extra,
       'nodes:',
       ...nodes.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.port}" }`),
       '',
@@ -138,7 +139,12 @@ async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000,
     throw err;
   });
   proc.stdout.resume();
-  return { proc, grpcPort: /** @type {number} */ (rec.grpcPort), httpPort: /** @type {number} */ (rec.httpPort) };
+  return {
+    proc,
+    grpcPort: /** @type {number} */ (rec.grpcPort),
+    httpPort: /** @type {number} */ (rec.httpPort),
+    webPort: /** @type {number | null} */ (rec.webPort ?? null),
+  };
 }
 
 /**

@@ -4,6 +4,9 @@
  * Light stand-ins for node daemons (benchmark only): each is a real gRPC server on its own
  * port serving NodeService.WatchNode (snapshot, then changes), cycling through the
  * preemption scenario. Driven by its parent: {cmd:'rate', perSecond}.
+ * With a third argument `rich`, domains carry what the status page shows (an image, a job while
+ * running, the phases of the last preemption), and every change is remembered as
+ * [node, generation, commit ms, domains changed] for {cmd:'commits'}.
  */
 const grpc = require('@grpc/grpc-js');
 const { loadMagratheaApi } = require('@magrathea/common');
@@ -11,6 +14,9 @@ const { loadMagratheaApi } = require('@magrathea/common');
 const api = loadMagratheaApi();
 const count = Number(process.argv[2]);
 const prefix = process.argv[3];
+const rich = process.argv[4] === 'rich';
+/** @type {[string, number, number, string[]][]} */
+const commits = [];
 
 /** @typedef {'meta' | 'egee' | 'priv'} SimDomain */
 /** @typedef {Record<SimDomain, string>} Step */
@@ -51,6 +57,47 @@ function domain(name, state, gen) {
     jobs: [],
     offline: false,
     preempted_cpu_seconds: 0,
+    ...(rich ? richFacts(name, state, gen) : {}),
+  };
+}
+
+/**
+ * What a real daemon adds (rich mode): image, a job while running, the last preemption's phases.
+ * @param {SimDomain} name
+ * @param {string} state
+ * @param {number} gen
+ */
+function richFacts(name, state, gen) {
+  const now = Date.now();
+  const running = state.startsWith('running') || state === 'preempted';
+  return {
+    image: `${name}-image`,
+    jobs: running
+      ? [
+          {
+            id: `${gen}.sim`,
+            preemptible: name !== 'priv',
+            cpus: 4,
+            started_at_ms: String(now),
+            preempted_seconds: 0,
+            suspended: state === 'preempted',
+          },
+        ]
+      : [],
+    last_release:
+      state === 'preempted'
+        ? {
+            at_ms: String(now),
+            mode: 'pause',
+            memory_released_bytes: '0',
+            cpu_weight_before: 1024,
+            cpu_weight_after: 2,
+            phases: [
+              { name: `preempt:${name}`, millis: 2.4 },
+              { name: 'grow:priv', millis: 0.1 },
+            ],
+          }
+        : null,
   };
 }
 
@@ -104,13 +151,15 @@ function change() {
   node.gen++;
   const after = /** @type {Step} */ (SCENARIO[node.step]);
   const changed = DOMAINS.filter((d) => after[d] !== before[d]);
+  const atMs = Date.now();
+  if (rich) commits.push([node.name, node.gen, atMs, changed]);
   const ev = {
     generation: String(node.gen),
     change: {
       cause: 'bench',
       domain: 'meta',
       job_id: '',
-      at_ms: String(Date.now()),
+      at_ms: String(atMs),
       domains: changed.map((d) => domain(d, after[d], node.gen)),
     },
   };
@@ -135,6 +184,8 @@ process.on('message', (/** @type {{ cmd: string, perSecond: number }} */ m) => {
       }, 10);
     }
   }
+  if (m.cmd === 'commits')
+    /** @type {NonNullable<typeof process.send>} */ (process.send)({ commits: commits.splice(0) });
   if (m.cmd === 'exit') process.exit(0);
 });
 main().catch((e) => {

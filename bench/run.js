@@ -14,6 +14,7 @@ const BENCHMARKS = [
   ['preemption', require('./preemption')],
   ['filter-scale', require('./filter-scale')],
   ['trace-replay', require('./trace-replay')],
+  ['status-page', require('./status-page')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
 

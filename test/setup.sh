@@ -1,6 +1,8 @@
 #!/bin/sh
 # Test prerequisites that npm cannot install: QEMU and the tiny guest the QEMU driver tests boot,
-# libvirt, and systemd-analyze for the unit checks.
+# libvirt, systemd-analyze for the unit checks,
+# and Debian's Chromium for the status page's browser tests (playwright-core drives it; no
+# browser is ever downloaded).
 # Installs the Debian packages when they are missing and we may (root with apt-get), then builds
 # the guest into .cache/guest (idempotent: seconds the first time, nothing afterwards).
 # Without them the QEMU suite is skipped with a message; CI sets MAGRATHEA_REQUIRE_QEMU=1 so
@@ -15,14 +17,15 @@ command -v virsh >/dev/null || need="$need libvirt-clients"
 command -v libvirtd >/dev/null || need="$need libvirt-daemon libvirt-daemon-driver-qemu"
 # systemd-analyze verifies the units in packaging/systemd (systemd need not run as init).
 command -v systemd-analyze >/dev/null || need="$need systemd"
+[ -x /usr/bin/chromium ] || need="$need chromium"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test setup: installing$need"
     (apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 ||
       (apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null)) ||
-      echo "test setup: could not install$need; the QEMU tests will be skipped" >&2
+      echo "test setup: could not install$need; the QEMU (or browser) tests will be skipped" >&2
   else
-    echo "test setup: missing$need (install them as root); the QEMU tests will be skipped" >&2
+    echo "test setup: missing$need (install them as root); the QEMU (or browser) tests will be skipped" >&2
   fi
 fi
 if command -v qemu-system-x86_64 >/dev/null && [ -x /bin/busybox ]; then

@@ -1,4 +1,6 @@
 /** Validation helpers shared by every configuration loader (daemon, filter, PBS site). */
+import { ROLES } from './peer-auth';
+import type { ClientBinding } from './peer-auth';
 
 /** A parsed YAML/JSON mapping. */
 export type ConfigObject = Record<string, unknown>;
@@ -80,5 +82,29 @@ export class ConfigChecker {
       return undefined;
     }
     return v as T;
+  }
+
+  /**
+   * A list of `{ identity, role }` (certificate CN → role) at `at`; `what` says who they are in
+   * the problem when the list is missing or empty.
+   */
+  clientBindings(v: unknown, at: string, what: string): ClientBinding[] {
+    const clients: ClientBinding[] = [];
+    if (!Array.isArray(v) || v.length === 0) {
+      this.fail(at, `must list ${what}`);
+      return clients;
+    }
+    v.forEach((x, i) => {
+      const p = `${at}.${i}`;
+      const co = this.object(x, p, ['identity', 'role']);
+      const identity = this.string(co, 'identity', p);
+      if (co && co.identity === undefined) this.fail(`${p}.identity`, 'is required (the certificate CN)');
+      const role = this.oneOf(co, 'role', p, ROLES);
+      if (co && co.role === undefined) this.fail(`${p}.role`, `is required (${ROLES.join(', ')})`);
+      if (identity && clients.some((y) => y.identity === identity))
+        this.fail(`${p}.identity`, `duplicate identity "${identity}"`);
+      else if (identity && role) clients.push({ identity, role });
+    });
+    return clients;
   }
 }

@@ -10,31 +10,11 @@ import { admitJob } from '../src/service/admission';
 import { compileFilterConfig } from '../src/service/config';
 import { Metrics } from '../src/service/metrics';
 import { Publisher } from '../src/service/publisher';
+import { domainMessage } from './domain-message';
 
 const QMGR = path.resolve(__dirname, '../../../test/fixtures/fake-qmgr.js');
 
-function domain(name: string, state: string, gen: number, cls = 'normal', extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    domain_class: cls,
-    state,
-    stored_state: state,
-    generation: String(gen),
-    since_ms: '0',
-    jobs: [],
-    offline: false,
-    offline_reason: '',
-    preempted_cpu_seconds: 0,
-    preempted_cpu_seconds_total: 0,
-    observed: null,
-    down_reason: '',
-    last_release: null,
-    flap_count: 0,
-    held_until_ms: '0',
-    image: '',
-    ...extra,
-  };
-}
+const domain = domainMessage;
 const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage =>
   ({
     generation: String(gen),

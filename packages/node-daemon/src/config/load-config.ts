@@ -375,21 +375,11 @@ function checkTls(c: ConfigChecker, v: unknown, baseDir: string): TlsConfig | nu
   const ca = file('ca');
   const cert = file('cert');
   const key = file('key');
-  const clients: { identity: string; role: Role }[] = [];
-  if (!Array.isArray(o.clients) || o.clients.length === 0)
-    c.fail(`${at}.clients`, 'must list the client identities (certificate CN) and their roles');
-  else
-    o.clients.forEach((x, i) => {
-      const p = `${at}.clients.${i}`;
-      const co = c.object(x, p, ['identity', 'role']);
-      const identity = c.string(co, 'identity', p);
-      if (co && co.identity === undefined) c.fail(`${p}.identity`, 'is required (the certificate CN)');
-      const role = c.oneOf(co, 'role', p, ROLES);
-      if (co && co.role === undefined) c.fail(`${p}.role`, `is required (${ROLES.join(', ')})`);
-      if (identity && clients.some((y) => y.identity === identity))
-        c.fail(`${p}.identity`, `duplicate identity "${identity}"`);
-      else if (identity && role) clients.push({ identity, role });
-    });
+  const clients = c.clientBindings(
+    o.clients,
+    `${at}.clients`,
+    'the client identities (certificate CN) and their roles',
+  );
   if (!ca || !cert || !key) return null;
   return { ca, cert, key, clients };
 }

@@ -61,6 +61,9 @@ export interface NodeChange {
   readonly domains: readonly DomainChange[];
   /** When the daemon committed the change (0 if it is not a commit: snapshots, reachability, hold expiry). */
   readonly commitAtMs: number;
+  /** What the daemon says caused the commit (start-job, end-job, action:boot, …) and its job id; '' when not a commit. */
+  readonly cause: string;
+  readonly jobId: string;
 }
 
 /** Told after a node's view changed. */
@@ -134,7 +137,7 @@ export class ClusterView {
   }
 
   /** Refreshes the node's core snapshot and the vnode index, then tells the subscribers. */
-  private commit(n: NodeEntry, domains: readonly DomainChange[], commitAtMs: number): void {
+  private commit(n: NodeEntry, domains: readonly DomainChange[], commitAtMs: number, cause = '', jobId = ''): void {
     n.snapshot = {
       name: n.cfg.name,
       reachable: n.reachable && n.synced,
@@ -145,7 +148,7 @@ export class ClusterView {
       if (c.after) this.vnodes.set(c.after.vnode, { node: n, entry: c.after });
       else if (c.before && this.vnodes.get(c.before.vnode)?.node === n) this.vnodes.delete(c.before.vnode);
     }
-    const change: NodeChange = { node: n, domains, commitAtMs };
+    const change: NodeChange = { node: n, domains, commitAtMs, cause, jobId };
     for (const l of this.listeners) l(change);
   }
 
@@ -251,7 +254,7 @@ export class ClusterView {
     n.reachable = true;
     n.error = '';
     if (!wasReachable) n.sinceMs = now;
-    this.commit(n, changes, Number(e.change.at_ms));
+    this.commit(n, changes, Number(e.change.at_ms), e.change.cause, e.change.job_id);
     return true;
   }
 

@@ -11,7 +11,7 @@ import {
   parseAddress,
   parseYamlStrict,
 } from '@magrathea/common';
-import type { Address } from '@magrathea/common';
+import type { Address, ClientBinding, ConfigObject } from '@magrathea/common';
 
 const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
@@ -69,11 +69,81 @@ export interface FilterConfig {
   readonly logLevel: string;
   /** Client certificate for daemons that serve mTLS (role `filter`), or null for plaintext. */
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string } | null;
+  /** The live status page (docs/status-page.md); null: not served (the default). */
+  readonly web: WebConfig | null;
+}
+
+/** The status page's listener and feed (`web:` in the config). */
+export interface WebConfig {
+  /** Where the page is served (default 127.0.0.1:5682); beyond loopback only with `tls`. */
+  readonly host: string;
+  readonly port: number;
+  /**
+   * HTTPS with client certificates from the site CA (any role may read: reader, operator, filter),
+   * or null for plain HTTP on loopback.
+   */
+  readonly tls: {
+    readonly ca: string;
+    readonly cert: string;
+    readonly key: string;
+    readonly clients: readonly ClientBinding[];
+  } | null;
+  /** Changes are sent to each page at most this often, ms (coalesced per node). Default 150. */
+  readonly updateIntervalMs: number;
+  /** Transitions kept per domain for its timeline. Default 32. */
+  readonly historyPerDomain: number;
+  /** Transitions kept in all (the oldest domain's go first). Default 200000. */
+  readonly historyTotal: number;
+  /** Pages connected at once; more get 503. Default 32. */
+  readonly maxClients: number;
 }
 
 export class FilterConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`invalid filter configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/**
+ * A `{ ca, cert, key }` mapping of PEM files (resolved against `baseDir`; each required), plus the
+ * `extra` keys it may hold; null when absent or incomplete (the problems are recorded).
+ */
+function pemFiles(
+  c: ConfigChecker,
+  v: unknown,
+  at: string,
+  baseDir: string,
+  extra: readonly string[],
+): { files: { ca: string; cert: string; key: string } | null; o: ConfigObject } | null {
+  const o = c.object(v, at, ['ca', 'cert', 'key', ...extra]);
+  if (!o) return null;
+  const file = (k: string): string | undefined => {
+    if (o[k] === undefined) c.fail(`${at}.${k}`, 'is required (a PEM file)');
+    const f = c.string(o, k, at);
+    return f ? path.resolve(baseDir, f) : undefined;
+  };
+  const ca = file('ca');
+  const cert = file('cert');
+  const key = file('key');
+  return { files: ca && cert && key ? { ca, cert, key } : null, o };
+}
+
+/** A `HOST:PORT` field, or undefined when absent or bad (the problem is recorded). */
+function tcpAddress(
+  c: ConfigChecker,
+  o: ConfigObject | null,
+  key: string,
+  at: string,
+): { host: string; port: number } | undefined {
+  const t = c.string(o, key, at);
+  if (t === undefined) return undefined;
+  try {
+    const a = parseAddress(t);
+    if (a.kind !== 'tcp') throw new Error('must be HOST:PORT');
+    return { host: a.host, port: a.port };
+  } catch (err) {
+    c.fail(`${at}.${key}`, (err as Error).message);
+    return undefined;
   }
 }
 
@@ -93,22 +163,16 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     'pbs',
     'log',
     'tls',
+    'web',
   ]);
   const listen = c.object(top?.listen, 'listen', ['grpc', 'http', 'allowNonLoopback']);
   const allow = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   const tcp = (key: string, def: { host: string; port: number }): { host: string; port: number } => {
-    const t = c.string(listen, key, 'listen');
-    if (t === undefined) return def;
-    try {
-      const a = parseAddress(t);
-      if (a.kind !== 'tcp') throw new Error('must be HOST:PORT');
-      if (!isLoopbackHost(a.host) && !allow)
-        c.fail(`listen.${key}`, `${a.host} is not a loopback address; needs listen.allowNonLoopback: true`);
-      return { host: a.host, port: a.port };
-    } catch (err) {
-      c.fail(`listen.${key}`, (err as Error).message);
-      return def;
-    }
+    const a = tcpAddress(c, listen, key, 'listen');
+    if (!a) return def;
+    if (!isLoopbackHost(a.host) && !allow)
+      c.fail(`listen.${key}`, `${a.host} is not a loopback address; needs listen.allowNonLoopback: true`);
+    return a;
   };
   const grpc = tcp('grpc', { host: '127.0.0.1', port: 5680 });
   const http = tcp('http', { host: '127.0.0.1', port: 5681 });
@@ -205,21 +269,11 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   }
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
-  const t = c.object(top?.tls, 'tls', ['ca', 'cert', 'key']);
-  let tls: FilterConfig['tls'] = null;
-  if (t) {
-    const f = (k: string): string | undefined => {
-      if (t[k] === undefined) c.fail(`tls.${k}`, 'is required (a PEM file)');
-      const v = c.string(t, k, 'tls');
-      return v ? path.resolve(baseDir, v) : undefined;
-    };
-    const ca = f('ca');
-    const cert = f('cert');
-    const key = f('key');
-    if (ca && cert && key) tls = { ca, cert, key };
-  }
+  const tls: FilterConfig['tls'] = pemFiles(c, top?.tls, 'tls', baseDir, [])?.files ?? null;
+  const web = compileWebConfig(c, top?.web, baseDir);
   if (c.problems.length > 0) throw new FilterConfigError(c.problems);
   const cfg: FilterConfig = {
+    web,
     tls,
     grpc,
     http,
@@ -232,6 +286,40 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     logLevel,
   };
   return cfg;
+}
+
+/** `web:` — off unless `enabled: true`; loopback HTTP, or HTTPS with client certificates beyond it. */
+function compileWebConfig(c: ConfigChecker, v: unknown, baseDir: string): WebConfig | null {
+  const at = 'web';
+  const o = c.object(v, at, [
+    'enabled',
+    'listen',
+    'tls',
+    'updateIntervalMs',
+    'historyPerDomain',
+    'historyTotal',
+    'maxClients',
+  ]);
+  if (!o) return null;
+  const enabled = c.bool(o, 'enabled', at) ?? false;
+  const { host, port } = tcpAddress(c, o, 'listen', at) ?? { host: '127.0.0.1', port: 5682 };
+  const t = pemFiles(c, o.tls, `${at}.tls`, baseDir, ['clients']);
+  const clients = t
+    ? c.clientBindings(
+        t.o.clients,
+        `${at}.tls.clients`,
+        'the identities (certificate CN) allowed to read the page, with their roles',
+      )
+    : [];
+  const tls: WebConfig['tls'] = t?.files ? { ...t.files, clients } : null;
+  if (!isLoopbackHost(host) && o.tls === undefined)
+    c.fail(`${at}.listen`, `${host} is not a loopback address; serving the page beyond loopback needs web.tls`);
+  const updateIntervalMs = c.int(o, 'updateIntervalMs', at, 20, 10_000) ?? 150;
+  const historyPerDomain = c.int(o, 'historyPerDomain', at, 1, 1000) ?? 32;
+  const historyTotal = c.int(o, 'historyTotal', at, 100, 10_000_000) ?? 200_000;
+  const maxClients = c.int(o, 'maxClients', at, 1, 10_000) ?? 32;
+  if (!enabled) return null;
+  return { host, port, tls, updateIntervalMs, historyPerDomain, historyTotal, maxClients };
 }
 
 export function loadFilterConfig(file: string): FilterConfig {

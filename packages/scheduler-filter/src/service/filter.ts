@@ -26,10 +26,16 @@ import { Metrics } from './metrics';
 import { NodeWatcher } from './node-watcher';
 import { PbsWatch } from './pbs-watch';
 import { Publisher } from './publisher';
+import { StatusFeed } from './status-feed';
+import { StatusHistory } from './status-history';
+import type { StatusServer } from './status-server';
+import { createStatusServer } from './status-server';
 
 export interface FilterListening {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The status page's port, or null when it is not served. */
+  readonly webPort: number | null;
 }
 
 export class Filter {
@@ -41,6 +47,7 @@ export class Filter {
   private readonly watchers: NodeWatcher[];
   private readonly grpc: FilterGrpcServer;
   private readonly http: FilterHttpServer;
+  private readonly web: StatusServer | null = null;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
 
@@ -97,6 +104,18 @@ export class Filter {
       logger: deps.logger,
       metrics: this.metrics,
     });
+    if (cfg.web) {
+      const history = new StatusHistory({ perDomain: cfg.web.historyPerDomain, total: cfg.web.historyTotal }, now);
+      this.view.subscribe(history.onView);
+      const logger = deps.logger.child({ component: 'status-page' });
+      const feed = new StatusFeed(
+        this.view,
+        history,
+        { intervalMs: cfg.web.updateIntervalMs, heartbeatMs: 5000, stuckAfterMs: 30_000 },
+        { logger, now },
+      );
+      this.web = createStatusServer({ cfg: cfg.web, view: this.view, history, feed, logger: deps.logger, now });
+    }
   }
 
   /** Listeners first, then the watchers. */
@@ -104,19 +123,23 @@ export class Filter {
     const { grpc, http } = this.cfg;
     const grpcPort = await bound('gRPC', listenAddress(grpc.host, grpc.port), this.grpc.listen(grpc.host, grpc.port));
     let httpPort: number;
+    let webPort: number | null = null;
     try {
       httpPort = await bound('HTTP', listenAddress(http.host, http.port), this.http.listen(http.host, http.port));
+      const web = this.cfg.web;
+      if (this.web && web) webPort = await bound('status page', listenAddress(web.host, web.port), this.web.listen());
     } catch (err) {
       await this.grpc.shutdown(0);
+      await this.http.close(0).catch(() => undefined);
       throw err;
     }
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
     this.log.info(
-      { grpcPort, httpPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
+      { grpcPort, httpPort, webPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
       'magrathea-filter ready',
     );
-    return { grpcPort, httpPort };
+    return { grpcPort, httpPort, webPort };
   }
 
   /**
@@ -146,6 +169,7 @@ export class Filter {
         { name: 'accounting', stop: () => this.accounting?.stop() },
         { name: 'grpc', stop: () => this.grpc.shutdown(graceMs) },
         { name: 'http', stop: () => this.http.close(graceMs) },
+        { name: 'status-page', stop: () => this.web?.close(graceMs) },
       ],
       this.log,
     );
