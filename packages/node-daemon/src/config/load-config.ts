@@ -12,7 +12,6 @@ import {
   DOMAIN_NAME,
   InputFileError,
   LOG_LEVELS,
-  ROLES,
   describeFsError,
   isLoopbackHost,
   parseAddress,
