@@ -85,7 +85,9 @@ describe('the release artifact', () => {
     expect(listing).toMatch(/package\/node_modules\/@magrathea\/pbs-hooks\/hooks\/magrathea_hook\.py/);
     expect(listing).toMatch(/package\/node_modules\/@grpc\/grpc-js\//);
     expect(listing).toMatch(/package\/systemd\/magrathead\.service/);
-    expect(listing).not.toMatch(/node_modules\/@magrathea\/[^/]+\/(src|test)\//);
+    // No sources or tests shipped — except the status page's static files, which are the runtime assets themselves.
+    expect(listing).not.toMatch(/node_modules\/@magrathea\/[^/]+\/(src\/(?!web\/)|test\/)/);
+    expect(listing).toMatch(/node_modules\/@magrathea\/scheduler-filter\/src\/web\/index\.html/);
     expect(listing).not.toMatch(/node_modules\/(typescript|jest|ts-jest|eslint|prettier|fast-check)\//);
     run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
   });

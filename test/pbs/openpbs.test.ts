@@ -117,6 +117,10 @@ async function suspendedInPbs(
   }
 }
 
+/** Running for real: PBS shows R from the prerun (begin hooks) on; substate 42 is running. */
+const running = (j: { job_state?: string; substate?: unknown }): boolean =>
+  j.job_state === 'R' && Number(j.substate) === 42;
+
 const magrathea = async (vn: string): Promise<string> =>
   String((await vnodes()).get(vn)?.resources_available.magrathea ?? '(unset)');
 
@@ -201,7 +205,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('qsub -I preempts the batch domain: the batch job is suspended in PBS and really stops, and runs on when the priority job ends', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '400']);
-    await until(async () => (await job(b)).job_state === 'R' && count(b) > 2, `${b} running and counting`);
+    await until(async () => running(await job(b)) && count(b) > 2, `${b} running and counting`);
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '8']);
     try {
       const pid = await s.id;
@@ -232,7 +236,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       // Both waits at once: PBS shows the priority job F only after its end hook has resumed the batch domain.
       const [tEnd, tR] = await Promise.all([
         until(async () => ((await job(pid)).job_state === 'F' ? Date.now() : false), `${pid} finished`, 40_000),
-        until(async () => ((await job(b)).job_state === 'R' ? Date.now() : false), `${b} running again`, 40_000, 50),
+        until(async () => (running(await job(b)) ? Date.now() : false), `${b} running again`, 40_000, 50),
       ]);
       note(
         'priority job end (its EndJob at the daemon) → batch job R in PBS (ms)',
@@ -280,7 +284,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
         s.end();
         await s.exited;
       }
-      await until(async () => (await job(b)).job_state === 'R', `${b} running again`, 40_000);
+      await until(async () => running(await job(b)), `${b} running again`, 40_000);
     } finally {
       await qmgr('delete hook mg_slow_begin');
     }
@@ -430,11 +434,11 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('after preemptions and a pbs_server restart no vnode comes back in maintenance', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodeb-meta', '--', COUNTER, '120']);
-    await until(async () => (await job(b)).job_state === 'R', `${b} running`);
+    await until(async () => running(await job(b)), `${b} running`);
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodeb-priv', '--', '/bin/sleep', '3']);
     try {
       await suspendedInPbs(dep, b, s, 'nodeb');
-      await until(async () => (await job(b)).job_state === 'R', `${b} resumed`, 30_000);
+      await until(async () => running(await job(b)), `${b} resumed`, 30_000);
     } finally {
       s.end();
       await s.exited;
@@ -452,11 +456,11 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('a once-suspended job still running across a pbs_server restart: PBS puts its vnode in maintenance; the filter says so and pbs recreate-vnode clears it', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '600']);
-    await until(async () => (await job(b)).job_state === 'R', `${b} running`);
+    await until(async () => running(await job(b)), `${b} running`);
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '3']);
     try {
       await suspendedInPbs(dep, b, s, 'nodea');
-      await until(async () => (await job(b)).job_state === 'R', `${b} resumed`, 30_000);
+      await until(async () => running(await job(b)), `${b} resumed`, 30_000);
     } finally {
       s.end();
       await s.exited;
@@ -527,7 +531,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('a qsig for a job that is gone is not an error: a suspended job deleted during the preemption', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '400']);
-    await until(async () => (await job(b)).job_state === 'R', `${b} running`);
+    await until(async () => running(await job(b)), `${b} running`);
     const logFrom = dep.filter!.logs.length;
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '6']);
     try {
@@ -690,7 +694,7 @@ describeLab('OpenPBS 23.06 lab: a frozen (paused) batch domain', () => {
 
   test('its job survives freeze and thaw although its mom cannot answer (node_fail_requeue 5 s); PBS is not asked what the mom cannot do', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodeb-meta', '--', COUNTER, '60']);
-    await until(async () => (await job(b)).job_state === 'R' && count(b) > 2, `${b} counting`);
+    await until(async () => running(await job(b)) && count(b) > 2, `${b} counting`);
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodeb-priv', '--', '/bin/sleep', '20']);
     try {
       await s.id;
