@@ -193,6 +193,8 @@ export async function cleanJobs(): Promise<void> {
   if (ids.length > 0) await pbsCmd('qdel', ['-W', 'force', ...ids]);
   await until(async () => (await pbsCmd('qselect', [])).stdout.trim() === '', 'every job gone', 30_000);
   await purgeHistory();
+  // Job ids come back after restarts: no job may read an older job's files.
+  for (const f of fs.readdirSync('/tmp')) if (f.startsWith('magrathea-count.')) fs.rmSync(`/tmp/${f}`, { force: true });
 }
 
 /**
