@@ -65,6 +65,7 @@ function machine() {
  */
 async function spawnDaemon({ stateDir, config }) {
   const bin = path.join(ROOT, 'packages/node-daemon/dist/main.js');
+  const socket = path.join(stateDir, 'd.sock');
   const args = [
     ...DAEMON_NODE_FLAGS,
     bin,
@@ -73,7 +74,7 @@ async function spawnDaemon({ stateDir, config }) {
     '--listen',
     '127.0.0.1:0',
     '--socket',
-    path.join(stateDir, 'd.sock'),
+    socket,
     '--log-level',
     'info',
   ];
@@ -90,6 +91,8 @@ async function spawnDaemon({ stateDir, config }) {
   return {
     proc,
     port: /** @type {number} */ (rec.tcpPort),
+    /** gRPC writes (StartJob, EndJob, DomainAction) go over the Unix socket: plaintext TCP serves only reads. */
+    socket,
     hookPort: /** @type {number | null} */ (rec.hookPort),
     stop: () =>
       new Promise((r) => {

@@ -2,7 +2,7 @@
 'use strict';
 /**
  * Node daemon benchmark: StartJob latency (no preemption, journal fsync included) through a real
- * magrathead process over gRPC on loopback, the same in-process (to show where the time goes),
+ * magrathead process over gRPC on its Unix socket (plaintext TCP serves only reads), the same in-process (to show where the time goes),
  * and the idle daemon's RSS and CPU.
  */
 const fs = require('node:fs');
@@ -79,7 +79,7 @@ async function grpcLatency(n) {
   for (const dname of ['meta', 'egee', 'priv']) fs.writeFileSync(path.join(dir, `${dname}.token`), `${TOKEN}-${dname}`);
   const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config: config(dir) });
   const api = loadMagratheaApi();
-  const client = new api.magrathea.v1.NodeService(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
+  const client = new api.magrathea.v1.NodeService(`unix:${d.socket}`, grpc.credentials.createInsecure());
   await waitFree(client);
   await new Promise((r) => setTimeout(r, 2000));
   const fresh = procStats(d.proc.pid);

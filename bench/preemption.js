@@ -59,7 +59,7 @@ async function measure(driver, mode, n) {
     );
   const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
   const api = loadMagratheaApi();
-  const c = new api.magrathea.v1.NodeService(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
+  const c = new api.magrathea.v1.NodeService(`unix:${d.socket}`, grpc.credentials.createInsecure());
   for (let i = 0; i < 3000; i++) {
     /** @type {import('@magrathea/common').NodeMessage} */
     const node = await unary(c, 'GetNode', {});
@@ -185,7 +185,7 @@ async function run() {
       },
     ],
     notes: [
-      'StartJob of a priority job while a batch job runs, through a real magrathead over gRPC on loopback (journal fsync included), then EndJob (resume). Phases are timed by the daemon: suspend/shrink the victim (preempt), then grow the winner.',
+      'StartJob of a priority job while a batch job runs, through a real magrathead over gRPC on its Unix socket (journal fsync included), then EndJob (resume). Phases are timed by the daemon: suspend/shrink the victim (preempt), then grow the winner.',
       'cgroup: both domains are CPU-burning process trees in real v1 cgroups. pause = freezer FROZEN + cpu.shares 2 + a lower memory limit; throttle = cpu.shares 2 + a lower memory limit, the tree keeps running. Memory released is measured: without swap the kernel gives back none (no swap on this machine).',
       "libvirt: one long-lived virsh session against libvirt's built-in test hypervisor (no libvirtd, no real guest): the rows measure the driver and virsh overhead only. Against libvirtd with QEMU guests, reference/hypervisors.md §2 measured suspend/resume 2–3 ms in a session and save/restore 0.3–0.7 s.",
       'The simulated row\'s "released" figure is the simulated driver\'s model (4 GiB active → 200 MiB preempted), not a measurement.',

@@ -29,7 +29,10 @@ export interface DaemonProcess {
   readonly proc: ChildProcess;
   readonly port: number;
   readonly socket: string;
+  /** The gRPC TCP address (reads only without TLS). */
   readonly addr: string;
+  /** The Unix socket as an address (`unix:PATH`): writes (StartJob, EndJob, DomainAction) go here. */
+  readonly admin: string;
   readonly logs: Record<string, unknown>[];
   /** SIGTERM and wait; resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -43,13 +46,24 @@ export interface SpawnOptions {
   readonly args?: readonly string[];
   /** gRPC TCP address; default 127.0.0.1:0 (a restart that must keep its address passes the old one). */
   readonly listen?: string;
+  /** Unix socket path; default `<stateDir>/d.sock`. */
+  readonly socket?: string;
+  /** Options for node itself, before the daemon's script (e.g. `--require` of a fixture). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts magrathead and waits for its "magrathead ready" log line. */
 export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   requireBuilt(DAEMON_BIN);
-  const args = [DAEMON_BIN, '--state-dir', opts.stateDir, '--listen', opts.listen ?? '127.0.0.1:0'];
-  args.push('--socket', path.join(opts.stateDir, 'd.sock'));
+  const args = [
+    ...(opts.nodeArgs ?? []),
+    DAEMON_BIN,
+    '--state-dir',
+    opts.stateDir,
+    '--listen',
+    opts.listen ?? '127.0.0.1:0',
+  ];
+  args.push('--socket', opts.socket ?? path.join(opts.stateDir, 'd.sock'));
   if (opts.config !== undefined) {
     const f = `${opts.stateDir.replace(/\/$/, '')}.yaml`;
     fs.writeFileSync(f, opts.config);
@@ -70,12 +84,21 @@ export interface FilterProcess extends DaemonProcess {
 export const FILTER_BIN = path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js');
 
 /** Starts magrathea-filter with a YAML config file and waits for "magrathea-filter ready". */
-export async function spawnFilter(configFile: string, env: Record<string, string> = {}): Promise<FilterProcess> {
+export async function spawnFilter(
+  configFile: string,
+  env: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+): Promise<FilterProcess> {
   requireBuilt(FILTER_BIN);
-  const p = await spawnReady([FILTER_BIN, '--config', configFile], 'magrathea-filter ready', env, (rec) => ({
-    port: rec.grpcPort as number,
-    socket: '',
-  }));
+  const p = await spawnReady(
+    [...nodeArgs, FILTER_BIN, '--config', configFile],
+    'magrathea-filter ready',
+    env,
+    (rec) => ({
+      port: rec.grpcPort as number,
+      socket: '',
+    }),
+  );
   const ready = p.logs.find((l) => l.msg === 'magrathea-filter ready')!;
   return { ...p, grpcPort: ready.grpcPort as number, httpPort: ready.httpPort as number };
 }
@@ -105,6 +128,7 @@ async function spawnReady(
     port,
     socket,
     addr: `127.0.0.1:${port}`,
+    admin: socket ? `unix:${socket}` : '',
     logs,
     stop: () => {
       proc.kill('SIGTERM');

@@ -62,7 +62,7 @@ domains:
   - { name: broken, class: normal, command: ["/bin/false"] }
 `,
     });
-    c = nodeClient(d.addr);
+    c = nodeClient(d.admin);
     await until(async () => {
       const s = statesOf(await getNode(c));
       return (

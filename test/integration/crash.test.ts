@@ -100,7 +100,7 @@ describe('crash safety (kill -9 during random commands)', () => {
 
     for (let round = 0; round < rounds; round++) {
       const d = await spawnDaemon({ stateDir: state, config: CONFIG });
-      const c: NodeServiceClient = nodeClient(d.addr);
+      const c: NodeServiceClient = nodeClient(d.admin);
       // After a restart: the daemon holds exactly the acknowledged jobs (in-doubt ones were settled below).
       const n0 = await getNode(c);
       expect(viewInvariants(n0)).toEqual([]);
@@ -188,7 +188,7 @@ describe('crash safety (kill -9 during random commands)', () => {
 
       // The restarted daemon reports exactly the replayed state.
       const d2 = await spawnDaemon({ stateDir: state, config: CONFIG });
-      const c2 = nodeClient(d2.addr);
+      const c2 = nodeClient(d2.admin);
       // The daemon recovered exactly that generation (it may commit right after, e.g. relaunching
       // an interrupted boot), and holds exactly those jobs.
       const recovered = d2.logs.find((l) => l.msg === 'state recovered');

@@ -97,7 +97,7 @@ describe('magrathea-filter with real node daemons', () => {
     slog = path.join(dir, 'qsig.log');
     for (const n of ['n1', 'n2', 'n3']) {
       daemons[n] = await spawnDaemon({ stateDir: path.join(dir, n), config: DAEMON_CONFIG });
-      clients[n] = nodeClient(daemons[n].addr);
+      clients[n] = nodeClient(daemons[n].admin);
     }
     for (const n of ['n1', 'n2', 'n3']) {
       await until(
@@ -288,7 +288,7 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, rea
     expect([st.code, st.stderr]).toEqual([9, expect.stringMatching(/1 of \d+ node\(s\) unreachable or stale: n2/)]);
     daemons.n2 = await spawnDaemon({ stateDir: path.join(dir, 'n2'), config: DAEMON_CONFIG, listen: addr });
     clients.n2!.close();
-    clients.n2 = nodeClient(daemons.n2.addr);
+    clients.n2 = nodeClient(daemons.n2.admin);
     await until(() => published(qlog).get('n2-meta')?.state === 'free', 'n2 back', 8000);
     expect(magOf(qlog, ['n2-meta', 'n2-priv'])).toEqual(['n2-meta=normal/free', 'n2-priv=priority/free']);
   });

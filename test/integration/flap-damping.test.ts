@@ -31,7 +31,7 @@ domains:
     `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\nnodes:\n  - { name: n1, address: "127.0.0.1:${d.port}" }\n`,
   );
   const f = await spawnFilter(cfg);
-  const c = nodeClient(d.addr);
+  const c = nodeClient(d.admin);
   const cs = new api.magrathea.v1.ClusterService(`127.0.0.1:${f.grpcPort}`, grpc.credentials.createInsecure());
   type Listed = { nodes: { vnodes: { domain: string; magrathea: string; reason: string }[] }[] };
   const vnode = async () =>

@@ -65,7 +65,7 @@ describe('fuzzing magrathead', () => {
       config: `hookApi: { listen: "127.0.0.1:0" }\n# the failed-token limiter would answer 429 to most of the fuzz; it has its own test\nlimits: { authFailuresPerMinute: 1000000 }\ndomains:\n  - { name: meta, tokenFile: ${dir}/meta.token }\n  - { name: egee }\n  - { name: priv, class: priority, tokenFile: ${dir}/priv.token }\ndriver: { simulated: { latencyMs: { boot: 0 } } }\n`,
     });
     hookUrl = `http://127.0.0.1:${String(d.logs.find((l) => l.msg === 'magrathead ready')!.hookPort)}`;
-    c = nodeClient(d.addr);
+    c = nodeClient(d.admin);
     for (let i = 0; i < 200 && Object.values(statesOf(await getNode(c))).some((s) => s !== 'free'); i++)
       await new Promise((r) => setTimeout(r, 10));
   });

@@ -70,7 +70,7 @@ domains:
   - { name: ghost, class: normal, preemption: pause, libvirtName: no-such-domain }
 `,
     });
-    c = nodeClient(d.addr);
+    c = nodeClient(d.admin);
     await until(async () => {
       const s = statesOf(await getNode(c));
       return ['bp', 'bt', 'bs', 'prio'].every((x) => s[x] === 'free') && (s.ghost ?? '').startsWith('down');
@@ -169,7 +169,7 @@ domains:
   - { name: a, class: normal, preemption: pause }
 `,
     });
-    const c = nodeClient(d.addr);
+    const c = nodeClient(d.admin);
     try {
       await waitUntil(async () => statesOf(await getNode(c)).a?.startsWith('down') === true, 'a down', 60_000, 50);
       const a = (await getNode(c)).domains.find((x) => x.name === 'a')!;

@@ -106,7 +106,7 @@ domains:
   - { name: prio, class: priority, preemption: pause, libvirtName: lv-prio }
 `,
     });
-    c = nodeClient(d.addr);
+    c = nodeClient(d.admin);
     await until(async () => Object.values(statesOf(await getNode(c))).every((s) => s === 'free'), 'domains booted');
     await until(() => ticks(path.join(dir, 'batch.serial')) >= 2, 'batch guest ticking');
   }, 300_000);

@@ -29,7 +29,7 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
   beforeAll(async () => {
     dir = tmpDir('mg-int-');
     d = await spawnDaemon({ stateDir: path.join(dir, 'state') });
-    client = nodeClient(d.addr);
+    client = nodeClient(d.admin);
   });
   afterAll(async () => {
     client?.close();
@@ -48,7 +48,7 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     expect(watch.events[0]!.snapshot).toBeTruthy();
     const g0 = Number(watch.events[0]!.generation);
 
-    let r = await cli(['job', 'start', '--node', d.addr, '--domain', 'meta', '--job', '100.pbs']);
+    let r = await cli(['job', 'start', '--node', d.admin, '--domain', 'meta', '--job', '100.pbs']);
     expect(r).toMatchObject({ code: 0 });
     const st = JSON.parse((await cli(['status', '--node', d.addr, '--json'])).stdout) as {
       domains: {
@@ -70,7 +70,7 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     expect(Number.isNaN(Date.parse(st.domains[0]!.since))).toBe(false);
 
     // A job in an occupied domain is refused with the reason on stderr and a non-zero exit.
-    r = await cli(['job', 'start', '--node', d.addr, '--domain', 'egee', '--job', '101.pbs']);
+    r = await cli(['job', 'start', '--node', d.admin, '--domain', 'egee', '--job', '101.pbs']);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/refused: occupied/);
 
@@ -81,10 +81,10 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     expect(statesOf(await getNode(client))).toEqual({ meta: 'preempted', egee: 'occupied', priv: 'running-priority' });
 
     // Repeating a start is idempotent.
-    r = await cli(['job', 'start', '--node', d.addr, '--domain', 'priv', '--job', '200.pbs', '--json']);
+    r = await cli(['job', 'start', '--node', d.admin, '--domain', 'priv', '--job', '200.pbs', '--json']);
     expect(JSON.parse(r.stdout)).toMatchObject({ already_running: true });
 
-    r = await cli(['job', 'end', '--node', d.addr, '--domain', 'priv', '--job', '200.pbs']);
+    r = await cli(['job', 'end', '--node', d.admin, '--domain', 'priv', '--job', '200.pbs']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/resumed meta/);
     expect(statesOf(await getNode(client))).toEqual({
@@ -95,12 +95,12 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     const meta = (await getNode(client)).domains[0]!;
     expect(meta.jobs[0]!.preempted_seconds).toBeGreaterThan(0);
 
-    r = await cli(['job', 'end', '--node', d.addr, '--domain', 'meta', '--job', '100.pbs']);
+    r = await cli(['job', 'end', '--node', d.admin, '--domain', 'meta', '--job', '100.pbs']);
     expect(r.code).toBe(0);
     expect(statesOf(await getNode(client))).toEqual({ meta: 'free', egee: 'free', priv: 'free' });
 
     // Ending again: success with a warning (end hooks retry).
-    r = await cli(['job', 'end', '--node', d.addr, '--domain', 'meta', '--job', '100.pbs']);
+    r = await cli(['job', 'end', '--node', d.admin, '--domain', 'meta', '--job', '100.pbs']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: job 100.pbs is not known/);
 
@@ -129,19 +129,19 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
   });
 
   test('domain actions through the CLI, with refusals and reasons', async () => {
-    let r = await cli(['domain', 'offline', 'egee', '--node', d.addr, '--reason', 'disk check']);
+    let r = await cli(['domain', 'offline', 'egee', '--node', d.admin, '--reason', 'disk check']);
     expect(r).toMatchObject({ code: 0 });
     const table = (await cli(['status', '--node', d.addr])).stdout;
     expect(table).toMatch(/egee\s+normal\s+free\s+-\s+\S+ ago\s+\d+\s+offline: disk check/);
-    r = await cli(['job', 'start', '--node', d.addr, '--domain', 'egee', '--job', 'x1']);
+    r = await cli(['job', 'start', '--node', d.admin, '--domain', 'egee', '--job', 'x1']);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/offline: domain egee is offline: disk check/);
-    expect((await cli(['domain', 'online', 'egee', '--node', d.addr])).code).toBe(0);
-    r = await cli(['domain', 'freeze', 'meta', '--node', d.addr]);
+    expect((await cli(['domain', 'online', 'egee', '--node', d.admin])).code).toBe(0);
+    r = await cli(['domain', 'freeze', 'meta', '--node', d.admin]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/not-priority/);
-    expect((await cli(['domain', 'down', 'egee', '--node', d.addr])).stdout).toMatch(/down egee: down-bootable/);
-    expect((await cli(['domain', 'boot', 'egee', '--node', d.addr])).stdout).toMatch(/boot egee: booting/);
+    expect((await cli(['domain', 'down', 'egee', '--node', d.admin])).stdout).toMatch(/down egee: down-bootable/);
+    expect((await cli(['domain', 'boot', 'egee', '--node', d.admin])).stdout).toMatch(/boot egee: booting/);
     for (let i = 0; i < 200 && statesOf(await getNode(client)).egee !== 'free'; i++)
       await new Promise((res) => setTimeout(res, 10));
     expect(statesOf(await getNode(client)).egee).toBe('free');
@@ -169,7 +169,7 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     expect((act as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
     const after = await getNode(client);
     expect(after.generation).toBe(before.generation);
-    let r = await cli(['job', 'start', '--node', d.addr, '--domain', 'meta', '--job', 'j', '--cpus', 'many']);
+    let r = await cli(['job', 'start', '--node', d.admin, '--domain', 'meta', '--job', 'j', '--cpus', 'many']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--cpus/);
     r = await cli(['status', '--node', 'no-port']);
@@ -256,7 +256,7 @@ describe('magrathead start-up errors and shutdown', () => {
       config:
         'domains: [{ name: a }, { name: p, class: priority }]\ndriver: { simulated: { latencyMs: { boot: 0 } } }\n',
     });
-    const c = nodeClient(d.addr);
+    const c = nodeClient(d.admin);
     for (let i = 0; i < 100 && statesOf(await getNode(c)).a !== 'free'; i++)
       await new Promise((r) => setTimeout(r, 10));
     await unary(c, c.StartJob, { domain: 'a', job_id: 'keep.me', preemptible: true });
@@ -272,7 +272,7 @@ describe('magrathead start-up errors and shutdown', () => {
     expect(d.logs.some((l) => l.msg === 'magrathead stopped')).toBe(true);
     c.close();
     const d2 = await spawnDaemon({ stateDir: state, config: 'domains: [{ name: a }, { name: p, class: priority }]\n' });
-    const c2 = nodeClient(d2.addr);
+    const c2 = nodeClient(d2.admin);
     const n = await getNode(c2);
     expect(n.generation).toBe(gen);
     expect(n.domains[0]!.jobs.map((j) => j.id)).toEqual(['keep.me']);

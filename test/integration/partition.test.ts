@@ -87,7 +87,7 @@ test('partitions during job traffic: nothing accepting is published for unreacha
   const c: Record<string, NodeServiceClient> = {};
   for (const n of names) {
     d[n] = await spawnDaemon({ stateDir: path.join(dir, n), config: CONFIG });
-    c[n] = nodeClient(d[n].addr);
+    c[n] = nodeClient(d[n].admin);
   }
   const proxy = await blockableProxy(d.n4!.port);
   const cfg = path.join(dir, 'filter.yaml');
@@ -238,7 +238,7 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
     proxy.unblock();
     d.n1 = await spawnDaemon({ stateDir: path.join(dir, 'n1'), config: CONFIG, listen: d.n1!.addr });
     c.n1!.close();
-    c.n1 = nodeClient(d.n1.addr);
+    c.n1 = nodeClient(d.n1.admin);
     for (let i = 0; i < 100 && !(await list()).every((n) => n.reachable); i++) await sleep(50);
     expect((await list()).every((n) => n.reachable)).toBe(true);
     silenced.clear();

@@ -90,7 +90,7 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
     });
     const ready = d.logs.find((l) => l.msg === 'magrathead ready')!;
     hookUrl = `http://127.0.0.1:${String(ready.hookPort)}`;
-    client = nodeClient(d.addr);
+    client = nodeClient(d.admin);
     for (let i = 0; i < 200 && Object.values(statesOf(await getNode(client))).some((s) => s !== 'free'); i++)
       await new Promise((r) => setTimeout(r, 10));
     for (const name of Object.keys(TOKENS)) {

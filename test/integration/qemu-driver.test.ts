@@ -96,7 +96,7 @@ domains:
   - { name: prio, class: priority, ${vm('pause')} }
 `,
     });
-    c = nodeClient(d.addr);
+    c = nodeClient(d.admin);
     await until(
       async () => {
         const s = statesOf(await getNode(c));
@@ -268,8 +268,8 @@ domains:
   - { name: b, class: normal, preemption: pause, vm: { kernel: ${dir}/no-such-vmlinux } }
 `,
     });
-    const c1 = nodeClient(d.addr);
-    const c2 = nodeClient(d2.addr);
+    const c1 = nodeClient(d.admin);
+    const c2 = nodeClient(d2.admin);
     try {
       const wait = async (cl: NodeServiceClient, name: string) => {
         const down = async () => (await getNode(cl)).domains.find((y) => y.name === name)!;

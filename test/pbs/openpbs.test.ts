@@ -180,7 +180,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
   test('a batch job runs only where a start is allowed and makes its siblings occupied; the queue chooses the image', async () => {
     const t0 = Date.now();
     const a = await qsub(['-l', 'select=1:ncpus=1', '--', '/bin/sleep', '60']);
-    const ja = await until(async () => ((await job(a)).job_state === 'R' ? job(a) : false), `${a} running`);
+    const ja = await until(async () => (running(await job(a)) ? job(a) : false), `${a} running`);
     note('qsub → R (ms)', Date.now() - t0);
     const va = vnodeOf(ja);
     expect(va).toMatch(/^node[ab]-meta$/);
@@ -195,11 +195,11 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     expect(await magrathea(vnodeName(node, 'priv'))).toBe('priority');
     // The EGEE queue lands in the other node's egee domain (this node's is occupied).
     const e = await qsub(['-q', 'egee', '-l', 'select=1:ncpus=1', '--', '/bin/sleep', '60']);
-    const je = await until(async () => ((await job(e)).job_state === 'R' ? job(e) : false), `${e} running`);
+    const je = await until(async () => (running(await job(e)) ? job(e) : false), `${e} running`);
     expect(vnodeOf(je)).toBe(vnodeName(other, 'egee'));
     // An explicit image request of a workq job.
     const x = await qsub(['-l', 'select=1:ncpus=1:magrathea_image=egee', '--', '/bin/sleep', '30']);
-    const jx = await until(async () => ((await job(x)).job_state === 'R' ? job(x) : false), `${x} running`);
+    const jx = await until(async () => (running(await job(x)) ? job(x) : false), `${x} running`);
     expect(vnodeOf(jx)).toBe(vnodeName(other, 'egee'));
   }, 120_000);
 
@@ -209,10 +209,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '8']);
     try {
       const pid = await s.id;
-      const tPreempt = await until(
-        async () => ((await job(pid)).job_state === 'R' ? Date.now() : false),
-        `${pid} running`,
-      );
+      const tPreempt = await until(async () => (running(await job(pid)) ? Date.now() : false), `${pid} running`);
       expect((await stateOf(dep, 'nodea')).meta!.state).toBe('preempted');
       const tS = await until(
         async () => ((await job(b)).job_state === 'S' ? Date.now() : false),
@@ -300,7 +297,7 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       '/bin/sleep',
       '60',
     ]);
-    await until(async () => (await job(m)).job_state === 'R', `${m} running`);
+    await until(async () => running(await job(m)), `${m} running`);
     await until(async () => (await stateOf(dep, 'nodeb')).meta!.jobs.length === 1, 'both domains have it');
     expect((await stateOf(dep, 'nodea')).meta).toEqual({
       state: 'running',

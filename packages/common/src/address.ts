@@ -35,3 +35,9 @@ export function formatAddress(a: Address): string {
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
+
+/** The address part of a gRPC peer string: "10.0.0.5:53211" → "10.0.0.5", "::1:5000" → "::1". */
+export function sourceOf(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer;
+}

@@ -38,3 +38,64 @@ export function parseJsonObject(
     throw invalid('the body must be a JSON object');
   return v as Record<string, unknown>;
 }
+
+/** How an edge turns body problems into its own errors. */
+export interface BodyErrors {
+  /** The body is larger than the limit (answer 413 and close the connection). */
+  readonly tooLarge: (limit: number) => Error;
+  /** The client went away (or timed out) before the body was complete. */
+  readonly incomplete: () => Error;
+}
+
+/**
+ * Reads a request body of at most `limit` bytes. A body announced (Content-Length) or found to
+ * be larger is refused at once: reading stops there, nothing more is buffered, and the caller
+ * answers 413 with `connection: close` (see `closeAfter`), so a huge upload costs a bounded
+ * amount of memory and time.
+ */
+export function readLimitedBody(req: http.IncomingMessage, limit: number, errors: BodyErrors): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) {
+      req.pause();
+      reject(errors.tooLarge(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > limit) {
+        settled = true;
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        reject(errors.tooLarge(limit));
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    });
+    req.on('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(errors.incomplete());
+    });
+  });
+}
+
+/** Closes the connection once the response is sent (after a 413 the rest of the body is never read). */
+export function closeAfter(res: http.ServerResponse): void {
+  res.once('finish', () => res.socket?.destroy());
+}

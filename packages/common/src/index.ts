@@ -18,7 +18,7 @@ export type {
   DomainActionName,
   RefusalReason,
 } from './states';
-export { parseAddress, grpcTarget, formatAddress, isLoopbackHost, AddressError } from './address';
+export { parseAddress, grpcTarget, formatAddress, isLoopbackHost, sourceOf, AddressError } from './address';
 export type { Address } from './address';
 export type { NodeServiceClient } from './generated/magrathea/v1/NodeService';
 export type { Node__Output as NodeMessage, Node as NodeInput } from './generated/magrathea/v1/Node';
@@ -71,19 +71,28 @@ export type {
   CandidatesResponse__Output as CandidatesResponseMessage,
 } from './generated/magrathea/v1/CandidatesResponse';
 export { parseYamlStrict } from './yaml';
-export { StreamRegistry } from './streams';
+export { StreamRegistry, StreamPump } from './streams';
 export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter, commonName } from './peer-auth';
+export type { FailureDelayOptions } from './peer-auth';
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
-export { serverTlsCredentials, clientCredentials, clientChannel, verifiedPeerCertificate, readPem } from './tls';
+export {
+  serverTlsCredentials,
+  clientCredentials,
+  clientChannel,
+  verifiedPeerCertificate,
+  readPem,
+  readPemAsync,
+  MAX_PEM_BYTES,
+} from './tls';
 export type { TlsFiles } from './tls';
-export { eligibility, DOMAIN_NAME } from './rules';
+export { eligibility, DOMAIN_NAME, JOB_ID_TEXT, MAX_DOMAINS_PER_NODE } from './rules';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
 export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';
 export type { StopStep, StopLogger } from './shutdown';
 export { createLogger, routeGrpcLogs, REDACTED_PATHS } from './logger';
 export type { LoggerOptions } from './logger';
-export { listenHttp, parseJsonObject } from './http-edge';
-export type { MetricsExposition } from './http-edge';
+export { listenHttp, parseJsonObject, readLimitedBody, closeAfter } from './http-edge';
+export type { MetricsExposition, BodyErrors } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';
 export {
@@ -105,3 +114,16 @@ export {
   watchParent,
 } from './startup';
 export type { LogLevel, ListenProblem } from './startup';
+export { readRegularFile, readRegularFileSync, FileReadError } from './file-read';
+export type { FileContents, FileReadProblem, ReadFileOptions } from './file-read';
+export { applyJobChange, jobListChange, JobLists } from './job-changes';
+export type { JobListChange } from './job-changes';
+export type {
+  JobChange as JobChangeInput,
+  JobChange__Output as JobChangeMessage,
+} from './generated/magrathea/v1/JobChange';
+export type { Job__Output as JobMessage } from './generated/magrathea/v1/Job';
+export { ConnectionGuard } from './connection-guard';
+export type { ConnectionLimits, GuardLogger } from './connection-guard';
+export { FIRST_BYTES_MS, listenGrpcTcp, listenGrpcUnix, SocketInUseError } from './grpc-listen';
+export type { GrpcListener } from './grpc-listen';

@@ -145,46 +145,96 @@ export class PeerAuthenticator {
   }
 }
 
+/** How failed authentications are slowed down. */
+export interface FailureDelayOptions {
+  /** Each failure beyond the free ones adds this much delay, ms. Default 100. */
+  readonly stepMs?: number;
+  /** Longest delay, ms. Default 5000. */
+  readonly maxDelayMs?: number;
+  /** Failures from all sources together that are free, as a multiple of the per-source limit. Default 5. */
+  readonly globalFactor?: number;
+}
+
+/** Failure times within the window, oldest first, at most `cap` of them. */
+class Window {
+  private times: number[] = [];
+  constructor(private readonly cap: number) {}
+  /** Records a failure at `t` and returns how many fell within `windowMs` (the cap at most). */
+  add(t: number, windowMs: number): number {
+    let i = 0;
+    while (i < this.times.length && t - (this.times[i] as number) >= windowMs) i++;
+    if (i > 0) this.times = this.times.slice(i);
+    this.times.push(t);
+    if (this.times.length > this.cap) this.times.shift();
+    return this.times.length;
+  }
+  lastAt(): number {
+    return this.times[this.times.length - 1] ?? -Infinity;
+  }
+}
+
 /**
- * Counts failed authentications per source and refuses a source that fails too often:
- * more than `limit` failures within `windowMs` blocks it for `windowMs`. Pure (clock injected).
+ * Slows guessing down without locking anyone out. A request that authenticates is never
+ * delayed or refused (a guest's user job that shares its hooks' address cannot lock them out by
+ * guessing). A failure is answered after a delay: the first `limit` failures of a source within
+ * `windowMs` at once, then each further one `stepMs` later than the previous, up to `maxDelayMs`;
+ * the same applies to the failures of all sources together beyond `limit × globalFactor`, so
+ * guesses spread over many addresses are slowed down too. Durations run on a monotonic clock
+ * (`now`, default `performance.now()`): a wall clock stepped back stretches nothing.
  */
 export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
-  private readonly blocked = new Map<string, number>();
+  private readonly sources = new Map<string, Window>();
+  private readonly all: Window;
+  private readonly stepMs: number;
+  private readonly maxDelayMs: number;
+  private readonly globalLimit: number;
+  /** Failed authentications. */
   total = 0;
-  refusedTotal = 0;
+  /** Failures answered after a delay. */
+  delayedTotal = 0;
 
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** True while `source` is blocked. */
-  isBlocked(source: string): boolean {
-    const until = this.blocked.get(source);
-    if (until === undefined) return false;
-    if (this.now() >= until) {
-      this.blocked.delete(source);
-      return false;
-    }
-    this.refusedTotal++;
-    return true;
+    private readonly now: () => number = () => performance.now(),
+    opts: FailureDelayOptions = {},
+  ) {
+    this.stepMs = opts.stepMs ?? 100;
+    this.maxDelayMs = opts.maxDelayMs ?? 5000;
+    this.globalLimit = limit * (opts.globalFactor ?? 5);
+    const steps = Math.ceil(this.maxDelayMs / this.stepMs) + 1;
+    this.all = new Window(this.globalLimit + steps);
   }
 
-  /** Records a failure; returns true when this failure starts a block. */
-  fail(source: string): boolean {
+  /** Records a failure from `source`; returns how long to wait before answering it, ms (0: at once). */
+  fail(source: string): number {
     this.total++;
     const t = this.now();
-    const recent = (this.failures.get(source) ?? []).filter((x) => t - x < this.windowMs);
-    recent.push(t);
-    this.failures.set(source, recent);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value as string);
-    if (recent.length > this.limit && !this.blocked.has(source)) {
-      this.blocked.set(source, t + this.windowMs);
-      return true;
+    const steps = Math.ceil(this.maxDelayMs / this.stepMs) + 1;
+    let w = this.sources.get(source);
+    if (!w) {
+      if (this.sources.size >= 10_000) this.forgetOldest(t);
+      w = new Window(this.limit + steps);
+      this.sources.set(source, w);
     }
-    return false;
+    const own = w.add(t, this.windowMs) - this.limit;
+    const everyone = this.all.add(t, this.windowMs) - this.globalLimit;
+    const delay = Math.min(this.maxDelayMs, Math.max(0, own, everyone) * this.stepMs);
+    if (delay > 0) this.delayedTotal++;
+    return delay;
+  }
+
+  /** Drops the sources not heard from within the window (or the oldest one). */
+  private forgetOldest(t: number): void {
+    let oldest: string | null = null;
+    let oldestAt = Infinity;
+    for (const [s, w] of this.sources) {
+      if (t - w.lastAt() >= this.windowMs) this.sources.delete(s);
+      else if (w.lastAt() < oldestAt) {
+        oldestAt = w.lastAt();
+        oldest = s;
+      }
+    }
+    if (this.sources.size >= 10_000 && oldest !== null) this.sources.delete(oldest);
   }
 }

@@ -61,6 +61,10 @@ export const REFUSAL_REASONS = [
   'already-offline',
   'driver-failed',
   'unsupported',
+  // The journal could not be written (disk full, I/O error): nothing was changed.
+  'storage-failed',
+  // The state directory was deleted or replaced under the daemon: nothing can be made durable.
+  'state-dir-lost',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

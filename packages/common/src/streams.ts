@@ -29,3 +29,63 @@ export class StreamRegistry {
     return this.streams.size;
   }
 }
+
+/**
+ * Writes messages to a server stream no faster than its reader takes them: grpc-js is handed one
+ * message at a time (while the stream is writable), the others wait here, as references to
+ * messages shared with every other stream. More than `maxQueued` waiting means the reader does
+ * not keep up: `onOverflow` runs once (it should end the stream; the reader resumes from what it
+ * has seen), and the queue is dropped, so one stalled reader holds a bounded amount of memory.
+ */
+export class StreamPump<T> {
+  private queue: (T | undefined)[] = [];
+  private head = 0;
+  private blocked = false;
+  private overflowed = false;
+
+  constructor(
+    private readonly call: grpc.ServerWritableStream<unknown, T>,
+    private readonly maxQueued: number,
+    private readonly onOverflow: () => void,
+  ) {
+    call.on('drain', () => {
+      this.blocked = false;
+      this.flush();
+    });
+  }
+
+  /** Messages waiting for the reader. */
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** False once the reader fell too far behind (the message is dropped, `onOverflow` has run). */
+  push(message: T): boolean {
+    if (this.overflowed) return false;
+    this.queue.push(message);
+    if (this.queued > this.maxQueued) {
+      this.overflowed = true;
+      this.queue = [];
+      this.head = 0;
+      this.onOverflow();
+      return false;
+    }
+    this.flush();
+    return true;
+  }
+
+  private flush(): void {
+    while (!this.blocked && this.head < this.queue.length) {
+      const m = this.queue[this.head] as T;
+      this.queue[this.head++] = undefined;
+      if (!this.call.write(m)) this.blocked = true;
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,9 +1,9 @@
 /** gRPC TLS credentials from PEM files: server side (mTLS, files watched for rotation) and client side. */
-import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
+import { readRegularFile, readRegularFileSync } from './file-read';
 
 export interface TlsFiles {
   /** The site CA (PEM) that issues every certificate. */
@@ -12,16 +12,22 @@ export interface TlsFiles {
   readonly key: string;
 }
 
-/** Reads a PEM file, with a clear error. */
-export function readPem(file: string, what: string): Buffer {
-  let b: Buffer;
-  try {
-    b = fs.readFileSync(file);
-  } catch (err) {
-    throw new Error(`${what} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+/** Largest PEM file read (a CA bundle), bytes. */
+export const MAX_PEM_BYTES = 1024 * 1024;
+
+function checkPem(b: Buffer, file: string, what: string): Buffer {
   if (!b.toString('latin1').includes('-----BEGIN ')) throw new Error(`${what} ${file}: not a PEM file`);
   return b;
+}
+
+/** Reads a PEM file (a regular file of at most MAX_PEM_BYTES), with a clear error. */
+export function readPem(file: string, what: string): Buffer {
+  return checkPem(readRegularFileSync(file, { maxBytes: MAX_PEM_BYTES, what }).data, file, what);
+}
+
+/** readPem off the event loop (reloads while serving). */
+export async function readPemAsync(file: string, what: string): Promise<Buffer> {
+  return checkPem((await readRegularFile(file, { maxBytes: MAX_PEM_BYTES, what })).data, file, what);
 }
 
 /**

@@ -80,28 +80,36 @@ describe('PeerAuthenticator', () => {
 });
 
 describe('FailureLimiter', () => {
-  test('a source is blocked exactly when it exceeds the limit within the window, and only for the window', () => {
+  test('a failure waits step × (failures beyond the free ones within the window), of its source or of everyone, at most maxDelay', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 20 }),
-        fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 60 }),
-        (limit, gaps) => {
+        fc.array(fc.record({ gap: fc.integer({ min: 0, max: 5000 }), source: fc.constantFrom('a', 'b', 'c') }), {
+          maxLength: 200,
+        }),
+        (limit, events) => {
           let t = 0;
-          const l = new FailureLimiter(limit, 60_000, () => t);
-          const times: number[] = [];
-          for (const g of gaps) {
-            t += g;
-            if (l.isBlocked('a')) continue;
-            times.push(t);
-            const started = l.fail('a');
-            const recent = times.filter((x) => t - x < 60_000).length;
-            expect(started).toBe(recent > limit);
+          const l = new FailureLimiter(limit, 60_000, () => t, { stepMs: 100, maxDelayMs: 2000, globalFactor: 2 });
+          const seen: { t: number; source: string }[] = [];
+          for (const e of events) {
+            t += e.gap;
+            seen.push({ t, source: e.source });
+            const recent = seen.filter((x) => t - x.t < 60_000);
+            const own = recent.filter((x) => x.source === e.source).length - limit;
+            const all = recent.length - 2 * limit;
+            expect(l.fail(e.source)).toBe(Math.min(2000, Math.max(0, own, all) * 100));
           }
-          expect(l.isBlocked('b')).toBe(false);
-          t += 60_000;
-          expect(l.isBlocked('a')).toBe(false);
+          expect(l.total).toBe(events.length);
         },
       ),
     );
+  });
+
+  test('the window runs on the clock it is given: a failure a window later is free again', () => {
+    let t = 0;
+    const l = new FailureLimiter(2, 60_000, () => t);
+    expect([l.fail('a'), l.fail('a'), l.fail('a')]).toEqual([0, 0, 100]);
+    t += 60_000;
+    expect(l.fail('a')).toBe(0);
   });
 });

@@ -10,21 +10,24 @@ import type { AccelFacts } from './hypervisor/qemu/accel';
 import { readAccelFacts } from './hypervisor/qemu/accel';
 import { FileJournal } from './journal/file-journal';
 import type { Journal } from './journal/journal';
+import { StateDirLock } from './journal/state-dir';
 import type { HostMetrics } from './metrics/host-metrics';
 import { SystemInformationMetrics } from './metrics/host-metrics';
 import { DaemonMetrics } from './metrics/daemon-metrics';
 import type { HookServer } from './hook-api/hook-server';
 import { createHookServer } from './hook-api/hook-server';
 import { DomainTokens } from './hook-api/tokens';
-import { ConfigError } from './errors';
+import { ConfigError, DaemonError } from './errors';
 import {
   FailureLimiter,
   InputFileError,
   listenAddress,
   PeerAuthenticator,
   readPem,
+  readPemAsync,
   stopInOrder,
   bound,
+  toListenError,
   unreadableFiles,
 } from '@magrathea/common';
 import { Authorizer } from './rpc/authorizer';
@@ -81,6 +84,8 @@ export class Daemon {
   private readonly hook: HookServer | null;
   private readonly auth: Authorizer;
   private readonly hookLimiter: FailureLimiter;
+  /** One daemon per state directory (null with an injected journal: tests). */
+  private readonly lock: StateDirLock | null;
   /** Prometheus metrics, served on the hook API's GET /metrics. */
   readonly metrics: DaemonMetrics;
   private readonly log: Logger;
@@ -110,6 +115,8 @@ export class Daemon {
           }),
       });
     this.journal = deps.journal ?? new FileJournal(config.stateDir);
+    this.lock = deps.journal ? null : new StateDirLock(config.stateDir);
+    const mono = clock.monotonicMs ?? (() => performance.now());
     this.hostMetrics = deps.hostMetrics ?? new SystemInformationMetrics(clock);
     this.tasks = deps.tasks ?? new CronTasks(deps.logger.child({ component: 'tasks' }));
     this.manager = new DomainManager(
@@ -128,6 +135,10 @@ export class Daemon {
         logger: deps.logger,
         hostSample: () => this.hostMetrics.latest(),
         onCommitted: (o) => this.metrics.commandCommitted(o),
+        // Loudly: health says NOT_SERVING while no command can be made durable.
+        onStorage: (problem) => {
+          if (this.stateValue === 'running') this.rpc.setServing(problem === null);
+        },
       },
     );
     const commands = new DomainCommands(this.manager, deps.logger);
@@ -144,24 +155,27 @@ export class Daemon {
       authenticator,
       config.limits.authFailuresPerMinute,
       deps.logger.child({ component: 'auth' }),
-      () => clock.now(),
+      mono,
+      config.listen.unixSocket,
     );
     this.rpc = createRpcServer({
       manager: this.manager,
       commands,
       logger: deps.logger,
       auth: this.auth,
-      maxStreamsPerClient: config.limits.maxStreamsPerClient,
+      limits: config.limits,
       heartbeatMs: config.heartbeatMs,
       tls,
     });
-    this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, () => clock.now());
+    this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, mono);
     this.metrics = new DaemonMetrics({
       nodeName: config.nodeName,
       manager: this.manager,
       grpcAuth: () => this.auth.counters,
       hookAuth: this.hookLimiter,
       watchStreams: () => this.rpc.openStreams,
+      slowWatchersCut: () => this.rpc.slowWatchersCut,
+      connectionsRefused: () => ({ grpc: this.rpc.refusedConnections, hook: this.hook?.refusedConnections ?? 0 }),
       host: () => this.hostMetrics.latest(),
     });
     this.hook = config.hookApi
@@ -174,7 +188,13 @@ export class Daemon {
             limiter: this.hookLimiter,
             metrics: this.metrics,
           },
-          config.hookApi,
+          {
+            ...config.hookApi,
+            connections: {
+              maxConnections: config.limits.maxConnections,
+              maxPerSource: config.limits.maxConnectionsPerSource,
+            },
+          },
         )
       : null;
   }
@@ -184,22 +204,24 @@ export class Daemon {
   }
 
   /**
-   * SIGHUP: re-reads the domains' hook API tokens and the site CA. On any problem the old
-   * tokens and CA stay in force. (Server certificates are re-read by the TLS layer by itself.)
+   * SIGHUP: re-reads the domains' hook API tokens and the site CA, off the event loop (a token
+   * file that is a FIFO or a device is refused, never waited for). On any problem the old tokens
+   * and CA stay in force. (Server certificates are re-read by the TLS layer by itself.)
    */
-  reloadTokens(): string[] {
+  async reloadTokens(): Promise<string[]> {
     const tls = this.config.listen.tls;
     if (tls) {
       try {
-        this.auth.setCa(readPem(tls.ca, 'CA certificate'));
+        this.auth.setCa(await readPemAsync(tls.ca, 'CA certificate'));
       } catch (err) {
         this.log.error({ err }, 'CA reload failed; the previous CA stays in force');
       }
     }
-    const problems = this.tokens.load(this.tokenSources());
+    const { problems, warnings } = await this.tokens.load(this.tokenSources());
+    for (const w of warnings) this.log.warn({ warning: w }, 'hook API token file readable by others');
     if (problems.length > 0) this.log.error({ problems }, 'token reload failed; the previous tokens stay in force');
     else this.log.info({ domains: this.tokens.size }, 'hook API tokens reloaded');
-    return problems;
+    return [...problems];
   }
 
   get state(): DaemonState {
@@ -212,9 +234,12 @@ export class Daemon {
     this.stateValue = 'starting';
     try {
       if (this.hook) {
-        const problems = this.tokens.load(this.tokenSources());
-        if (problems.length > 0) throw new ConfigError(problems);
+        const { problems, warnings } = await this.tokens.load(this.tokenSources());
+        if (problems.length > 0) throw new ConfigError([...problems]);
+        for (const w of warnings) this.log.warn({ warning: w }, 'hook API token file readable by others');
       }
+      // The lock first: nothing of the state directory (nor the socket) is touched while another daemon holds it.
+      if (this.lock) await this.lock.acquire();
       this.manager.recover();
       await this.manager.startDriver();
       // Sampling CPU load takes ~0.5 s; GetNode reports host metrics once the first sample is in.
@@ -225,7 +250,13 @@ export class Daemon {
       let tcpPort: number | null = null;
       const { tcp, unixSocket } = this.config.listen;
       if (tcp) tcpPort = await bound('gRPC', listenAddress(tcp.host, tcp.port), this.rpc.listenTcp(tcp.host, tcp.port));
-      if (unixSocket) await bound('gRPC socket', `unix:${unixSocket}`, this.rpc.listenUnix(unixSocket));
+      if (unixSocket) {
+        // A socket another process answers on is refused as the daemon's own error (exit 75), not
+        // read as a failed bind.
+        await this.rpc.listenUnix(unixSocket).catch((err: unknown) => {
+          throw err instanceof DaemonError ? err : toListenError(err, 'gRPC socket', `unix:${unixSocket}`);
+        });
+      }
       const api = this.config.hookApi;
       const hookPort =
         this.hook && api
@@ -276,6 +307,7 @@ export class Daemon {
         { name: 'manager', stop: () => this.manager.drain() },
         { name: 'driver', stop: () => this.driver.stop() },
         { name: 'journal', stop: () => this.journal.close() },
+        { name: 'state-lock', stop: () => this.lock?.release() },
       ],
       this.log,
     );

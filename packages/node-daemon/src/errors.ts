@@ -12,6 +12,10 @@ export type DaemonErrorCode =
   | 'config'
   | 'journal-corrupt'
   | 'state-dir'
+  | 'state-dir-unsafe'
+  | 'state-dir-locked'
+  | 'storage'
+  | 'state-dir-lost'
   | 'driver'
   | 'unauthenticated'
   | 'permission-denied'
@@ -89,6 +93,76 @@ export class StateDirError extends DaemonError {
   override readonly name = 'StateDirError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('state-dir', message, options);
+  }
+}
+
+/**
+ * The state directory (or one of its parents, or a file in it) could be changed by another local
+ * user: the daemon refuses to use it (exit 77).
+ */
+export class StateDirUnsafeError extends DaemonError {
+  override readonly name = 'StateDirUnsafeError';
+  constructor(message: string) {
+    super('state-dir-unsafe', message);
+  }
+}
+
+/** Another magrathead holds the state directory (or answers on the Unix socket): exit 75. */
+export class StateDirLockedError extends DaemonError {
+  override readonly name = 'StateDirLockedError';
+  constructor(message: string) {
+    super('state-dir-locked', message);
+  }
+}
+
+/**
+ * A write or fsync of the journal or the snapshot failed (ENOSPC, EIO, …). Nothing was
+ * acknowledged by it; at start-up it stops the daemon (exit 74), while serving it refuses the
+ * command (reason `storage-failed`).
+ */
+export class StorageError extends DaemonError {
+  override readonly name = 'StorageError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage', message, options);
+  }
+}
+
+/**
+ * The state directory was deleted or replaced under the running daemon: a command written now
+ * would be lost at the next start, so commands are refused (reason `state-dir-lost`).
+ */
+export class StateDirLostError extends DaemonError {
+  override readonly name = 'StateDirLostError';
+  constructor(message: string) {
+    super('state-dir-lost', message);
+  }
+}
+
+/** sysexits.h exit code for a daemon error at start-up (main.ts exits with it), or null for EX_SOFTWARE. */
+export function exitCodeOf(err: DaemonError): number | null {
+  switch (err.code) {
+    case 'config':
+      return 78; // EX_CONFIG
+    case 'state-dir':
+      return 73; // EX_CANTCREAT
+    case 'journal-corrupt':
+      return 65; // EX_DATAERR
+    case 'storage':
+    case 'state-dir-lost':
+      return 74; // EX_IOERR
+    case 'state-dir-locked':
+      return 75; // EX_TEMPFAIL
+    case 'state-dir-unsafe':
+      return 77; // EX_NOPERM
+    case 'invalid-argument':
+    case 'not-found':
+    case 'refused':
+    case 'unavailable':
+    case 'driver':
+    case 'unauthenticated':
+    case 'permission-denied':
+    case 'resource-exhausted':
+      return null;
   }
 }
 

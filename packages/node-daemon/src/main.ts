@@ -19,7 +19,7 @@ import {
 import type { Logger } from 'pino';
 import { Daemon } from './daemon';
 import { loadConfig } from './config/load-config';
-import { DaemonError } from './errors';
+import { DaemonError, exitCodeOf } from './errors';
 
 const VERSION = packageVersion(__dirname);
 
@@ -36,7 +36,7 @@ function exitCodeFor(err: unknown): number {
       case 'journal-corrupt':
         return EXIT.dataErr;
       default:
-        return EXIT.software;
+        return exitCodeOf(err) ?? EXIT.software;
     }
   }
   return EXIT.software;
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', (signal) => stop({ signal }));
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading hook API tokens');
-    daemon.reloadTokens();
+    void daemon.reloadTokens();
   });
   // `magrathea box` sets this so that its daemons never outlive it, even when it is killed -9.
   if (process.env.MAGRATHEA_EXIT_WITH_PARENT === '1')

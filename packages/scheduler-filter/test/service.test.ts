@@ -10,6 +10,7 @@ import { admitJob } from '../src/service/admission';
 import { compileFilterConfig } from '../src/service/config';
 import { Metrics } from '../src/service/metrics';
 import { Publisher } from '../src/service/publisher';
+import { jobMsg } from '../../../test/helpers/messages';
 import { domainMessage } from './domain-message';
 
 const QMGR = path.resolve(__dirname, '../../../test/fixtures/fake-qmgr.js');
@@ -32,6 +33,7 @@ const change = (gen: number, states: Record<string, string>): NodeEventMessage =
     job_id: '',
     at_ms: String(Date.now()),
     domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
+    job_changes: [],
   },
 });
 
@@ -113,7 +115,12 @@ describe('ClusterView: converted once, before/after to subscribers, a vnode inde
         }) as unknown as NodeEventMessage;
   const viewAt = (now: { v: number }) => {
     const cfg = compileFilterConfig({ nodes: [{ name: 'n1', address: '127.0.0.1:1' }] });
-    const view = new ClusterView(cfg, { logger: pino({ level: 'silent' }), metrics: new Metrics(), now: () => now.v });
+    const view = new ClusterView(cfg, {
+      logger: pino({ level: 'silent' }),
+      metrics: new Metrics(),
+      now: () => now.v,
+      mono: () => now.v,
+    });
     const seen: NodeChange[] = [];
     view.subscribe((c) => seen.push(c));
     return { view, seen };
@@ -155,6 +162,93 @@ describe('ClusterView: converted once, before/after to subscribers, a vnode inde
     view.apply('n1', event(2, 'snapshot', [domain('priv', 'free', 2, 'priority')]));
     expect(admitJob(view, 'normal', ['n1-meta']).admit).toBe(false);
     expect(view.allPlaced().map((p) => p.vnode)).toEqual(['n1-priv']);
+  });
+});
+
+describe('ClusterView: job lists from slim changes', () => {
+  const cfg = () => compileFilterConfig({ nodes: [{ name: 'n1', address: '127.0.0.1:1' }] });
+  const job = (id: string) => jobMsg(id);
+  const slim = (gen: number, name: string, jc: object[]): NodeEventMessage =>
+    ({
+      generation: String(gen),
+      change: {
+        cause: 't',
+        domain: name,
+        job_id: '',
+        at_ms: '0',
+        domains: [domain(name, 'running-preemptible', gen, 'normal', { jobs_omitted: true })],
+        job_changes: jc,
+      },
+    }) as unknown as NodeEventMessage;
+
+  test('added, removed and cleared are applied onto the snapshot; the detail carries the whole list', () => {
+    const view = new ClusterView(cfg(), { logger: pino({ level: 'silent' }), metrics: new Metrics(), now: () => 0 });
+    const jobsOf = () => [...view.nodes.get('n1')!.domains.get('meta')!.jobIds];
+    view.apply('n1', {
+      generation: '1',
+      snapshot: {
+        name: 'n1',
+        generation: '1',
+        domains: [domain('meta', 'running-preemptible', 1, 'normal', { jobs: [job('1.s')] })],
+      },
+    } as unknown as NodeEventMessage);
+    view.apply(
+      'n1',
+      slim(2, 'meta', [{ domain: 'meta', added: [job('2.s'), job('3.s')], removed: [], cleared: false }]),
+    );
+    expect(jobsOf()).toEqual(['1.s', '2.s', '3.s']);
+    view.apply('n1', slim(3, 'meta', [{ domain: 'meta', added: [], removed: ['2.s'], cleared: false }]));
+    expect(jobsOf()).toEqual(['1.s', '3.s']);
+    expect(
+      view.nodes
+        .get('n1')!
+        .domains.get('meta')!
+        .message.jobs.map((j) => j.id),
+    ).toEqual(['1.s', '3.s']);
+    view.apply('n1', slim(4, 'meta', [{ domain: 'meta', added: [], removed: [], cleared: true }]));
+    expect(jobsOf()).toEqual([]);
+    // A slim record without job changes keeps the list it had.
+    view.apply('n1', slim(5, 'meta', [{ domain: 'meta', added: [job('9.s')], removed: [], cleared: false }]));
+    view.apply('n1', slim(6, 'meta', []));
+    expect(jobsOf()).toEqual(['9.s']);
+  });
+});
+
+describe('ClusterView: what a daemon says is untrusted', () => {
+  test('bad names, a vnode of another node, more than 64 domains, non-finite numbers and odd job ids are not taken', () => {
+    const c = compileFilterConfig({
+      nodes: [
+        { name: 'a', address: '127.0.0.1:1', vnodes: { meta: 'pbs-a1' } },
+        { name: 'b', address: '127.0.0.1:2' },
+      ],
+      vnodeTemplate: '{domain}',
+    });
+    const metrics = new Metrics();
+    const view = new ClusterView(c, { logger: pino({ level: 'silent' }), metrics, now: () => 0 });
+    const snap = (node: string, domains: object[]) =>
+      view.apply(node, {
+        generation: '1',
+        snapshot: { name: node, generation: '1', domains },
+      } as unknown as NodeEventMessage);
+    snap('a', [domain('meta', 'free', 1), domain('shared', 'free', 1)]);
+    snap('b', [
+      domain('pbs-a1', 'free', 1), // a's configured vnode
+      domain('shared', 'free', 1), // a's reported vnode
+      domain('x\nset server scheduling = false', 'free', 1),
+      domain('nan', 'occupied-would-preempt', 1, 'priority', { preempted_cpu_seconds: NaN }),
+      domain('jobs', 'running', 1, 'normal', {
+        jobs: [{ id: '-x' }, { id: '5.s' }, { id: 'a b' }, { id: 'y'.repeat(300) }],
+      }),
+      ...Array.from({ length: 100 }, (_, i) => domain(`d${i}`, 'free', 1)),
+    ]);
+    const b = view.nodes.get('b')!;
+    expect(b.domains.size).toBe(64);
+    expect(b.domains.has('pbs-a1')).toBe(false);
+    expect(b.domains.has('shared')).toBe(false);
+    expect(view.placed('shared')!.node.name).toBe('a');
+    expect(view.placed('pbs-a1')!.node.name).toBe('a');
+    expect(b.domains.get('nan')!.snapshot.preemptedCpuSeconds).toBe(0);
+    expect(b.domains.get('jobs')!.jobIds).toEqual(['-x', '5.s']);
   });
 });
 

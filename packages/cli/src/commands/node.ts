@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type {
+  JobMessage,
   DomainActionResponseMessage,
   EndJobResponseMessage,
   NodeEventMessage,
@@ -14,7 +15,7 @@ import type {
   NodeServiceClient,
   StartJobResponseMessage,
 } from '@magrathea/common';
-import { DOMAIN_ACTIONS, REPORTED_STATES } from '@magrathea/common';
+import { DOMAIN_ACTIONS, JobLists, REPORTED_STATES } from '@magrathea/common';
 import type { Endpoint } from '../client';
 import { call, CliError, connect, EXIT, fromGrpcError } from '../client';
 import type { Io } from '../output';
@@ -95,6 +96,8 @@ async function watch(ep: Endpoint, json: boolean, deps: NodeCommandDeps): Promis
     current?.cancel();
   });
   let backoff = 250;
+  // Changes carry job-list deltas (slim); the lists printed are kept from the snapshot.
+  const lists = new JobLists<JobMessage>();
   while (!stop) {
     client = connect(ep);
     const ended = await new Promise<'ended' | Error>((resolve) => {
@@ -105,10 +108,11 @@ async function watch(ep: Endpoint, json: boolean, deps: NodeCommandDeps): Promis
         since = Number(e.generation);
         if (e.snapshot) {
           const n = e.snapshot;
+          lists.reset(n.domains);
           if (json) io.out(JSON.stringify({ type: 'snapshot', generation: since, ...nodeJson(n) }));
           else for (const d of n.domains) io.out(changeLine(e.generation, 'snapshot', d, Number(n.reported_at_ms)));
         } else if (e.change) {
-          const c = e.change;
+          const c = { ...e.change, domains: lists.apply(e.change.domains, e.change.job_changes) };
           if (json) {
             io.out(
               JSON.stringify({

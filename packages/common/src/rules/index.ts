@@ -5,4 +5,4 @@
  */
 export { eligibility } from './eligibility';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './eligibility';
-export { DOMAIN_NAME } from './domain-name';
+export { DOMAIN_NAME, JOB_ID_TEXT, MAX_DOMAINS_PER_NODE } from './domain-name';

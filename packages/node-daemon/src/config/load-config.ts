@@ -2,7 +2,6 @@
  * The daemon's configuration: YAML → validated (every problem reported at once, with the path
  * of the bad field; unknown keys are errors) → compiled into a fully resolved, readonly config.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate as validateCron } from 'node-cron';
@@ -10,12 +9,15 @@ import type { DomainClass } from '@magrathea/common';
 import {
   ConfigChecker,
   DOMAIN_NAME,
+  FileReadError,
   InputFileError,
   LOG_LEVELS,
+  MAX_DOMAINS_PER_NODE,
   describeFsError,
   isLoopbackHost,
   parseAddress,
   parseYamlStrict,
+  readRegularFileSync,
 } from '@magrathea/common';
 import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
@@ -65,9 +67,19 @@ export interface DaemonConfig {
   readonly flapDamping: { readonly maxFlaps: number; readonly windowMs: number; readonly holdMs: number };
   /** Protection against misbehaving clients. */
   readonly limits: {
-    /** Open WatchNode streams per client identity (local callers: per peer). Default 16. */
+    /** Open WatchNode streams per client identity (Unix socket: one identity; plaintext TCP: per source address; TLS: per certificate identity). Default 16. */
     readonly maxStreamsPerClient: number;
-    /** Failed authentications per source within a minute before it is refused for a minute. Default 20. */
+    /** Open WatchNode streams in all. Default 256. */
+    readonly maxStreams: number;
+    /** Events waiting for one watcher before it is cut off (it resumes from its generation). Default 2048. */
+    readonly maxQueuedEvents: number;
+    /** Open connections per listener (gRPC TCP, gRPC Unix socket, hook API). Default 512. */
+    readonly maxConnections: number;
+    /** Open connections per listener from one source address. Default 64. */
+    readonly maxConnectionsPerSource: number;
+    /** A gRPC connection without calls this long is closed, ms. Default 120000. */
+    readonly idleConnectionMs: number;
+    /** Failed authentications per source within a minute that are answered at once; later ones wait longer and longer. Default 20. */
     readonly authFailuresPerMinute: number;
   };
   readonly driver: DriverConfig;
@@ -181,7 +193,7 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
   else if (!Array.isArray(ds)) c.fail('domains', 'must be a list');
   else {
     if (ds.length === 0) c.fail('domains', 'must list at least one domain');
-    if (ds.length > 64) c.fail('domains', 'at most 64 domains per node');
+    if (ds.length > MAX_DOMAINS_PER_NODE) c.fail('domains', `at most ${MAX_DOMAINS_PER_NODE} domains per node`);
     ds.forEach((d, i) => {
       const p = `domains.${i}`;
       const o = c.object(d, p, [
@@ -323,7 +335,15 @@ export function compileConfig(
   const shutdownGraceMs = c.int(top, 'shutdownGraceMs', '', 0, 600_000) ?? 5000;
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
-  const lim = c.object(top?.limits, 'limits', ['maxStreamsPerClient', 'authFailuresPerMinute']);
+  const lim = c.object(top?.limits, 'limits', [
+    'maxStreamsPerClient',
+    'maxStreams',
+    'maxQueuedEvents',
+    'maxConnections',
+    'maxConnectionsPerSource',
+    'idleConnectionMs',
+    'authFailuresPerMinute',
+  ]);
   const fd = c.object(top?.flapDamping, 'flapDamping', ['maxFlaps', 'windowMs', 'holdMs']);
   const flapDamping = {
     maxFlaps: c.int(fd, 'maxFlaps', 'flapDamping', 1, 1000) ?? 3,
@@ -332,6 +352,11 @@ export function compileConfig(
   };
   const limits = {
     maxStreamsPerClient: c.int(lim, 'maxStreamsPerClient', 'limits', 1, 100_000) ?? 16,
+    maxStreams: c.int(lim, 'maxStreams', 'limits', 1, 100_000) ?? 256,
+    maxQueuedEvents: c.int(lim, 'maxQueuedEvents', 'limits', 16, 1_000_000) ?? 2048,
+    maxConnections: c.int(lim, 'maxConnections', 'limits', 1, 100_000) ?? 512,
+    maxConnectionsPerSource: c.int(lim, 'maxConnectionsPerSource', 'limits', 1, 100_000) ?? 64,
+    idleConnectionMs: c.int(lim, 'idleConnectionMs', 'limits', 100, 86_400_000) ?? 120_000,
     authFailuresPerMinute: c.int(lim, 'authFailuresPerMinute', 'limits', 1, 1_000_000) ?? 20,
   };
 
@@ -390,14 +415,21 @@ export function parseConfigText(text: string, source: string): unknown {
   return r.value;
 }
 
-/** Loads a config file (or the embedded default when `file` is undefined). */
+/** Largest config file read, bytes. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** Loads a config file (a regular file; or the embedded default when `file` is undefined). */
 export function loadConfig(file: string | undefined, overrides: ConfigOverrides, cwd: string): DaemonConfig {
   if (file === undefined)
     return compileConfig(parseConfigText(DEFAULT_CONFIG_YAML, '(embedded default)'), cwd, overrides);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, { maxBytes: MAX_CONFIG_BYTES, what: 'config file' }).data.toString('utf8');
   } catch (err) {
+    // Missing or unreadable: the file is the problem (exit 66). A FIFO, a device or a huge file
+    // named as the config is a configuration mistake (exit 78).
+    if (err instanceof FileReadError && (err.problem === 'not-regular' || err.problem === 'too-large'))
+      throw new ConfigError([err.message]);
     throw new InputFileError([
       `cannot read the configuration file ${path.resolve(cwd, file)} (${describeFsError(err)})`,
     ]);

@@ -124,6 +124,8 @@ function sameRecord(a: DomainRecord, b: DomainRecord): boolean {
   }
   return a.jobs.every((j, i) => {
     const k = b.jobs[i];
+    // Job records are immutable: the same object is the same job (the common case, and cheap).
+    if (j === k) return true;
     return (
       k !== undefined &&
       j.id === k.id &&

@@ -19,20 +19,36 @@ import {
 } from '../domain';
 import type { FlapPolicy, FlapRecord, Posture } from '../domain';
 import { flapCount, isDrop, NO_FLAPS, recordDrop } from '../domain';
-import { ConfigError, DomainNotFoundError, JournalCorruptError, RefusedError, UnavailableError } from '../errors';
+import {
+  ConfigError,
+  DaemonError,
+  DomainNotFoundError,
+  JournalCorruptError,
+  RefusedError,
+  StorageError,
+  UnavailableError,
+} from '../errors';
+import { jobListChange } from '@magrathea/common';
+import type { JobChangeInput } from '@magrathea/common';
 import { EventHub } from './event-hub';
 import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 import type { Journal } from '../journal/journal';
 import type { DomainExtras, DomainSummary, HostSample, ObservedInfo, ReleaseInfo } from './view';
-import { domainSummary, domainView, nodeView } from './view';
+import { domainSummary, domainView, jobView, nodeView } from './view';
 
-/** The time source (tests pass a ManualClock). */
+/** The time sources (tests pass a ManualClock). */
 export interface Clock {
+  /** Wall-clock time, ms since the epoch: what is recorded and reported. */
   now(): number;
+  /**
+   * Monotonic time, ms from any origin: what durations (flap holds) are measured on, so a wall
+   * clock stepped back or forward stretches or cuts none of them. Default `performance.now()`.
+   */
+  readonly monotonicMs?: () => number;
 }
 
-/** Wall-clock time. */
-export const systemClock: Clock = { now: () => Date.now() };
+/** Wall-clock time for records, `performance.now()` for durations. */
+export const systemClock: Clock = { now: () => Date.now(), monotonicMs: () => performance.now() };
 
 /** A configured domain as the manager needs it. */
 export interface ManagedDomain {
@@ -67,6 +83,11 @@ export interface DomainManagerDeps {
   readonly hostSample?: () => HostSample | null;
   /** Told of every committed command that changed something (metrics: preemptions and their phases). */
   readonly onCommitted?: (outcome: Outcome) => void;
+  /**
+   * Told when the durable state stops (a problem: the state directory was deleted or replaced)
+   * or starts again (null) being usable; the daemon reports NOT_SERVING meanwhile.
+   */
+  readonly onStorage?: (problem: string | null) => void;
 }
 
 /** The result of an accepted command. */
@@ -116,8 +137,12 @@ export class DomainManager {
   private accepting = false;
   private readonly observations = new Map<string, ObservedInfo>();
   private readonly releases = new Map<string, ReleaseInfo>();
-  /** Flap history per domain (in memory: a restart forgets it, and holds end). */
+  /** Flap history per domain, on the monotonic clock (in memory: a restart forgets it, and holds end). */
   private readonly flaps = new Map<string, FlapRecord>();
+  /** Journal records at which a failed compaction is tried again. */
+  private compactRetryAt = 0;
+  /** Why the state directory is unusable now (checked at every command and reconciliation), or null. */
+  private storageProblem: string | null = null;
   private get flapPolicy(): FlapPolicy {
     return this.opts.flapDamping ?? { maxFlaps: 3, windowMs: 600_000, holdMs: 600_000 };
   }
@@ -126,10 +151,13 @@ export class DomainManager {
   private readonly log: Logger;
   readonly hub: EventHub;
 
+  private readonly mono: () => number;
+
   constructor(
     private readonly opts: DomainManagerOptions,
     private readonly deps: DomainManagerDeps,
   ) {
+    this.mono = deps.clock.monotonicMs ?? (() => performance.now());
     this.state = initialNodeState(opts.domains, deps.clock.now());
     this.hub = new EventHub(opts.eventBacklog);
     this.log = deps.logger.child({ component: 'manager' });
@@ -158,8 +186,13 @@ export class DomainManager {
     if (problems.length > 0) throw new JournalCorruptError(`recovered state breaks invariants: ${problems.join('; ')}`);
     this.state = merged;
     // With an interrupted command, compaction waits until its driver operations are undone
-    // (startDriver), so a second crash in between still finds the intent.
-    if (rec.dangling.length === 0 && (rec.snapshot === null || merged !== s || rec.tornBytes > 0)) this.compact();
+    // (startDriver), so a second crash in between still finds the intent. A first snapshot, and
+    // one of a changed domain set, must be written (later records replay onto it): failing to
+    // write it stops the start-up (StorageError, exit 74).
+    if (rec.dangling.length === 0) {
+      if (rec.snapshot === null || merged !== s) this.deps.journal.compact(this.state, this.seq);
+      else if (rec.tornBytes > 0) this.compact();
+    }
     this.dangling = rec.dangling;
     for (const d of rec.dangling) {
       this.log.warn(
@@ -271,15 +304,29 @@ export class DomainManager {
     if (unsupported) {
       throw new RefusedError('unsupported', `the ${this.deps.driver.kind} driver cannot ${unsupported.op} a domain`);
     }
-    const seq = ++this.seq;
-    if (sync.length > 0) this.deps.journal.append({ t: 'intent', seq, cmd }, true);
+    // The sequence number is taken only once a record of it is on disk: a command refused for a
+    // failed write leaves no hole in the journal's numbering.
+    const seq = this.seq + 1;
+    if (sync.length > 0) {
+      this.durably(cmd, () => this.deps.journal.append({ t: 'intent', seq, cmd }, true));
+      this.seq = seq;
+    }
     const phases = await this.runOps(seq, sync);
-    this.deps.journal.append({ t: 'commit', seq, cmd }, true);
+    try {
+      this.durably(cmd, () => this.deps.journal.append({ t: 'commit', seq, cmd }, true));
+    } catch (err) {
+      // Not durable, so not done: the driver operations are undone and the command is refused.
+      await this.undoOps(seq, sync);
+      if (sync.length > 0) this.appendAbort(seq);
+      throw err;
+    }
+    this.seq = seq;
+    this.noteStorage(null);
     const prev = this.state;
     this.state = r.next;
     this.afterCommit(prev, r, cmd, phases);
     for (const o of all) if (o.op === 'boot') this.launchBoot(o.domain);
-    if (this.deps.journal.sizeRecords >= this.opts.snapshotEvery) this.compact();
+    if (this.deps.journal.sizeRecords >= Math.max(this.opts.snapshotEvery, this.compactRetryAt)) this.compact();
     const outcome = this.outcome(r, cmd, phases);
     try {
       this.deps.onCommitted?.(outcome);
@@ -338,19 +385,8 @@ export class DomainManager {
         await this.runOp(o.op, o.domain, measured);
       } catch (err) {
         this.log.error({ err, op: o.op, domain: o.domain, seq }, 'driver operation failed; rolling back');
-        for (const u of done.reverse()) {
-          const inv = inverseOf(u.op);
-          if (!inv) continue;
-          try {
-            await this.runOp(inv, u.domain);
-          } catch (undoErr) {
-            this.log.error(
-              { err: undoErr, op: inv, domain: u.domain, seq },
-              'rollback operation failed; reconciliation will report the drift',
-            );
-          }
-        }
-        this.deps.journal.append({ t: 'abort', seq }, true);
+        await this.undoOps(seq, done);
+        this.appendAbort(seq);
         throw new RefusedError(
           'driver-failed',
           `${o.op} of domain ${o.domain} failed (${(err as Error).message}); nothing was changed`,
@@ -367,21 +403,96 @@ export class DomainManager {
     return phases;
   }
 
+  /** Undoes driver operations that were done, last first (a failed undo is logged; reconciliation reports the drift). */
+  private async undoOps(seq: number, done: readonly DriverOp[]): Promise<void> {
+    for (const u of [...done].reverse()) {
+      const inv = inverseOf(u.op);
+      if (!inv) continue;
+      try {
+        await this.runOp(inv, u.domain);
+      } catch (undoErr) {
+        this.log.error(
+          { err: undoErr, op: inv, domain: u.domain, seq },
+          'rollback operation failed; reconciliation will report the drift',
+        );
+      }
+    }
+  }
+
+  /**
+   * Records that an intent was given up. If even that cannot be written, the intent stays open in
+   * the journal and the next start undoes it again, which is harmless (its operations are undone).
+   */
+  private appendAbort(seq: number): void {
+    try {
+      this.deps.journal.append({ t: 'abort', seq }, true);
+    } catch (err) {
+      this.log.error({ err, seq }, 'could not journal an abort; the next start undoes the command again');
+    }
+  }
+
+  /** Runs a journal write; a failure becomes the command's refusal (nothing was changed). */
+  private durably(cmd: Command, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (!(err instanceof DaemonError)) throw err;
+      if (err.code === 'state-dir-lost') {
+        this.noteStorage(err.message);
+        throw new RefusedError('state-dir-lost', `${err.message}; nothing was changed`, { cause: err });
+      }
+      if (err.code === 'storage') {
+        this.log.error({ err, kind: cmd.kind, domain: cmd.domain }, 'journal write failed; command refused');
+        throw new RefusedError('storage-failed', `${err.message}; nothing was changed`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Records whether the durable state is usable, and tells the daemon when that changes. */
+  private noteStorage(problem: string | null): void {
+    if (problem === this.storageProblem) return;
+    const was = this.storageProblem;
+    this.storageProblem = problem;
+    if (problem !== null) {
+      // The jobs in memory are logged whole: they are the only record left of what was acknowledged.
+      this.log.error(
+        {
+          problem,
+          generation: this.state.generation,
+          jobs: Object.fromEntries(this.state.domains.map((d) => [d.name, d.jobs.map((j) => j.id)])),
+        },
+        'state directory lost: refusing every command until it is back (see the runbook)',
+      );
+    } else if (was !== null) this.log.warn({ was }, 'state directory usable again; accepting commands');
+    try {
+      this.deps.onStorage?.(problem);
+    } catch (err) {
+      this.log.error({ err }, 'storage observer failed');
+    }
+  }
+
+  /** Why the durable state is unusable now, or null. */
+  get storageFault(): string | null {
+    return this.storageProblem;
+  }
+
   private afterCommit(prev: NodeState, r: Accepted, cmd: Command, phases: readonly PhaseInput[]): void {
     const now = this.deps.clock.now();
+    const mono = this.mono();
     const cause = cmd.kind === 'action' ? `action:${cmd.action}` : cmd.kind;
     const changed = new Set(r.changed);
     for (const d of r.next.domains) {
       const before = prev.domains.find((x) => x.name === d.name);
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
       if (before && isDrop(before, d)) {
-        const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > now;
-        const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, now, this.flapPolicy);
+        const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > mono;
+        const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, mono, this.flapPolicy);
         this.flaps.set(d.name, f);
         changed.add(d.name);
-        if (f.heldUntilMs > now && !wasHeld)
+        if (f.heldUntilMs > mono && !wasHeld)
           this.log.warn(
-            { domain: d.name, drops: f.drops.length, heldUntilMs: f.heldUntilMs },
+            { domain: d.name, drops: f.drops.length, heldForMs: Math.round(f.heldUntilMs - mono) },
             'domain flapping: held out of scheduling',
           );
       }
@@ -406,6 +517,19 @@ export class DomainManager {
         'job lost: its domain vanished',
       );
     }
+    // Slim: the changed domains without their job lists, and how the job lists changed.
+    const jobChanges: JobChangeInput[] = [];
+    for (const d of r.next.domains) {
+      const c = jobListChange(prev.domains.find((x) => x.name === d.name)?.jobs ?? [], d.jobs);
+      if (!c) continue;
+      changed.add(d.name);
+      jobChanges.push({
+        domain: d.name,
+        removed: [...c.removed],
+        cleared: c.cleared,
+        added: c.added.map((j) => jobView(j, now)),
+      });
+    }
     const event: NodeEventInput = {
       generation: String(r.next.generation),
       change: {
@@ -414,8 +538,9 @@ export class DomainManager {
         job_id: 'jobId' in cmd ? cmd.jobId : '',
         domains: r.next.domains
           .filter((d) => changed.has(d.name))
-          .map((d) => domainView(r.next, d, now, this.extras(d))),
+          .map((d) => domainView(r.next, d, now, this.extras(d), true)),
         at_ms: String(now),
+        job_changes: jobChanges,
       },
     };
     if (phases.length > 0) this.log.debug({ phases, generation: r.next.generation }, 'driver phases');
@@ -458,20 +583,38 @@ export class DomainManager {
 
   extras(d: DomainRecord): DomainExtras {
     const f = this.flaps.get(d.name) ?? NO_FLAPS;
-    const now = this.deps.clock.now();
+    const mono = this.mono();
+    const heldForMs = Math.max(0, Math.ceil(f.heldUntilMs - mono));
     return {
       observed: this.observations.get(d.name),
       release: this.releases.get(d.name),
-      flapCount: flapCount(f, now, this.flapPolicy),
-      heldUntilMs: f.heldUntilMs,
+      flapCount: flapCount(f, mono, this.flapPolicy),
+      heldForMs,
+      heldUntilMs: heldForMs > 0 ? this.deps.clock.now() + heldForMs : 0,
       image: this.opts.domains.find((c) => c.name === d.name)?.image ?? '',
     };
   }
 
-  /** Writes a snapshot and empties the journal. */
-  compact(): void {
-    this.deps.journal.compact(this.state, this.seq);
+  /**
+   * Writes a snapshot and starts a new journal. A failure (a full disk) changes nothing: the
+   * journal keeps every record, and the snapshot is tried again a little later. Returns whether
+   * it was written.
+   */
+  compact(): boolean {
+    try {
+      this.deps.journal.compact(this.state, this.seq);
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      this.compactRetryAt = this.deps.journal.sizeRecords + Math.max(1, Math.min(this.opts.snapshotEvery, 100));
+      this.log.error(
+        { err, records: this.deps.journal.sizeRecords, retryAtRecords: this.compactRetryAt },
+        'snapshot failed; the journal keeps every record',
+      );
+      return false;
+    }
+    this.compactRetryAt = 0;
     this.log.debug({ seq: this.seq, generation: this.state.generation }, 'journal compacted');
+    return true;
   }
 
   /** One domain's summary, or null if there is no such domain. */
@@ -501,6 +644,14 @@ export class DomainManager {
   async reconcile(): Promise<{ down: string[]; drift: string[] }> {
     const down: string[] = [];
     const drift: string[] = [];
+    // A state directory deleted or replaced is noticed even when no command comes.
+    try {
+      this.deps.journal.verify();
+      this.noteStorage(null);
+    } catch (err) {
+      if (!(err instanceof DaemonError) || err.code !== 'state-dir-lost') throw err;
+      this.noteStorage(err.message);
+    }
     for (const d of this.state.domains) {
       if (this.bootsInFlight.has(d.name) || d.state === 'removed') continue;
       const generationBefore = this.state.domains.find((x) => x.name === d.name)?.generation;

@@ -1,10 +1,10 @@
 /** Validation of raw request fields, for the commands both edges (gRPC and hook API) run: bad input changes nothing. */
 import type { DomainActionName } from '@magrathea/common';
-import { DOMAIN_ACTIONS, DOMAIN_NAME, isDomainAction } from '@magrathea/common';
+import { DOMAIN_ACTIONS, DOMAIN_NAME, JOB_ID_TEXT, isDomainAction } from '@magrathea/common';
 import { InvalidArgumentError } from '../errors';
 
-/** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org`. */
-const JOB_ID = /^[\x21-\x7e]+$/;
+/** PBS job ids: printable ASCII without spaces, e.g. `1234.server` or `12[3].server.example.org` (JOB_ID_TEXT). */
+const JOB_ID = JOB_ID_TEXT;
 /** Longest job id accepted, characters. */
 export const MAX_JOB_ID = 255;
 /** Most CPUs a job may ask for. */

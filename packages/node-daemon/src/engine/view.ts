@@ -1,6 +1,6 @@
 /** Turns the core's records into the wire shapes of magrathea.v1 (gRPC) and into plain summaries (the hook API). */
-import type { DomainClass, DomainInput, NodeInput, PhaseInput, ReportedState } from '@magrathea/common';
-import type { DomainRecord, NodeState } from '../domain';
+import type { DomainClass, DomainInput, JobInput, NodeInput, PhaseInput, ReportedState } from '@magrathea/common';
+import type { DomainRecord, JobRecord, NodeState } from '../domain';
 import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from '../domain';
 import type { Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 
@@ -20,20 +20,47 @@ export interface ReleaseInfo extends ReleaseMeasurement {
 export interface DomainExtras {
   readonly observed?: ObservedInfo | undefined;
   readonly release?: ReleaseInfo | undefined;
-  /** Flap damping: drops within the window, and held-out-of-scheduling-until (0: not held). */
+  /** Flap damping: drops within the window, and held-out-of-scheduling-until (wall clock, 0: not held). */
   readonly flapCount?: number;
   readonly heldUntilMs?: number;
+  /** How much longer the hold lasts, ms (measured on the monotonic clock; 0: not held). */
+  readonly heldForMs?: number;
   /** The image the domain runs (from the config). */
   readonly image?: string;
 }
 
-/** One domain in the wire shape of magrathea.v1 (GetNode, WatchNode). */
-export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extras: DomainExtras = {}): DomainInput {
+/** One job in the wire shape. */
+export function jobView(j: JobRecord, nowMs: number): JobInput {
+  return {
+    id: j.id,
+    preemptible: j.preemptible,
+    cpus: j.cpus,
+    started_at_ms: String(j.startedMs),
+    preempted_seconds: jobPreemptedMs(j, nowMs) / 1000,
+    suspended: j.suspendedSinceMs !== null,
+  };
+}
+
+/**
+ * One domain in the wire shape of magrathea.v1 (GetNode, WatchNode). With `omitJobs` (the slim
+ * records of a Change) the job list is left out and only counted.
+ */
+export function domainView(
+  node: NodeState,
+  d: DomainRecord,
+  nowMs: number,
+  extras: DomainExtras = {},
+  omitJobs = false,
+): DomainInput {
   const o = extras.observed;
   const r = extras.release;
+  const heldForMs = extras.heldForMs ?? 0;
   return {
     flap_count: extras.flapCount ?? 0,
-    held_until_ms: String(extras.heldUntilMs && extras.heldUntilMs > nowMs ? extras.heldUntilMs : 0),
+    held_until_ms: String(heldForMs > 0 ? (extras.heldUntilMs ?? 0) : 0),
+    held_for_ms: String(heldForMs),
+    jobs_omitted: omitJobs,
+    job_count: d.jobs.length,
     name: d.name,
     image: extras.image ?? '',
     domain_class: d.class,
@@ -41,14 +68,7 @@ export function domainView(node: NodeState, d: DomainRecord, nowMs: number, extr
     stored_state: d.state,
     generation: String(d.generation),
     since_ms: String(d.sinceMs),
-    jobs: d.jobs.map((j) => ({
-      id: j.id,
-      preemptible: j.preemptible,
-      cpus: j.cpus,
-      started_at_ms: String(j.startedMs),
-      preempted_seconds: jobPreemptedMs(j, nowMs) / 1000,
-      suspended: j.suspendedSinceMs !== null,
-    })),
+    jobs: omitJobs ? [] : d.jobs.map((j) => jobView(j, nowMs)),
     offline: d.offline,
     offline_reason: d.offlineReason,
     preempted_cpu_seconds: preemptedCpuSeconds(node, d, nowMs),
@@ -111,7 +131,7 @@ export function domainSummary(
     offline: d.offline,
     jobIds: d.jobs.map((j) => j.id),
     preemptedCpuSeconds: preemptedCpuSeconds(node, d, nowMs),
-    held: (extras.heldUntilMs ?? 0) > nowMs,
+    held: (extras.heldForMs ?? 0) > 0,
     image: extras.image ?? '',
   };
 }

@@ -10,8 +10,16 @@
  */
 import * as http from 'node:http';
 import type { Logger } from 'pino';
-import { closeHttpServer, eligibility, listenHttp, parseJsonObject } from '@magrathea/common';
-import type { FailureLimiter, MetricsExposition } from '@magrathea/common';
+import {
+  closeAfter,
+  closeHttpServer,
+  ConnectionGuard,
+  eligibility,
+  listenHttp,
+  parseJsonObject,
+  readLimitedBody,
+} from '@magrathea/common';
+import type { ConnectionLimits, FailureLimiter, MetricsExposition } from '@magrathea/common';
 import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainSummary } from '../engine/view';
@@ -24,6 +32,8 @@ export interface HookServerOptions {
   readonly maxBodyBytes: number;
   /** Whole-request time limit (slow clients are cut off), ms. */
   readonly requestTimeoutMs: number;
+  /** Caps on open connections (a connection that sends no request in time is closed). */
+  readonly connections: ConnectionLimits;
 }
 
 class HttpError extends Error {
@@ -77,6 +87,10 @@ export function toHttpReply(
       case 'config':
       case 'journal-corrupt':
       case 'state-dir':
+      case 'state-dir-unsafe':
+      case 'state-dir-locked':
+      case 'storage':
+      case 'state-dir-lost':
       case 'driver':
       case 'unauthenticated':
       case 'permission-denied':
@@ -88,33 +102,12 @@ export function toHttpReply(
   return { status: 500, body: { ok: false, error: 'internal', message: 'internal error (see the daemon log)' } };
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limit) {
-      reject(new HttpError(413, 'too-large', `request body is larger than ${limit} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new HttpError(413, 'too-large', `request body is larger than ${limit} bytes`));
-        req.pause();
-        return;
-      }
-      chunks.push(c);
-    });
-    let done = false;
-    req.on('end', () => {
-      done = true;
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-    req.on('close', () => {
-      if (!done) reject(new HttpError(408, 'timeout', 'the request body did not arrive in time'));
-    });
+  return readLimitedBody(req, limit, {
+    tooLarge: (n) => new HttpError(413, 'too-large', `request body is larger than ${n} bytes`),
+    incomplete: () => new HttpError(408, 'timeout', 'the request body did not arrive in time'),
   });
 }
 
@@ -153,6 +146,8 @@ export function domainStatus(d: DomainSummary): Record<string, unknown> {
 export interface HookServer {
   listen(host: string, port: number): Promise<number>;
   close(graceMs: number): Promise<void>;
+  /** Connections refused over a cap. */
+  readonly refusedConnections: number;
 }
 
 /** The hook API over the shared job commands; each request is authenticated by its domain's token. */
@@ -163,7 +158,7 @@ export function createHookServer(
     commands: DomainCommands;
     tokens: DomainTokens;
     logger: Logger;
-    /** Failed token checks per source address; a source failing too often gets 429 for a while. */
+    /** Failed token checks: each is answered after a delay that grows with the failures (a valid token is never delayed). */
     limiter: FailureLimiter;
     /** Prometheus exposition for GET /metrics (loopback only by default, like the whole hook API). */
     metrics: MetricsExposition;
@@ -173,24 +168,17 @@ export function createHookServer(
   const log = deps.logger.child({ component: 'hook-api' });
   const { manager, commands, tokens } = deps;
 
-  const authenticate = (req: http.IncomingMessage): string => {
-    const source = req.socket.remoteAddress ?? 'unknown';
-    if (deps.limiter.isBlocked(source))
-      throw new HttpError(
-        429,
-        'too-many-failures',
-        'too many failed authentications from this address; try again later',
-      );
+  /** The token's domain. A valid token is always served at once; a bad one is answered 401 after the limiter's delay. */
+  const authenticate = async (req: http.IncomingMessage): Promise<string> => {
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,4096})$/.exec(h) : null;
     const domain = m ? tokens.domainOf(m[1] as string) : null;
-    if (!domain) {
-      if (deps.limiter.fail(source))
-        log.error({ source }, 'too many failed authentications: source refused for a minute');
-      log.warn({ remote: source }, 'hook API authentication failed');
-      throw new HttpError(401, 'unauthenticated', m ? 'unknown token' : 'missing bearer token');
-    }
-    return domain;
+    if (domain) return domain;
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const delayMs = deps.limiter.fail(source);
+    log.warn({ remote: source, delayMs }, 'hook API authentication failed');
+    if (delayMs > 0) await sleep(delayMs);
+    throw new HttpError(401, 'unauthenticated', m ? 'unknown token' : 'missing bearer token');
   };
 
   /** A token acts on its own domain only: a request naming none means the token's. */
@@ -220,7 +208,7 @@ export function createHookServer(
     if (req.method === 'GET' && path === '/metrics')
       return { status: 200, body: await deps.metrics.text(), type: deps.metrics.contentType };
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {
-      const tokenDomain = authenticate(req);
+      const tokenDomain = await authenticate(req);
       let name: string;
       try {
         name = decodeURIComponent(path.slice('/v1/domains/'.length));
@@ -232,7 +220,7 @@ export function createHookServer(
     }
     if (path !== '/v1/jobs/start' && path !== '/v1/jobs/end') throw new HttpError(404, 'not-found', `no route ${path}`);
     if (req.method !== 'POST') throw new HttpError(405, 'method-not-allowed', `${path} takes POST`);
-    const tokenDomain = authenticate(req);
+    const tokenDomain = await authenticate(req);
     if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
       throw new HttpError(415, 'unsupported-media-type', 'send the body as application/json');
     }
@@ -265,12 +253,19 @@ export function createHookServer(
           ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
           ...(r.status === 413 ? { connection: 'close' } : {}),
         });
+        if (r.status === 413) closeAfter(res);
         res.end(text);
       };
       route(req).then(send, (err: unknown) => send(toHttpReply(err, log, req.url ?? '', statusOf)));
     },
   );
   server.keepAliveTimeout = 5000;
+  const guard = new ConnectionGuard(
+    { ...opts.connections, firstRequestMs: opts.connections.firstRequestMs ?? Math.min(opts.requestTimeoutMs, 5000) },
+    log,
+    { what: 'hook API', evictIdle: true },
+  );
+  guard.attachHttp(server);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
     if (socket.writable)
@@ -288,6 +283,12 @@ export function createHookServer(
       log.info({ host, port: bound }, 'hook API listening');
       return bound;
     },
-    close: (graceMs) => closeHttpServer(server, graceMs),
+    close: async (graceMs) => {
+      await closeHttpServer(server, graceMs);
+      guard.destroyAll();
+    },
+    get refusedConnections() {
+      return guard.refused;
+    },
   };
 }

@@ -26,5 +26,7 @@ export class MemoryJournal implements Journal {
     return this.records.length;
   }
 
+  verify(): void {}
+
   close(): void {}
 }

@@ -20,6 +20,10 @@ export interface DaemonMetricsSources {
   readonly hookAuth: FailureLimiter;
   /** Open WatchNode streams. */
   readonly watchStreams: () => number;
+  /** Watchers cut off for not keeping up (optional: 0). */
+  readonly slowWatchersCut?: () => number;
+  /** Connections refused over a cap, per listener (optional: none). */
+  readonly connectionsRefused?: () => { readonly grpc: number; readonly hook: number };
   /** The last host sample, or null before the first one. */
   readonly host: () => HostSample | null;
 }
@@ -54,10 +58,32 @@ export class DaemonMetrics {
       g.failures,
       h.total,
     ]);
-    auth('magrathea_auth_refused_total', 'Requests refused because their source failed too often.', (g, h) => [
-      g.refusedWhileBlocked,
-      h.refusedTotal,
-    ]);
+    auth(
+      'magrathea_auth_delayed_total',
+      'Failed authentications answered after a delay (guessing slowed down; a valid credential is never delayed).',
+      (g, h) => [g.delayed, h.delayedTotal],
+    );
+    new Counter({
+      name: 'magrathea_connections_refused_total',
+      help: 'Connections refused because a connection cap was reached.',
+      labelNames: ['api'] as const,
+      registers,
+      collect() {
+        const r = src.connectionsRefused?.() ?? { grpc: 0, hook: 0 };
+        this.reset();
+        this.inc({ api: 'grpc' }, r.grpc);
+        this.inc({ api: 'hook' }, r.hook);
+      },
+    });
+    new Counter({
+      name: 'magrathea_watch_streams_cut_total',
+      help: 'WatchNode streams cut off because their reader did not keep up (it resumes from its generation).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.slowWatchersCut?.() ?? 0);
+      },
+    });
     new Gauge({
       name: 'magrathea_watch_streams',
       help: 'Open WatchNode streams.',

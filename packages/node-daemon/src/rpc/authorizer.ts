@@ -1,15 +1,25 @@
 /**
- * Who may call what on the daemon's gRPC service. Calls over the Unix socket (mode 0600) or
- * plaintext loopback TCP are local and trusted like root; calls over TLS must present a client
- * certificate from the site CA whose identity has a role that allows the method. Failed
- * authentications are counted per source, and a source that fails too often is refused for a
- * while (logged once per block).
+ * Who may call what on the daemon's gRPC service, by the listener the call came in on:
+ *
+ * - the Unix socket (mode 0600, owner root): local root, every method (`operator`);
+ * - TCP without TLS: anyone who can connect, so reads only (GetNode, WatchNode; health and
+ *   reflection are separate services): StartJob, EndJob and DomainAction are PERMISSION_DENIED
+ *   with a message naming the Unix socket and TLS;
+ * - TCP with TLS: a client certificate from the site CA whose identity has a role that allows
+ *   the method.
+ *
+ * A failed authentication is answered after a delay that grows with the failures of its source
+ * and of everyone (FailureLimiter), never by refusing a caller that does authenticate.
  */
 import type { Logger } from 'pino';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
-import { FailureLimiter, LOCAL_PRINCIPAL, verifiedPeerCertificate } from '@magrathea/common';
+import { FailureLimiter, LOCAL_PRINCIPAL, ROLE_METHODS, sourceOf, verifiedPeerCertificate } from '@magrathea/common';
 import type { Principal, PeerAuthenticator } from '@magrathea/common';
-import { PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError } from '../errors';
+import type { DaemonError } from '../errors';
+import { PermissionDeniedError, UnauthenticatedError } from '../errors';
+
+/** The listener a call came in on. */
+export type Transport = 'unix' | 'tcp';
 
 export interface CallInfo {
   getAuthContext(): AuthContext | null;
@@ -18,8 +28,13 @@ export interface CallInfo {
 
 export interface AuthCounters {
   readonly failures: number;
-  readonly refusedWhileBlocked: number;
+  readonly delayed: number;
 }
+
+/** The outcome of an authorization: the principal, or the error to answer after `delayMs`. */
+export type Authorization =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly error: DaemonError; readonly delayMs: number };
 
 export class Authorizer {
   private readonly limiter: FailureLimiter;
@@ -28,13 +43,16 @@ export class Authorizer {
     private readonly authenticator: PeerAuthenticator | null,
     failuresPerMinute: number,
     private readonly log: Logger,
-    now: () => number = Date.now,
+    /** Monotonic time, ms (the failure window). */
+    now: () => number = () => performance.now(),
+    /** The Unix socket, named in the refusal of a write over plaintext TCP (null: none configured). */
+    private readonly unixSocket: string | null = null,
   ) {
     this.limiter = new FailureLimiter(failuresPerMinute, 60_000, now);
   }
 
   get counters(): AuthCounters {
-    return { failures: this.limiter.total, refusedWhileBlocked: this.limiter.refusedTotal };
+    return { failures: this.limiter.total, delayed: this.limiter.delayedTotal };
   }
 
   /** Re-reads the CA (SIGHUP). */
@@ -42,29 +60,34 @@ export class Authorizer {
     this.authenticator?.setCa(pem);
   }
 
-  /** The caller's principal, or a typed error (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED). */
-  authorize(call: CallInfo, method: string): Principal {
-    // grpc-js reports no remote address for a Unix-socket peer ("unknown"); with TLS
-    // configured every TCP call is a TLS call and must carry a verified certificate (fail
-    // closed: grpc-js describes an unverified TLS peer exactly like a plaintext one).
-    const peer = call.getPeer();
-    if (!this.authenticator || peer === 'unknown') return LOCAL_PRINCIPAL;
+  /** May this call run? */
+  authorize(call: CallInfo, method: string, transport: Transport): Authorization {
+    if (transport === 'unix') return { ok: true, principal: LOCAL_PRINCIPAL };
+    const source = sourceOf(call.getPeer());
+    if (!this.authenticator) {
+      // Any local account can connect to a plaintext TCP port: it gets what a reader gets.
+      if (ROLE_METHODS.reader.has(method))
+        return { ok: true, principal: { identity: `tcp:${source}`, role: 'reader', local: false } };
+      const socket = this.unixSocket ? ` (unix:${this.unixSocket}, mode 0600, owner root)` : '';
+      return {
+        ok: false,
+        delayMs: 0,
+        error: new PermissionDeniedError(
+          `${method} is not served over plaintext TCP, which any local user can reach: without TLS this listener serves only reads (GetNode, WatchNode, health, reflection). Call ${method} over the Unix socket${socket}, or configure listen.tls and use a certificate with the operator role`,
+        ),
+      };
+    }
+    // With TLS configured every TCP call is a TLS call and must carry a verified certificate
+    // (fail closed: grpc-js describes an unverified TLS peer exactly like a plaintext one).
     const der = verifiedPeerCertificate(call.getAuthContext());
-    const source = sourceOf(peer);
-    if (this.limiter.isBlocked(source))
-      throw new ResourceExhaustedError('too many failed authentications from this address; try again later');
     const r = this.authenticator.check(der, method);
-    if (r.ok) return r.principal;
-    const started = this.limiter.fail(source);
-    this.log.warn({ source, method, code: r.code, reason: r.message }, 'authentication failed');
-    if (started) this.log.error({ source }, 'too many failed authentications: source refused for a minute');
-    if (r.code === 'unauthenticated') throw new UnauthenticatedError(r.message);
-    throw new PermissionDeniedError(r.message);
+    if (r.ok) return { ok: true, principal: r.principal };
+    const delayMs = this.limiter.fail(source);
+    this.log.warn({ source, method, code: r.code, reason: r.message, delayMs }, 'authentication failed');
+    return {
+      ok: false,
+      delayMs,
+      error: r.code === 'unauthenticated' ? new UnauthenticatedError(r.message) : new PermissionDeniedError(r.message),
+    };
   }
-}
-
-/** "10.0.0.5:53211" → "10.0.0.5"; "::1:5000" → "::1" (the port is dropped). */
-export function sourceOf(peer: string): string {
-  const i = peer.lastIndexOf(':');
-  return i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer;
 }

@@ -1,40 +1,27 @@
-/** NodeService handlers: decode → engine commands (validation included) → encode. Errors go through toGrpcStatus only. */
+/**
+ * NodeService handlers: decode → engine commands (validation included) → encode. Errors go
+ * through toGrpcStatus only. One set of handlers per listener (the transport decides what a
+ * caller may do, see authorizer.ts); the watch streams and their limits are shared by all.
+ */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type {
   DomainActionResponseInput,
   EndJobResponseInput,
+  NodeEventInput,
   NodeInput,
   NodeServiceHandlers,
   StartJobResponseInput,
 } from '@magrathea/common';
+import { StreamPump, StreamRegistry } from '@magrathea/common';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainCommands } from '../engine/commands';
-import { StreamRegistry } from '@magrathea/common';
 import { ResourceExhaustedError } from '../errors';
-import type { Authorizer } from './authorizer';
+import type { Authorizer, Transport } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkGeneration } from '../engine/validate';
 
-/** Wraps an async handler after authorization; the wrapper is the only code that calls `callback`. */
-function unary<Req, Res>(
-  logger: Logger,
-  auth: Authorizer,
-  method: string,
-  fn: (req: Req) => Promise<Res>,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => {
-        auth.authorize(call, method);
-        return fn(call.request);
-      })
-      .then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toGrpcStatus(err, logger, method)),
-      );
-  };
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** What NodeService's handlers use. */
 export interface NodeServiceDeps {
@@ -43,18 +30,25 @@ export interface NodeServiceDeps {
   readonly commands: DomainCommands;
   readonly logger: Logger;
   readonly auth: Authorizer;
-  /** Open WatchNode streams allowed per client identity (per peer for local callers). */
+  /** Open WatchNode streams allowed per client identity, on every listener. */
   readonly maxStreamsPerClient: number;
+  /** Open WatchNode streams allowed in all. */
+  readonly maxStreams: number;
+  /** Events waiting for one watcher before it is cut off as too slow. */
+  readonly maxQueuedEvents: number;
   /** A quiet watch stream gets a heartbeat this often, ms. */
   readonly heartbeatMs: number;
 }
 
 /** The handlers and the open watch streams. */
 export interface NodeServiceImpl {
-  readonly handlers: NodeServiceHandlers;
+  /** The handlers for calls that come in on `transport`. */
+  handlers(transport: Transport): NodeServiceHandlers;
   /** Ends every open watch stream (shutdown). */
   closeStreams(): void;
   readonly openStreams: number;
+  /** Watchers cut off for not keeping up. */
+  readonly slowWatchersCut: number;
 }
 
 /** NodeService: GetNode and WatchNode over the manager, the job and domain commands through engine/commands.ts. */
@@ -64,16 +58,125 @@ export function createNodeService({
   logger,
   auth,
   maxStreamsPerClient,
+  maxStreams,
+  maxQueuedEvents,
   heartbeatMs,
 }: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
   const streams = new StreamRegistry();
   const perClient = new Map<string, number>();
+  let slowCut = 0;
 
-  const handlers: NodeServiceHandlers = {
-    GetNode: unary(log, auth, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
+  /** Wraps an async handler after authorization; the wrapper is the only code that calls `callback`. */
+  const unary =
+    <Req, Res>(transport: Transport, method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      Promise.resolve()
+        .then(async () => {
+          const a = auth.authorize(call, method, transport);
+          if (!a.ok) {
+            if (a.delayMs > 0) await sleep(a.delayMs);
+            throw a.error;
+          }
+          return fn(call.request);
+        })
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toGrpcStatus(err, log, method)),
+        );
+    };
 
-    StartJob: unary(log, auth, 'StartJob', async (req): Promise<StartJobResponseInput> => {
+  const watch =
+    (transport: Transport): NodeServiceHandlers['WatchNode'] =>
+    (call) => {
+      void (async () => {
+        let since: number;
+        let client: string;
+        try {
+          const a = auth.authorize(call, 'WatchNode', transport);
+          if (!a.ok) {
+            if (a.delayMs > 0) await sleep(a.delayMs);
+            throw a.error;
+          }
+          client = a.principal.identity;
+          if ((perClient.get(client) ?? 0) >= maxStreamsPerClient)
+            throw new ResourceExhaustedError(`at most ${maxStreamsPerClient} open watch streams per client`);
+          if (streams.size >= maxStreams)
+            throw new ResourceExhaustedError(`at most ${maxStreams} open watch streams in all`);
+          since = checkGeneration(call.request.since_generation);
+        } catch (err) {
+          call.emit('error', toGrpcStatus(err, log, 'WatchNode'));
+          return;
+        }
+        if (call.cancelled) return;
+        serveWatch(call, client, since);
+      })();
+    };
+
+  const serveWatch = (
+    call: grpc.ServerWritableStream<unknown, NodeEventInput>,
+    client: string,
+    since: number,
+  ): void => {
+    perClient.set(client, (perClient.get(client) ?? 0) + 1);
+    let released = false;
+    const releaseOnce = (): void => {
+      if (released) return;
+      released = true;
+      const n = (perClient.get(client) ?? 1) - 1;
+      if (n <= 0) perClient.delete(client);
+      else perClient.set(client, n);
+    };
+    call.on('cancelled', releaseOnce);
+    call.on('close', releaseOnce);
+    call.on('finish', releaseOnce);
+    call.on('error', releaseOnce);
+    let lastGeneration = since;
+    const pump = new StreamPump<NodeEventInput>(call, maxQueuedEvents, () => {
+      slowCut++;
+      log.warn({ client, queued: maxQueuedEvents, generation: lastGeneration }, 'watcher too slow; stream cut off');
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `watch stream too slow: more than ${maxQueuedEvents} events were waiting; resume with since_generation=${lastGeneration}`,
+      });
+    });
+    const send = (e: NodeEventInput): void => {
+      if (pump.push(e)) lastGeneration = Number(e.generation);
+    };
+    const current = manager.current.generation;
+    // A replay longer than half the queue would start the watcher behind: a snapshot instead.
+    const replay = since > 0 ? manager.hub.since(since, current) : null;
+    const backlog = replay && replay.length <= maxQueuedEvents / 2 ? replay : null;
+    // Headers now, so a watcher that resumes with nothing to replay still learns it is in sync.
+    call.sendMetadata(new grpc.Metadata());
+    // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
+    if (backlog === null) send({ generation: String(current), snapshot: manager.view() });
+    else for (const e of backlog) send(e);
+    // An idle daemon still speaks: a heartbeat whenever the stream has been quiet that long.
+    let lastWrite = performance.now(); // monotonic: a clock step neither silences nor floods the stream
+    const unsubscribe = manager.hub.subscribe((e) => {
+      lastWrite = performance.now();
+      send(e);
+    });
+    const beat = setInterval(() => {
+      if (performance.now() - lastWrite < heartbeatMs * 0.9 || pump.queued > 0) return;
+      lastWrite = performance.now();
+      send({
+        generation: String(manager.current.generation),
+        heartbeat: { at_ms: String(Date.now()), interval_ms: heartbeatMs },
+      });
+    }, heartbeatMs);
+    beat.unref();
+    streams.add(call, () => {
+      clearInterval(beat);
+      unsubscribe();
+    });
+  };
+
+  const handlers = (transport: Transport): NodeServiceHandlers => ({
+    GetNode: unary(transport, 'GetNode', (): Promise<NodeInput> => Promise.resolve(manager.view())),
+
+    StartJob: unary(transport, 'StartJob', async (req): Promise<StartJobResponseInput> => {
       const r = await commands.startJob(req);
       return {
         generation: String(r.generation),
@@ -84,7 +187,7 @@ export function createNodeService({
       };
     }),
 
-    EndJob: unary(log, auth, 'EndJob', async (req): Promise<EndJobResponseInput> => {
+    EndJob: unary(transport, 'EndJob', async (req): Promise<EndJobResponseInput> => {
       const r = await commands.endJob(req);
       return {
         generation: String(r.generation),
@@ -95,74 +198,22 @@ export function createNodeService({
       };
     }),
 
-    DomainAction: unary(log, auth, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
+    DomainAction: unary(transport, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
       const r = await commands.domainAction(req);
       return { generation: String(r.generation), state: r.state };
     }),
 
-    WatchNode: (call) => {
-      let since: number;
-      let client: string;
-      try {
-        const principal = auth.authorize(call, 'WatchNode');
-        client = principal.local ? `local:${call.getPeer()}` : principal.identity;
-        if ((perClient.get(client) ?? 0) >= maxStreamsPerClient)
-          throw new ResourceExhaustedError(`at most ${maxStreamsPerClient} open watch streams per client`);
-        since = checkGeneration(call.request.since_generation);
-      } catch (err) {
-        call.emit('error', toGrpcStatus(err, log, 'WatchNode'));
-        return;
-      }
-      perClient.set(client, (perClient.get(client) ?? 0) + 1);
-      const release = (): void => {
-        const n = (perClient.get(client) ?? 1) - 1;
-        if (n <= 0) perClient.delete(client);
-        else perClient.set(client, n);
-      };
-      let released = false;
-      const releaseOnce = (): void => {
-        if (!released) {
-          released = true;
-          release();
-        }
-      };
-      call.on('cancelled', releaseOnce);
-      call.on('close', releaseOnce);
-      call.on('finish', releaseOnce);
-      const current = manager.current.generation;
-      const backlog = since > 0 ? manager.hub.since(since, current) : null;
-      // Headers now, so a watcher that resumes with nothing to replay still learns it is in sync.
-      call.sendMetadata(new grpc.Metadata());
-      // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
-      if (backlog === null) call.write({ generation: String(current), snapshot: manager.view() });
-      else for (const e of backlog) call.write(e);
-      // An idle daemon still speaks: a heartbeat whenever the stream has been quiet that long.
-      let lastWrite = performance.now(); // monotonic: a clock step neither silences nor floods the stream
-      const unsubscribe = manager.hub.subscribe((e) => {
-        lastWrite = performance.now();
-        call.write(e);
-      });
-      const beat = setInterval(() => {
-        if (performance.now() - lastWrite < heartbeatMs * 0.9) return;
-        lastWrite = performance.now();
-        call.write({
-          generation: String(manager.current.generation),
-          heartbeat: { at_ms: String(Date.now()), interval_ms: heartbeatMs },
-        });
-      }, heartbeatMs);
-      beat.unref();
-      streams.add(call, () => {
-        clearInterval(beat);
-        unsubscribe();
-      });
-    },
-  };
+    WatchNode: watch(transport),
+  });
 
   return {
     handlers,
     closeStreams: () => streams.endAll(),
     get openStreams() {
       return streams.size;
+    },
+    get slowWatchersCut() {
+      return slowCut;
     },
   };
 }

@@ -31,6 +31,10 @@ export function toGrpcStatus(err: unknown, logger: Logger, method: string): Part
       case 'config':
       case 'journal-corrupt':
       case 'state-dir':
+      case 'state-dir-unsafe':
+      case 'state-dir-locked':
+      case 'storage':
+      case 'state-dir-lost':
       case 'driver':
         break;
     }

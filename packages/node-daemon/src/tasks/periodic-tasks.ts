@@ -1,4 +1,10 @@
-/** Periodic work behind a small interface over node-cron (no overlap; stopped first on shutdown). */
+/**
+ * Periodic work (no overlap; stopped first on shutdown). A cron expression (node-cron syntax,
+ * with seconds) says when a task runs, but the waiting is done here on monotonic timers: the
+ * time to the next slot is never more than the schedule's longest gap, nor less than half its
+ * shortest, so a wall clock stepped back an hour cannot stop reconciliation for an hour, and one
+ * stepped forward cannot make it run in a burst.
+ */
 import * as cron from 'node-cron';
 import type { Logger } from 'pino';
 
@@ -7,30 +13,65 @@ export interface PeriodicTasks {
   stop(): Promise<void>;
 }
 
+/** Slots looked ahead to learn a schedule's gaps. */
+const LOOKAHEAD = 64;
+
+interface Task {
+  timer: NodeJS.Timeout | null;
+  running: Promise<void> | null;
+  readonly plan: cron.ScheduledTask;
+}
+
 export class CronTasks implements PeriodicTasks {
-  private readonly tasks: cron.ScheduledTask[] = [];
+  private readonly tasks: Task[] = [];
+  private stopped = false;
 
   constructor(private readonly logger: Logger) {}
 
   add(name: string, expression: string, run: () => Promise<unknown>): void {
-    const task = cron.schedule(
-      expression,
-      async () => {
-        try {
-          await run();
-        } catch (err) {
-          this.logger.error({ err, task: name }, 'periodic task failed');
-        }
-      },
-      { name, noOverlap: true },
-    );
+    // A task that is never started: node-cron only computes its slots.
+    const plan = cron.createTask(expression, () => undefined, { name });
+    const slots = plan.getNextRuns(LOOKAHEAD).map((d) => d.getTime());
+    let shortest = Infinity;
+    let longest = 1000;
+    for (let i = 1; i < slots.length; i++) {
+      const gap = (slots[i] as number) - (slots[i - 1] as number);
+      shortest = Math.min(shortest, gap);
+      longest = Math.max(longest, gap);
+    }
+    const minWait = Number.isFinite(shortest) ? shortest / 2 : 0;
+    const task: Task = { timer: null, running: null, plan };
+    const arm = (): void => {
+      if (this.stopped) return;
+      const next = plan.getNextRuns(1)[0]?.getTime() ?? Date.now() + longest;
+      const wait = Math.min(Math.max(next - Date.now(), minWait), longest);
+      task.timer = setTimeout(fire, wait);
+      task.timer.unref();
+    };
+    const fire = (): void => {
+      task.timer = null;
+      const t0 = performance.now();
+      task.running = run()
+        .then(
+          () => this.logger.debug({ task: name, ms: Math.round(performance.now() - t0) }, 'periodic task ran'),
+          (err: unknown) => this.logger.error({ err, task: name }, 'periodic task failed'),
+        )
+        .finally(() => {
+          task.running = null;
+          arm();
+        });
+    };
     this.tasks.push(task);
+    arm();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const t of this.tasks) {
-      await t.stop();
-      await t.destroy();
+      if (t.timer) clearTimeout(t.timer);
+      t.timer = null;
+      await t.running;
+      await t.plan.destroy();
     }
     this.tasks.length = 0;
   }

@@ -9,13 +9,20 @@ import type { HostSample } from '../engine/view';
 export { MemoryJournal } from '../journal/memory-journal';
 export { SimulatedDriver } from '../hypervisor/simulated/simulated-driver';
 
-/** A clock the test moves by hand. */
+/** A clock the test moves by hand: `advance` moves both times, `stepWall` only the wall clock (a clock step). */
 export class ManualClock implements Clock {
+  /** Monotonic time, ms. */
+  mono = 0;
   constructor(public ms = 1_700_000_000_000) {}
   now(): number {
     return this.ms;
   }
+  readonly monotonicMs = (): number => this.mono;
   advance(ms: number): void {
+    this.ms += ms;
+    this.mono += ms;
+  }
+  stepWall(ms: number): void {
     this.ms += ms;
   }
 }

@@ -28,7 +28,9 @@ test('domains by state, jobs, a preemption with its phases and released memory, 
   metrics = new DaemonMetrics({
     nodeName: 'n1',
     manager: m,
-    grpcAuth: () => ({ failures: 2, refusedWhileBlocked: 1 }),
+    grpcAuth: () => ({ failures: 2, delayed: 1 }),
+    connectionsRefused: () => ({ grpc: 4, hook: 5 }),
+    slowWatchersCut: () => 6,
     hookAuth: new FailureLimiter(20, 60_000),
     watchStreams: () => 3,
     host: () => host.latest(),
@@ -42,6 +44,9 @@ test('domains by state, jobs, a preemption with its phases and released memory, 
   await start('priv', 'p1', false);
   const text = await metrics.text();
   expect(text).toMatch(/^magrathea_auth_failures_total\{api="grpc"\} 2$/m);
+  expect(text).toMatch(/^magrathea_auth_delayed_total\{api="grpc"\} 1$/m);
+  expect(text).toMatch(/^magrathea_connections_refused_total\{api="hook"\} 5$/m);
+  expect(text).toMatch(/^magrathea_watch_streams_cut_total 6$/m);
   expect(text).toMatch(/^magrathea_watch_streams 3$/m);
   expect(text).toMatch(new RegExp(`^magrathea_node_generation ${m.current.generation}$`, 'm'));
   expect(text).toMatch(/^magrathea_domains\{state="preempted"\} 1$/m);

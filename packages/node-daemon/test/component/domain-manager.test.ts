@@ -315,10 +315,11 @@ describe('recovery of a command interrupted by a crash', () => {
       expectedGeneration: 0,
     });
     // The daemon died after journaling the intent of a priority start and preempting meta.
+    const next = Math.max(journal.snapshot?.seq ?? 0, ...journal.records.map((r) => r.seq)) + 1;
     journal.append(
       {
         t: 'intent',
-        seq: 999,
+        seq: next,
         cmd: {
           kind: 'start-job',
           domain: 'priv',

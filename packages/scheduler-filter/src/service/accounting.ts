@@ -127,13 +127,18 @@ export class Accounting {
   private timerDue = Infinity;
   private running: Promise<void> | null = null;
   private stopped = false;
-  private lastFullPass = 0;
+  private lastFullPass = -Infinity;
   private qstatMissing = false;
+
+  /** Monotonic time, ms: every wait here is a duration (a wall clock step neither stalls nor floods the passes). */
+  private readonly mono: () => number;
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number },
-  ) {}
+    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number; mono?: () => number },
+  ) {
+    this.mono = deps.mono ?? (() => performance.now());
+  }
 
   readonly onView = ({ node, domains }: NodeChange): void => {
     for (const { name, before, after } of domains) {
@@ -154,7 +159,7 @@ export class Accounting {
       }
       // Jobs that left the domain: PBS ended them (or will); stop tracking.
       for (const j of before?.jobIds ?? [])
-        if (!after?.jobIds.includes(j)) {
+        if (!after?.jobs.has(j)) {
           this.tracked.delete(j);
           this.ledger.gone(j);
         }
@@ -216,7 +221,7 @@ export class Accounting {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    const due = this.deps.now() + delayMs;
+    const due = this.mono() + delayMs;
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
@@ -234,7 +239,7 @@ export class Accounting {
 
   /** When the next pass is due: at once for work due now, else the soonest back-off, at most the re-check interval. */
   private nextDelay(): number {
-    const now = this.deps.now();
+    const now = this.mono();
     const soonest = Math.min(...[...this.tracked.values()].map((t) => Math.max(0, t.notBefore - now)), Infinity);
     const repairsOrPurges = this.repairs.size > 0 ? 1000 : Infinity;
     return Math.min(soonest, repairsOrPurges, this.pbs.accountingRecheckMs);
@@ -324,7 +329,7 @@ export class Accounting {
   }
 
   private async pass(): Promise<void> {
-    const now = this.deps.now();
+    const now = this.mono();
     const full = now - this.lastFullPass >= this.pbs.accountingRecheckMs;
     const due = [...this.tracked.values()].filter((t) => full || t.notBefore <= now);
     const purgeable = full && this.pbs.purgeResumedJobHistory ? this.ledger.referenced() : [];
@@ -372,7 +377,7 @@ export class Accounting {
           this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job resumed');
         } else {
           this.ledger.suspended(t.vnode, t.job);
-          t.notBefore = this.deps.now() + this.pbs.accountingRecheckMs;
+          t.notBefore = this.mono() + this.pbs.accountingRecheckMs;
           this.deps.logger.info({ node: t.node, domain: t.domain, job: t.job }, 'PBS accounting: job suspended');
         }
       } else this.backoff(t, true);
@@ -386,7 +391,7 @@ export class Accounting {
   private backoff(t: Tracked, refused: boolean): void {
     if (refused) t.failures++;
     t.notBefore =
-      this.deps.now() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
+      this.mono() + (refused ? Math.min(250 * 2 ** Math.min(t.failures, 6), 10_000) : this.pbs.accountingRecheckMs);
   }
 
   /**

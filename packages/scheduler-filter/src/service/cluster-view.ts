@@ -3,14 +3,21 @@
  * converted once into what the pure core reads (DomainSnapshot) plus the few facts other
  * consumers need; subscribers get the changed domains with their entries before and after, and
  * Admit/Candidates read a vnode index kept up to date on every change (no rebuild per call).
+ *
+ * Everything a daemon says is untrusted: it ends up in qmgr and qsig commands run with PBS
+ * manager rights. A domain is taken only with a valid name, only up to MAX_DOMAINS_PER_NODE per
+ * node, and only if its vnode is one this node may write (not a vnode another node is configured
+ * or seen with); numbers are finite, job ids are PBS-shaped text, free text is cut short. Job
+ * lists are kept per domain and follow the slim changes (Change.job_changes).
  */
-import type { DomainMessage, NodeEventMessage } from '@magrathea/common';
-import { DOMAIN_NAME } from '@magrathea/common/rules';
+import type { DomainMessage, JobChangeMessage, JobMessage, NodeEventMessage } from '@magrathea/common';
+import { applyJobChange } from '@magrathea/common';
+import { DOMAIN_NAME, JOB_ID_TEXT, MAX_DOMAINS_PER_NODE } from '@magrathea/common/rules';
 import type { Logger } from 'pino';
 import type { DomainSnapshot, NodeSnapshot, Placed } from '../core';
 import { KNOWN_STATES } from '../core';
 import type { FilterConfig, FilterNodeConfig } from './config';
-import { vnodeName } from './config';
+import { VNODE, vnodeName } from './config';
 import type { Metrics } from './metrics';
 
 /** One domain as it arrived, converted once. Immutable: a change replaces the entry. */
@@ -19,15 +26,17 @@ export interface DomainEntry {
   readonly vnode: string;
   /** What the pure core reads; `held` as of arrival (or of the hold's expiry), see `snapshotAt`. */
   readonly snapshot: DomainSnapshot;
-  /** Held out of scheduling for flapping until then, ms since the epoch (0: not held). */
-  readonly heldUntilMs: number;
+  /** Held out of scheduling for flapping until then, on the filter's monotonic clock (0: not held). */
+  readonly heldUntilMono: number;
   /** The stored state (honest accounting follows preempted ↔ running). */
   readonly storedState: string;
-  /** Ids of the domain's jobs (honest accounting signals them). */
+  /** The domain's jobs by id (kept across slim changes). */
+  readonly jobs: ReadonlyMap<string, JobMessage>;
+  /** Ids of the domain's jobs (honest accounting signals them; built on first use). */
   readonly jobIds: readonly string[];
   /** How the domain was last preempted (throttle, pause, save, …; '' when never): a paused domain's mom cannot answer PBS. */
   readonly releaseMode: string;
-  /** The message as the daemon sent it: ClusterService hands it out as the vnode's `detail`. */
+  /** The message as the daemon sent it, with its whole job list and free text cut (built on first use): ClusterService hands it out as the vnode's `detail`. */
   readonly message: DomainMessage;
 }
 
@@ -74,33 +83,77 @@ export interface PlacedEntry extends Placed {
   readonly entry: DomainEntry;
 }
 
-/** The entry's snapshot with `held` evaluated at `nowMs` (the same object when nothing changed). */
-export function snapshotAt(e: DomainEntry, nowMs: number): DomainSnapshot {
-  const held = e.heldUntilMs > nowMs;
+/** The entry's snapshot with `held` evaluated at `monoMs` (the same object when nothing changed). */
+export function snapshotAt(e: DomainEntry, monoMs: number): DomainSnapshot {
+  const held = e.heldUntilMono > monoMs;
   return e.snapshot.held === held ? e.snapshot : { ...e.snapshot, held };
 }
 
-/** Converts one arriving domain message. */
-export function domainEntry(d: DomainMessage, vnode: string, nowMs: number): DomainEntry {
-  const heldUntilMs = Number(d.held_until_ms);
+/** Longest free text kept from a daemon (reasons, details), characters. */
+const MAX_TEXT = 1024;
+/** Most jobs kept per domain. */
+export const MAX_JOBS_PER_DOMAIN = 100_000;
+
+const finite = (x: number): number => (Number.isFinite(x) && x >= 0 ? x : 0);
+const cut = (t: string): string => (t.length > MAX_TEXT ? `${t.slice(0, MAX_TEXT)}…` : t);
+
+/** The time sources of the view: wall (reported times) and monotonic (holds). */
+export interface ViewClock {
+  readonly nowMs: number;
+  readonly monoMs: number;
+}
+
+/**
+ * Converts one arriving domain message, with its job list (`jobs`: already merged from the slim
+ * changes). `d.held_for_ms` (a duration) is preferred to `held_until_ms` (the daemon's wall clock).
+ */
+export function domainEntry(
+  d: DomainMessage,
+  vnode: string,
+  t: ViewClock,
+  jobs: ReadonlyMap<string, JobMessage> = new Map(d.jobs.map((j) => [j.id, j])),
+): DomainEntry {
+  const heldFor = finite(Number(d.held_for_ms));
+  const heldUntilWall = finite(Number(d.held_until_ms));
+  const remaining = heldFor > 0 ? heldFor : heldUntilWall > t.nowMs ? heldUntilWall - t.nowMs : 0;
+  const heldUntilMono = remaining > 0 ? t.monoMs + remaining : 0;
+  // The id list and the detail are built only when asked for (a domain may hold 10,000 jobs).
+  let ids: string[] | null = null;
+  let detail: DomainMessage | null = null;
   return {
     vnode,
     snapshot: {
-      held: heldUntilMs > nowMs,
+      held: remaining > 0,
       name: d.name,
       class: d.domain_class === 'priority' ? 'priority' : 'normal',
       state: d.state,
       offline: d.offline,
-      preemptedCpuSeconds: d.preempted_cpu_seconds,
-      generation: Number(d.generation),
+      preemptedCpuSeconds: finite(d.preempted_cpu_seconds),
+      generation: finite(Number(d.generation)),
       // Written into a qmgr command: only names of the domain alphabet.
       image: DOMAIN_NAME.test(d.image) ? d.image : '',
     },
-    heldUntilMs,
+    heldUntilMono,
     storedState: d.stored_state,
-    jobIds: d.jobs.map((j) => j.id),
+    jobs,
+    get jobIds() {
+      return (ids ??= [...jobs.keys()]);
+    },
     releaseMode: d.last_release?.mode ?? '',
-    message: d,
+    get message() {
+      if (detail) return detail;
+      const jobList = [...jobs.values()];
+      detail = {
+        ...d,
+        jobs: jobList,
+        jobs_omitted: false,
+        job_count: jobList.length,
+        offline_reason: cut(d.offline_reason),
+        down_reason: cut(d.down_reason),
+        observed: d.observed ? { ...d.observed, detail: cut(d.observed.detail) } : null,
+      };
+      return detail;
+    },
   };
 }
 
@@ -111,10 +164,23 @@ export class ClusterView {
   /** vnode → its node and current entry, kept up to date on every change. */
   private readonly vnodes = new Map<string, { readonly node: NodeEntry; entry: DomainEntry }>();
 
+  /** Vnodes named in a node's `vnodes` map: no other node may write them. */
+  private readonly reserved = new Map<string, string>();
+  private readonly mono: () => number;
+
   constructor(
     readonly cfg: FilterConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number },
+    private readonly deps: {
+      logger: Logger;
+      metrics: Metrics;
+      /** Wall clock (times shown). */
+      now: () => number;
+      /** Monotonic clock (flap holds), default performance.now(). */
+      mono?: () => number;
+    },
   ) {
+    this.mono = deps.mono ?? (() => performance.now());
+    for (const n of cfg.nodes) for (const v of Object.values(n.vnodes)) this.reserved.set(v, n.name);
     for (const n of cfg.nodes) {
       const node: NodeEntry = {
         cfg: n,
@@ -157,30 +223,115 @@ export class ClusterView {
     return [...n.domains.values()].map((e) => ({ name: e.snapshot.name, before: e, after: e }));
   }
 
-  /** Converts arriving domains once (unknown states are counted and logged) and arms their hold expiry. */
-  private receive(n: NodeEntry, ds: readonly DomainMessage[]): DomainEntry[] {
-    const now = this.deps.now();
-    const named = ds.filter((d) => {
-      // A domain name goes into the vnode name and so into qmgr commands: a daemon may not choose it freely.
-      if (DOMAIN_NAME.test(d.name)) return true;
+  /** When the entry's flap hold ends on the wall clock, for display (0: not held). */
+  heldUntilWallMs(e: DomainEntry): number {
+    const left = e.heldUntilMono - this.mono();
+    return e.heldUntilMono > 0 && left > 0 ? this.deps.now() + left : 0;
+  }
+
+  private clock(): ViewClock {
+    return { nowMs: this.deps.now(), monoMs: this.mono() };
+  }
+
+  /** Why node `n` may not write `vnode`, or null when it may. */
+  private vnodeRefusal(n: NodeEntry, vnode: string): string | null {
+    if (!VNODE.test(vnode)) return 'not a valid PBS vnode name';
+    const owner = this.reserved.get(vnode);
+    if (owner !== undefined && owner !== n.cfg.name) return `the vnode belongs to node ${owner} (its vnodes map)`;
+    const held = this.vnodes.get(vnode);
+    if (held && held.node !== n) return `the vnode is already reported by node ${held.node.cfg.name}`;
+    return null;
+  }
+
+  private ignored(n: NodeEntry, domain: string, why: string): void {
+    this.deps.metrics.rejectedDomains.inc();
+    this.deps.logger.error(
+      { node: n.cfg.name, domain: domain.slice(0, 100), why },
+      'node daemon reported a domain the filter does not take; ignored',
+    );
+  }
+
+  /** Job ids that are PBS-shaped text (anything else never reaches qsig), at most MAX_JOBS_PER_DOMAIN. */
+  private checkedJobs(
+    n: NodeEntry,
+    domain: string,
+    jobs: Iterable<JobMessage>,
+    room = MAX_JOBS_PER_DOMAIN,
+  ): Map<string, JobMessage> {
+    const out = new Map<string, JobMessage>();
+    let bad = 0;
+    for (const j of jobs) {
+      if (!JOB_ID_TEXT.test(j.id) || out.size >= room) bad++;
+      else out.set(j.id, j);
+    }
+    if (bad > 0)
       this.deps.logger.error(
-        { node: n.cfg.name, domain: d.name.slice(0, 100) },
-        'node daemon reported a domain with an invalid name; ignored',
+        { node: n.cfg.name, domain, ignored: bad, max: MAX_JOBS_PER_DOMAIN },
+        'node daemon reported jobs the filter does not take (not a job id, or too many); ignored',
       );
-      return false;
-    });
-    return named.map((d) => {
+    return out;
+  }
+
+  /**
+   * Converts arriving domains once (unknown states are counted and logged), merges their job lists
+   * (a slim record's from the entry before, with its job changes), and arms their hold expiry.
+   * `known` are the node's domains the arriving ones are counted with (the cap).
+   */
+  private receive(
+    n: NodeEntry,
+    ds: readonly DomainMessage[],
+    known: ReadonlyMap<string, DomainEntry>,
+    jobChanges: readonly JobChangeMessage[] = [],
+  ): DomainEntry[] {
+    const t = this.clock();
+    const out = new Map<string, DomainEntry>();
+    let count = known.size;
+    // One vnode per domain: two domains of a node may not write the same vnode either.
+    const vnodeOf = new Map([...known.values()].map((e) => [e.vnode, e.snapshot.name]));
+    for (const d of ds) {
+      // A domain name goes into the vnode name and so into qmgr commands: a daemon may not choose it freely.
+      if (!DOMAIN_NAME.test(d.name)) {
+        this.ignored(n, d.name, 'not a valid domain name');
+        continue;
+      }
+      if (!known.has(d.name) && !out.has(d.name) && count >= MAX_DOMAINS_PER_NODE) {
+        this.ignored(n, d.name, `more than ${MAX_DOMAINS_PER_NODE} domains on one node`);
+        continue;
+      }
+      const vnode = vnodeName(this.cfg, n.cfg, d.name);
+      const sibling = vnodeOf.get(vnode);
+      const refusal =
+        sibling !== undefined && sibling !== d.name
+          ? `the vnode is already written for domain ${sibling}`
+          : this.vnodeRefusal(n, vnode);
+      if (refusal !== null) {
+        this.ignored(n, d.name, `vnode ${vnode.slice(0, 100)}: ${refusal}`);
+        continue;
+      }
       if (!KNOWN_STATES.has(d.state)) {
         this.deps.metrics.unknownStates.inc();
         this.deps.logger.warn(
-          { node: n.cfg.name, domain: d.name, state: d.state },
+          { node: n.cfg.name, domain: d.name, state: d.state.slice(0, 100) },
           'node daemon reported an unknown state; the domain accepts nothing',
         );
       }
-      const e = domainEntry(d, vnodeName(this.cfg, n.cfg, d.name), now);
+      let jobs: ReadonlyMap<string, JobMessage>;
+      if (d.jobs_omitted) {
+        // The kept list was checked when it arrived: only the added jobs are checked now.
+        jobs = known.get(d.name)?.jobs ?? new Map<string, JobMessage>();
+        for (const c of jobChanges)
+          if (c.domain === d.name) {
+            const room = MAX_JOBS_PER_DOMAIN - jobs.size + c.removed.length;
+            jobs = applyJobChange(jobs, { ...c, added: [...this.checkedJobs(n, d.name, c.added, room).values()] });
+          }
+      } else jobs = this.checkedJobs(n, d.name, d.jobs);
+      if (!known.has(d.name) && !out.has(d.name)) count++;
+      const e = domainEntry(d, vnode, t, jobs);
       this.armHoldExpiry(n, e);
-      return e;
-    });
+      out.set(d.name, e);
+      vnodeOf.set(vnode, d.name);
+    }
+    return [...out.values()];
   }
 
   /**
@@ -203,7 +354,9 @@ export class ClusterView {
         this.deps.metrics.generationBackwards.inc();
       }
       const previous = n.domains;
-      n.domains = new Map(this.receive(n, e.snapshot.domains).map((d) => [d.snapshot.name, d]));
+      // The node's vnodes are released first, so it may keep them in its new snapshot.
+      for (const d of previous.values()) if (this.vnodes.get(d.vnode)?.node === n) this.vnodes.delete(d.vnode);
+      n.domains = new Map(this.receive(n, e.snapshot.domains, new Map()).map((d) => [d.snapshot.name, d]));
       n.generation = gen;
       n.synced = true;
       n.reachable = true;
@@ -245,7 +398,7 @@ export class ClusterView {
       return false;
     }
     const changes: DomainChange[] = [];
-    for (const d of this.receive(n, e.change.domains)) {
+    for (const d of this.receive(n, e.change.domains, n.domains, e.change.job_changes ?? [])) {
       const name = d.snapshot.name;
       changes.push({ name, before: n.domains.get(name), after: d });
       n.domains.set(name, d);
@@ -260,12 +413,12 @@ export class ClusterView {
 
   /** When a domain's flap hold ends, its entry is re-evaluated and its vnode published again. */
   private armHoldExpiry(n: NodeEntry, e: DomainEntry): void {
-    const wait = e.heldUntilMs - this.deps.now();
-    if (wait <= 0) return;
+    const wait = e.heldUntilMono - this.mono();
+    if (e.heldUntilMono === 0 || wait <= 0) return;
     setTimeout(() => {
       const name = e.snapshot.name;
       if (n.domains.get(name) !== e) return;
-      const after: DomainEntry = { ...e, snapshot: snapshotAt(e, this.deps.now()) };
+      const after: DomainEntry = { ...e, snapshot: snapshotAt(e, this.mono()) };
       n.domains.set(name, after);
       this.commit(n, [{ name, before: e, after }], 0);
     }, wait + 5).unref();
@@ -302,18 +455,18 @@ export class ClusterView {
 
   /** The entry's core snapshot now (a flap hold that has just ended no longer counts). */
   snapshotNow(e: DomainEntry): DomainSnapshot {
-    return snapshotAt(e, this.deps.now());
+    return snapshotAt(e, this.mono());
   }
 
   /** One vnode placed on its node, or undefined when no node daemon reported it. */
   placed(vnode: string): PlacedEntry | undefined {
     const p = this.vnodes.get(vnode);
-    return p && this.toPlaced(vnode, p.node, p.entry, this.deps.now());
+    return p && this.toPlaced(vnode, p.node, p.entry, this.mono());
   }
 
   /** Every known vnode placed on its node (for ranking). */
   allPlaced(): PlacedEntry[] {
-    const now = this.deps.now();
+    const now = this.mono();
     return [...this.vnodes].map(([vnode, p]) => this.toPlaced(vnode, p.node, p.entry, now));
   }
 

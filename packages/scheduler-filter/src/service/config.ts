@@ -1,19 +1,21 @@
 /** magrathea-filter configuration: YAML, validated with every problem reported at once. */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   ConfigChecker,
   DOMAIN_NAME,
+  FileReadError,
   InputFileError,
   LOG_LEVELS,
   describeFsError,
   isLoopbackHost,
   parseAddress,
   parseYamlStrict,
+  readRegularFileSync,
 } from '@magrathea/common';
 import type { Address, ClientBinding, ConfigObject } from '@magrathea/common';
 
-const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+/** PBS vnode names the filter writes (anything else never reaches qmgr). */
+export const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 export interface FilterNodeConfig {
   readonly name: string;
@@ -67,6 +69,19 @@ export interface FilterConfig {
     readonly purgeResumedJobHistory: boolean;
   } | null;
   readonly logLevel: string;
+  /** Protection against misbehaving clients of the filter's own listeners. */
+  readonly limits: {
+    /** Open WatchCluster streams in all. Default 64. */
+    readonly maxWatchStreams: number;
+    /** Open WatchCluster streams per client address. Default 16. */
+    readonly maxWatchStreamsPerClient: number;
+    /** Open connections per listener (gRPC, HTTP). Default 256. */
+    readonly maxConnections: number;
+    /** Open connections per listener from one address. Default 64. */
+    readonly maxConnectionsPerSource: number;
+    /** A gRPC connection without calls this long is closed, ms; an HTTP connection gets 5 s for its first request. Default 120000. */
+    readonly idleConnectionMs: number;
+  };
   /** Client certificate for daemons that serve mTLS (role `filter`), or null for plaintext. */
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string } | null;
   /** The live status page (docs/status-page.md); null: not served (the default). */
@@ -164,6 +179,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     'log',
     'tls',
     'web',
+    'limits',
   ]);
   const listen = c.object(top?.listen, 'listen', ['grpc', 'http', 'allowNonLoopback']);
   const allow = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
@@ -178,6 +194,8 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   const http = tcp('http', { host: '127.0.0.1', port: 5681 });
   const vnodeTemplate = c.string(top, 'vnodeTemplate', '') ?? '{node}-{domain}';
   if (!vnodeTemplate.includes('{domain}')) c.fail('vnodeTemplate', 'must contain {domain}');
+  else if (!VNODE.test(vnodeTemplate.replace(/\{node\}/g, 'n').replace(/\{domain\}/g, 'd')))
+    c.fail('vnodeTemplate', 'must make PBS vnode names: letters, digits, ._- around {node} and {domain}');
   const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
   const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
   const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
@@ -271,9 +289,24 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
   const tls: FilterConfig['tls'] = pemFiles(c, top?.tls, 'tls', baseDir, [])?.files ?? null;
   const web = compileWebConfig(c, top?.web, baseDir);
+  const lim = c.object(top?.limits, 'limits', [
+    'maxWatchStreams',
+    'maxWatchStreamsPerClient',
+    'maxConnections',
+    'maxConnectionsPerSource',
+    'idleConnectionMs',
+  ]);
+  const limits = {
+    maxWatchStreams: c.int(lim, 'maxWatchStreams', 'limits', 1, 100_000) ?? 64,
+    maxWatchStreamsPerClient: c.int(lim, 'maxWatchStreamsPerClient', 'limits', 1, 100_000) ?? 16,
+    maxConnections: c.int(lim, 'maxConnections', 'limits', 1, 100_000) ?? 256,
+    maxConnectionsPerSource: c.int(lim, 'maxConnectionsPerSource', 'limits', 1, 100_000) ?? 64,
+    idleConnectionMs: c.int(lim, 'idleConnectionMs', 'limits', 100, 86_400_000) ?? 120_000,
+  };
   if (c.problems.length > 0) throw new FilterConfigError(c.problems);
   const cfg: FilterConfig = {
     web,
+    limits,
     tls,
     grpc,
     http,
@@ -325,8 +358,10 @@ function compileWebConfig(c: ConfigChecker, v: unknown, baseDir: string): WebCon
 export function loadFilterConfig(file: string): FilterConfig {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, { maxBytes: 16 * 1024 * 1024, what: 'config file' }).data.toString('utf8');
   } catch (err) {
+    if (err instanceof FileReadError && (err.problem === 'not-regular' || err.problem === 'too-large'))
+      throw new FilterConfigError([err.message]);
     throw new InputFileError([`cannot read the configuration file ${path.resolve(file)} (${describeFsError(err)})`]);
   }
   const r = parseYamlStrict(text, file);

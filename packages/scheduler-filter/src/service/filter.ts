@@ -53,9 +53,17 @@ export class Filter {
 
   constructor(
     readonly cfg: FilterConfig,
-    deps: { logger: Logger; now?: () => number; version?: string },
+    deps: {
+      logger: Logger;
+      /** Wall clock (times shown, publication latency). */
+      now?: () => number;
+      /** Monotonic clock (every wait and hold), default performance.now(). */
+      mono?: () => number;
+      version?: string;
+    },
   ) {
     const now = deps.now ?? (() => Date.now());
+    const mono = deps.mono ?? (() => performance.now());
     this.log = deps.logger;
     this.metrics = new Metrics(deps.version ?? '');
     // A missing certificate file is found before anything starts (exit 66).
@@ -64,7 +72,12 @@ export class Filter {
       : [];
     if (unreadable.length > 0) throw new InputFileError(unreadable);
     const api = loadMagratheaApi(loadPackageDefinition());
-    this.view = new ClusterView(cfg, { logger: deps.logger.child({ component: 'view' }), metrics: this.metrics, now });
+    this.view = new ClusterView(cfg, {
+      logger: deps.logger.child({ component: 'view' }),
+      metrics: this.metrics,
+      now,
+      mono,
+    });
     this.metrics.attachView(this.view);
     // One set of credentials for every daemon connection (the PEM files are read once here).
     const credentials = clientCredentials(cfg.tls);
@@ -79,10 +92,20 @@ export class Filter {
         }),
     );
     this.publisher = cfg.pbs
-      ? new Publisher(cfg.pbs, { logger: deps.logger.child({ component: 'publisher' }), metrics: this.metrics, now })
+      ? new Publisher(cfg.pbs, {
+          logger: deps.logger.child({ component: 'publisher' }),
+          metrics: this.metrics,
+          now,
+          mono,
+        })
       : null;
     this.accounting = cfg.pbs?.honestAccounting
-      ? new Accounting(cfg.pbs, { logger: deps.logger.child({ component: 'accounting' }), metrics: this.metrics, now })
+      ? new Accounting(cfg.pbs, {
+          logger: deps.logger.child({ component: 'accounting' }),
+          metrics: this.metrics,
+          now,
+          mono,
+        })
       : null;
     this.pbsWatch = cfg.pbs
       ? new PbsWatch(cfg.pbs, { logger: deps.logger.child({ component: 'pbs-watch' }), metrics: this.metrics })
@@ -98,11 +121,18 @@ export class Filter {
       }
       accounting?.onPbsVnodes(vnodes);
     });
-    this.grpc = createGrpcServer({ api, view: this.view, logger: deps.logger });
+    this.grpc = createGrpcServer({
+      api,
+      view: this.view,
+      logger: deps.logger,
+      limits: cfg.limits,
+      onStreamRefused: () => this.metrics.clusterStreamsRefused.inc(),
+    });
     this.http = createHttpServer({
       view: this.view,
       logger: deps.logger,
       metrics: this.metrics,
+      connections: { maxConnections: cfg.limits.maxConnections, maxPerSource: cfg.limits.maxConnectionsPerSource },
     });
     if (cfg.web) {
       const history = new StatusHistory({ perDomain: cfg.web.historyPerDomain, total: cfg.web.historyTotal }, now);
@@ -116,6 +146,10 @@ export class Filter {
       );
       this.web = createStatusServer({ cfg: cfg.web, view: this.view, history, feed, logger: deps.logger, now });
     }
+    this.metrics.attachConnectionCounts(() => ({
+      grpc: this.grpc.refusedConnections,
+      http: this.http.refusedConnections,
+    }));
   }
 
   /** Listeners first, then the watchers. */

@@ -4,12 +4,19 @@
  */
 import * as http from 'node:http';
 import type { Logger } from 'pino';
-import { closeHttpServer, listenHttp, parseJsonObject } from '@magrathea/common';
-import type { MetricsExposition } from '@magrathea/common';
+import {
+  closeAfter,
+  closeHttpServer,
+  ConnectionGuard,
+  listenHttp,
+  parseJsonObject,
+  readLimitedBody,
+} from '@magrathea/common';
+import type { ConnectionLimits, MetricsExposition } from '@magrathea/common';
 import { admitRequest, InvalidRequestError } from './admission';
 import type { ClusterView } from './cluster-view';
 
-/** Largest admission request body, characters. */
+/** Largest admission request body, bytes. */
 const MAX_BODY = 256 * 1024;
 
 class HttpError extends Error {
@@ -41,15 +48,11 @@ export function toHttpReply(err: unknown, logger: Logger): Reply {
   return json(500, { error: 'internal error' });
 }
 
-/** The whole body; a body over the limit is read to its end, then refused. */
+/** The whole body; a body over the limit is refused as soon as it is seen to be (413, connection closed). */
 function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let body = '';
-    req.on('data', (c: Buffer) => {
-      if (body.length <= MAX_BODY) body += c.toString();
-    });
-    req.on('end', () => (body.length > MAX_BODY ? reject(new HttpError(413, 'too-large')) : resolve(body)));
-    req.on('error', reject);
+  return readLimitedBody(req, MAX_BODY, {
+    tooLarge: () => new HttpError(413, 'too-large'),
+    incomplete: () => new HttpError(408, 'timeout'),
   });
 }
 
@@ -59,6 +62,8 @@ export interface FilterHttpServer {
   listen(host: string, port: number): Promise<number>;
   /** Graceful close, forced after `graceMs`. */
   close(graceMs: number): Promise<void>;
+  /** Connections refused over a cap. */
+  readonly refusedConnections: number;
 }
 
 /** What the HTTP server serves: the view (admission) and the metrics. */
@@ -66,6 +71,8 @@ export interface FilterHttpDeps {
   readonly view: ClusterView;
   readonly logger: Logger;
   readonly metrics: MetricsExposition;
+  /** Caps on open connections (one that sends no request within 5 s is closed). */
+  readonly connections: ConnectionLimits;
 }
 
 /** GET /metrics and POST /v1/admit; errors through toHttpReply. */
@@ -83,13 +90,29 @@ export function createHttpServer(deps: FilterHttpDeps): FilterHttpServer {
   const server = http.createServer({ requestTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
     const send = (r: Reply): void => {
       if (res.headersSent) return;
-      res.writeHead(r.status, { 'content-type': r.type, 'content-length': Buffer.byteLength(r.body) });
+      res.writeHead(r.status, {
+        'content-type': r.type,
+        'content-length': Buffer.byteLength(r.body),
+        ...(r.status === 413 ? { connection: 'close' } : {}),
+      });
+      if (r.status === 413) closeAfter(res);
       res.end(r.body);
     };
     route(req).then(send, (err: unknown) => send(toHttpReply(err, log)));
   });
+  const guard = new ConnectionGuard({ firstRequestMs: 5000, ...deps.connections }, log, {
+    what: 'filter HTTP',
+    evictIdle: true,
+  });
+  guard.attachHttp(server);
   return {
     listen: (host, port) => listenHttp(server, host, port),
-    close: (graceMs) => closeHttpServer(server, graceMs),
+    close: async (graceMs) => {
+      await closeHttpServer(server, graceMs);
+      guard.destroyAll();
+    },
+    get refusedConnections() {
+      return guard.refused;
+    },
   };
 }

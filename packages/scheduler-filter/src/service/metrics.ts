@@ -3,6 +3,7 @@
  * filters can live in one process). Metric names are listed in docs/filter.md.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { KNOWN_STATES } from '../core';
 import type { ClusterView } from './cluster-view';
 
 const QUANTILES = [0.5, 0.9, 0.99] as const;
@@ -68,6 +69,20 @@ export class Metrics {
     'magrathea_filter_unknown_states_total',
     'Domains reported in a state this filter does not know.',
   );
+  readonly rejectedDomains = this.counter(
+    'magrathea_filter_rejected_domains_total',
+    'Domains a node daemon reported that the filter did not take (invalid name, too many, a vnode not its own).',
+  );
+  readonly resyncDelays = this.counter(
+    'magrathea_filter_resyncs_total',
+    'Watches re-read from a snapshot after an event out of order (each waits longer than the last).',
+  );
+  readonly clusterStreamsRefused = this.counter(
+    'magrathea_filter_watch_streams_refused_total',
+    'WatchCluster streams refused over a limit.',
+  );
+  /** Connections refused over a cap, per listener (read at each scrape). */
+  private refusedConnections: () => Record<string, number> = () => ({});
   readonly batches = this.counter('magrathea_filter_qmgr_batches_total', 'qmgr batches by result.', ['result']);
   readonly qsig = this.counter('magrathea_filter_qsig_total', 'qsig admin-suspend/admin-resume calls by result.', [
     'signal',
@@ -115,6 +130,17 @@ export class Metrics {
       registers: [this.registry],
     }).set({ version }, 1);
     const view = (): ClusterView | null => this.view;
+    const refused = (): Record<string, number> => this.refusedConnections();
+    new Counter({
+      name: 'magrathea_filter_connections_refused_total',
+      help: 'Connections refused because a connection cap was reached, by listener (grpc, http).',
+      labelNames: ['api'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [api, n] of Object.entries(refused())) this.inc({ api }, n);
+      },
+    });
     this.nodes = new Gauge({
       name: 'magrathea_filter_nodes',
       help: 'Node daemons by reachability.',
@@ -135,13 +161,20 @@ export class Metrics {
       collect() {
         this.reset();
         for (const n of view()?.nodes.values() ?? [])
-          for (const d of n.domains.values()) this.inc({ state: d.snapshot.state.replace(/[^a-z-]/g, '_') });
+          for (const d of n.domains.values())
+            // Only known state names become labels: a daemon inventing states cannot grow the registry.
+            this.inc({ state: KNOWN_STATES.has(d.snapshot.state) ? d.snapshot.state : 'unknown' });
       },
     });
   }
 
   private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Where the refused connections are counted. */
+  attachConnectionCounts(counts: () => Record<string, number>): void {
+    this.refusedConnections = counts;
   }
 
   /** The view whose nodes and domains the gauges count. */

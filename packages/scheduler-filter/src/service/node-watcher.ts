@@ -2,7 +2,9 @@
  * Keeps one WatchNode stream open to a node daemon: reconnects with back-off, resumes after the
  * last generation seen (a snapshot only when needed), and marks the node unreachable when it
  * has not been heard from within the grace period. Keepalive pings detect a daemon that is
- * stopped (SIGSTOP) or cut off while the TCP connection looks open.
+ * stopped (SIGSTOP) or cut off while the TCP connection looks open. A daemon whose events keep
+ * coming out of order is re-read from a snapshot after a wait that doubles each time (up to
+ * reconnect.maxMs), never in a tight loop. Timers run on the monotonic clock.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -14,6 +16,9 @@ import type { Metrics } from './metrics';
 
 type Api = ReturnType<typeof loadMagratheaApi>;
 
+/** Largest message accepted from a daemon, bytes. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 export class NodeWatcher {
   private client: NodeServiceClient | null = null;
   private stream: grpc.ClientReadableStream<NodeEventMessage> | null = null;
@@ -23,6 +28,9 @@ export class NodeWatcher {
   private graceTimer: NodeJS.Timeout | null = null;
   private resumeFrom = 0;
   private lastError = '';
+  /** Re-reads after events out of order, and when the last one was (monotonic ms). */
+  private resyncs = 0;
+  private lastResyncMs = -Infinity;
 
   constructor(
     private readonly node: FilterNodeConfig,
@@ -68,6 +76,8 @@ export class NodeWatcher {
       'grpc.initial_reconnect_backoff_ms': this.cfg.reconnectInitialMs,
       'grpc.max_reconnect_backoff_ms': this.cfg.reconnectMaxMs,
       'grpc.enable_channelz': 0,
+      // A snapshot of a node with 10,000 jobs in a domain is about 0.5 MB; a daemon cannot send more than this.
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     });
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
     this.stream = stream;
@@ -83,9 +93,18 @@ export class NodeWatcher {
       this.backoffMs = this.cfg.reconnectInitialMs;
       this.clearGrace();
       if (!this.deps.view.apply(this.node.name, e)) {
-        // Out of order: drop the stream and re-read everything.
+        // Out of order: drop the stream and re-read everything, later each time it happens again.
         this.resumeFrom = 0;
-        this.restart('out-of-order event');
+        const now = performance.now();
+        if (now - this.lastResyncMs > 2 * this.cfg.reconnectMaxMs) this.resyncs = 0;
+        this.lastResyncMs = now;
+        this.resyncs++;
+        this.deps.metrics.resyncDelays.inc();
+        const delay = Math.min(
+          this.cfg.reconnectMaxMs,
+          this.cfg.reconnectInitialMs * 2 ** Math.min(this.resyncs - 1, 20),
+        );
+        this.restart('out-of-order event', delay);
         return;
       }
       this.resumeFrom = Number(e.generation);
@@ -101,11 +120,11 @@ export class NodeWatcher {
     stream.on('end', () => ended('stream ended by the daemon'));
   }
 
-  private restart(why: string): void {
+  private restart(why: string, delayMs: number): void {
     const s = this.stream;
     this.stream = null;
     s?.cancel();
-    this.scheduleReconnect(why, 0);
+    this.scheduleReconnect(why, delayMs);
   }
 
   private scheduleReconnect(why: string, delay = this.backoffMs): void {

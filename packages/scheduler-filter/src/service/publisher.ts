@@ -15,7 +15,9 @@ import type { VnodeValues } from '../core';
 import { opensCapacity } from '../core';
 import { vnodeValues } from '../core';
 import type { NodeChange } from './cluster-view';
+import { DOMAIN_NAME } from '@magrathea/common/rules';
 import type { FilterConfig } from './config';
+import { VNODE } from './config';
 import type { Metrics } from './metrics';
 import { qmgrObjectErrors, runProcess } from './run-process';
 
@@ -48,10 +50,29 @@ const same = (a: VnodeValues | undefined, b: VnodeValues): boolean =>
   a.comment === b.comment &&
   a.image === b.image;
 
-export const sanitizeComment = (c: string): string => c.replace(/["\\\n\r]/g, ' ').slice(0, 80);
+/** A comment as qmgr gets it: printable ASCII without quotes or backslashes, at most 80 characters. */
+export const sanitizeComment = (c: string): string => c.replace(/[^\x20-\x7e]|["\\]/g, ' ').slice(0, 80);
 
-/** One qmgr command setting every published attribute of a vnode (the image only when the domain has one). */
+/** A value that may not be written into a qmgr command. */
+export class PbsValueError extends Error {
+  override readonly name = 'PbsValueError';
+}
+
+const TOKEN = /^(?:none|(?:normal|priority)(?:,(?:normal|priority))*)$/;
+const STATE = /^[a-z][a-z-]{0,39}$/;
+
+/**
+ * One qmgr command setting every published attribute of a vnode (the image only when the domain
+ * has one). Every value is checked against what qmgr may get here, whatever produced it: a
+ * value that does not fit throws PbsValueError and nothing is written for the vnode.
+ */
 export function vnodeCommand(vnode: string, v: VnodeValues, withImage = true): string {
+  if (!VNODE.test(vnode)) throw new PbsValueError(`vnode name ${JSON.stringify(vnode.slice(0, 80))} is not writable`);
+  if (!TOKEN.test(v.magrathea)) throw new PbsValueError(`magrathea value ${JSON.stringify(v.magrathea.slice(0, 80))}`);
+  if (!STATE.test(v.state)) throw new PbsValueError(`magrathea_state value ${JSON.stringify(v.state.slice(0, 80))}`);
+  if (!Number.isFinite(v.rank) || Math.abs(v.rank) > 1e9) throw new PbsValueError(`magrathea_rank value ${v.rank}`);
+  if (v.image !== '' && !DOMAIN_NAME.test(v.image))
+    throw new PbsValueError(`magrathea_image value ${JSON.stringify(v.image.slice(0, 80))}`);
   const image = withImage && v.image ? `, resources_available.magrathea_image = ${v.image}` : '';
   return `set node ${vnode} resources_available.magrathea = ${v.magrathea}, resources_available.magrathea_state = ${v.state}, resources_available.magrathea_rank = ${v.rank}, comment = "${sanitizeComment(v.comment)}"${image}`;
 }
@@ -78,11 +99,21 @@ export class Publisher {
   /** PBS has no magrathea_image resource (not installed): publish without images. */
   private imageUnknown = false;
 
+  private readonly mono: () => number;
+
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number },
+    private readonly deps: {
+      logger: Logger;
+      metrics: Metrics;
+      /** Wall clock: publication latency against the daemons' commit times. */
+      now: () => number;
+      /** Monotonic clock: back-off and rate limits (default performance.now()). */
+      mono?: () => number;
+    },
   ) {
     this.retryMs = pbs.retryInitialMs;
+    this.mono = deps.mono ?? (() => performance.now());
   }
 
   /** View listener: queue the new values of the changed domains' vnodes. */
@@ -142,7 +173,7 @@ export class Publisher {
   /** Arms the flush timer; a sooner flush replaces a later one (an owed kick must not hold back updates). */
   private schedule(delayMs: number): void {
     if (this.stopped || this.inFlight || (this.pending.size === 0 && !this.kickOwed)) return;
-    const now = this.deps.now();
+    const now = this.mono();
     const earliest = Math.min(...[...this.pending.values()].map((p) => p.notBefore), Infinity);
     const due = Math.max(now + delayMs, this.kickOwed ? now + delayMs : earliest);
     if (this.timer) {
@@ -158,14 +189,25 @@ export class Publisher {
 
   private async flush(): Promise<void> {
     if (this.inFlight || this.stopped) return;
-    const now = this.deps.now();
+    const now = this.mono();
     const batch = new Map<string, Pending>();
     for (const [vnode, p] of this.pending) if (p.notBefore <= now) batch.set(vnode, p);
     for (const vnode of batch.keys()) this.pending.delete(vnode);
     const lines: string[] = [];
     let opens = false;
     for (const [vnode, p] of batch) {
-      lines.push(vnodeCommand(vnode, p.values, !this.imageUnknown));
+      try {
+        lines.push(vnodeCommand(vnode, p.values, !this.imageUnknown));
+      } catch (err) {
+        if (!(err instanceof PbsValueError)) throw err;
+        batch.delete(vnode);
+        this.deps.metrics.vnodeWriteFailures.inc({ reason: 'invalid' });
+        this.deps.logger.error(
+          { vnode: vnode.slice(0, 100), problem: err.message },
+          'vnode value not written to PBS: it does not fit a qmgr command',
+        );
+        continue;
+      }
       if (opensCapacity(this.published.get(vnode), p.values)) opens = true;
     }
     let kick = false;
@@ -179,7 +221,7 @@ export class Publisher {
       return this.settle();
     }
     this.inFlight = true;
-    const t0 = this.deps.now();
+    const t0 = this.mono();
     const r = await runProcess(
       this.pbs.qmgr,
       this.pbs.server ? [this.pbs.server] : [],
@@ -208,13 +250,14 @@ export class Publisher {
     t0: number,
   ): void {
     const done = this.deps.now();
+    const doneMono = this.mono();
     this.retryMs = this.pbs.retryInitialMs;
     const refused = new Map<string, string>();
     for (const e of errors) if (batch.has(e.obj)) refused.set(e.obj, e.message);
     this.deps.metrics.batches.inc({ result: refused.size > 0 ? 'partial' : 'ok' });
     const oldest = Math.min(...[...batch.values()].flatMap((p) => p.commits), done);
     this.deps.logger.debug(
-      { vnodes: batch.size, refused: refused.size, qmgrMs: done - t0, oldestCommitAgeMs: done - oldest, kick },
+      { vnodes: batch.size, refused: refused.size, qmgrMs: doneMono - t0, oldestCommitAgeMs: done - oldest, kick },
       'qmgr batch written',
     );
     if (batch.size > 0) this.deps.metrics.batchSize.observe(batch.size);
@@ -251,7 +294,7 @@ export class Publisher {
           : Math.min(this.pbs.retryInitialMs * 2 ** (failures - 1), this.pbs.retryMaxMs);
       const newer = this.pending.get(vnode);
       if (newer) newer.commits.unshift(...p.commits);
-      else this.pending.set(vnode, { ...p, failures, notBefore: done + wait });
+      else this.pending.set(vnode, { ...p, failures, notBefore: doneMono + wait });
     }
     if (kick) {
       this.lastKickMs = startedMs;
@@ -260,7 +303,7 @@ export class Publisher {
     }
     this.schedule(
       this.kickOwed && this.pending.size === 0
-        ? Math.max(0, this.pbs.kickMinIntervalMs - (done - this.lastKickMs))
+        ? Math.max(0, this.pbs.kickMinIntervalMs - (doneMono - this.lastKickMs))
         : this.pbs.batchDelayMs,
     );
   }

@@ -137,9 +137,14 @@ export class StatusHistory {
           : null;
       if (b && b.offline !== a.offline)
         notes.push(a.offline ? `offline: ${a.offline_reason || 'no reason given'}` : 'online');
-      if (before && before.heldUntilMs !== after.heldUntilMs)
+      // Each message recomputes the hold's end from its remaining time: only a new or extended
+      // hold (more than a second later) or its end is news.
+      if (
+        before &&
+        (after.heldUntilMono > before.heldUntilMono + 1000 || before.heldUntilMono > 0 !== after.heldUntilMono > 0)
+      )
         notes.push(
-          after.heldUntilMs > 0 ? `held out of scheduling for flapping (${a.flap_count} drops)` : 'flap hold ended',
+          after.heldUntilMono > 0 ? `held out of scheduling for flapping (${a.flap_count} drops)` : 'flap hold ended',
         );
       const first = !before;
       const worth =

@@ -106,7 +106,7 @@ function pageDomain(view: ClusterView, history: StatusHistory, n: NodeEntry, e: 
     preemptedCpuSeconds: m.preempted_cpu_seconds,
     preemptedCpuSecondsTotal: m.preempted_cpu_seconds_total,
     flapCount: m.flap_count,
-    heldUntilMs: e.heldUntilMs,
+    heldUntilMs: view.heldUntilWallMs(e),
     pbs: {
       token: values.magrathea,
       state: values.state,

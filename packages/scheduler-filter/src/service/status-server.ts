@@ -41,6 +41,8 @@ export class WebError extends Error {
   constructor(
     readonly status: number,
     readonly error: string,
+    /** Answer this much later (a failed authentication from a source that keeps failing). */
+    readonly delayMs = 0,
   ) {
     super(error);
   }
@@ -154,19 +156,20 @@ export function createStatusServer(deps: StatusServerDeps): StatusServer {
   const authenticator = tls
     ? new PeerAuthenticator(readPem(tls.ca, 'web.tls.ca: CA certificate'), tls.clients, deps.now)
     : null;
-  const limiter = new FailureLimiter(20, 60_000, deps.now);
+  // Its windows run on the monotonic clock (a wall clock stepped back does not reset them).
+  const limiter = new FailureLimiter(20, 60_000);
 
   const authorize = (req: http.IncomingMessage): void => {
     if (!authenticator) return;
-    const source = req.socket.remoteAddress ?? 'unknown';
-    if (limiter.isBlocked(source))
-      throw new WebError(429, 'too many failed authentications from this address; try again later');
     const cert = (req.socket as TLSSocket).getPeerCertificate?.();
     const r = authenticator.check(cert && 'raw' in cert ? cert.raw : null, 'WatchCluster');
     if (r.ok) return;
-    if (limiter.fail(source)) log.error({ source }, 'too many failed authentications: source refused for a minute');
-    log.warn({ source, code: r.code, reason: r.message }, 'status page authentication failed');
-    throw new WebError(r.code === 'unauthenticated' ? 401 : 403, r.message);
+    // A valid certificate is always served at once; failures from a source that keeps failing
+    // are answered later and later (never a lock-out that a guesser could inflict on others).
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const delayMs = limiter.fail(source);
+    log.warn({ source, code: r.code, reason: r.message, delayMs }, 'status page authentication failed');
+    throw new WebError(r.code === 'unauthenticated' ? 401 : 403, r.message, delayMs);
   };
 
   const staticFile = (req: http.IncomingMessage, name: string): Reply => {
@@ -219,7 +222,9 @@ export function createStatusServer(deps: StatusServerDeps): StatusServer {
       const r = route(req, res, new URL(req.url ?? '/', 'http://status'));
       if (r) send(r);
     } catch (err) {
-      send(toWebReply(err, log));
+      const delayMs = err instanceof WebError ? err.delayMs : 0;
+      if (delayMs > 0) setTimeout(() => send(toWebReply(err, log)), delayMs).unref();
+      else send(toWebReply(err, log));
     }
   };
 

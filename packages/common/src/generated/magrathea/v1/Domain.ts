@@ -58,6 +58,22 @@ export interface Domain {
    * The image the domain runs (domains[].image; published to PBS as resources_available.magrathea_image).
    */
   'image'?: (string);
+  /**
+   * How much longer the domain is held out of scheduling, ms, as of this message (0: not held).
+   * Unlike held_until_ms it does not depend on the daemon's and the reader's wall clocks
+   * agreeing (or staying put): a reader counts it down on its own monotonic clock.
+   */
+  'held_for_ms'?: (number | string | Long);
+  /**
+   * True when `jobs` is left out of this record: in a Change (see Change.job_changes), where a
+   * domain's job list changes only by the change's job_changes. Snapshots and GetNode always
+   * carry the whole list (false).
+   */
+  'jobs_omitted'?: (boolean);
+  /**
+   * Number of jobs in the domain (set also when `jobs` is omitted).
+   */
+  'job_count'?: (number);
 }
 
 export interface Domain__Output {
@@ -113,4 +129,20 @@ export interface Domain__Output {
    * The image the domain runs (domains[].image; published to PBS as resources_available.magrathea_image).
    */
   'image': (string);
+  /**
+   * How much longer the domain is held out of scheduling, ms, as of this message (0: not held).
+   * Unlike held_until_ms it does not depend on the daemon's and the reader's wall clocks
+   * agreeing (or staying put): a reader counts it down on its own monotonic clock.
+   */
+  'held_for_ms': (string);
+  /**
+   * True when `jobs` is left out of this record: in a Change (see Change.job_changes), where a
+   * domain's job list changes only by the change's job_changes. Snapshots and GetNode always
+   * carry the whole list (false).
+   */
+  'jobs_omitted': (boolean);
+  /**
+   * Number of jobs in the domain (set also when `jobs` is omitted).
+   */
+  'job_count': (number);
 }
