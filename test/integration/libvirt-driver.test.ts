@@ -143,9 +143,9 @@ domains:
 
   test('freeze and defrost the priority domain', async () => {
     await unary(c, c.StartJob, { domain: 'prio', job_id: 'f.1' });
-    await unary(c, c.DomainAction, { domain: 'prio', action: 'freeze' });
+    await unary(c, c.DomainAction, { domain: 'prio', action: 'freeze' }, 60_000);
     await until(async () => (await domainOf('prio')).observed?.power === 'saved', 'prio saved');
-    await unary(c, c.DomainAction, { domain: 'prio', action: 'defrost' });
+    await unary(c, c.DomainAction, { domain: 'prio', action: 'defrost' }, 60_000);
     expect(statesOf(await getNode(c)).prio).toBe('running-priority');
     await unary(c, c.EndJob, { domain: 'prio', job_id: 'f.1' });
   }, 120_000);

@@ -173,10 +173,16 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
             started++;
             openJobs.get(pick.node)!.add(`t${i}`);
           }
-          // A kill can cut the end off: then the acknowledged start is still the daemon's job.
+          // An end the daemon refused leaves the acknowledged start its job. An end cut off by a
+          // kill or a deadline is in doubt: it may have been committed before the answer was lost.
           await unary(c[pick.node]!, c[pick.node]!.EndJob, { domain: 'meta', job_id: `t${i}` }).then(
             () => openJobs.get(pick.node)!.delete(`t${i}`),
-            () => undefined,
+            (e: grpc.ServiceError) => {
+              if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+                openJobs.get(pick.node)!.delete(`t${i}`);
+                inDoubt.add(`t${i}`);
+              }
+            },
           );
         }
       }
@@ -263,13 +269,14 @@ ${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${n === 'n4' ? proxy.p
     // jobs because of silence (qsig only on live preemptions).
     const n1Jobs = (await getNode(c.n1)).domains.find((x) => x.name === 'meta')!.jobs.map((j) => j.id);
     expect(n1Jobs.filter((j) => !inDoubt.has(j)).sort()).toEqual(['1.pre-n1', ...openJobs.get('n1')!].sort());
+    // Without qstat (not configured here) accounting re-signals a wanted state on its timer, so a
+    // job may be admin-suspended more than once; never resumed, and no other job signalled.
     const qsig = fs.existsSync(slog) ? fs.readFileSync(slog, 'utf8').split('\n').filter(Boolean) : [];
-    expect(
-      qsig
-        .map((l) => (JSON.parse(l) as { signal: string; jobs: string[] }).jobs)
-        .flat()
-        .sort(),
-    ).toEqual(['1.pre-n2', '1.pre-n4']);
+    const signalled = qsig.flatMap((l) => {
+      const r = JSON.parse(l) as { signal: string; jobs: string[] };
+      return r.jobs.map((j) => `${r.signal} ${j}`);
+    });
+    expect([...new Set(signalled)].sort()).toEqual(['admin-suspend 1.pre-n2', 'admin-suspend 1.pre-n4']);
   } finally {
     stop = true;
     await traffic.catch(() => undefined);

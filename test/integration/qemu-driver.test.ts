@@ -198,11 +198,11 @@ domains:
 
   test('freeze saves the priority domain to a file and defrost restores it, still running its job', async () => {
     await unary(c, c.StartJob, { domain: 'prio', job_id: 'prio.f' });
-    await unary(c, c.DomainAction, { domain: 'prio', action: 'freeze' });
+    await unary(c, c.DomainAction, { domain: 'prio', action: 'freeze' }, 60_000); // a save under TCG on a busy machine
     expect(statesOf(await getNode(c)).prio).toBe('frozen');
     expect(fs.existsSync(path.join(runDir, 'prio.state'))).toBe(true);
     const t = lastTick('prio');
-    await unary(c, c.DomainAction, { domain: 'prio', action: 'defrost' });
+    await unary(c, c.DomainAction, { domain: 'prio', action: 'defrost' }, 60_000);
     expect(statesOf(await getNode(c)).prio).toBe('running-priority');
     await until(() => serial('prio').includes(`tick ${t + 1} `), 'prio continues after defrost');
     expect(fs.existsSync(path.join(runDir, 'prio.state'))).toBe(false);

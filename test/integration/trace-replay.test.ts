@@ -60,7 +60,7 @@ maybe('trace replay through real daemons and the real filter', () => {
     expect(by.magrathea!.preemptions).toBeGreaterThan(0);
     expect(by.static!.preemptions).toBe(0);
     expect(by.nopriority!.preemptions).toBe(0);
-  }, 120_000);
+  }, 400_000);
 
   test('MetaCentrum 2009, 600 jobs around the q5/q10 arrivals: accounting holds', async () => {
     const r = await replayCli(['--log', 'metacentrum', '--from', '40000', '--jobs', '600']);
@@ -69,7 +69,7 @@ maybe('trace replay through real daemons and the real filter', () => {
     expect(x.violations).toEqual([]);
     expect(x.started).toBe(x.jobs);
     expect(x.priorityJobs).toBeGreaterThan(0);
-  }, 120_000);
+  }, 400_000);
 
   test('bad input: bad lines are reported with their numbers and the replay goes on; a missing file is a clear error', async () => {
     const dir = tmpDir('mg-swf-');
@@ -100,5 +100,5 @@ maybe('trace replay through real daemons and the real filter', () => {
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/nope\.swf: cannot read \(ENOENT\)/);
     fs.rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  }, 200_000);
 });

@@ -48,18 +48,18 @@ export function describeFsError(err: unknown): string {
 
 /**
  * Checks that every named file can be opened for reading; returns one problem line per file that
- * cannot (`what` says which setting names it, e.g. `domains.0.tokenFile`).
+ * cannot (`what` says which setting names it, e.g. `domains.0.tokenFile`). Never blocks: a FIFO,
+ * a device or a socket is left to the reader, which refuses anything but a regular file with its
+ * own message (opening a FIFO for reading would wait for a writer).
  */
 export function unreadableFiles(files: readonly { readonly what: string; readonly file: string }[]): string[] {
   const problems: string[] = [];
   for (const { what, file } of files) {
     try {
-      const fd = fs.openSync(file, 'r');
-      try {
-        if (fs.fstatSync(fd).isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
-      } finally {
-        fs.closeSync(fd);
-      }
+      const st = fs.statSync(file);
+      if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+      if (!st.isFile()) continue;
+      fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
     } catch (err) {
       problems.push(`${what}: cannot read ${path.resolve(file)} (${describeFsError(err)})`);
     }
