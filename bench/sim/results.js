@@ -43,6 +43,7 @@ function summarize({ sim, machine, activeViews, wallSeconds, setupSeconds, cpuSe
   const bw = waits('normal');
   return {
     policy: sim.policy,
+    placement: sim.placement,
     jobs: sim.jobs.length,
     started: recs.length,
     unplaceable: sim.unplaceable,

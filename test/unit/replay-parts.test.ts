@@ -1,7 +1,8 @@
 /** The trace replay's pure parts (bench/sim): the event heap and the PBS stand-in's placement rules. */
 import { Heap } from '../../bench/sim/event-heap';
 import { parseClusters } from '../../bench/sim/swf';
-import { candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
+import fc from 'fast-check';
+import { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
 
 function node(name: string, over: Partial<SimNode> = {}): SimNode {
@@ -58,6 +59,61 @@ test('chunks, domains, candidates best rank first, and a pick that needs room on
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })?.map((n) => n.name)).toEqual(['a', 'b']);
   nodes[0]!.used.batch = 4;
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })).toBeNull();
+});
+
+test('the indexed placement finds room exactly when the scan does, in the same rank order', () => {
+  const arbNode = fc.record({
+    cpus: fc.integer({ min: 1, max: 32 }),
+    usedFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+    rank: fc.integer({ min: -5, max: 5 }),
+    tok: fc.constantFrom('normal', 'none'),
+    behind: fc.boolean(),
+    reserved: fc.boolean(),
+  });
+  const arbChunk = fc.record({ count: fc.integer({ min: 1, max: 6 }), cpus: fc.integer({ min: 1, max: 40 }) });
+  fc.assert(
+    fc.property(
+      fc.array(arbNode, { minLength: 0, maxLength: 30 }),
+      fc.array(arbChunk, { minLength: 1, maxLength: 40 }),
+      fc.constantFrom('magrathea' as const, 'static' as const),
+      (specs, chunks, policy) => {
+        const nodes = specs.map((x, i) =>
+          node(`n${i}`, {
+            cpus: x.cpus,
+            used: { batch: Math.floor(x.usedFrac * x.cpus), prio: 0 },
+            rank: { batch: x.rank, prio: 0 },
+            tok: { batch: x.tok, prio: 'priority' },
+            ackGen: x.behind ? 2 : 1,
+            reservedForPriority: x.reserved,
+          }),
+        );
+        const scan = candidatesFor(nodes, policy, 'batch', 'normal', false);
+        const cands = new RankOrder(nodes).candidates(0, policy, 'batch', 'normal', false);
+        expect(cands).toEqual(scan);
+        const free = new FreeIndex(cands, 'batch');
+        // Each chunk that fits is taken as the cycle does (node marked in flight, CPUs used).
+        for (const ch of chunks) {
+          const chosen = pick(cands, 'batch', ch);
+          expect(free.fits(ch)).toBe(chosen !== null);
+          for (const n of chosen ?? []) {
+            free.take(n);
+            n.inflight++;
+            n.used.batch += ch.cpus;
+          }
+        }
+        expect(free.total).toBe(cands.filter((n) => n.inflight === 0).length);
+      },
+    ),
+  );
+});
+
+test('the rank order is kept until the rank version moves', () => {
+  const nodes = [node('a', { rank: { batch: 1, prio: 0 } }), node('b', { rank: { batch: 2, prio: 0 } })];
+  const order = new RankOrder(nodes);
+  expect(order.sorted('batch', 0).map((n) => n.name)).toEqual(['b', 'a']);
+  nodes[0]!.rank.batch = 3;
+  expect(order.sorted('batch', 0).map((n) => n.name)).toEqual(['b', 'a']);
+  expect(order.sorted('batch', 1).map((n) => n.name)).toEqual(['a', 'b']);
 });
 
 describe('the MetaCentrum cluster table', () => {
