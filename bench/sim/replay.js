@@ -139,7 +139,7 @@ async function replayWith({ machine, jobs, policy, hosts = 2, placement, onProgr
     filter: cpu1.filter - cpu0.filter,
     placement: cpu1.replay - cpu0.replay,
   };
-  onProgress(sim.done, jobs.length, sim.starts / wallSeconds);
+  onProgress(sim.done, jobs.length, wallSeconds > 0 ? sim.starts / wallSeconds : 0);
 
   view.stop();
   hooks.destroy();

@@ -64,7 +64,7 @@ function summarize({ sim, machine, activeViews, wallSeconds, setupSeconds, cpuSe
     staleRefusals: sim.stale,
     starts: sim.starts,
     wallSeconds,
-    startsPerSecond: sim.starts / wallSeconds,
+    startsPerSecond: wallSeconds > 0 ? sim.starts / wallSeconds : 0,
     setupSeconds,
     activeViews,
     cpuSeconds,

@@ -436,7 +436,8 @@ class Simulation {
   progress() {
     if (Date.now() - this.lastProgress > 250) {
       this.lastProgress = Date.now();
-      this.onProgress(this.done, this.jobs.length, this.starts / ((Date.now() - this.t0) / 1000));
+      const seconds = (Date.now() - this.t0) / 1000;
+      this.onProgress(this.done, this.jobs.length, seconds > 0 ? this.starts / seconds : 0);
     }
   }
 }

@@ -14,7 +14,10 @@ const send = process.send.bind(process);
 const { closed } = serveCommands({
   onMessage: (f) => process.on('message', f),
   onClose: (f) => process.on('disconnect', f),
-  send: (m) => send(m),
+  // The filter may be gone already (killed): an answer it can no longer get is dropped.
+  send: (m) => {
+    if (process.connected) send(m, undefined, undefined, () => undefined);
+  },
   reject: (m) =>
     process.stderr.write(`magrathea-filter command helper: not a request: ${JSON.stringify(m)?.slice(0, 200)}\n`),
 });
