@@ -136,7 +136,7 @@ describe('the MetaCentrum cluster table', () => {
 
 describe('SWF from other tools and machine tables', () => {
   const line = (fields: (string | number)[]) => fields.join(' ');
-  const std = [7, 100, 3, 50, 4, -1, -1, 4, -1, -1, 1, 12, 3, -1, 2, -1, -1, -1];
+  const std: (string | number)[] = [7, 100, 3, 50, 4, -1, -1, 4, -1, -1, 1, 12, 3, -1, 2, -1, -1, -1];
 
   test('extra fields are ignored, names are taken in the text fields, numbers are still required elsewhere', () => {
     const withNames = [...std];
