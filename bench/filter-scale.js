@@ -9,11 +9,23 @@
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fmt, procStats, tmpDir, startSinkFilter } = require('./lib');
+const { fmt, procStats, tmpDir, startSinkFilter, track } = require('./lib');
 
 const SIMS = 4;
 
-/** @typedef {{ child: import('node:child_process').ChildProcess, nodes: { name: string, port: number }[] }} Sim */
+/** @typedef {{ child: import('node:child_process').ChildProcess, nodes: { name: string, host: string, port: number }[] }} Sim */
+
+/** Simulator sets started by this process (each set listens on fresh loopback addresses). */
+let simSets = 0;
+
+/**
+ * The loopback address of simulator `i` of a set: every set, and every run, gets addresses of
+ * its own in 127.0.0.0/8, so the sockets a previous run left in TIME_WAIT (10,000 per 10,000
+ * nodes) never collide with the ports of this one (no EADDRINUSE on back-to-back runs).
+ * @param {number} set
+ * @param {number} i
+ */
+const simHost = (set, i) => `127.${1 + ((process.pid + set) % 250)}.${1 + (set % 250)}.${1 + i}`;
 
 /**
  * @param {number} total node daemons to simulate
@@ -22,12 +34,16 @@ const SIMS = 4;
  */
 function startSims(total, simArgs = []) {
   const per = Math.ceil(total / SIMS);
+  const set = simSets++;
   return Promise.all(
     Array.from({ length: SIMS }, (_, i) => {
       const n = Math.min(per, total - i * per);
-      const child = fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`, ...simArgs], {
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      });
+      const child = track(
+        fork(path.join(__dirname, 'node-sim.js'), [String(n), `s${i}n`, ...simArgs], {
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+          env: { ...process.env, SIM_HOST: simHost(set, i) },
+        }),
+      );
       return new Promise((resolve, reject) => {
         child.once('message', (/** @type {{ ready: Sim['nodes'] }} */ m) => resolve({ child, nodes: m.ready }));
         child.once('exit', (c) => reject(new Error(`simulator exited ${c}`)));
@@ -56,61 +72,88 @@ async function scrape(port) {
  * @param {number} total
  * @param {number} ratePerSecond
  * @param {number} seconds
+ * @param {boolean} commandHelper false: the filter forks every qmgr itself (before issue 15)
  */
-async function runScale(total, ratePerSecond, seconds) {
+async function runScale(total, ratePerSecond, seconds, commandHelper) {
   const dir = tmpDir('mg-fscale-');
-  const sims = await startSims(total);
-  const nodes = sims.flatMap((s) => s.nodes);
-  const { proc: f, httpPort } = await startSinkFilter({
-    dir,
-    nodes: nodes.map((n) => ({ name: n.name, port: n.port })),
-  });
-  const t0 = Date.now();
-  while ((await scrape(httpPort)).reachable < total) {
-    if (Date.now() - t0 > 300_000) throw new Error('filter did not sync every node in 5 minutes');
-    await new Promise((r) => setTimeout(r, 500));
+  /** @type {Sim[]} */
+  let sims = [];
+  /** @type {import('node:child_process').ChildProcess | null} */
+  let f = null;
+  // Whatever fails, the simulators and the filter are gone afterwards.
+  try {
+    sims = await startSims(total);
+    const nodes = sims.flatMap((s) => s.nodes);
+    const filter = await startSinkFilter({ dir, nodes, commandHelper });
+    f = filter.proc;
+    const pid = /** @type {number} */ (f.pid);
+    const { httpPort } = filter;
+    const t0 = Date.now();
+    while ((await scrape(httpPort)).reachable < total) {
+      if (Date.now() - t0 > 300_000) throw new Error('filter did not sync every node in 5 minutes');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const syncSeconds = (Date.now() - t0) / 1000;
+    for (const s of sims) s.child.send({ cmd: 'rate', perSecond: ratePerSecond / SIMS });
+    await new Promise((r) => setTimeout(r, 3000)); // warm-up
+    const a = procStats(pid);
+    const ta = Date.now();
+    const m0 = await scrape(httpPort);
+    let peakRss = 0;
+    for (let i = 0; i < seconds; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      peakRss = Math.max(peakRss, procStats(pid).rssBytes);
+    }
+    const b = procStats(pid);
+    const m1 = await scrape(httpPort);
+    const cpu = (b.cpuSeconds - a.cpuSeconds) / ((Date.now() - ta) / 1000);
+    return {
+      total,
+      commandHelper,
+      syncSeconds,
+      published: m1.count - m0.count,
+      batches: m1.batches - m0.batches,
+      p50: m1.p50,
+      p99: m1.p99,
+      cpu,
+      rss: b.rssBytes,
+      peakRss,
+      anon: b.anonBytes,
+    };
+  } finally {
+    for (const s of sims) if (s.child.connected) s.child.send({ cmd: 'exit' });
+    for (const s of sims) s.child.kill('SIGKILL');
+    f?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  const syncSeconds = (Date.now() - t0) / 1000;
-  for (const s of sims) s.child.send({ cmd: 'rate', perSecond: ratePerSecond / SIMS });
-  await new Promise((r) => setTimeout(r, 3000)); // warm-up
-  const a = procStats(f.pid);
-  const ta = Date.now();
-  const m0 = await scrape(httpPort);
-  let peakRss = 0;
-  for (let i = 0; i < seconds; i++) {
-    await new Promise((r) => setTimeout(r, 1000));
-    peakRss = Math.max(peakRss, procStats(f.pid).rssBytes);
-  }
-  const b = procStats(f.pid);
-  const m1 = await scrape(httpPort);
-  const cpu = (b.cpuSeconds - a.cpuSeconds) / ((Date.now() - ta) / 1000);
-  for (const s of sims) s.child.send({ cmd: 'exit' });
-  f.kill('SIGKILL');
-  fs.rmSync(dir, { recursive: true, force: true });
-  return {
-    total,
-    syncSeconds,
-    published: m1.count - m0.count,
-    batches: m1.batches - m0.batches,
-    p50: m1.p50,
-    p99: m1.p99,
-    cpu,
-    rss: b.rssBytes,
-    peakRss,
-    anon: b.anonBytes,
-  };
 }
 
 async function run() {
   const seconds = Number(process.env.BENCH_SECONDS ?? 15);
   const results = [];
-  for (const n of (process.env.BENCH_NODES ?? '1000,10000').split(',').map(Number)) {
-    process.stdout.write(`  filter scale: ${n} nodes …\n`);
-    results.push(await runScale(n, 1000, seconds));
+  /** @type {{ total: number, commandHelper: boolean, why: string }[]} */
+  const failed = [];
+  // Each scale point twice in the same run: qmgr forked by the filter (before) and by its helper (after).
+  for (const n of (process.env.BENCH_NODES ?? '100,1000,10000').split(',').map(Number)) {
+    for (const helper of [false, true]) {
+      process.stdout.write(
+        `  filter scale: ${n} nodes, qmgr ${helper ? 'from the helper' : 'forked by the filter'} …\n`,
+      );
+      try {
+        results.push(await runScale(n, 1000, seconds, helper));
+      } catch (err) {
+        // A scale point that fails (the filter too slow to answer its metrics) is a row, and the run goes on.
+        const e = /** @type {Error & { cause?: { message?: string } }} */ (err);
+        const why = `${e.message}${e.cause?.message ? ` (${e.cause.message})` : ''}`.slice(0, 120);
+        process.stderr.write(`  filter scale: ${n} nodes failed: ${why}\n`);
+        failed.push({ total: n, commandHelper: helper, why });
+      }
+    }
   }
   const mb = (/** @type {number} */ x) => `${(x / 1024 ** 2).toFixed(0)} MB`;
   const rows = results.map((r) => [
     String(r.total),
+    r.commandHelper ? 'helper (after)' : 'fork per batch (before)',
     `${r.total * 3}`,
     fmt(r.syncSeconds, 1),
     `${(r.published / seconds).toFixed(0)}`,
@@ -128,6 +171,7 @@ async function run() {
       {
         head: [
           'nodes',
+          'qmgr run by',
           'vnodes',
           'sync s',
           'vnode updates/s',
@@ -139,11 +183,20 @@ async function run() {
           'filter RSS (peak)',
           'CPU/RSS target',
         ],
-        rows,
+        rows: [
+          ...rows,
+          ...failed.map((x) => [
+            String(x.total),
+            x.commandHelper ? 'helper (after)' : 'fork per batch (before)',
+            String(x.total * 3),
+            ...Array(8).fill('—'),
+            `FAILED: ${x.why}`,
+          ]),
+        ],
       },
     ],
     notes: [
-      `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production).`,
+      `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production). Each scale point is run twice in the same run: with every qmgr forked by the filter itself (before issue 15) and with the command helper (one small process started once that forks them).`,
       "Latency is the filter's own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.",
       'Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Options: shard nodes across filter processes, or have daemons push through fewer connections.',
     ],

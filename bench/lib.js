@@ -41,7 +41,9 @@ function summarize(samplesMs) {
  * @param {number} [digits]
  */
 function fmt(x, digits = 3) {
-  return typeof x === 'number' ? x.toFixed(digits) : String(x);
+  // A measure that could not be taken (no samples: NaN) is shown as such, never as "NaN".
+  if (typeof x === 'number') return Number.isFinite(x) ? x.toFixed(digits) : '—';
+  return String(x);
 }
 
 /**
@@ -57,6 +59,43 @@ function markdownTable(head, rows) {
 function machine() {
   const cpu = os.cpus()[0];
   return `${os.cpus().length} × ${cpu ? cpu.model.trim() : 'unknown CPU'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+/** Child processes a benchmark started and has not seen exit (killed with their groups by `killAll`). */
+const live = new Set();
+
+/**
+ * Counts a child as live until it exits.
+ * @template {import('node:child_process').ChildProcess} P
+ * @param {P} proc
+ * @returns {P}
+ */
+function track(proc) {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  return proc;
+}
+
+/**
+ * SIGKILL to a process group (a daemon started detached and whatever it started: virsh, QEMU).
+ * @param {number | undefined} pid
+ */
+function killGroup(pid) {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Kills every live child and its group (a benchmark that failed or was interrupted). */
+function killAll() {
+  for (const p of live) {
+    killGroup(p.pid);
+    p.kill('SIGKILL');
+  }
+  live.clear();
 }
 
 /**
@@ -83,9 +122,10 @@ async function spawnDaemon({ stateDir, config }) {
     fs.writeFileSync(f, config);
     args.push('--config', f);
   }
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its own process group: what it starts (virsh sessions, QEMU) is killed with it.
+  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true }));
   const rec = await waitForLogLine(proc, 'magrathead ready', { timeoutMs: 15000 }).catch((err) => {
-    proc.kill('SIGKILL');
+    killGroup(proc.pid);
     throw err;
   });
   return {
@@ -94,9 +134,17 @@ async function spawnDaemon({ stateDir, config }) {
     /** gRPC writes (StartJob, EndJob, DomainAction) go over the Unix socket: plaintext TCP serves only reads. */
     socket,
     hookPort: /** @type {number | null} */ (rec.hookPort),
+    /** SIGTERM; SIGKILL to its group after 15 s; whatever of its group is left is killed too. */
     stop: () =>
       new Promise((r) => {
-        proc.once('exit', r);
+        const done = () => {
+          clearTimeout(timer);
+          killGroup(proc.pid);
+          r(undefined);
+        };
+        if (proc.exitCode !== null || proc.signalCode !== null) return done();
+        const timer = setTimeout(() => killGroup(proc.pid), 15_000);
+        proc.once('exit', done);
         proc.kill('SIGTERM');
       }),
   };
@@ -106,9 +154,18 @@ async function spawnDaemon({ stateDir, config }) {
  * Starts the real magrathea-filter watching `nodes` ([{name, port}] on 127.0.0.1) and publishing
  * through a qmgr stand-in that discards its input (one process per batch, as in production).
  * Resolves with {proc, grpcPort, httpPort, webPort} once it logs its ports; `extra` lines are added to its config.
- * @param {{ dir: string, nodes: readonly { name: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[], extra?: readonly string[] }} o
+ * `commandHelper: false` makes the filter fork each qmgr itself (the baseline before issue 15).
+ * @param {{ dir: string, nodes: readonly { name: string, host?: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[], extra?: readonly string[], commandHelper?: boolean }} o
  */
-async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000, nodeArgs = [], extra = [] }) {
+async function startSinkFilter({
+  dir,
+  nodes,
+  batchDelayMs = 20,
+  graceMs = 60000,
+  nodeArgs = [],
+  extra = [],
+  commandHelper = true,
+}) {
   const qmgr = path.join(dir, 'qmgr-sink.sh');
   fs.writeFileSync(qmgr, '#!/bin/sh\nexec cat > /dev/null\n', { mode: 0o755 });
   const cfg = path.join(dir, 'filter.yaml');
@@ -117,25 +174,27 @@ async function startSinkFilter({ dir, nodes, batchDelayMs = 20, graceMs = 60000,
     [
       'listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
       `graceMs: ${graceMs}`,
-      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: ${batchDelayMs}, honestAccounting: false }`,
+      `pbs: { qmgr: ${qmgr}, qsig: /bin/true, batchDelayMs: ${batchDelayMs}, honestAccounting: false, commandHelper: ${commandHelper} }`,
       'log: { level: warn }',
       ...extra,
       'nodes:',
-      ...nodes.map((n) => `  - { name: ${n.name}, address: "127.0.0.1:${n.port}" }`),
+      ...nodes.map((n) => `  - { name: ${n.name}, address: "${n.host ?? '127.0.0.1'}:${n.port}" }`),
       '',
     ].join('\n'),
   );
-  const proc = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'),
-      '--config',
-      cfg,
-      '--log-level',
-      'info',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  const proc = track(
+    spawn(
+      process.execPath,
+      [
+        ...nodeArgs,
+        path.join(ROOT, 'packages/scheduler-filter/dist/service/main.js'),
+        '--config',
+        cfg,
+        '--log-level',
+        'info',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
   const rec = await waitForLogLine(proc, 'magrathea-filter ready', { timeoutMs: 30000 }).catch((err) => {
     proc.kill('SIGKILL');
@@ -189,6 +248,8 @@ module.exports = {
   ROOT,
   unary,
   startSinkFilter,
+  track,
+  killAll,
   DAEMON_NODE_FLAGS,
   percentile,
   summarize,

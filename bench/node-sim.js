@@ -15,6 +15,8 @@ const api = loadMagratheaApi();
 const count = Number(process.argv[2]);
 const prefix = process.argv[3];
 const rich = process.argv[4] === 'rich';
+/** The loopback address this simulator listens on (filter-scale spreads simulators over 127.0.0.0/8). */
+const host = process.env.SIM_HOST ?? '127.0.0.1';
 /** @type {[string, number, number, string[]][]} */
 const commits = [];
 
@@ -135,12 +137,12 @@ async function main() {
     };
     server.addService(api.magrathea.v1.NodeService.service, handlers);
     node.port = await new Promise((res, rej) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+      server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
     );
     nodes.push(node);
   }
   /** @type {NonNullable<typeof process.send>} */ (process.send)({
-    ready: nodes.map((n) => ({ name: n.name, port: n.port })),
+    ready: nodes.map((n) => ({ name: n.name, host, port: n.port })),
   });
 }
 

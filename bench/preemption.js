@@ -57,16 +57,10 @@ async function measure(driver, mode, n) {
         )
         .join('')}</node>`,
     );
-  const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
-  const api = loadMagratheaApi();
-  const c = new api.magrathea.v1.NodeService(`unix:${d.socket}`, grpc.credentials.createInsecure());
-  for (let i = 0; i < 3000; i++) {
-    /** @type {import('@magrathea/common').NodeMessage} */
-    const node = await unary(c, 'GetNode', {});
-    if (node.domains.every((x) => x.state === 'free')) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await unary(c, 'StartJob', { domain: 'meta', job_id: 'batch', preemptible: true });
+  /** @type {Awaited<ReturnType<typeof spawnDaemon>> | null} */
+  let d = null;
+  /** @type {{ close(): void } | null} */
+  let c = null;
   /** @type {number[]} */
   const total = [];
   /** @type {Map<string, number[]>} */
@@ -75,42 +69,57 @@ async function measure(driver, mode, n) {
   const resume = [];
   /** @type {import('@magrathea/common').DomainMessage['last_release']} */
   let released = null;
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = await unary(c, 'StartJob', { domain: 'priv', job_id: `p${i}` });
-    total.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    for (const p of /** @type {{ name: string, millis: number }[]} */ (r.phases)) {
-      const k = p.name.split(':')[0] ?? '';
-      const list = phases.get(k) ?? [];
-      phases.set(k, list);
-      list.push(p.millis);
+  // Whatever fails, the daemon (and its virsh or QEMU children), its cgroups and its files go.
+  try {
+    d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
+    const api = loadMagratheaApi();
+    const client = new api.magrathea.v1.NodeService(`unix:${d.socket}`, grpc.credentials.createInsecure());
+    c = client;
+    for (let i = 0; i < 3000; i++) {
+      /** @type {import('@magrathea/common').NodeMessage} */
+      const node = await unary(client, 'GetNode', {});
+      if (node.domains.every((x) => x.state === 'free')) break;
+      await new Promise((r) => setTimeout(r, 20));
     }
-    if (i === 0)
-      released =
-        /** @type {import('@magrathea/common').NodeMessage} */ (await unary(c, 'GetNode', {})).domains.find(
-          (x) => x.name === 'meta',
-        )?.last_release ?? null;
-    const t1 = process.hrtime.bigint();
-    await unary(c, 'EndJob', { domain: 'priv', job_id: `p${i}` });
-    resume.push(Number(process.hrtime.bigint() - t1) / 1e6);
-  }
-  await unary(c, 'EndJob', { domain: 'meta', job_id: 'batch' });
-  for (const dom of ['meta', 'priv'])
-    await unary(c, 'DomainAction', { domain: dom, action: 'down' }).catch(() => undefined);
-  c.close();
-  await d.stop();
-  if (driver === 'cgroup' || driver === 'qemu') {
-    for (const ctl of ['freezer', 'cpu', 'cpuacct', 'memory']) {
-      for (const p of ['meta', 'priv', ''].map((x) => path.join('/sys/fs/cgroup', ctl, root, x))) {
-        try {
-          fs.rmdirSync(p);
-        } catch {
-          // gone
+    await unary(client, 'StartJob', { domain: 'meta', job_id: 'batch', preemptible: true });
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      const r = await unary(client, 'StartJob', { domain: 'priv', job_id: `p${i}` });
+      total.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      for (const p of /** @type {{ name: string, millis: number }[]} */ (r.phases)) {
+        const k = p.name.split(':')[0] ?? '';
+        const list = phases.get(k) ?? [];
+        phases.set(k, list);
+        list.push(p.millis);
+      }
+      if (i === 0)
+        released =
+          /** @type {import('@magrathea/common').NodeMessage} */ (await unary(client, 'GetNode', {})).domains.find(
+            (x) => x.name === 'meta',
+          )?.last_release ?? null;
+      const t1 = process.hrtime.bigint();
+      await unary(client, 'EndJob', { domain: 'priv', job_id: `p${i}` });
+      resume.push(Number(process.hrtime.bigint() - t1) / 1e6);
+    }
+    await unary(client, 'EndJob', { domain: 'meta', job_id: 'batch' });
+    for (const dom of ['meta', 'priv'])
+      await unary(client, 'DomainAction', { domain: dom, action: 'down' }).catch(() => undefined);
+  } finally {
+    c?.close();
+    await d?.stop();
+    if (driver === 'cgroup' || driver === 'qemu') {
+      for (const ctl of ['freezer', 'cpu', 'cpuacct', 'memory']) {
+        for (const p of ['meta', 'priv', ''].map((x) => path.join('/sys/fs/cgroup', ctl, root, x))) {
+          try {
+            fs.rmdirSync(p);
+          } catch {
+            // gone
+          }
         }
       }
     }
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  fs.rmSync(dir, { recursive: true, force: true });
   return {
     total: summarize(total),
     phases: [...phases].map(([k, v]) => /** @type {[string, ReturnType<typeof summarize>]} */ ([k, summarize(v)])),
@@ -141,7 +150,19 @@ async function run() {
   // Real VM operations are slower (balloon settling, a save writes ~60 MiB): fewer rounds.
   const rounds = { pause: n, throttle: Math.min(n, 30), save: Math.min(n, 15) };
   for (const [driver, mode] of drivers) {
-    const r = await measure(driver, mode, driver === 'qemu' || driver === 'libvirt' ? rounds[mode] : n);
+    let r;
+    try {
+      r = await measure(driver, mode, driver === 'qemu' || driver === 'libvirt' ? rounds[mode] : n);
+    } catch (err) {
+      // One driver failing does not stop the others: its row says why.
+      const why =
+        String(/** @type {Error} */ (err).message ?? err)
+          .split('\n')[0]
+          ?.slice(0, 160) ?? '';
+      process.stderr.write(`preemption bench: ${driver}/${mode} failed: ${why}\n`);
+      rows.push([driver, mode, '0', '—', '—', '—', '—', '—', '—', `FAILED: ${why}`]);
+      continue;
+    }
     const phase = r.phases.map(([k, s]) => `${k} ${fmt(s.p50, 2)}/${fmt(s.p99, 2)}`).join(', ');
     const target =
       (driver === 'cgroup' || driver === 'qemu') && mode === 'pause'

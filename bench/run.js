@@ -6,7 +6,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { markdownTable, machine, ROOT } = require('./lib');
+const { markdownTable, machine, ROOT, killAll } = require('./lib');
 
 /** @type {[string, { run(): Promise<import('./lib').BenchResult> }][]} */
 const BENCHMARKS = [
@@ -63,6 +63,10 @@ async function main() {
   fs.writeFileSync(FILE, out.join('\n'));
   process.stdout.write('\nwritten: BENCHMARKS.md\n');
 }
+
+// Whatever ends the run (done, failed, interrupted), no child process is left behind.
+process.on('exit', killAll);
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(sig, () => process.exit(130));
 
 main().catch((err) => {
   console.error(err);

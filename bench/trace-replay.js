@@ -5,7 +5,8 @@
  * (bench/sim/replay.js). Prints the comparison, writes docs/evaluation.md with its plots, and
  * returns the throughput section of BENCHMARKS.md.
  *
- * Environment: TRACE_JOBS (jobs per replay, or "all"), TRACE_LOGS (comma list).
+ * Environment: TRACE_JOBS (jobs per replay, or "all"), TRACE_LOGS (comma list), TRACE_BASELINE=0
+ * (skip the before-issue-15 placement run of each log).
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -26,6 +27,7 @@ const KEPT_MARKER = '<!-- kept by npm run bench: sections below are measured els
  * @property {{ from: number, jobs: number }} window
  * @property {ReturnType<typeof loadLog>} data
  * @property {ReplayResult[]} perPolicy
+ * @property {ReplayResult[]} baseline the magrathea policy with the scanning placement (before issue 15)
  */
 
 /** @type {Record<string, string>} */
@@ -67,14 +69,30 @@ async function run() {
         throw new Error(`${name}/${policy}: accounting violations: ${r.violations.slice(0, 3).join('; ')}`);
       perPolicy.push(r);
     }
-    results.push({ name, log, window, data, perPolicy });
+    // The same jobs with the placement loop as it was before issue 15 (throughput only).
+    /** @type {ReplayResult[]} */
+    const baseline = [];
+    if (process.env.TRACE_BASELINE !== '0') {
+      const bar = progressBar(`  ${name} / magrathea, placement scan (before)`);
+      const r = await replay({
+        machine: data.machine,
+        jobs: data.jobs,
+        policy: 'magrathea',
+        placement: 'scan',
+        onProgress: bar.update,
+      });
+      bar.end();
+      baseline.push(r);
+    }
+    results.push({ name, log, window, data, perPolicy, baseline });
   }
   writeEvaluation(results);
 
-  const rows = results.flatMap(({ name, perPolicy }) =>
-    perPolicy.map((r) => [
+  const rows = results.flatMap(({ name, perPolicy, baseline }) =>
+    [...baseline, ...perPolicy].map((r) => [
       name,
       r.policy,
+      r.placement === 'scan' ? 'scan (before)' : 'indexed (after)',
       r.jobs.toLocaleString('en'),
       r.starts.toLocaleString('en'),
       r.wallSeconds.toFixed(1),
@@ -91,6 +109,7 @@ async function run() {
         head: [
           'log',
           'policy',
+          'placement',
           'jobs',
           'chunk starts',
           'wall s',

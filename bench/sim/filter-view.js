@@ -32,6 +32,8 @@ class FilterView {
     this.violations = violations;
     /** Nodes whose last answer the view does not show yet. */
     this.dirtyCount = 0;
+    /** Bumped whenever a published rank changed (the placement re-sorts only then). */
+    this.rankVersion = 0;
     this.clean = new Waiters();
     /** Views with an active domain: shows the exclusivity check saw real states. */
     this.activeViews = 0;
@@ -70,6 +72,7 @@ class FilterView {
       const dom = vn.domain;
       if (dom !== 'batch' && dom !== 'prio') continue;
       n.tok[dom] = v.reachable ? vn.magrathea : 'none';
+      if (n.rank[dom] !== vn.rank) this.rankVersion++;
       n.rank[dom] = vn.rank;
       if (vn.detail && ACTIVE.has(vn.detail.state)) active++;
     }

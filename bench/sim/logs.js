@@ -6,7 +6,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { readText, parseSwf, parseClusters } = require('./swf');
+const { readText, parseSwf, parseMachines } = require('./swf');
 const { chunksFor } = require('./placement');
 
 /** @typedef {import('./swf').Job} Job */
@@ -19,7 +19,7 @@ const { chunksFor } = require('./placement');
  * @property {string} swf
  * @property {string} [clusters] the MetaCentrum cluster table (when the machine is not fixed)
  * @property {() => { name: string, cpus: number }[]} [machine] a fixed machine
- * @property {(j: JobFields) => JobClass} classify
+ * @property {(j: JobFields, header: import('./swf').SwfHeader) => JobClass} classify
  * @property {string} derivation
  * @property {string} acknowledgement
  * @property {{ from: number, jobs: number }} window the default window of job lines
@@ -60,28 +60,58 @@ const LOGS = {
 };
 
 /**
- * Loads a log's machine and jobs. `from`/`jobs` select a window of job lines (replayable
- * jobs counted). Jobs that ask for more than the machine can ever give are bad lines too.
- * Returns {machine, jobs, bad, skipped, warnings}.
- * @param {string} name
- * @param {{ from?: number, jobs?: number, swf?: string | undefined }} [opts]
+ * Priority work by queue: `list` holds queue numbers or names ("5,10" or "q5,interactive"). A
+ * name matches a queue written as that name, or a numbered queue the SWF header names so.
+ * @param {readonly string[]} list
+ * @returns {(j: JobFields, header: import('./swf').SwfHeader) => JobClass}
  */
-function loadLog(name, { from = 0, jobs = Infinity, swf } = {}) {
-  const log = LOGS[name];
-  if (!log) throw new Error(`unknown log "${name}" (one of ${Object.keys(LOGS).join(', ')})`);
-  let machine;
+function queueClassifier(list) {
+  const wanted = new Set(list);
+  return (j, header) => {
+    if (wanted.has(String(j.queue))) return 'priority';
+    const named = typeof j.queue === 'number' ? header.queues[j.queue] : undefined;
+    return named !== undefined && wanted.has(named) ? 'priority' : 'normal';
+  };
+}
+
+/**
+ * @typedef {object} LoadOptions
+ * @property {number} [from] first job line of the window (replayable jobs counted)
+ * @property {number} [jobs] jobs in the window
+ * @property {string} [swf] the SWF file (default: the shipped log's)
+ * @property {string} [machines] a machine table (MetaCentrum .mwf or Alea .machines; default: the shipped log's)
+ * @property {readonly string[]} [priorityQueues] queues (numbers or names) whose jobs are priority work (default: the shipped log's choice; none for another log)
+ */
+
+/**
+ * Loads a log's machine and jobs: a shipped log by name, or any SWF file with a machine table
+ * (`name` null). `from`/`jobs` select a window of job lines (replayable jobs counted). Jobs
+ * that ask for more than the machine can ever give are bad lines too. Throws a clear error for
+ * a missing file or an empty machine. Returns {machine, jobs, bad, skipped, warnings}.
+ * @param {string | null} name
+ * @param {LoadOptions} [opts]
+ */
+function loadLog(name, { from = 0, jobs = Infinity, swf, machines, priorityQueues } = {}) {
+  const log = name === null ? null : LOGS[name];
+  if (name !== null && !log) throw new Error(`unknown log "${name}" (one of ${Object.keys(LOGS).join(', ')})`);
   /** @type {string[]} */
   const warnings = [];
-  if (log.machine) machine = log.machine();
-  else {
-    const clusters = /** @type {string} */ (log.clusters);
-    const c = parseClusters(readText(clusters));
-    for (const b of c.bad) warnings.push(`${path.basename(clusters)} line ${b.line}: ${b.message} (skipped)`);
-    for (const w of c.warnings) warnings.push(`${path.basename(clusters)} line ${w.line}: ${w.message}`);
+  let machine;
+  const table = machines ?? log?.clusters;
+  if (table) {
+    const c = parseMachines(readText(table), table);
+    for (const b of c.bad) warnings.push(`${path.basename(table)} line ${b.line}: ${b.message} (skipped)`);
+    for (const w of c.warnings) warnings.push(`${path.basename(table)} line ${w.line}: ${w.message}`);
     machine = c.nodes;
-  }
-  const file = swf ?? log.swf;
-  const parsed = parseSwf(readText(file), { classify: log.classify, maxLines: from + jobs });
+  } else if (log?.machine) machine = log.machine();
+  else throw new Error('a machine table is needed (--machines FILE: a MetaCentrum .mwf or an Alea .machines table)');
+  if (machine.length === 0) throw new Error(`${table}: no node in the machine table`);
+  const file = swf ?? log?.swf;
+  if (!file) throw new Error('an SWF log is needed (--swf FILE)');
+  let classify = log?.classify;
+  if (priorityQueues) classify = queueClassifier(priorityQueues);
+  else if (!log) warnings.push('no --priority-queues given: every job is batch (normal) work');
+  const parsed = parseSwf(readText(file), { ...(classify ? { classify } : {}), maxLines: from + jobs });
   const maxNodeCpus = Math.max(...machine.map((n) => n.cpus));
   /** @type {{ file: string, line: number, message: string }[]} */
   const bad = parsed.bad.map((b) => ({ ...b, file }));
@@ -100,7 +130,7 @@ function loadLog(name, { from = 0, jobs = Infinity, swf } = {}) {
     fits.push(j);
   }
   // Replay time starts at the window's first submission.
-  const t0 = fits.length ? Math.min(...fits.map((j) => j.submit)) : 0;
+  const t0 = fits.reduce((m, j) => Math.min(m, j.submit), fits[0]?.submit ?? 0);
   return {
     log,
     machine,
@@ -111,4 +141,4 @@ function loadLog(name, { from = 0, jobs = Infinity, swf } = {}) {
   };
 }
 
-module.exports = { LOGS, loadLog };
+module.exports = { LOGS, loadLog, queueClassifier };

@@ -96,4 +96,101 @@ function pick(cands, dom, ch) {
   return null;
 }
 
-module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick };
+/**
+ * The candidates of one cycle counted by free CPUs (only those with no request in flight, as
+ * `pick` takes them): whether a job can be placed is then a look-up, not a scan of every
+ * candidate. `fits(ch)` is true exactly when `pick(cands, dom, ch)` finds nodes, as long as
+ * every node taken is reported with `take` (the caller rebuilds the index after anything else
+ * changed the nodes).
+ */
+class FreeIndex {
+  /**
+   * @param {readonly SimNode[]} cands
+   * @param {Dom} dom
+   */
+  constructor(cands, dom) {
+    this.dom = dom;
+    let max = 0;
+    for (const n of cands) max = Math.max(max, n.cpus);
+    /** @type {number[]} nodes by free CPUs (0 … max) */
+    this.count = new Array(max + 1).fill(0);
+    /** @type {number[] | null} nodes with at least f free CPUs, recomputed after a change */
+    this.atLeast = null;
+    this.total = 0;
+    for (const n of cands) if (n.inflight === 0) this.add(n, 1);
+  }
+
+  /** @param {SimNode} n @param {number} d */
+  add(n, d) {
+    const f = Math.min(Math.max(0, n.cpus - n.used[this.dom]), this.count.length - 1);
+    this.count[f] = /** @type {number} */ (this.count[f]) + d;
+    this.total += d;
+    this.atLeast = null;
+  }
+
+  /**
+   * A node is taken (a request goes out to it): call before its CPUs are counted as used.
+   * @param {SimNode} n
+   */
+  take(n) {
+    this.add(n, -1);
+  }
+
+  /**
+   * @param {{ count: number, cpus: number }} ch
+   * @returns {boolean} whether `ch.count` distinct candidates have `ch.cpus` free
+   */
+  fits(ch) {
+    if (!this.atLeast) {
+      const a = new Array(this.count.length + 1).fill(0);
+      for (let f = this.count.length - 1; f >= 0; f--) a[f] = a[f + 1] + /** @type {number} */ (this.count[f]);
+      this.atLeast = a;
+    }
+    if (ch.cpus >= this.atLeast.length) return false;
+    return /** @type {number} */ (this.atLeast[Math.max(0, ch.cpus)]) >= ch.count;
+  }
+}
+
+/**
+ * Nodes best rank first for `dom` (the order `candidatesFor` gives), kept until a rank changes.
+ */
+class RankOrder {
+  /** @param {readonly SimNode[]} nodes */
+  constructor(nodes) {
+    this.nodes = nodes;
+    /** @type {Record<Dom, { version: number, order: SimNode[] } | null>} */
+    this.cache = { batch: null, prio: null };
+  }
+
+  /**
+   * @param {Dom} dom
+   * @param {number} version bumped whenever a published rank changed
+   */
+  sorted(dom, version) {
+    const c = this.cache[dom];
+    if (c && c.version === version) return c.order;
+    const order = [...this.nodes].sort((a, b) => b.rank[dom] - a.rank[dom] || (a.name < b.name ? -1 : 1));
+    this.cache[dom] = { version, order };
+    return order;
+  }
+
+  /**
+   * `candidatesFor` without its sort.
+   * @param {number} version
+   * @param {Policy} policy
+   * @param {Dom} dom
+   * @param {string} tok
+   * @param {boolean} reservedForPriority
+   */
+  candidates(version, policy, dom, tok, reservedForPriority) {
+    const c = [];
+    for (const n of this.sorted(dom, version)) {
+      if (n.inflight > 0 || n.gen < n.ackGen || n.tok[dom] !== tok) continue;
+      if (policy === 'static' && n.reservedForPriority !== reservedForPriority) continue;
+      c.push(n);
+    }
+    return c;
+  }
+}
+
+module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick, FreeIndex, RankOrder };

@@ -20,7 +20,7 @@ function progressBar(label, stream = process.stderr) {
       const f = total > 0 ? done / total : 1;
       const elapsed = (Date.now() - t0) / 1000;
       const eta = f > 0 ? (elapsed / f) * (1 - f) : Infinity;
-      const text = `${label} ${String(Math.round(f * 100)).padStart(3)}% ${done.toLocaleString('en')}/${total.toLocaleString('en')} jobs, ${Math.round(perSecond).toLocaleString('en')} starts/s, ETA ${fmtTime(eta)}`;
+      const text = `${label} ${String(Math.round(f * 100)).padStart(3)}% ${done.toLocaleString('en')}/${total.toLocaleString('en')} jobs, ${Number.isFinite(perSecond) ? Math.round(perSecond).toLocaleString('en') : '—'} starts/s, ETA ${fmtTime(eta)}`;
       if (stream.isTTY) {
         const width = 24;
         const full = Math.round(f * width);

@@ -50,6 +50,7 @@ const POLICIES = ['magrathea', 'static', 'nopriority'];
  * @property {readonly Job[]} jobs
  * @property {string} policy one of POLICIES
  * @property {number} [hosts] node host processes (default 2)
+ * @property {import('./simulation').Placement} [placement] how the PBS stand-in finds room (default indexed)
  * @property {(done: number, total: number, startsPerSecond: number) => void} [onProgress] called now and then
  */
 
@@ -104,7 +105,7 @@ async function replay(opts) {
  * @param {ReplayOptions} opts
  * @param {Spawned} spawned
  */
-async function replayWith({ machine, jobs, policy, hosts = 2, onProgress = () => undefined }, spawned) {
+async function replayWith({ machine, jobs, policy, hosts = 2, placement, onProgress = () => undefined }, spawned) {
   if (!POLICIES.includes(/** @type {Policy} */ (policy)))
     throw new Error(`unknown policy ${policy} (one of ${POLICIES.join(', ')})`);
   const tSetup = Date.now();
@@ -126,6 +127,7 @@ async function replayWith({ machine, jobs, policy, hosts = 2, onProgress = () =>
     changed,
     violations,
     onProgress,
+    ...(placement ? { placement } : {}),
   });
   const cpu0 = await cpuOf(cluster.hostProcs, cluster.filter);
   const setupSeconds = (Date.now() - tSetup) / 1000;
@@ -137,7 +139,7 @@ async function replayWith({ machine, jobs, policy, hosts = 2, onProgress = () =>
     filter: cpu1.filter - cpu0.filter,
     placement: cpu1.replay - cpu0.replay,
   };
-  onProgress(sim.done, jobs.length, sim.starts / wallSeconds);
+  onProgress(sim.done, jobs.length, wallSeconds > 0 ? sim.starts / wallSeconds : 0);
 
   view.stop();
   hooks.destroy();

@@ -43,6 +43,7 @@ function summarize({ sim, machine, activeViews, wallSeconds, setupSeconds, cpuSe
   const bw = waits('normal');
   return {
     policy: sim.policy,
+    placement: sim.placement,
     jobs: sim.jobs.length,
     started: recs.length,
     unplaceable: sim.unplaceable,
@@ -63,7 +64,7 @@ function summarize({ sim, machine, activeViews, wallSeconds, setupSeconds, cpuSe
     staleRefusals: sim.stale,
     starts: sim.starts,
     wallSeconds,
-    startsPerSecond: sim.starts / wallSeconds,
+    startsPerSecond: wallSeconds > 0 ? sim.starts / wallSeconds : 0,
     setupSeconds,
     activeViews,
     cpuSeconds,

@@ -10,7 +10,7 @@
  * end of a job running there) first waits for its answers.
  */
 const { Heap } = require('./event-heap');
-const { candidatesFor, chunksFor, domainFor, pick, tokenFor } = require('./placement');
+const { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick, tokenFor } = require('./placement');
 const { Waiters } = require('./waiters');
 
 /** @typedef {import('./placement').SimNode} SimNode */
@@ -38,6 +38,14 @@ const { Waiters } = require('./waiters');
  * @property {number} [finishedAt]
  */
 
+/**
+ * How a cycle finds room: `indexed` (candidates kept in rank order until a rank changes, and
+ * counted by free CPUs, so a job that cannot fit costs a look-up) or `scan` (sort the
+ * candidates every cycle and scan them for every queued job: the replay before issue 15,
+ * kept as the benchmark's baseline). Both place exactly the same jobs on the same nodes.
+ * @typedef {'indexed' | 'scan'} Placement
+ */
+
 /** Requests in flight at most, over all nodes. */
 const MAX_INFLIGHT = 64;
 
@@ -52,8 +60,11 @@ class Simulation {
    * @param {Waiters} o.changed woken when something a placement depends on changed
    * @param {string[]} o.violations accounting violations found
    * @param {(done: number, total: number, startsPerSecond: number) => void} o.onProgress
+   * @param {Placement} [o.placement] default indexed
    */
-  constructor({ policy, jobs, nodes, view, hooks, changed, violations, onProgress }) {
+  constructor({ policy, jobs, nodes, view, hooks, changed, violations, onProgress, placement = 'indexed' }) {
+    this.placement = placement;
+    this.order = new RankOrder(nodes);
     this.policy = policy;
     this.jobs = jobs;
     this.nodes = nodes;
@@ -119,9 +130,14 @@ class Simulation {
     return p;
   }
 
-  /** Waits for a free request slot. */
+  /** @returns {Promise<boolean>} waits for a free request slot; true when it had to wait (nodes may have changed) */
   async slot() {
-    while (this.inflight >= MAX_INFLIGHT) await this.slots.next();
+    let waited = false;
+    while (this.inflight >= MAX_INFLIGHT) {
+      waited = true;
+      await this.slots.next();
+    }
+    return waited;
   }
 
   /** @param {readonly SimNode[]} ns waits until these nodes have no request in flight */
@@ -297,18 +313,31 @@ class Simulation {
       const probe = q[0];
       if (probe === undefined) continue;
       const dom = domainFor(this.policy, probe);
-      const cands = candidatesFor(this.nodes, this.policy, dom, tokenFor(this.policy, probe), cls === 'priority');
+      const tok = tokenFor(this.policy, probe);
+      const indexed = this.placement === 'indexed';
+      const cands = indexed
+        ? this.order.candidates(this.view.rankVersion, this.policy, dom, tok, cls === 'priority')
+        : candidatesFor(this.nodes, this.policy, dom, tok, cls === 'priority');
+      let free = indexed ? new FreeIndex(cands, dom) : null;
       const keep = [];
       for (const [i, job] of q.entries()) {
         // Nothing left to place on: the rest waits (cheap exit when the machine is full).
-        if (cands.length === 0 || (i % 64 === 0 && cands.every((n) => n.inflight > 0))) {
+        if (cands.length === 0 || (free ? free.total === 0 : i % 64 === 0 && cands.every((n) => n.inflight > 0))) {
           keep.push(...q.slice(i));
           break;
         }
-        const chosen = pick(cands, dom, chunksFor(job.procs, this.maxNodeCpus));
+        const ch = chunksFor(job.procs, this.maxNodeCpus);
+        if (free && !free.fits(ch)) {
+          keep.push(job);
+          continue;
+        }
+        const chosen = pick(cands, dom, ch);
         if (chosen) {
-          await this.slot();
+          const waited = await this.slot();
+          if (free && !waited) for (const n of chosen) free.take(n);
           this.startJob(job, chosen);
+          // Answers came in while waiting: count the candidates again.
+          if (free && waited) free = new FreeIndex(cands, dom);
           started++;
         } else keep.push(job);
       }
@@ -407,7 +436,8 @@ class Simulation {
   progress() {
     if (Date.now() - this.lastProgress > 250) {
       this.lastProgress = Date.now();
-      this.onProgress(this.done, this.jobs.length, this.starts / ((Date.now() - this.t0) / 1000));
+      const seconds = (Date.now() - this.t0) / 1000;
+      this.onProgress(this.done, this.jobs.length, seconds > 0 ? this.starts / seconds : 0);
     }
   }
 }

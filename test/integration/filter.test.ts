@@ -39,13 +39,13 @@ interface Values {
   comment: string;
 }
 
-function readBatches(log: string): { t: number; lines: string[] }[] {
+function readBatches(log: string): { t: number; lines: string[]; ppid: number }[] {
   if (!fs.existsSync(log)) return [];
   return fs
     .readFileSync(log, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { t: number; lines: string[] });
+    .map((l) => JSON.parse(l) as { t: number; lines: string[]; ppid: number });
 }
 
 function parseSet(line: string): [string, Values] | null {
@@ -137,6 +137,12 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, rea
       expect(p.get(`${n}-priv`)).toMatchObject({ magrathea: 'priority', state: 'free' });
     }
     expect(readBatches(qlog).some((b) => b.lines.includes('set server scheduling = true'))).toBe(true);
+    // Every qmgr is forked by the one command helper, never by the (large) filter process itself.
+    const parents = new Set(readBatches(qlog).map((b) => b.ppid));
+    expect(parents.size).toBe(1);
+    expect(parents.has(filter.proc.pid!)).toBe(false);
+    const helper = filter.logs.find((l) => l.msg === 'command helper started');
+    expect(helper).toMatchObject({ pid: [...parents][0] });
   });
 
   test('a job start on one node appears in the recorded batch for exactly that node’s vnodes', async () => {

@@ -1,7 +1,9 @@
 /** The trace replay's pure parts (bench/sim): the event heap and the PBS stand-in's placement rules. */
 import { Heap } from '../../bench/sim/event-heap';
-import { parseClusters } from '../../bench/sim/swf';
-import { candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
+import { parseAleaMachines, parseClusters, parseMachines, parseSwf } from '../../bench/sim/swf';
+import { queueClassifier } from '../../bench/sim/logs';
+import fc from 'fast-check';
+import { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
 
 function node(name: string, over: Partial<SimNode> = {}): SimNode {
@@ -60,6 +62,61 @@ test('chunks, domains, candidates best rank first, and a pick that needs room on
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })).toBeNull();
 });
 
+test('the indexed placement finds room exactly when the scan does, in the same rank order', () => {
+  const arbNode = fc.record({
+    cpus: fc.integer({ min: 1, max: 32 }),
+    usedFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+    rank: fc.integer({ min: -5, max: 5 }),
+    tok: fc.constantFrom('normal', 'none'),
+    behind: fc.boolean(),
+    reserved: fc.boolean(),
+  });
+  const arbChunk = fc.record({ count: fc.integer({ min: 1, max: 6 }), cpus: fc.integer({ min: 1, max: 40 }) });
+  fc.assert(
+    fc.property(
+      fc.array(arbNode, { minLength: 0, maxLength: 30 }),
+      fc.array(arbChunk, { minLength: 1, maxLength: 40 }),
+      fc.constantFrom('magrathea' as const, 'static' as const),
+      (specs, chunks, policy) => {
+        const nodes = specs.map((x, i) =>
+          node(`n${i}`, {
+            cpus: x.cpus,
+            used: { batch: Math.floor(x.usedFrac * x.cpus), prio: 0 },
+            rank: { batch: x.rank, prio: 0 },
+            tok: { batch: x.tok, prio: 'priority' },
+            ackGen: x.behind ? 2 : 1,
+            reservedForPriority: x.reserved,
+          }),
+        );
+        const scan = candidatesFor(nodes, policy, 'batch', 'normal', false);
+        const cands = new RankOrder(nodes).candidates(0, policy, 'batch', 'normal', false);
+        expect(cands).toEqual(scan);
+        const free = new FreeIndex(cands, 'batch');
+        // Each chunk that fits is taken as the cycle does (node marked in flight, CPUs used).
+        for (const ch of chunks) {
+          const chosen = pick(cands, 'batch', ch);
+          expect(free.fits(ch)).toBe(chosen !== null);
+          for (const n of chosen ?? []) {
+            free.take(n);
+            n.inflight++;
+            n.used.batch += ch.cpus;
+          }
+        }
+        expect(free.total).toBe(cands.filter((n) => n.inflight === 0).length);
+      },
+    ),
+  );
+});
+
+test('the rank order is kept until the rank version moves', () => {
+  const nodes = [node('a', { rank: { batch: 1, prio: 0 } }), node('b', { rank: { batch: 2, prio: 0 } })];
+  const order = new RankOrder(nodes);
+  expect(order.sorted('batch', 0).map((n) => n.name)).toEqual(['b', 'a']);
+  nodes[0]!.rank.batch = 3;
+  expect(order.sorted('batch', 0).map((n) => n.name)).toEqual(['b', 'a']);
+  expect(order.sorted('batch', 1).map((n) => n.name)).toEqual(['a', 'b']);
+});
+
 describe('the MetaCentrum cluster table', () => {
   test('a row listing more per-node counts than nodes is corrected, and the warning names the row and its cluster', () => {
     const row = (id: number, nodes: number, cpus: number, perNode: string) =>
@@ -74,5 +131,56 @@ describe('the MetaCentrum cluster table', () => {
           'the row of cluster_1 lists 3 per-node CPU counts for its 2 nodes; the first 2 are used (16 CPUs; the row says 16)',
       },
     ]);
+  });
+});
+
+describe('SWF from other tools and machine tables', () => {
+  const line = (fields: (string | number)[]) => fields.join(' ');
+  const std: (string | number)[] = [7, 100, 3, 50, 4, -1, -1, 4, -1, -1, 1, 12, 3, -1, 2, -1, -1, -1];
+
+  test('extra fields are ignored, names are taken in the text fields, numbers are still required elsewhere', () => {
+    const withNames = [...std];
+    withNames[11] = 'alice';
+    withNames[12] = 'physics';
+    withNames[13] = './sim';
+    withNames[14] = 'short';
+    withNames[15] = 'partA';
+    const text = [
+      '; Queue: 2 interactive',
+      line([...std, 'x', 42]),
+      line(withNames),
+      line(std.slice(0, 17)),
+      line(std.map((v, k) => (k === 4 ? 'four' : v))),
+      line(std.map((v, k) => (k === 16 ? 'prev' : v))),
+    ].join('\n');
+    const r = parseSwf(text, { classify: queueClassifier(['interactive', 'short']) });
+    expect(r.jobs.map((j) => [j.line, j.queue, j.class, j.procs])).toEqual([
+      [2, 2, 'priority', 4],
+      [3, 'short', 'priority', 4],
+    ]);
+    expect(r.bad).toEqual([
+      { line: 4, message: 'expected at least 18 fields, found 17' },
+      { line: 5, message: 'field 5 is not a number: "four"' },
+      { line: 6, message: 'field 17 is not a number: "prev"' },
+    ]);
+    expect(parseSwf(text, { classify: queueClassifier(['9']) }).jobs.every((j) => j.class === 'normal')).toBe(true);
+  });
+
+  test('an Alea .machines table: nodes per cluster, bad rows reported; the format is told by name or shape', () => {
+    const alea = '# id name nodes cpus\n0 zewura 2 80 2100 64000\n1 bad-row 3\n2 minos 1 8\n3 minos 2 8\n4 x 0 8\n';
+    const r = parseAleaMachines(alea);
+    expect(r.nodes).toEqual([
+      { name: 'zewuran0', cpus: 80 },
+      { name: 'zewuran1', cpus: 80 },
+      { name: 'minosn0', cpus: 8 },
+    ]);
+    expect(r.bad.map((b) => b.line)).toEqual([3, 5, 6]);
+    expect(parseMachines(alea, 'site.txt').format).toBe('alea');
+    const mwf = '0\tc0\t1500\t48000000\tItanium2\tlinux\tp1\t2\t8\t4,4\t1,2\n';
+    expect(parseMachines(mwf, 'clusters.txt')).toMatchObject({
+      format: 'metacentrum',
+      nodes: [{ cpus: 4 }, { cpus: 4 }],
+    });
+    expect(parseMachines(mwf, 'x.machines').format).toBe('alea');
   });
 });

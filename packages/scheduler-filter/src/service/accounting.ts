@@ -21,12 +21,11 @@
  *   (MaintenanceLedger; `purgeResumedJobHistory`); a vnode PBS has put there anyway (a restart while
  *   such a job ran) is reported with the way out (`magrathea pbs recreate-vnode`).
  */
-import type { Logger } from 'pino';
 import type { DomainEntry, NodeChange } from './cluster-view';
 import type { FilterConfig } from './config';
-import type { Metrics } from './metrics';
 import type { PbsVnode } from './pbs-watch';
 import { runProcess } from './run-process';
+import type { PbsCallerDeps } from './run-process';
 
 type PbsConfig = NonNullable<FilterConfig['pbs']>;
 type Want = 'suspended' | 'running';
@@ -135,7 +134,7 @@ export class Accounting {
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics; now: () => number; mono?: () => number },
+    private readonly deps: PbsCallerDeps,
   ) {
     this.mono = deps.mono ?? (() => performance.now());
   }
@@ -250,7 +249,7 @@ export class Accounting {
     const out = new Map<string, PbsState>();
     for (let i = 0; i < ids.length; i += 100) {
       const chunk = ids.slice(i, i + 100);
-      const r = await runProcess(
+      const r = await (this.deps.run ?? runProcess)(
         this.pbs.qstat,
         ['-x', '-f', '-F', 'json', '--', ...chunk],
         '',
@@ -306,7 +305,7 @@ export class Accounting {
     signal: 'admin-suspend' | 'admin-resume',
     job: string,
   ): Promise<'ok' | 'gone' | 'not-now' | 'not-ours' | 'failed'> {
-    const r = await runProcess(this.pbs.qsig, ['-s', signal, '--', job], '', this.pbs.qmgrTimeoutMs);
+    const r = await (this.deps.run ?? runProcess)(this.pbs.qsig, ['-s', signal, '--', job], '', this.pbs.qmgrTimeoutMs);
     const text = r.output;
     const result =
       r.code === 0 && !r.timedOut
@@ -440,7 +439,12 @@ export class Accounting {
       const again = await this.qstat([job]);
       const same = known === undefined || this.seenCtime.get(job) === known;
       if (again.get(job) !== 'finished' || !same) continue;
-      const r = await runProcess(this.pbs.qdel, ['-x', '-W', 'force', '--', job], '', this.pbs.qmgrTimeoutMs);
+      const r = await (this.deps.run ?? runProcess)(
+        this.pbs.qdel,
+        ['-x', '-W', 'force', '--', job],
+        '',
+        this.pbs.qmgrTimeoutMs,
+      );
       this.ledger.purged(job);
       this.identity.delete(job);
       if (r.code === 0)

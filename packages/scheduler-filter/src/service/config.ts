@@ -67,6 +67,12 @@ export interface FilterConfig {
      * restart a vnode whose listed job is still in the history comes back in `maintenance`. Default true.
      */
     readonly purgeResumedJobHistory: boolean;
+    /**
+     * Run the PBS commands from a small helper process started once (true, the default), or
+     * fork each one from the filter itself (false: what earlier versions did; each fork then
+     * blocks the filter for a time that grows with its size).
+     */
+    readonly commandHelper: boolean;
   } | null;
   readonly logLevel: string;
   /** Protection against misbehaving clients of the filter's own listeners. */
@@ -255,6 +261,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     'reassertIntervalMs',
     'accountingRecheckMs',
     'purgeResumedJobHistory',
+    'commandHelper',
   ]);
   let pbs: FilterConfig['pbs'] = null;
   if (pb) {
@@ -281,6 +288,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       reassertIntervalMs: c.int(pb, 'reassertIntervalMs', 'pbs', 0, 86_400_000) ?? 30_000,
       accountingRecheckMs: c.int(pb, 'accountingRecheckMs', 'pbs', 100, 3_600_000) ?? 10_000,
       purgeResumedJobHistory: c.bool(pb, 'purgeResumedJobHistory', 'pbs') ?? true,
+      commandHelper: c.bool(pb, 'commandHelper', 'pbs') ?? true,
     };
     if (pbs.reassertIntervalMs > 0 && pbs.reassertIntervalMs < 500)
       c.fail('pbs.reassertIntervalMs', 'must be 0 (never) or at least 500 ms (each pass runs pbsnodes)');

@@ -17,6 +17,7 @@ import {
 } from '@magrathea/common';
 import { Accounting } from './accounting';
 import { ClusterView } from './cluster-view';
+import { CommandHelper } from './command-helper';
 import type { FilterConfig } from './config';
 import type { FilterGrpcServer } from './grpc-server';
 import { createGrpcServer } from './grpc-server';
@@ -44,6 +45,8 @@ export class Filter {
   readonly publisher: Publisher | null;
   readonly accounting: Accounting | null;
   readonly pbsWatch: PbsWatch | null;
+  /** Runs the PBS commands (null: each is forked from this process, or no PBS). */
+  readonly commands: CommandHelper | null;
   private readonly watchers: NodeWatcher[];
   private readonly grpc: FilterGrpcServer;
   private readonly http: FilterHttpServer;
@@ -91,12 +94,17 @@ export class Filter {
           metrics: this.metrics,
         }),
     );
+    this.commands = cfg.pbs?.commandHelper
+      ? new CommandHelper({ logger: deps.logger.child({ component: 'command-helper' }) })
+      : null;
+    const run = this.commands?.run;
     this.publisher = cfg.pbs
       ? new Publisher(cfg.pbs, {
           logger: deps.logger.child({ component: 'publisher' }),
           metrics: this.metrics,
           now,
           mono,
+          ...(run ? { run } : {}),
         })
       : null;
     this.accounting = cfg.pbs?.honestAccounting
@@ -105,10 +113,15 @@ export class Filter {
           metrics: this.metrics,
           now,
           mono,
+          ...(run ? { run } : {}),
         })
       : null;
     this.pbsWatch = cfg.pbs
-      ? new PbsWatch(cfg.pbs, { logger: deps.logger.child({ component: 'pbs-watch' }), metrics: this.metrics })
+      ? new PbsWatch(cfg.pbs, {
+          logger: deps.logger.child({ component: 'pbs-watch' }),
+          metrics: this.metrics,
+          ...(run ? { run } : {}),
+        })
       : null;
     if (this.publisher) this.view.subscribe(this.publisher.onView);
     if (this.accounting) this.view.subscribe(this.accounting.onView);
@@ -201,6 +214,7 @@ export class Filter {
           },
         },
         { name: 'accounting', stop: () => this.accounting?.stop() },
+        { name: 'command-helper', stop: () => this.commands?.close() },
         { name: 'grpc', stop: () => this.grpc.shutdown(graceMs) },
         { name: 'http', stop: () => this.http.close(graceMs) },
         { name: 'status-page', stop: () => this.web?.close(graceMs) },

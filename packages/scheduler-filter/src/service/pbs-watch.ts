@@ -9,6 +9,7 @@ import type { FilterConfig } from './config';
 import type { Metrics } from './metrics';
 import type { HeldValues } from './publisher';
 import { runProcess } from './run-process';
+import type { RunCommand } from './run-process';
 
 type PbsConfig = NonNullable<FilterConfig['pbs']>;
 
@@ -63,7 +64,12 @@ export class PbsWatch {
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: { logger: Logger; metrics: Metrics },
+    private readonly deps: {
+      logger: Logger;
+      metrics: Metrics;
+      /** Runs pbsnodes (default runProcess: a fork from this process). */
+      run?: RunCommand;
+    },
   ) {}
 
   subscribe(l: PbsVnodesListener): void {
@@ -91,7 +97,7 @@ export class PbsWatch {
   }
 
   private async read(): Promise<void> {
-    const r = await runProcess(
+    const r = await (this.deps.run ?? runProcess)(
       this.pbs.pbsnodes,
       ['-av', '-F', 'json', ...(this.pbs.server ? ['-s', this.pbs.server] : [])],
       '',

@@ -10,7 +10,6 @@
  * back-off and logged once per reason, the others count as written. What PBS holds is compared
  * with what was written (`reassert`, fed by PbsWatch) and written again where it differs.
  */
-import type { Logger } from 'pino';
 import type { VnodeValues } from '../core';
 import { opensCapacity } from '../core';
 import { vnodeValues } from '../core';
@@ -18,8 +17,8 @@ import type { NodeChange } from './cluster-view';
 import { DOMAIN_NAME } from '@magrathea/common/rules';
 import type { FilterConfig } from './config';
 import { VNODE } from './config';
-import type { Metrics } from './metrics';
 import { qmgrObjectErrors, runProcess } from './run-process';
+import type { PbsCallerDeps } from './run-process';
 
 type PbsConfig = NonNullable<FilterConfig['pbs']>;
 
@@ -103,14 +102,7 @@ export class Publisher {
 
   constructor(
     private readonly pbs: PbsConfig,
-    private readonly deps: {
-      logger: Logger;
-      metrics: Metrics;
-      /** Wall clock: publication latency against the daemons' commit times. */
-      now: () => number;
-      /** Monotonic clock: back-off and rate limits (default performance.now()). */
-      mono?: () => number;
-    },
+    private readonly deps: PbsCallerDeps,
   ) {
     this.retryMs = pbs.retryInitialMs;
     this.mono = deps.mono ?? (() => performance.now());
@@ -222,7 +214,7 @@ export class Publisher {
     }
     this.inFlight = true;
     const t0 = this.mono();
-    const r = await runProcess(
+    const r = await (this.deps.run ?? runProcess)(
       this.pbs.qmgr,
       this.pbs.server ? [this.pbs.server] : [],
       lines.map((l) => `${l}\n`).join(''),

@@ -1,5 +1,7 @@
 /** Runs a PBS command with input on stdin and a hard time limit (a hung qmgr is killed). */
 import { spawn } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics';
 
 export interface ProcessResult {
   readonly code: number | null;
@@ -17,7 +19,30 @@ export interface ProcessResult {
 export interface RunOptions {
   /** Keep this much of stdout. Default 1 MiB. */
   readonly maxStdoutBytes?: number;
+  /** Kills the command when aborted (its result then says timedOut). */
+  readonly signal?: AbortSignal;
 }
+
+/** What the parts that call PBS (publisher, accounting) are given. */
+export interface PbsCallerDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Wall clock (publication latency against the daemons' commit times). */
+  readonly now: () => number;
+  /** Monotonic clock: back-off, rate limits and re-checks (default performance.now()). */
+  readonly mono?: () => number;
+  /** Runs the PBS commands (default runProcess: a fork from this process). */
+  readonly run?: RunCommand;
+}
+
+/** What runs a PBS command: runProcess here, or the command helper's client (command-helper.ts). */
+export type RunCommand = (
+  file: string,
+  args: readonly string[],
+  stdin: string,
+  timeoutMs: number,
+  opts?: RunOptions,
+) => Promise<ProcessResult>;
 
 const MAX_STDERR = 1024 * 1024;
 
@@ -40,6 +65,7 @@ export function runProcess(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve({ ...r, output: output.trim(), stdout: Buffer.concat(out).toString('utf8'), stderr });
     };
     const p = spawn(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -47,6 +73,12 @@ export function runProcess(
       timedOut = true;
       p.kill('SIGKILL');
     }, timeoutMs);
+    const onAbort = (): void => {
+      timedOut = true;
+      p.kill('SIGKILL');
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     const keep = (b: Buffer): void => {
       if (output.length < 16_384) output += b.toString();
     };
