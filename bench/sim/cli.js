@@ -5,7 +5,7 @@
  * Replays one workload log (or a window of it) under one or all policies and prints the
  * results. Bad lines are reported with their line numbers and the replay goes on.
  *
- *   node bench/sim/cli.js --log sdsc-blue [--policy magrathea|static|nopriority|all]
+ *   node bench/sim/cli.js --log sdsc-blue [--policy magrathea|partial|static|nopriority|all]
  *                         [--from N] [--jobs N] [--swf FILE] [--json]
  */
 const { replay, POLICIES } = require('./replay');

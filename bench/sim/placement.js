@@ -5,7 +5,7 @@
  * candidates this cycle, and which nodes a job's chunks go to.
  */
 
-/** @typedef {'magrathea' | 'static' | 'nopriority'} Policy */
+/** @typedef {'magrathea' | 'partial' | 'static' | 'nopriority'} Policy */
 /** @typedef {'batch' | 'prio'} Dom */
 /** @typedef {import('./swf').Job} Job */
 
@@ -80,20 +80,35 @@ function candidatesFor(nodes, policy, dom, tok, reservedForPriority) {
 }
 
 /**
+ * CPUs a chunk of `dom` may take on `n`. Whole-domain preemption: each domain has the node (a
+ * priority domain takes it from the batch domain). CPU-counting mode (`partial`), as the daemon
+ * counts: a batch chunk needs CPUs no running job holds and no suspended batch job is owed
+ * (`used.batch` counts the suspended ones too); a priority chunk may displace batch chunks.
+ * @param {SimNode} n
+ * @param {Dom} dom
+ * @param {Policy} [policy]
+ */
+function room(n, dom, policy) {
+  if (policy !== 'partial') return n.cpus - n.used[dom];
+  return dom === 'batch' ? n.cpus - n.used.batch - n.used.prio : n.cpus - n.used.prio;
+}
+
+/**
  * Picks `ch.count` distinct nodes with room for the chunks, best rank first, or null.
  * @param {readonly SimNode[]} cands
  * @param {Dom} dom
  * @param {{ count: number, cpus: number }} ch
+ * @param {Policy} [policy]
  * @returns {SimNode[] | null}
  */
-function pick(cands, dom, ch) {
+function pick(cands, dom, ch, policy) {
   const chosen = [];
   for (const n of cands) {
-    if (n.inflight > 0 || n.cpus - n.used[dom] < ch.cpus) continue;
+    if (n.inflight > 0 || room(n, dom, policy) < ch.cpus) continue;
     chosen.push(n);
     if (chosen.length === ch.count) return chosen;
   }
   return null;
 }
 
-module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick };
+module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick, room };

@@ -41,6 +41,15 @@ const { Waiters } = require('./waiters');
 /** Requests in flight at most, over all nodes. */
 const MAX_INFLIGHT = 64;
 
+/**
+ * The replay's job ids of the `N.sim` ids a daemon answered.
+ * @param {{ job_id: string }[] | undefined} refs
+ * @returns {number[]}
+ */
+function simJobIds(refs) {
+  return (refs ?? []).map((j) => Number(j.job_id.replace(/\.sim$/, ''))).filter((id) => Number.isInteger(id));
+}
+
 class Simulation {
   /**
    * @param {object} o
@@ -77,6 +86,10 @@ class Simulation {
     this.stale = 0;
     this.preemptions = 0;
     this.preemptedJobSeconds = 0;
+    /** Suspensions of a job on a node (a domain preempted whole suspends each of its jobs). */
+    this.jobsSuspended = 0;
+    /** CPU-seconds batch jobs spent suspended (all their chunks stop while one is suspended). */
+    this.suspendedCpuSeconds = 0;
     let firstSubmit = jobs[0]?.submit ?? 0;
     for (const j of jobs) firstSubmit = Math.min(firstSubmit, j.submit);
     this.firstSubmit = firstSubmit;
@@ -140,11 +153,13 @@ class Simulation {
    * The batch domain of `n` was preempted at `at`: its jobs stop the clock.
    * @param {SimNode} n
    * @param {number} at
+   * @param {readonly number[] | null} [only] just these jobs (partial preemption)
    */
-  suspend(n, at) {
-    for (const id of n.running.batch) {
+  suspend(n, at, only = null) {
+    for (const id of only ?? n.running.batch) {
       const r = this.state.get(id);
       if (!r) continue;
+      this.jobsSuspended++;
       if (r.suspendedNodes++ === 0) {
         r.suspendedSince = at;
         r.version++; // its pending end event is void
@@ -156,19 +171,34 @@ class Simulation {
    * The batch domain of `n` resumed at `at`: its jobs end later by the time they were suspended.
    * @param {SimNode} n
    * @param {number} at
+   * @param {readonly number[] | null} [only] just these jobs (partial preemption)
    */
-  resume(n, at) {
-    for (const id of n.running.batch) {
+  resume(n, at, only = null) {
+    for (const id of only ?? n.running.batch) {
       const r = this.state.get(id);
       if (!r || r.suspendedNodes === 0) continue;
       if (--r.suspendedNodes === 0) {
         const away = at - r.suspendedSince;
         this.preemptedJobSeconds += away;
+        this.suspendedCpuSeconds += away * r.cpus * r.nodes.length;
         r.suspendedTotal += away;
         r.endAt += away;
         this.heap.push(r.endAt, { kind: 'end', id, version: r.version });
       }
     }
+  }
+
+  /**
+   * An end's answer: the jobs (partial) or the batch domain (whole-domain preemption) it resumed.
+   * @param {SimNode} n
+   * @param {number} at
+   * @param {{ resumed?: string[], resumed_jobs?: { job_id: string }[] }} body
+   */
+  resumed(n, at, body) {
+    if (this.policy === 'partial') {
+      const ids = simJobIds(body.resumed_jobs);
+      if (ids.length > 0) this.resume(n, at, ids);
+    } else if ((body.resumed ?? []).includes('batch')) this.resume(n, at);
   }
 
   /** @param {SimNode} n */
@@ -219,7 +249,13 @@ class Simulation {
         this.hooks.post(n, dom, '/v1/jobs/start', body).then((r) => {
           if (r.body.generation !== undefined) this.view.markAck(n, Number(r.body.generation));
           const ok = r.status === 200 && r.body.ok === true;
-          if (ok && (r.body.preempted ?? []).includes('batch')) {
+          if (ok && this.policy === 'partial') {
+            const ids = simJobIds(r.body.suspended_jobs);
+            if (ids.length > 0) {
+              this.preemptions++;
+              this.suspend(n, at, ids);
+            }
+          } else if (ok && (r.body.preempted ?? []).includes('batch')) {
             this.preemptions++;
             this.suspend(n, at);
           }
@@ -245,7 +281,7 @@ class Simulation {
             if (ok[i]) {
               const e = await this.track(n, this.hooks.post(n, dom, '/v1/jobs/end', { domain: dom, job_id: jobId }));
               this.view.markAck(n, Number(e.body.generation));
-              if ((e.body.resumed ?? []).includes('batch')) this.resume(n, at);
+              this.resumed(n, at, e.body);
             }
           }),
         );
@@ -272,7 +308,7 @@ class Simulation {
           if (e.status !== 200 || e.body.warning)
             this.violations.push(`end of job ${id} on ${n.name}: ${JSON.stringify(e.body)}`);
           this.view.markAck(n, Number(e.body.generation));
-          if ((e.body.resumed ?? []).includes('batch')) this.resume(n, at);
+          this.resumed(n, at, e.body);
         }),
       ).catch((err) => this.fail(err));
     }
@@ -305,7 +341,7 @@ class Simulation {
           keep.push(...q.slice(i));
           break;
         }
-        const chosen = pick(cands, dom, chunksFor(job.procs, this.maxNodeCpus));
+        const chosen = pick(cands, dom, chunksFor(job.procs, this.maxNodeCpus), this.policy);
         if (chosen) {
           await this.slot();
           this.startJob(job, chosen);

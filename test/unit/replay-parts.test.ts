@@ -1,7 +1,7 @@
 /** The trace replay's pure parts (bench/sim): the event heap and the PBS stand-in's placement rules. */
 import { Heap } from '../../bench/sim/event-heap';
 import { parseClusters } from '../../bench/sim/swf';
-import { candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
+import { candidatesFor, chunksFor, domainFor, pick, room } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
 
 function node(name: string, over: Partial<SimNode> = {}): SimNode {
@@ -58,6 +58,17 @@ test('chunks, domains, candidates best rank first, and a pick that needs room on
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })?.map((n) => n.name)).toEqual(['a', 'b']);
   nodes[0]!.used.batch = 4;
   expect(pick(cands, 'batch', { count: 2, cpus: 8 })).toBeNull();
+});
+
+test('room for a chunk: per domain with whole-domain preemption; counted over the node under partial', () => {
+  const n = node('a', { used: { batch: 5, prio: 2 } });
+  expect(room(n, 'batch', 'magrathea')).toBe(3);
+  expect(room(n, 'prio', 'magrathea')).toBe(6);
+  // Partial: a batch chunk needs CPUs no job holds or is owed; a priority chunk may displace batch work.
+  expect(room(n, 'batch', 'partial')).toBe(1);
+  expect(room(n, 'prio', 'partial')).toBe(6);
+  expect(pick([n], 'batch', { count: 1, cpus: 2 }, 'partial')).toBeNull();
+  expect(pick([n], 'batch', { count: 1, cpus: 2 }, 'magrathea')?.map((x) => x.name)).toEqual(['a']);
 });
 
 describe('the MetaCentrum cluster table', () => {
