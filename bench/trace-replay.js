@@ -33,6 +33,7 @@ const KEPT_MARKER = '<!-- kept by npm run bench: sections below are measured els
 /** @type {Record<string, string>} */
 const POLICY_TEXT = {
   magrathea: 'Magrathea (priority domain preempts the batch domain)',
+  partial: 'partial preemption (CPU-counting mode: only the batch jobs a priority job needs are suspended)',
   static: 'static partitioning (half the nodes for priority work)',
   nopriority: 'no priority domain (priority jobs queue ahead, no preemption)',
 };
@@ -183,6 +184,8 @@ function writeEvaluation(results) {
           'utilisation',
           'preemptions',
           'time preempted (job-h)',
+          'jobs suspended',
+          'suspended CPU-h',
           'never placed',
         ],
         perPolicy.map((r) => [
@@ -196,6 +199,8 @@ function writeEvaluation(results) {
           `${(r.utilisation * 100).toFixed(1)} %`,
           r.preemptions.toLocaleString('en'),
           r.preemptedJobHours.toFixed(1),
+          r.jobsSuspended.toLocaleString('en'),
+          r.suspendedCpuHours.toFixed(1),
           String(r.unplaceable),
         ]),
       ),

@@ -27,9 +27,10 @@ const profArgs = () => (process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/t
  * @param {string} dir
  * @param {number} count
  * @param {Spawned} spawned
+ * @param {Record<string, number> | null} cpuCounting CPUs of each node, for daemons in CPU-counting mode (null: exclusive mode)
  * @returns {Promise<NodeHost[]>}
  */
-async function startHosts(nodeNames, dir, count, spawned) {
+async function startHosts(nodeNames, dir, count, spawned, cpuCounting) {
   const per = Math.ceil(nodeNames.length / count);
   /** @type {Promise<NodeHost>[]} */
   const hosts = [];
@@ -47,7 +48,7 @@ async function startHosts(nodeNames, dir, count, spawned) {
           m.error ? reject(new Error(m.error)) : resolve({ child, ready: m.ready ?? [] }),
         );
         child.once('exit', (c) => reject(new Error(`node host exited ${c}`)));
-        child.send({ cmd: 'start', nodes: names, dir });
+        child.send({ cmd: 'start', nodes: names, dir, cpuCounting });
       }),
     );
   }
@@ -56,12 +57,13 @@ async function startHosts(nodeNames, dir, count, spawned) {
 
 /**
  * Starts the node hosts and the filter on a fresh tmpfs directory.
- * @param {readonly { name: string }[]} machine
+ * @param {readonly { name: string, cpus: number }[]} machine
  * @param {number} hosts
  * @param {Spawned} spawned
+ * @param {boolean} [cpuCounting] daemons in CPU-counting mode (partial preemption), each with its node's CPUs
  * @returns {Promise<{ dir: string, hostProcs: NodeHost[], ready: ReadyNode[], filter: SinkFilter }>}
  */
-async function startCluster(machine, hosts, spawned) {
+async function startCluster(machine, hosts, spawned, cpuCounting = false) {
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dir = fs.mkdtempSync(path.join(base, 'mg-replay-'));
   spawned.dir = dir;
@@ -70,6 +72,7 @@ async function startCluster(machine, hosts, spawned) {
     dir,
     hosts,
     spawned,
+    cpuCounting ? Object.fromEntries(machine.map((n) => [n.name, n.cpus])) : null,
   );
   const ready = hostProcs.flatMap((h) => h.ready);
   const filter = await startSinkFilter({

@@ -22,8 +22,10 @@ class FilterView {
    * @param {readonly SimNode[]} nodes
    * @param {Waiters} changed woken whenever the view moves a dirty node on
    * @param {string[]} violations where exclusivity violations are reported
+   * @param {boolean} [cpuCounting] CPU-counting mode: check the CPUs of running jobs instead of exclusivity
    */
-  constructor(grpcPort, nodes, changed, violations) {
+  constructor(grpcPort, nodes, changed, violations, cpuCounting = false) {
+    this.cpuCounting = cpuCounting;
     const api = loadMagratheaApi();
     this.cluster = new api.magrathea.v1.ClusterService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
     this.nodes = nodes;
@@ -77,7 +79,11 @@ class FilterView {
       if (vn.detail && ACTIVE.has(vn.detail.state)) active++;
     }
     if (active > 0) this.activeViews++;
-    if (active > 1) this.violations.push(`${v.name}: ${active} domains active at generation ${v.generation}`);
+    if (this.cpuCounting) {
+      // CPU-counting mode: domains may be active together; the CPUs of their running jobs fit the node.
+      const held = (v.vnodes ?? []).reduce((s, vn) => s + (vn.detail?.cpus_running ?? 0), 0);
+      if (held > n.cpus) this.violations.push(`${v.name}: running jobs hold ${held} CPUs, the node has ${n.cpus}`);
+    } else if (active > 1) this.violations.push(`${v.name}: ${active} domains active at generation ${v.generation}`);
     if (wasDirty && n.gen >= n.ackGen) {
       this.changed.wake();
       this.dirtyCount--;

@@ -23,8 +23,9 @@ const daemons = [];
 /**
  * @param {readonly string[]} nodes
  * @param {string} dir
+ * @param {Record<string, number> | null} cpuCounting each node's CPUs in CPU-counting mode (null: exclusive mode)
  */
-async function start(nodes, dir) {
+async function start(nodes, dir, cpuCounting) {
   const logger = createLogger({ service: 'magrathead', level: 'warn' });
   const ready = [];
   for (const name of nodes) {
@@ -44,6 +45,7 @@ async function start(nodes, dir) {
         hookApi: { listen: '127.0.0.1:0' },
         driver: { kind: 'simulated', simulated: { latencyMs: { boot: 0 } } },
         snapshotEvery: 5000,
+        ...(cpuCounting ? { cpuCounting: { cpus: cpuCounting[name] } } : {}),
         domains: [
           { name: 'batch', class: 'normal', tokenFile: `${stateDir}/batch.token` },
           { name: 'prio', class: 'priority', tokenFile: `${stateDir}/prio.token` },
@@ -68,16 +70,19 @@ async function start(nodes, dir) {
 /** Sends to the parent (this process is always forked with an IPC channel). */
 const send = (/** @type {object} */ m) => /** @type {NonNullable<typeof process.send>} */ (process.send)(m);
 
-process.on('message', (/** @type {{ cmd: string, nodes: string[], dir: string }} */ m) => {
-  if (m.cmd === 'start') {
-    start(m.nodes, m.dir).then(
-      (ready) => send({ ready }),
-      (err) => send({ error: err.stack ?? String(err) }),
-    );
-  } else if (m.cmd === 'cpu') {
-    send({ cpu: process.cpuUsage() });
-  } else if (m.cmd === 'exit') {
-    void Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
-  }
-});
+process.on(
+  'message',
+  (/** @type {{ cmd: string, nodes: string[], dir: string, cpuCounting?: Record<string, number> | null }} */ m) => {
+    if (m.cmd === 'start') {
+      start(m.nodes, m.dir, m.cpuCounting ?? null).then(
+        (ready) => send({ ready }),
+        (err) => send({ error: err.stack ?? String(err) }),
+      );
+    } else if (m.cmd === 'cpu') {
+      send({ cpu: process.cpuUsage() });
+    } else if (m.cmd === 'exit') {
+      void Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
+    }
+  },
+);
 process.on('disconnect', () => process.exit(0));

@@ -5,7 +5,7 @@
  * candidates this cycle, and which nodes a job's chunks go to.
  */
 
-/** @typedef {'magrathea' | 'static' | 'nopriority'} Policy */
+/** @typedef {'magrathea' | 'partial' | 'static' | 'nopriority'} Policy */
 /** @typedef {'batch' | 'prio'} Dom */
 /** @typedef {import('./swf').Job} Job */
 
@@ -80,16 +80,31 @@ function candidatesFor(nodes, policy, dom, tok, reservedForPriority) {
 }
 
 /**
+ * CPUs a chunk of `dom` may take on `n`. Whole-domain preemption: each domain has the node (a
+ * priority domain takes it from the batch domain). CPU-counting mode (`partial`), as the daemon
+ * counts: a batch chunk needs CPUs no running job holds and no suspended batch job is owed
+ * (`used.batch` counts the suspended ones too); a priority chunk may displace batch chunks.
+ * @param {SimNode} n
+ * @param {Dom} dom
+ * @param {Policy} [policy]
+ */
+function room(n, dom, policy) {
+  if (policy !== 'partial') return n.cpus - n.used[dom];
+  return dom === 'batch' ? n.cpus - n.used.batch - n.used.prio : n.cpus - n.used.prio;
+}
+
+/**
  * Picks `ch.count` distinct nodes with room for the chunks, best rank first, or null.
  * @param {readonly SimNode[]} cands
  * @param {Dom} dom
  * @param {{ count: number, cpus: number }} ch
+ * @param {Policy} [policy]
  * @returns {SimNode[] | null}
  */
-function pick(cands, dom, ch) {
+function pick(cands, dom, ch, policy) {
   const chosen = [];
   for (const n of cands) {
-    if (n.inflight > 0 || n.cpus - n.used[dom] < ch.cpus) continue;
+    if (n.inflight > 0 || room(n, dom, policy) < ch.cpus) continue;
     chosen.push(n);
     if (chosen.length === ch.count) return chosen;
   }
@@ -99,7 +114,7 @@ function pick(cands, dom, ch) {
 /**
  * The candidates of one cycle counted by free CPUs (only those with no request in flight, as
  * `pick` takes them): whether a job can be placed is then a look-up, not a scan of every
- * candidate. `fits(ch)` is true exactly when `pick(cands, dom, ch)` finds nodes, as long as
+ * candidate. `fits(ch)` is true exactly when `pick(cands, dom, ch, policy)` finds nodes, as long as
  * every node taken is reported with `take` (the caller rebuilds the index after anything else
  * changed the nodes).
  */
@@ -107,9 +122,11 @@ class FreeIndex {
   /**
    * @param {readonly SimNode[]} cands
    * @param {Dom} dom
+   * @param {Policy} [policy] as `pick` takes it (free CPUs are counted as `room` counts them)
    */
-  constructor(cands, dom) {
+  constructor(cands, dom, policy) {
     this.dom = dom;
+    this.policy = policy;
     let max = 0;
     for (const n of cands) max = Math.max(max, n.cpus);
     /** @type {number[]} nodes by free CPUs (0 … max) */
@@ -122,7 +139,7 @@ class FreeIndex {
 
   /** @param {SimNode} n @param {number} d */
   add(n, d) {
-    const f = Math.min(Math.max(0, n.cpus - n.used[this.dom]), this.count.length - 1);
+    const f = Math.min(Math.max(0, room(n, this.dom, this.policy)), this.count.length - 1);
     this.count[f] = /** @type {number} */ (this.count[f]) + d;
     this.total += d;
     this.atLeast = null;
@@ -193,4 +210,4 @@ class RankOrder {
   }
 }
 
-module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick, FreeIndex, RankOrder };
+module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick, room, FreeIndex, RankOrder };

@@ -19,7 +19,10 @@
  *    when nothing else can be placed (a real scheduler cycle also works from a published view).
  *
  * Suspended batch jobs (their domain preempted) have their end pushed back by the time they
- * spent suspended. Time inside the daemons is wall-clock time (only the replay's clock is
+ * spent suspended. Under `partial` the daemons count CPUs (CPU-counting mode): a priority job
+ * suspends only the batch jobs the daemon names in its answer, and those are resumed when it
+ * says so; the accounting check is then that the CPUs of a node's running jobs, as the filter
+ * shows them, never exceed the node's (instead of "never two domains active at once"). Time inside the daemons is wall-clock time (only the replay's clock is
  * simulated), so `since` and the preempted-CPU-seconds rank input are compressed.
  *
  * The parts: cluster.js (the real processes), filter-view.js (what the filter publishes),
@@ -42,7 +45,7 @@ const { Waiters } = require('./waiters');
 /** @typedef {import('./cluster').Spawned} Spawned */
 
 /** @type {readonly Policy[]} */
-const POLICIES = ['magrathea', 'static', 'nopriority'];
+const POLICIES = ['magrathea', 'partial', 'static', 'nopriority'];
 
 /**
  * @typedef {object} ReplayOptions
@@ -109,12 +112,13 @@ async function replayWith({ machine, jobs, policy, hosts = 2, placement, onProgr
   if (!POLICIES.includes(/** @type {Policy} */ (policy)))
     throw new Error(`unknown policy ${policy} (one of ${POLICIES.join(', ')})`);
   const tSetup = Date.now();
-  const cluster = await startCluster(machine, hosts, spawned);
+  const cpuCounting = policy === 'partial';
+  const cluster = await startCluster(machine, hosts, spawned, cpuCounting);
   const nodes = simNodes(machine, cluster.ready);
   const changed = new Waiters();
   /** @type {string[]} */
   const violations = [];
-  const view = new FilterView(cluster.filter.grpcPort, nodes, changed, violations);
+  const view = new FilterView(cluster.filter.grpcPort, nodes, changed, violations, cpuCounting);
   const hooks = new HookClient();
   await view.start();
 

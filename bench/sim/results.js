@@ -61,6 +61,8 @@ function summarize({ sim, machine, activeViews, wallSeconds, setupSeconds, cpuSe
     utilisation: work / (cpus * Math.max(1, sim.lastEnd - sim.firstSubmit)),
     preemptions: sim.preemptions,
     preemptedJobHours: sim.preemptedJobSeconds / 3600,
+    jobsSuspended: sim.jobsSuspended,
+    suspendedCpuHours: sim.suspendedCpuSeconds / 3600,
     staleRefusals: sim.stale,
     starts: sim.starts,
     wallSeconds,

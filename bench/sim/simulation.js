@@ -49,6 +49,15 @@ const { Waiters } = require('./waiters');
 /** Requests in flight at most, over all nodes. */
 const MAX_INFLIGHT = 64;
 
+/**
+ * The replay's job ids of the `N.sim` ids a daemon answered.
+ * @param {{ job_id: string }[] | undefined} refs
+ * @returns {number[]}
+ */
+function simJobIds(refs) {
+  return (refs ?? []).map((j) => Number(j.job_id.replace(/\.sim$/, ''))).filter((id) => Number.isInteger(id));
+}
+
 class Simulation {
   /**
    * @param {object} o
@@ -88,6 +97,10 @@ class Simulation {
     this.stale = 0;
     this.preemptions = 0;
     this.preemptedJobSeconds = 0;
+    /** Suspensions of a job on a node (a domain preempted whole suspends each of its jobs). */
+    this.jobsSuspended = 0;
+    /** CPU-seconds batch jobs spent suspended (all their chunks stop while one is suspended). */
+    this.suspendedCpuSeconds = 0;
     let firstSubmit = jobs[0]?.submit ?? 0;
     for (const j of jobs) firstSubmit = Math.min(firstSubmit, j.submit);
     this.firstSubmit = firstSubmit;
@@ -156,11 +169,13 @@ class Simulation {
    * The batch domain of `n` was preempted at `at`: its jobs stop the clock.
    * @param {SimNode} n
    * @param {number} at
+   * @param {readonly number[] | null} [only] just these jobs (partial preemption)
    */
-  suspend(n, at) {
-    for (const id of n.running.batch) {
+  suspend(n, at, only = null) {
+    for (const id of only ?? n.running.batch) {
       const r = this.state.get(id);
       if (!r) continue;
+      this.jobsSuspended++;
       if (r.suspendedNodes++ === 0) {
         r.suspendedSince = at;
         r.version++; // its pending end event is void
@@ -172,19 +187,34 @@ class Simulation {
    * The batch domain of `n` resumed at `at`: its jobs end later by the time they were suspended.
    * @param {SimNode} n
    * @param {number} at
+   * @param {readonly number[] | null} [only] just these jobs (partial preemption)
    */
-  resume(n, at) {
-    for (const id of n.running.batch) {
+  resume(n, at, only = null) {
+    for (const id of only ?? n.running.batch) {
       const r = this.state.get(id);
       if (!r || r.suspendedNodes === 0) continue;
       if (--r.suspendedNodes === 0) {
         const away = at - r.suspendedSince;
         this.preemptedJobSeconds += away;
+        this.suspendedCpuSeconds += away * r.cpus * r.nodes.length;
         r.suspendedTotal += away;
         r.endAt += away;
         this.heap.push(r.endAt, { kind: 'end', id, version: r.version });
       }
     }
+  }
+
+  /**
+   * An end's answer: the jobs (partial) or the batch domain (whole-domain preemption) it resumed.
+   * @param {SimNode} n
+   * @param {number} at
+   * @param {{ resumed?: string[], resumed_jobs?: { job_id: string }[] }} body
+   */
+  resumed(n, at, body) {
+    if (this.policy === 'partial') {
+      const ids = simJobIds(body.resumed_jobs);
+      if (ids.length > 0) this.resume(n, at, ids);
+    } else if ((body.resumed ?? []).includes('batch')) this.resume(n, at);
   }
 
   /** @param {SimNode} n */
@@ -235,7 +265,13 @@ class Simulation {
         this.hooks.post(n, dom, '/v1/jobs/start', body).then((r) => {
           if (r.body.generation !== undefined) this.view.markAck(n, Number(r.body.generation));
           const ok = r.status === 200 && r.body.ok === true;
-          if (ok && (r.body.preempted ?? []).includes('batch')) {
+          if (ok && this.policy === 'partial') {
+            const ids = simJobIds(r.body.suspended_jobs);
+            if (ids.length > 0) {
+              this.preemptions++;
+              this.suspend(n, at, ids);
+            }
+          } else if (ok && (r.body.preempted ?? []).includes('batch')) {
             this.preemptions++;
             this.suspend(n, at);
           }
@@ -261,7 +297,7 @@ class Simulation {
             if (ok[i]) {
               const e = await this.track(n, this.hooks.post(n, dom, '/v1/jobs/end', { domain: dom, job_id: jobId }));
               this.view.markAck(n, Number(e.body.generation));
-              if ((e.body.resumed ?? []).includes('batch')) this.resume(n, at);
+              this.resumed(n, at, e.body);
             }
           }),
         );
@@ -288,7 +324,7 @@ class Simulation {
           if (e.status !== 200 || e.body.warning)
             this.violations.push(`end of job ${id} on ${n.name}: ${JSON.stringify(e.body)}`);
           this.view.markAck(n, Number(e.body.generation));
-          if ((e.body.resumed ?? []).includes('batch')) this.resume(n, at);
+          this.resumed(n, at, e.body);
         }),
       ).catch((err) => this.fail(err));
     }
@@ -318,7 +354,7 @@ class Simulation {
       const cands = indexed
         ? this.order.candidates(this.view.rankVersion, this.policy, dom, tok, cls === 'priority')
         : candidatesFor(this.nodes, this.policy, dom, tok, cls === 'priority');
-      let free = indexed ? new FreeIndex(cands, dom) : null;
+      let free = indexed ? new FreeIndex(cands, dom, this.policy) : null;
       const keep = [];
       for (const [i, job] of q.entries()) {
         // Nothing left to place on: the rest waits (cheap exit when the machine is full).
@@ -331,13 +367,13 @@ class Simulation {
           keep.push(job);
           continue;
         }
-        const chosen = pick(cands, dom, ch);
+        const chosen = pick(cands, dom, ch, this.policy);
         if (chosen) {
           const waited = await this.slot();
           if (free && !waited) for (const n of chosen) free.take(n);
           this.startJob(job, chosen);
           // Answers came in while waiting: count the candidates again.
-          if (free && waited) free = new FreeIndex(cands, dom);
+          if (free && waited) free = new FreeIndex(cands, dom, this.policy);
           started++;
         } else keep.push(job);
       }

@@ -9,21 +9,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { NodeServiceClient } from '@magrathea/common';
 import { getNode, nodeClient, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
+import { CGROUP_CONTROLLERS, CGROUP_MOUNT, cgroupsWritable } from '../helpers/cgroups';
 
-const MOUNT = '/sys/fs/cgroup';
-const CONTROLLERS = ['freezer', 'cpu', 'cpuacct', 'memory'];
-const available = CONTROLLERS.every((c) => {
-  try {
-    fs.accessSync(path.join(MOUNT, c), fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-});
-if (!available)
-  process.stdout.write(
-    'cgroup driver tests skipped: /sys/fs/cgroup v1 controllers are not writable here (needs root)\n',
-  );
+const MOUNT = CGROUP_MOUNT;
+const CONTROLLERS = CGROUP_CONTROLLERS;
+const available = cgroupsWritable('cgroup driver tests');
 const maybe = available ? describe : describe.skip;
 
 const BURN = '["/bin/sh", "-c", "while :; do :; done"]';

@@ -15,6 +15,8 @@ interface Result {
   unplaceable: number;
   priorityJobs: number;
   preemptions: number;
+  jobsSuspended: number;
+  suspendedCpuHours: number;
   activeViews: number;
   violations: string[];
 }
@@ -118,7 +120,7 @@ describe('the replay CLI', () => {
 });
 
 maybe('trace replay through real daemons and the real filter', () => {
-  test('SDSC Blue, 400 jobs, every policy: each job started and ended once, no two domains active, preemption only under magrathea', async () => {
+  test('SDSC Blue, 400 jobs, every policy: each job started and ended once, no two domains active (partial: running CPUs within the node), preemption only under magrathea and partial', async () => {
     const r = await replayCli(['--log', 'sdsc-blue', '--jobs', '400', '--policy', 'all']);
     expect(r.err).not.toMatch(/failed/);
     expect(r.code).toBe(0);
@@ -133,6 +135,12 @@ maybe('trace replay through real daemons and the real filter', () => {
     expect(by.magrathea!.preemptions).toBeGreaterThan(0);
     expect(by.static!.preemptions).toBe(0);
     expect(by.nopriority!.preemptions).toBe(0);
+    // Partial preemption: the daemons name the jobs they suspend, and every one comes back (each job ended once).
+    expect(by.partial!.unplaceable).toBe(0);
+    expect(by.partial!.preemptions).toBeGreaterThan(0);
+    expect(by.partial!.jobsSuspended).toBeGreaterThanOrEqual(by.partial!.preemptions);
+    expect(by.partial!.suspendedCpuHours).toBeGreaterThan(0);
+    expect(by.magrathea!.jobsSuspended).toBeGreaterThanOrEqual(by.magrathea!.preemptions);
   }, 400_000);
 
   test('MetaCentrum 2009, 600 jobs around the q5/q10 arrivals: accounting holds', async () => {

@@ -3,7 +3,7 @@ import { Heap } from '../../bench/sim/event-heap';
 import { parseAleaMachines, parseClusters, parseMachines, parseSwf } from '../../bench/sim/swf';
 import { queueClassifier } from '../../bench/sim/logs';
 import fc from 'fast-check';
-import { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick } from '../../bench/sim/placement';
+import { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick, room } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
 
 function node(name: string, over: Partial<SimNode> = {}): SimNode {
@@ -66,6 +66,7 @@ test('the indexed placement finds room exactly when the scan does, in the same r
   const arbNode = fc.record({
     cpus: fc.integer({ min: 1, max: 32 }),
     usedFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+    prioFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     rank: fc.integer({ min: -5, max: 5 }),
     tok: fc.constantFrom('normal', 'none'),
     behind: fc.boolean(),
@@ -76,12 +77,12 @@ test('the indexed placement finds room exactly when the scan does, in the same r
     fc.property(
       fc.array(arbNode, { minLength: 0, maxLength: 30 }),
       fc.array(arbChunk, { minLength: 1, maxLength: 40 }),
-      fc.constantFrom('magrathea' as const, 'static' as const),
+      fc.constantFrom('magrathea' as const, 'static' as const, 'partial' as const),
       (specs, chunks, policy) => {
         const nodes = specs.map((x, i) =>
           node(`n${i}`, {
             cpus: x.cpus,
-            used: { batch: Math.floor(x.usedFrac * x.cpus), prio: 0 },
+            used: { batch: Math.floor(x.usedFrac * x.cpus), prio: Math.floor(x.prioFrac * x.cpus) },
             rank: { batch: x.rank, prio: 0 },
             tok: { batch: x.tok, prio: 'priority' },
             ackGen: x.behind ? 2 : 1,
@@ -91,10 +92,10 @@ test('the indexed placement finds room exactly when the scan does, in the same r
         const scan = candidatesFor(nodes, policy, 'batch', 'normal', false);
         const cands = new RankOrder(nodes).candidates(0, policy, 'batch', 'normal', false);
         expect(cands).toEqual(scan);
-        const free = new FreeIndex(cands, 'batch');
+        const free = new FreeIndex(cands, 'batch', policy);
         // Each chunk that fits is taken as the cycle does (node marked in flight, CPUs used).
         for (const ch of chunks) {
-          const chosen = pick(cands, 'batch', ch);
+          const chosen = pick(cands, 'batch', ch, policy);
           expect(free.fits(ch)).toBe(chosen !== null);
           for (const n of chosen ?? []) {
             free.take(n);
@@ -115,6 +116,17 @@ test('the rank order is kept until the rank version moves', () => {
   nodes[0]!.rank.batch = 3;
   expect(order.sorted('batch', 0).map((n) => n.name)).toEqual(['b', 'a']);
   expect(order.sorted('batch', 1).map((n) => n.name)).toEqual(['a', 'b']);
+});
+
+test('room for a chunk: per domain with whole-domain preemption; counted over the node under partial', () => {
+  const n = node('a', { used: { batch: 5, prio: 2 } });
+  expect(room(n, 'batch', 'magrathea')).toBe(3);
+  expect(room(n, 'prio', 'magrathea')).toBe(6);
+  // Partial: a batch chunk needs CPUs no job holds or is owed; a priority chunk may displace batch work.
+  expect(room(n, 'batch', 'partial')).toBe(1);
+  expect(room(n, 'prio', 'partial')).toBe(6);
+  expect(pick([n], 'batch', { count: 1, cpus: 2 }, 'partial')).toBeNull();
+  expect(pick([n], 'batch', { count: 1, cpus: 2 }, 'magrathea')?.map((x) => x.name)).toEqual(['a']);
 });
 
 describe('the MetaCentrum cluster table', () => {

@@ -29,7 +29,13 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
       started: new Date(Number(j.started_at_ms)).toISOString(),
       preempted_seconds: j.preempted_seconds,
       suspended: j.suspended,
+      preemptions: j.preemptions,
     })),
+    cpus_running: d.cpus_running,
+    cpus_suspended: d.cpus_suspended,
+    cpus_free: d.cpus_free,
+    cpus_displaceable: d.cpus_displaceable,
+    per_job_suspension: d.per_job_suspension,
     offline: d.offline,
     offline_reason: d.offline_reason,
     flap_count: d.flap_count,
@@ -107,6 +113,7 @@ export const LEGEND: Readonly<Record<string, string>> = {
   '*': 'JOB* a job that may not be preempted (multi-node, a non-preemptible queue, or in a priority domain)',
   offline: 'offline: REASON: taken out by an admin; its jobs continue, no new ones start (domain online D)',
   preempted: 'preempted N cpu-s: CPU-seconds its current jobs have been suspended by priority work',
+  suspended: 'suspended J: jobs suspended one by one for priority work (CPU-counting mode); the others run',
   released: 'released M (mode): what the last preemption took back from it',
   DRIFT: 'DRIFT: the hypervisor disagrees with the recorded state (see the runbook)',
   HELD: 'HELD: out of scheduling until then, after dropping too often (flap damping)',
@@ -123,6 +130,9 @@ function notes(d: DomainMessage): { text: string; key: string }[] {
   // A priority domain's counter is its victims' (for ranking), not its own: never "preempted".
   if (d.domain_class === 'normal' && d.preempted_cpu_seconds > 0)
     n.push({ text: `preempted ${d.preempted_cpu_seconds.toFixed(0)} cpu-s`, key: 'preempted' });
+  const suspended = d.jobs.filter((j) => j.suspended).map((j) => j.id);
+  if (suspended.length > 0 && d.stored_state !== 'preempted')
+    n.push({ text: `suspended ${suspended.join(',')}`, key: 'suspended' });
   if (d.last_release && d.stored_state === 'preempted')
     n.push({
       text: `released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode})`,
@@ -249,6 +259,13 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
     r
       ? `   LastRelease=${r.mode} Released=${bytes(Number(r.memory_released_bytes))} CpuWeight=${r.cpu_weight_before}->${r.cpu_weight_after} Phases=${r.phases.map((x) => `${x.name}:${x.millis.toFixed(1)}ms`).join(',') || '-'}`
       : '   LastRelease=-',
+    ...(n.cpu_counting
+      ? [
+          `   Cpus=${n.cpus} CpusRunning=${d.cpus_running} CpusSuspended=${d.cpus_suspended} CpusFree=${d.cpus_free}` +
+            (d.domain_class === 'priority' ? ` CpusDisplaceable=${d.cpus_displaceable}` : '') +
+            ` Suspension=${d.per_job_suspension ? 'per-job' : 'whole-domain'}`,
+        ]
+      : []),
     `   Flaps=${d.flap_count} HeldUntil=${ms(d.held_until_ms)}`,
     `   Problems=${p.length ? p.join('; ') : '-'}`,
   ].join('\n');
@@ -257,5 +274,7 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
 /** One line for a domain as it is after a change. */
 export function changeLine(generation: string, cause: string, d: DomainMessage, atMs: number): string {
   const jobs = d.jobs.length === 0 ? '' : ` jobs=${d.jobs.map((j) => j.id).join(',')}`;
-  return `${new Date(atMs).toISOString()} gen=${generation} ${d.name} ${d.state}${jobs} (${cause})`;
+  const stopped = d.jobs.filter((j) => j.suspended).map((j) => j.id);
+  const suspended = stopped.length > 0 && d.stored_state !== 'preempted' ? ` suspended=${stopped.join(',')}` : '';
+  return `${new Date(atMs).toISOString()} gen=${generation} ${d.name} ${d.state}${jobs}${suspended} (${cause})`;
 }

@@ -24,6 +24,7 @@ export type { NodeServiceClient } from './generated/magrathea/v1/NodeService';
 export type { Node__Output as NodeMessage, Node as NodeInput } from './generated/magrathea/v1/Node';
 export type { Domain__Output as DomainMessage, Domain as DomainInput } from './generated/magrathea/v1/Domain';
 export type { Job as JobInput } from './generated/magrathea/v1/Job';
+export type { JobRef as JobRefInput, JobRef__Output as JobRefMessage } from './generated/magrathea/v1/JobRef';
 export type {
   NodeEvent__Output as NodeEventMessage,
   NodeEvent as NodeEventInput,

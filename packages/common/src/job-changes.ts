@@ -39,10 +39,12 @@ export function jobListChange<J extends { readonly id: string }>(
     while (k < after.length && after[k] === before[k + 1]) k++;
     if (k === after.length) return { removed: [(before[i] as J).id], cleared: false, added: [] };
   }
-  const had = new Set(before.map((j) => j.id));
+  const had = new Map(before.map((j) => [j.id, j]));
   const has = new Set(after.map((j) => j.id));
   const removed = before.filter((j) => !has.has(j.id)).map((j) => j.id);
-  const added = after.filter((j) => !had.has(j.id));
+  // A job whose record changed (suspended or resumed on its own, in CPU-counting mode) is sent
+  // again: `added` replaces a kept job of the same id in place.
+  const added = after.filter((j) => had.get(j.id) !== j);
   return removed.length === 0 && added.length === 0 ? null : { removed, cleared: false, added };
 }
 

@@ -65,6 +65,8 @@ export const REFUSAL_REASONS = [
   'storage-failed',
   // The state directory was deleted or replaced under the daemon: nothing can be made durable.
   'state-dir-lost',
+  // CPU-counting mode: the job's CPUs do not fit the node (even by suspending every preemptible job it may displace).
+  'no-free-cpus',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

@@ -127,6 +127,7 @@ export class Daemon {
         eventBacklog: config.eventBacklog,
         flapDamping: config.flapDamping,
         version: deps.version ?? '',
+        ...(config.cpuCounting ? { cpuCounting: config.cpuCounting } : {}),
       },
       {
         journal: this.journal,

@@ -11,6 +11,7 @@ import type { Domain as _magrathea_v1_Domain, Domain__Output as _magrathea_v1_Do
 import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObservation__Output as _magrathea_v1_DriverObservation__Output } from './magrathea/v1/DriverObservation';
 import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _magrathea_v1_HostMetrics__Output } from './magrathea/v1/HostMetrics';
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
+import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from './magrathea/v1/JobRef';
 import type { ListNodesRequest as _magrathea_v1_ListNodesRequest, ListNodesRequest__Output as _magrathea_v1_ListNodesRequest__Output } from './magrathea/v1/ListNodesRequest';
 import type { ListNodesResponse as _magrathea_v1_ListNodesResponse, ListNodesResponse__Output as _magrathea_v1_ListNodesResponse__Output } from './magrathea/v1/ListNodesResponse';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
@@ -40,6 +41,7 @@ export interface ProtoGrpcType {
       DriverObservation: MessageTypeDefinition<_magrathea_v1_DriverObservation, _magrathea_v1_DriverObservation__Output>
       HostMetrics: MessageTypeDefinition<_magrathea_v1_HostMetrics, _magrathea_v1_HostMetrics__Output>
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
+      JobRef: MessageTypeDefinition<_magrathea_v1_JobRef, _magrathea_v1_JobRef__Output>
       ListNodesRequest: MessageTypeDefinition<_magrathea_v1_ListNodesRequest, _magrathea_v1_ListNodesRequest__Output>
       ListNodesResponse: MessageTypeDefinition<_magrathea_v1_ListNodesResponse, _magrathea_v1_ListNodesResponse__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>

@@ -5,6 +5,7 @@ import type { Domain as _magrathea_v1_Domain, Domain__Output as _magrathea_v1_Do
 import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObservation__Output as _magrathea_v1_DriverObservation__Output } from './magrathea/v1/DriverObservation';
 import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _magrathea_v1_HostMetrics__Output } from './magrathea/v1/HostMetrics';
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
+import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from './magrathea/v1/JobRef';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
 import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase__Output } from './magrathea/v1/Phase';
 import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from './magrathea/v1/Release';
@@ -20,6 +21,7 @@ export interface ProtoGrpcType {
       DriverObservation: MessageTypeDefinition<_magrathea_v1_DriverObservation, _magrathea_v1_DriverObservation__Output>
       HostMetrics: MessageTypeDefinition<_magrathea_v1_HostMetrics, _magrathea_v1_HostMetrics__Output>
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
+      JobRef: MessageTypeDefinition<_magrathea_v1_JobRef, _magrathea_v1_JobRef__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>
       Phase: MessageTypeDefinition<_magrathea_v1_Phase, _magrathea_v1_Phase__Output>
       Release: MessageTypeDefinition<_magrathea_v1_Release, _magrathea_v1_Release__Output>

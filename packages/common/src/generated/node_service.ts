@@ -13,6 +13,7 @@ import type { Heartbeat as _magrathea_v1_Heartbeat, Heartbeat__Output as _magrat
 import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _magrathea_v1_HostMetrics__Output } from './magrathea/v1/HostMetrics';
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
 import type { JobChange as _magrathea_v1_JobChange, JobChange__Output as _magrathea_v1_JobChange__Output } from './magrathea/v1/JobChange';
+import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from './magrathea/v1/JobRef';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
 import type { NodeEvent as _magrathea_v1_NodeEvent, NodeEvent__Output as _magrathea_v1_NodeEvent__Output } from './magrathea/v1/NodeEvent';
 import type { NodeServiceClient as _magrathea_v1_NodeServiceClient, NodeServiceDefinition as _magrathea_v1_NodeServiceDefinition } from './magrathea/v1/NodeService';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
       HostMetrics: MessageTypeDefinition<_magrathea_v1_HostMetrics, _magrathea_v1_HostMetrics__Output>
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
       JobChange: MessageTypeDefinition<_magrathea_v1_JobChange, _magrathea_v1_JobChange__Output>
+      JobRef: MessageTypeDefinition<_magrathea_v1_JobRef, _magrathea_v1_JobRef__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>
       NodeEvent: MessageTypeDefinition<_magrathea_v1_NodeEvent, _magrathea_v1_NodeEvent__Output>
       /**

@@ -30,6 +30,8 @@ import { checkCgroup, checkCgroupDomains, checkCommand, checkCommandUse } from '
 import { checkLibvirt, checkLibvirtName, checkLibvirtNameUse } from '../hypervisor/libvirt/libvirt-config';
 import { checkQemu, checkVm, checkVmUse } from '../hypervisor/qemu/qemu-config';
 import { checkSimulated } from '../hypervisor/simulated/simulated-config';
+import { checkCpuCounting } from './cpu-counting-config';
+import type { CpuCountingConfig } from './cpu-counting-config';
 
 export interface DomainConfig {
   readonly name: string;
@@ -84,6 +86,8 @@ export interface DaemonConfig {
   };
   readonly driver: DriverConfig;
   readonly domains: readonly DomainConfig[];
+  /** CPU-counting mode (partial preemption), or null for exclusive mode (the default). */
+  readonly cpuCounting: CpuCountingConfig | null;
   /** The HTTP/JSON hook API for the PBS hooks, or null when disabled (the default). */
   readonly hookApi: {
     readonly host: string;
@@ -310,6 +314,7 @@ export function compileConfig(
     'heartbeatMs',
     'shutdownGraceMs',
     'log',
+    'cpuCounting',
   ]);
   const node = c.object(top?.node, 'node', ['name']);
   const nodeName =
@@ -321,6 +326,7 @@ export function compileConfig(
   const driver = checkDriver(c, top?.driver, stateDir, baseDir);
   const domains = checkDomains(c, top?.domains, driver, baseDir);
   const hookApi = checkHookApi(c, top?.hookApi, domains);
+  const cpuCounting = checkCpuCounting(c, top?.cpuCounting, os.availableParallelism());
 
   const cron = (key: string, def: string): string => {
     const v = c.string(top, key, '');
@@ -369,6 +375,7 @@ export function compileConfig(
     flapDamping,
     driver,
     domains,
+    cpuCounting,
     hookApi,
     reconcileCron,
     metricsCron,

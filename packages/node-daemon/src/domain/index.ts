@@ -2,6 +2,10 @@ export { transition, initialNodeState, recomputed, holdsMachine, isIdle, isDown 
 export { reportedState, preemptedCpuSeconds, preemptedCpuSecondsTotal, jobPreemptedMs } from './report';
 export { checkInvariants } from './invariants';
 export { planDriverOps, postureOf, inverseOf } from './postures';
-export type { Posture, DriverOp, DriverOpKind } from './postures';
+export type { Posture, DriverOp, DriverOpKind, DomainOpKind, JobOpKind } from './postures';
+export { chooseVictims, compareCost, costOf } from './victims';
+export type { VictimUnit, VictimChoice, VictimCost } from './victims';
+export { runningCpus, suspendedCpus, freeForNormal, freeForPriority, victimUnits } from './cpu-counting';
+export { draftOf } from './draft';
 export type * from './types';
 export * from './flaps';

@@ -32,14 +32,31 @@ export function postureOf(state: StoredState): Posture {
   }
 }
 
-export type DriverOpKind = 'preempt' | 'save' | 'shrink' | 'shutdown' | 'resume' | 'restore' | 'grow' | 'boot';
+/** Operations on a whole domain. */
+export type DomainOpKind = 'preempt' | 'save' | 'shrink' | 'shutdown' | 'resume' | 'restore' | 'grow' | 'boot';
+/** Operations on some jobs of a domain (CPU-counting mode, drivers that can stop one job alone). */
+export type JobOpKind = 'stop-jobs' | 'continue-jobs';
+export type DriverOpKind = DomainOpKind | JobOpKind;
 
 export interface DriverOp {
   readonly op: DriverOpKind;
   readonly domain: string;
+  /** The jobs of a job operation. */
+  readonly jobs?: readonly string[];
 }
 
-const ORDER: readonly DriverOpKind[] = ['preempt', 'save', 'shrink', 'shutdown', 'resume', 'restore', 'grow', 'boot'];
+const ORDER: readonly DriverOpKind[] = [
+  'preempt',
+  'stop-jobs',
+  'save',
+  'shrink',
+  'shutdown',
+  'resume',
+  'restore',
+  'grow',
+  'continue-jobs',
+  'boot',
+];
 
 function opsFor(from: Posture, to: Posture, rebooting: boolean): DriverOpKind[] {
   if (from === to) return [];
@@ -72,10 +89,27 @@ function opsFor(from: Posture, to: Posture, rebooting: boolean): DriverOpKind[] 
  */
 export function planDriverOps(prev: NodeState, next: NodeState, skip: ReadonlySet<string> = new Set()): DriverOp[] {
   const ops: DriverOp[] = [];
+  const perJob = new Set(next.cpuCounting?.perJob ?? []);
   next.domains.forEach((d, i) => {
     const before = prev.domains[i];
     if (!before || skip.has(d.name)) return;
-    for (const op of opsFor(postureOf(before.state), postureOf(d.state), d.rebooting)) ops.push({ op, domain: d.name });
+    const from = postureOf(before.state);
+    const to = postureOf(d.state);
+    for (const op of opsFor(from, to, d.rebooting)) {
+      // A domain whose jobs are stopped one by one is never stopped whole: its jobs' own operations do it.
+      if (perJob.has(d.name) && (op === 'preempt' || op === 'resume')) continue;
+      ops.push({ op, domain: d.name });
+    }
+    if (!perJob.has(d.name) || to === 'off') return;
+    const stop = d.jobs.filter(
+      (j) => j.suspendedSinceMs !== null && before.jobs.find((k) => k.id === j.id)?.suspendedSinceMs === null,
+    );
+    // Resumed, or ended while suspended (its processes must be let go to die).
+    const cont = before.jobs.filter(
+      (k) => k.suspendedSinceMs !== null && (d.jobs.find((j) => j.id === k.id)?.suspendedSinceMs ?? null) === null,
+    );
+    if (stop.length > 0) ops.push({ op: 'stop-jobs', domain: d.name, jobs: stop.map((j) => j.id) });
+    if (cont.length > 0) ops.push({ op: 'continue-jobs', domain: d.name, jobs: cont.map((j) => j.id) });
   });
   return ops.sort((a, b) => ORDER.indexOf(a.op) - ORDER.indexOf(b.op));
 }
@@ -95,6 +129,10 @@ export function inverseOf(op: DriverOpKind): DriverOpKind | null {
       return 'restore';
     case 'restore':
       return 'save';
+    case 'stop-jobs':
+      return 'continue-jobs';
+    case 'continue-jobs':
+      return 'stop-jobs';
     case 'shutdown':
     case 'boot':
       return null;

@@ -5,45 +5,34 @@
  * optimize (resume preempted domains once no priority domain runs), then recompute the
  * idle domains from what else runs on the host.
  */
-import type { StoredState } from '@magrathea/common';
 import type {
   Accepted,
   ActionCommand,
   Command,
+  CpuCounting,
   DomainRecord,
   JobRecord,
+  JobRef,
   NodeState,
   Refusal,
   StartJobCommand,
   TransitionResult,
 } from './types';
+import type { Draft } from './draft';
+import { draftOf, holdsMachine, isDown, isIdle, runningStateOf, settleJobs } from './draft';
+import {
+  freeForNormal,
+  freeForPriority,
+  preemptPartially,
+  recomputeCpu,
+  resumeFitting,
+  suspendedCpus,
+} from './cpu-counting';
 
-/** States the recompute rule may reassign. */
-const IDLE_STATES: ReadonlySet<StoredState> = new Set(['free', 'occupied', 'occupied-would-preempt']);
-const DOWN_STATES: ReadonlySet<StoredState> = new Set(['down', 'down-bootable']);
-
-export function isIdle(state: StoredState): boolean {
-  return IDLE_STATES.has(state);
-}
-
-export function isDown(state: StoredState): boolean {
-  return DOWN_STATES.has(state);
-}
-
-/** Holds the machine: runs jobs and is not preempted. */
-export function holdsMachine(state: StoredState): boolean {
-  return state === 'running' || state === 'running-preemptible';
-}
+export { holdsMachine, isDown, isIdle };
 
 function refuse(reason: Refusal['reason'], message: string): Refusal {
   return { ok: false, reason, message };
-}
-
-/** Mutable working copy used inside one transition. */
-type Draft = { -readonly [K in keyof DomainRecord]: DomainRecord[K] } & { jobs: JobRecord[] };
-
-function draftOf(d: DomainRecord): Draft {
-  return { ...d, jobs: [...d.jobs] };
 }
 
 /** Something non-preemptible (a `running` normal domain, or any running priority domain) holds the machine. */
@@ -51,27 +40,16 @@ function exclusiveWorkRuns(ds: readonly Pick<DomainRecord, 'state'>[]): boolean 
   return ds.some((d) => d.state === 'running');
 }
 
-function runningStateOf(d: Draft): StoredState {
-  if (d.class === 'priority') return 'running';
-  return d.jobs.every((j) => j.preemptible) ? 'running-preemptible' : 'running';
-}
-
 function suspendJobs(d: Draft, atMs: number): void {
   d.jobs = d.jobs.map((j) => (j.suspendedSinceMs === null ? { ...j, suspendedSinceMs: atMs } : j));
 }
 
-/** Ends the preemption clock of every suspended job (on resume, or when the job ends). */
-function settleJobs(d: Draft, atMs: number, jobs: JobRecord[]): JobRecord[] {
-  return jobs.map((j) => {
-    if (j.suspendedSinceMs === null) return j;
-    const ms = Math.max(0, atMs - j.suspendedSinceMs);
-    d.preemptedCpuMsTotal += ms * j.cpus;
-    return { ...j, preemptedMs: j.preemptedMs + ms, suspendedSinceMs: null };
-  });
-}
-
 /** Resume preempted domains once no priority domain is running (the original's `domains_optimize`). */
-function optimize(ds: Draft[], atMs: number, resumed: string[]): void {
+function optimize(ds: Draft[], atMs: number, resumed: string[], m?: CpuCounting): void {
+  if (m) {
+    resumeFitting(ds, m, atMs, resumed);
+    return;
+  }
   const priorityRuns = ds.some((d) => d.class === 'priority' && d.state === 'running');
   if (priorityRuns) return;
   for (const d of ds) {
@@ -83,7 +61,11 @@ function optimize(ds: Draft[], atMs: number, resumed: string[]): void {
 }
 
 /** The recompute rule (ARCHITECTURE §3) over idle and down domains. */
-function recompute(ds: Draft[]): void {
+function recompute(ds: Draft[], m?: CpuCounting): void {
+  if (m) {
+    recomputeCpu(ds, m, exclusiveWorkRuns(ds));
+    return;
+  }
   const running = ds.filter((d) => holdsMachine(d.state));
   const exclusive = exclusiveWorkRuns(running);
   for (const d of ds) {
@@ -133,7 +115,8 @@ function sameRecord(a: DomainRecord, b: DomainRecord): boolean {
       j.cpus === k.cpus &&
       j.startedMs === k.startedMs &&
       j.preemptedMs === k.preemptedMs &&
-      j.suspendedSinceMs === k.suspendedSinceMs
+      j.suspendedSinceMs === k.suspendedSinceMs &&
+      (j.preemptions ?? 0) === (k.preemptions ?? 0)
     );
   });
 }
@@ -146,28 +129,67 @@ function finish(
   extra: Partial<Pick<Accepted, 'preempted' | 'resumed' | 'lostJobs' | 'warning'>> = {},
 ): Accepted {
   const gen = prev.generation + 1;
+  const suspendedJobs: JobRef[] = [];
+  const resumedJobs: JobRef[] = [];
   const changed: string[] = [];
   const domains = ds.map((d, i) => {
     const before = prev.domains[i] as DomainRecord;
     if (sameRecord(before, d)) return before;
     changed.push(d.name);
+    for (const j of d.jobs) {
+      const was = before.jobs.find((k) => k.id === j.id);
+      if (!was) continue;
+      if (was.suspendedSinceMs === null && j.suspendedSinceMs !== null)
+        suspendedJobs.push({ domain: d.name, jobId: j.id });
+      if (was.suspendedSinceMs !== null && j.suspendedSinceMs === null)
+        resumedJobs.push({ domain: d.name, jobId: j.id });
+    }
     return { ...d, generation: gen, sinceMs: d.state === before.state ? before.sinceMs : atMs };
   });
   const noop = changed.length === 0;
   return {
     ok: true,
-    next: noop ? prev : { generation: gen, domains },
+    next: noop ? prev : withMode(prev, { generation: gen, domains }),
     noop,
     changed,
     preempted: extra.preempted ?? [],
     resumed: extra.resumed ?? [],
     lostJobs: extra.lostJobs ?? [],
     warning: extra.warning ?? '',
+    suspendedJobs,
+    resumedJobs,
   };
 }
 
+/** `s` with the CPU-counting mode of `like` (absent in exclusive mode, so records stay as they were). */
+function withMode(like: NodeState, s: NodeState): NodeState {
+  return like.cpuCounting ? { ...s, cpuCounting: like.cpuCounting } : s;
+}
+
 function unchanged(prev: NodeState, warning = ''): Accepted {
-  return { ok: true, next: prev, noop: true, changed: [], preempted: [], resumed: [], lostJobs: [], warning };
+  return {
+    ok: true,
+    next: prev,
+    noop: true,
+    changed: [],
+    preempted: [],
+    resumed: [],
+    lostJobs: [],
+    warning,
+    suspendedJobs: [],
+    resumedJobs: [],
+  };
+}
+
+/** CPU-counting mode: suspends what a priority start or defrost of `cpus` CPUs needs, or refuses. */
+function makeRoom(ds: Draft[], m: CpuCounting, cpus: number, atMs: number, what: string): string[] | Refusal {
+  const free = freeForPriority(ds, m);
+  const preempted = preemptPartially(ds, m, cpus - free, atMs);
+  if (preempted) return preempted;
+  return refuse(
+    'no-free-cpus',
+    `${what} needs ${cpus} CPU(s); ${Math.max(0, free)} of the node's ${m.cpus} are free and the preemptible batch jobs cannot cover the rest`,
+  );
 }
 
 function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): TransitionResult {
@@ -194,6 +216,7 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
     case 'preempted':
       return refuse('preempted', `domain ${d.name} is preempted by a priority domain`);
     case 'occupied': {
+      if (prev.cpuCounting) break; // counted below, with the CPUs as the reason
       const by = ds.find((x) => holdsMachine(x.state));
       return refuse('occupied', `domain ${d.name} is occupied${by ? ` (domain ${by.name} holds the machine)` : ''}`);
     }
@@ -208,7 +231,23 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
       `domain ${frozen.name} is frozen; only preemptible jobs may start until it is defrosted`,
     );
   }
-  const preempted = d.class === 'priority' ? preemptAll(ds, d.name, c.atMs) : [];
+  const m = prev.cpuCounting;
+  let preempted: string[] = [];
+  if (m && d.class === 'normal') {
+    const free = freeForNormal(ds, m);
+    if (c.cpus > free) {
+      const held = suspendedCpus(ds);
+      return refuse(
+        'no-free-cpus',
+        `job ${c.jobId} needs ${c.cpus} CPU(s); ${Math.max(0, free)} of the node's ${m.cpus} are free for batch work` +
+          (held > 0 ? ` (${held} are held for suspended jobs)` : ''),
+      );
+    }
+  } else if (m) {
+    const room = makeRoom(ds, m, c.cpus, c.atMs, `priority job ${c.jobId}`);
+    if (!Array.isArray(room)) return room;
+    preempted = room;
+  } else if (d.class === 'priority') preempted = preemptAll(ds, d.name, c.atMs);
   d.jobs.push({
     id: c.jobId,
     preemptible,
@@ -218,7 +257,7 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
     suspendedSinceMs: null,
   });
   d.state = runningStateOf(d);
-  recompute(ds);
+  recompute(ds, m);
   return finish(prev, ds, c.atMs, { preempted });
 }
 
@@ -237,8 +276,8 @@ function endJob(prev: NodeState, ds: Draft[], d: Draft, jobId: string, atMs: num
     else if (holdsMachine(d.state)) d.state = runningStateOf(d);
   }
   const resumed: string[] = [];
-  optimize(ds, atMs, resumed);
-  recompute(ds);
+  optimize(ds, atMs, resumed, prev.cpuCounting);
+  recompute(ds, prev.cpuCounting);
   return finish(prev, ds, atMs, { resumed });
 }
 
@@ -270,7 +309,7 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       d.state = 'booting';
       d.rebooting = c.action === 'reboot';
       d.downReason = '';
-      recompute(ds);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
     }
     case 'down': {
@@ -279,8 +318,8 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       d.state = 'down';
       d.rebooting = false;
       d.downReason = `admin: ${c.reason || 'taken down by an administrator'}`;
-      optimize(ds, c.atMs, resumed);
-      recompute(ds);
+      optimize(ds, c.atMs, resumed, prev.cpuCounting);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs, { resumed });
     }
     case 'freeze': {
@@ -288,26 +327,38 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
         return refuse('not-priority', `only priority domains can be frozen; ${d.name} is normal`);
       if (d.state !== 'running') return refuse('not-running', `domain ${d.name} is ${d.state}, not running`);
       d.state = 'frozen';
-      optimize(ds, c.atMs, resumed);
-      recompute(ds);
+      optimize(ds, c.atMs, resumed, prev.cpuCounting);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs, { resumed });
     }
     case 'defrost': {
       if (d.state !== 'frozen') return refuse('not-frozen', `domain ${d.name} is ${d.state}, not frozen`);
-      if (exclusiveWorkRuns(ds)) {
+      const m = prev.cpuCounting;
+      if (!m && exclusiveWorkRuns(ds)) {
         return refuse(
           'occupied',
           `non-preemptible or priority work runs on this host; ${d.name} cannot be defrosted now`,
         );
       }
       let preempted: string[] = [];
-      if (d.jobs.length > 0) {
+      if (d.jobs.length > 0 && m) {
+        const room = makeRoom(
+          ds,
+          m,
+          d.jobs.reduce((sum, j) => sum + j.cpus, 0),
+          c.atMs,
+          `defrosting ${d.name}`,
+        );
+        if (!Array.isArray(room)) return room;
+        preempted = room;
+        d.state = 'running';
+      } else if (d.jobs.length > 0) {
         preempted = preemptAll(ds, d.name, c.atMs);
         d.state = 'running';
       } else {
         d.state = 'free';
       }
-      recompute(ds);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs, { preempted });
     }
     case 'remove': {
@@ -335,7 +386,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
       d.state = 'free';
       d.rebooting = false;
-      recompute(ds);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
     }
     case 'boot-failed': {
@@ -343,7 +394,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       d.state = 'down';
       d.rebooting = false;
       d.downReason = c.reason;
-      recompute(ds);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
     }
     case 'observed-down': {
@@ -354,8 +405,8 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       d.rebooting = false;
       d.downReason = c.reason;
       const resumed: string[] = [];
-      optimize(ds, c.atMs, resumed);
-      recompute(ds);
+      optimize(ds, c.atMs, resumed, prev.cpuCounting);
+      recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs, { lostJobs, resumed });
     }
   }
@@ -365,6 +416,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
 export function initialNodeState(
   domains: readonly { name: string; class: DomainRecord['class'] }[],
   atMs: number,
+  cpuCounting?: CpuCounting,
 ): NodeState {
   const recs: Draft[] = domains.map((d) => ({
     name: d.name,
@@ -379,13 +431,13 @@ export function initialNodeState(
     downReason: 'not booted yet',
     rebooting: false,
   }));
-  recompute(recs);
-  return { generation: 0, domains: recs };
+  recompute(recs, cpuCounting);
+  return cpuCounting ? { generation: 0, domains: recs, cpuCounting } : { generation: 0, domains: recs };
 }
 
 /** The state with the recompute rule applied (used after the configured domain list changes). */
 export function recomputed(s: NodeState): NodeState {
   const ds = s.domains.map(draftOf);
-  recompute(ds);
-  return { generation: s.generation, domains: ds };
+  recompute(ds, s.cpuCounting);
+  return withMode(s, { generation: s.generation, domains: ds });
 }

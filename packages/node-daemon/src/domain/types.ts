@@ -10,6 +10,11 @@ export interface JobRecord {
   readonly preemptedMs: number;
   /** Start of the preemption in progress, or null when the job is not suspended. */
   readonly suspendedSinceMs: number | null;
+  /**
+   * Times this job has been suspended (CPU-counting mode's anti-starvation rank: the least
+   * preempted jobs are chosen first). Absent in records written before the field existed: 0.
+   */
+  readonly preemptions?: number;
 }
 
 export interface DomainRecord {
@@ -31,11 +36,33 @@ export interface DomainRecord {
   readonly rebooting: boolean;
 }
 
+/**
+ * CPU-counting mode (opt-in per node): several domains run at once while their jobs' CPUs fit
+ * the node, and a priority job suspends only as many batch CPUs as it needs.
+ */
+export interface CpuCounting {
+  /** The node's CPUs: what running jobs may hold in all. */
+  readonly cpus: number;
+  /**
+   * Normal domains whose jobs can be suspended one by one (the driver stops a job's own
+   * processes). The others are suspended whole, as in exclusive mode.
+   */
+  readonly perJob: readonly string[];
+}
+
 export interface NodeState {
   /** Bumped once per committed command that changed anything. */
   readonly generation: number;
   /** In configuration order. */
   readonly domains: readonly DomainRecord[];
+  /** Present in CPU-counting mode; absent: exclusive mode (the original's, the default). */
+  readonly cpuCounting?: CpuCounting;
+}
+
+/** A job named with its domain. */
+export interface JobRef {
+  readonly domain: string;
+  readonly jobId: string;
 }
 
 interface CommandBase {
@@ -105,6 +132,10 @@ export interface Accepted {
   /** Jobs dropped because their domain's VM vanished. */
   readonly lostJobs: readonly JobRecord[];
   readonly warning: string;
+  /** Jobs suspended by this command (CPU-counting mode; in exclusive mode, those of the preempted domains). */
+  readonly suspendedJobs: readonly JobRef[];
+  /** Jobs resumed by this command. */
+  readonly resumedJobs: readonly JobRef[];
 }
 
 export type TransitionResult = Accepted | Refusal;

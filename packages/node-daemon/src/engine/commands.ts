@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { DomainActionName, PhaseInput } from '@magrathea/common';
+import type { JobRef } from '../domain';
 import { DomainNotFoundError, RefusedError } from '../errors';
 import type { DomainManager } from './domain-manager';
 import {
@@ -66,6 +67,8 @@ export interface JobStarted extends CommandDone {
   readonly preempted: readonly string[];
   /** The job was already running (an idempotent retry). */
   readonly alreadyRunning: boolean;
+  /** Jobs suspended to make room (CPU-counting mode: only these). */
+  readonly suspendedJobs: readonly JobRef[];
 }
 
 /** An accepted EndJob. */
@@ -74,6 +77,8 @@ export interface JobEnded extends CommandDone {
   readonly resumed: readonly string[];
   /** Set when the job was unknown (the end still succeeds: end hooks retry). */
   readonly warning: string;
+  /** Jobs resumed because CPUs became free. */
+  readonly resumedJobs: readonly JobRef[];
 }
 
 /** An accepted DomainAction. */
@@ -115,6 +120,7 @@ export class DomainCommands {
         phases: o.phases,
         preempted: o.result.preempted,
         alreadyRunning: o.result.noop,
+        suspendedJobs: o.result.suspendedJobs,
       };
     } catch (err) {
       throw err instanceof RefusedError ? err.inDomain(domain) : err;
@@ -134,6 +140,7 @@ export class DomainCommands {
       phases: o.phases,
       resumed: o.result.resumed,
       warning: o.result.warning,
+      resumedJobs: o.result.resumedJobs,
     };
   }
 

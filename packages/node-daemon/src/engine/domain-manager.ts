@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { DomainClass, NodeEventInput, PhaseInput } from '@magrathea/common';
-import type { Accepted, Command, DomainRecord, DriverOp, DriverOpKind, NodeState } from '../domain';
+import type { Accepted, Command, CpuCounting, DomainRecord, DriverOp, DriverOpKind, NodeState } from '../domain';
 import {
   checkInvariants,
   initialNodeState,
@@ -72,6 +72,11 @@ export interface DomainManagerOptions {
   readonly flapDamping?: FlapPolicy;
   /** The daemon's version, reported in the node view (default ''). */
   readonly version?: string;
+  /**
+   * CPU-counting mode with the node's CPUs (absent: exclusive mode). Normal domains are
+   * suspended job by job where the driver can stop one job alone, else whole.
+   */
+  readonly cpuCounting?: { readonly cpus: number };
 }
 
 /** What the manager is given: journal, driver, clock, logger and observers. */
@@ -113,7 +118,9 @@ type WithoutTime<T> = T extends unknown ? Omit<T, 'atMs'> : never;
 /** A command as callers give it (the manager stamps the time). */
 export type CommandInput = WithoutTime<Command>;
 
-function expectedPower(p: Posture, power: PowerState): boolean {
+function expectedPower(p: Posture, power: PowerState, perJob = false): boolean {
+  // A domain whose jobs are stopped one by one keeps running itself (only the jobs' processes stop).
+  if (perJob && p === 'preempted') return power === 'running';
   switch (p) {
     case 'off':
       return power === 'shut-off';
@@ -158,7 +165,7 @@ export class DomainManager {
     private readonly deps: DomainManagerDeps,
   ) {
     this.mono = deps.clock.monotonicMs ?? (() => performance.now());
-    this.state = initialNodeState(opts.domains, deps.clock.now());
+    this.state = initialNodeState(opts.domains, deps.clock.now(), this.mode());
     this.hub = new EventHub(opts.eventBacklog);
     this.log = deps.logger.child({ component: 'manager' });
   }
@@ -212,10 +219,23 @@ export class DomainManager {
     return report;
   }
 
+  /** The configured CPU-counting mode, with the normal domains the driver can suspend job by job. */
+  private mode(): CpuCounting | undefined {
+    const c = this.opts.cpuCounting;
+    if (!c) return undefined;
+    const perJob =
+      this.deps.driver.capabilities['stop-jobs'] === true && this.deps.driver.capabilities['continue-jobs'] === true;
+    return {
+      cpus: c.cpus,
+      perJob: perJob ? this.opts.domains.filter((d) => d.class === 'normal').map((d) => d.name) : [],
+    };
+  }
+
   /** Applies the configured domain list to a recovered state. */
   private mergeConfig(s: NodeState): NodeState {
     const problems: string[] = [];
-    const fresh = initialNodeState(this.opts.domains, this.deps.clock.now());
+    const mode = this.mode();
+    const fresh = initialNodeState(this.opts.domains, this.deps.clock.now(), mode);
     const domains: DomainRecord[] = [];
     let changed = s.domains.length !== this.opts.domains.length;
     for (const [i, c] of this.opts.domains.entries()) {
@@ -238,8 +258,21 @@ export class DomainManager {
         problems.push(`domains: ${d.name} is missing from the config but runs ${d.jobs.length} job(s); end them first`);
       }
     }
+    if (JSON.stringify(s.cpuCounting ?? null) !== JSON.stringify(mode ?? null)) {
+      // Switching modes is safe while nothing is suspended (the jobs' CPUs are counted from then on).
+      if (s.domains.some((d) => d.jobs.some((j) => j.suspendedSinceMs !== null)))
+        problems.push('cpuCounting: jobs are suspended now; change the mode once they have resumed or ended');
+      if (!mode && s.domains.filter((d) => d.jobs.length > 0).length > 1)
+        problems.push(
+          'cpuCounting: several domains run jobs now; exclusive mode allows one, switch once only one does',
+        );
+      changed = true;
+    }
     if (problems.length > 0) throw new ConfigError(problems);
-    return changed ? recomputed({ generation: s.generation, domains }) : s;
+    const next: NodeState = mode
+      ? { generation: s.generation, domains, cpuCounting: mode }
+      : { generation: s.generation, domains };
+    return changed ? recomputed(next) : s;
   }
 
   /** Hands the domains to the driver, then boots autostart domains that are down. */
@@ -350,7 +383,7 @@ export class DomainManager {
         const inv = inverseOf(o.op);
         if (!inv || !this.deps.driver.capabilities[inv]) continue;
         try {
-          await this.runOp(inv, o.domain);
+          await this.runOp(inv, o.domain, undefined, o.jobs);
           this.log.info({ seq, op: inv, domain: o.domain }, 'undid a driver operation of an interrupted command');
         } catch (err) {
           this.log.error(
@@ -364,8 +397,19 @@ export class DomainManager {
     this.dangling = [];
   }
 
-  private async runOp(op: DriverOpKind, domain: string, measured?: Map<string, ReleaseMeasurement>): Promise<void> {
+  private async runOp(
+    op: DriverOpKind,
+    domain: string,
+    measured?: Map<string, ReleaseMeasurement>,
+    jobs: readonly string[] = [],
+  ): Promise<void> {
     const d = this.deps.driver;
+    if (op === 'stop-jobs' || op === 'continue-jobs') {
+      if (op === 'stop-jobs' && d.stopJobs) await d.stopJobs(domain, jobs);
+      else if (op === 'continue-jobs' && d.continueJobs) await d.continueJobs(domain, jobs);
+      else throw new Error(`the ${d.kind} driver cannot ${op}`);
+      return;
+    }
     if (op === 'preempt') {
       const m = await d.preempt(domain);
       measured?.set(domain, m);
@@ -382,7 +426,7 @@ export class DomainManager {
     for (const o of ops) {
       const t0 = performance.now();
       try {
-        await this.runOp(o.op, o.domain, measured);
+        await this.runOp(o.op, o.domain, measured, o.jobs);
       } catch (err) {
         this.log.error({ err, op: o.op, domain: o.domain, seq }, 'driver operation failed; rolling back');
         await this.undoOps(seq, done);
@@ -409,7 +453,7 @@ export class DomainManager {
       const inv = inverseOf(u.op);
       if (!inv) continue;
       try {
-        await this.runOp(inv, u.domain);
+        await this.runOp(inv, u.domain, undefined, u.jobs);
       } catch (undoErr) {
         this.log.error(
           { err: undoErr, op: inv, domain: u.domain, seq },
@@ -666,7 +710,8 @@ export class DomainManager {
       // predate it and would be a false drift. The next pass observes it again.
       if (!cur || cur.generation !== generationBefore) continue;
       const posture = postureOf(cur.state);
-      const ok = obs.power === 'unknown' || expectedPower(posture, obs.power);
+      const perJob = this.state.cpuCounting?.perJob.includes(d.name) ?? false;
+      const ok = obs.power === 'unknown' || expectedPower(posture, obs.power, perJob);
       const prevObs = this.observations.get(d.name);
       this.observations.set(d.name, { ...obs, observedAtMs: this.deps.clock.now(), drift: !ok });
       if (ok) continue;

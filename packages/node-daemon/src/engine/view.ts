@@ -1,7 +1,24 @@
 /** Turns the core's records into the wire shapes of magrathea.v1 (gRPC) and into plain summaries (the hook API). */
-import type { DomainClass, DomainInput, JobInput, NodeInput, PhaseInput, ReportedState } from '@magrathea/common';
-import type { DomainRecord, JobRecord, NodeState } from '../domain';
-import { jobPreemptedMs, preemptedCpuSeconds, preemptedCpuSecondsTotal, reportedState } from '../domain';
+import type {
+  DomainClass,
+  DomainInput,
+  JobInput,
+  JobRefInput,
+  NodeInput,
+  PhaseInput,
+  ReportedState,
+} from '@magrathea/common';
+import type { DomainRecord, JobRecord, JobRef, NodeState } from '../domain';
+import {
+  draftOf,
+  freeForNormal,
+  freeForPriority,
+  jobPreemptedMs,
+  preemptedCpuSeconds,
+  preemptedCpuSecondsTotal,
+  reportedState,
+  victimUnits,
+} from '../domain';
 import type { Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 
 /** What the driver last observed of a domain, and whether it disagrees with the recorded state. */
@@ -38,6 +55,30 @@ export function jobView(j: JobRecord, nowMs: number): JobInput {
     started_at_ms: String(j.startedMs),
     preempted_seconds: jobPreemptedMs(j, nowMs) / 1000,
     suspended: j.suspendedSinceMs !== null,
+    preemptions: j.preemptions ?? 0,
+  };
+}
+
+export function jobRefView(j: JobRef): JobRefInput {
+  return { domain: j.domain, job_id: j.jobId };
+}
+
+/** What CPU-counting mode tells of a domain's CPUs (all 0 in exclusive mode). */
+export function domainCpus(
+  node: NodeState,
+  d: DomainRecord,
+): Pick<DomainInput, 'cpus_running' | 'cpus_suspended' | 'cpus_free' | 'cpus_displaceable' | 'per_job_suspension'> {
+  const m = node.cpuCounting;
+  if (!m) return { cpus_running: 0, cpus_suspended: 0, cpus_free: 0, cpus_displaceable: 0, per_job_suspension: false };
+  const ds = node.domains.map(draftOf);
+  const sum = (js: readonly JobRecord[]) => js.reduce((s, j) => s + j.cpus, 0);
+  const running = d.state === 'running' || d.state === 'running-preemptible';
+  return {
+    cpus_running: running ? sum(d.jobs.filter((j) => j.suspendedSinceMs === null)) : 0,
+    cpus_suspended: sum(d.jobs.filter((j) => j.suspendedSinceMs !== null)),
+    cpus_free: Math.max(0, d.class === 'priority' ? freeForPriority(ds, m) : freeForNormal(ds, m)),
+    cpus_displaceable: d.class === 'priority' ? victimUnits(ds, m).reduce((s, u) => s + u.cpus, 0) : 0,
+    per_job_suspension: m.perJob.includes(d.name),
   };
 }
 
@@ -84,6 +125,7 @@ export function domainView(
         }
       : null,
     down_reason: d.downReason,
+    ...domainCpus(node, d),
     last_release: r
       ? {
           at_ms: String(r.atMs),
@@ -171,5 +213,7 @@ export function nodeView(
         }
       : null,
     domains: node.domains.map((d) => domainView(node, d, nowMs, extras(d))),
+    cpu_counting: node.cpuCounting !== undefined,
+    cpus: node.cpuCounting?.cpus ?? 0,
   };
 }

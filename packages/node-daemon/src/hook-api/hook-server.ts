@@ -23,6 +23,7 @@ import type { ConnectionLimits, FailureLimiter, MetricsExposition } from '@magra
 import type { CommandDone, CommandScope, DomainCommands } from '../engine/commands';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainSummary } from '../engine/view';
+import { jobRefView } from '../engine/view';
 import { DaemonError, InvalidArgumentError } from '../errors';
 import type { RefusedError } from '../errors';
 import type { DomainTokens } from './tokens';
@@ -228,11 +229,15 @@ export function createHookServer(
     if (path === '/v1/jobs/start') {
       onlyKeys(body, ['domain', 'job_id', 'preemptible', 'cpus', 'expected_generation']);
       const r = await commands.startJob(body, tokenScope(tokenDomain));
-      return done(r, { preempted: r.preempted, already_running: r.alreadyRunning });
+      return done(r, {
+        preempted: r.preempted,
+        already_running: r.alreadyRunning,
+        suspended_jobs: r.suspendedJobs.map(jobRefView),
+      });
     }
     onlyKeys(body, ['domain', 'job_id']);
     const r = await commands.endJob(body, tokenScope(tokenDomain));
-    return done(r, { resumed: r.resumed, warning: r.warning });
+    return done(r, { resumed: r.resumed, warning: r.warning, resumed_jobs: r.resumedJobs.map(jobRefView) });
   };
 
   const server = http.createServer(

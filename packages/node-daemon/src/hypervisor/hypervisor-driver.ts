@@ -1,7 +1,9 @@
 /** The one interface every hypervisor driver implements (simulated, cgroup, qemu, libvirt). */
-import type { DriverOpKind, Posture } from '../domain';
+import type { DomainOpKind, JobOpKind, Posture } from '../domain';
 
-export type DriverCapabilities = Readonly<Record<DriverOpKind, boolean>>;
+/** Every driver says which domain operations it can do; job operations (stopJobs, continueJobs) only the drivers that can. */
+export type DriverCapabilities = Readonly<Record<DomainOpKind, boolean>> &
+  Readonly<Partial<Record<JobOpKind, boolean>>>;
 
 /** Sends a signal to a process (drivers that own processes get it injected: only main.ts touches `process`). */
 export type Signaller = (pid: number, signal: 'SIGTERM' | 'SIGKILL') => void;
@@ -55,6 +57,13 @@ export interface HypervisorDriver {
   /** Restores a saved domain and lets it run (defrost). */
   restore(domain: string): Promise<void>;
   observe(domain: string): Promise<Observation>;
+  /**
+   * CPU-counting mode: stops these jobs of the domain (their own processes), leaving the rest
+   * of the domain running. Only drivers with the `stop-jobs` capability.
+   */
+  stopJobs?(domain: string, jobs: readonly string[]): Promise<void>;
+  /** Undoes stopJobs (also for a job that ended while stopped, so its processes can exit). */
+  continueJobs?(domain: string, jobs: readonly string[]): Promise<void>;
   /**
    * Drivers that see a domain die at once (a QEMU child exiting) report it here, so the daemon
    * reconciles without waiting for the next periodic pass. Deliberate stops are not reported.

@@ -9,6 +9,7 @@ import type { FailureLimiter } from '@magrathea/common';
 import type { DomainManager, Outcome } from '../engine/domain-manager';
 import type { AuthCounters } from '../rpc/authorizer';
 import type { HostSample } from '../engine/view';
+import { domainCpus } from '../engine/view';
 
 /** Where the daemon's metrics read their figures. */
 export interface DaemonMetricsSources {
@@ -37,6 +38,7 @@ export class DaemonMetrics {
   readonly contentType = this.registry.contentType;
   private readonly preemptions: Counter<'domain'>;
   private readonly phases: Histogram<'op'>;
+  private readonly jobsSuspended: Counter<'domain'>;
 
   constructor(src: DaemonMetricsSources) {
     const registers = [this.registry];
@@ -157,6 +159,40 @@ export class DaemonMetrics {
       buckets: PHASE_BUCKETS,
       registers,
     });
+    this.jobsSuspended = new Counter({
+      name: 'magrathea_jobs_suspended_total',
+      help: 'Jobs suspended to make room for priority work, by domain (CPU-counting mode: only the chosen ones).',
+      labelNames: ['domain'] as const,
+      registers,
+    });
+    new Gauge({
+      name: 'magrathea_domain_suspended_jobs',
+      help: 'Jobs of each domain suspended now.',
+      labelNames: ['domain'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of manager.current.domains)
+          this.set({ domain: d.name }, d.jobs.filter((j) => j.suspendedSinceMs !== null).length);
+      },
+    });
+    new Gauge({
+      name: 'magrathea_domain_cpus',
+      help: 'CPU-counting mode: CPUs of each domain by use (running, suspended, free: what a job of it may take now).',
+      labelNames: ['domain', 'use'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const node = manager.current;
+        if (!node.cpuCounting) return;
+        for (const d of node.domains) {
+          const c = domainCpus(node, d);
+          this.set({ domain: d.name, use: 'running' }, c.cpus_running ?? 0);
+          this.set({ domain: d.name, use: 'suspended' }, c.cpus_suspended ?? 0);
+          this.set({ domain: d.name, use: 'free' }, c.cpus_free ?? 0);
+        }
+      },
+    });
     const host = (name: string, help: string, value: (h: HostSample) => number): Gauge<'node'> =>
       new Gauge({
         name,
@@ -178,7 +214,9 @@ export class DaemonMetrics {
   /** DomainManager observer: counts preemptions and records the phases of preemptions and resumptions. */
   readonly commandCommitted = (o: Outcome): void => {
     for (const d of o.result.preempted) this.preemptions.inc({ domain: d });
-    if (o.result.preempted.length === 0 && o.result.resumed.length === 0) return;
+    for (const j of o.result.suspendedJobs) this.jobsSuspended.inc({ domain: j.domain });
+    const jobsMoved = o.result.suspendedJobs.length + o.result.resumedJobs.length;
+    if (o.result.preempted.length === 0 && o.result.resumed.length === 0 && jobsMoved === 0) return;
     for (const p of o.phases)
       this.phases.observe({ op: (p.name ?? '').split(':')[0] ?? '' }, Number(p.millis ?? 0) / 1000);
   };

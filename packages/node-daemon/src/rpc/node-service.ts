@@ -20,6 +20,7 @@ import { ResourceExhaustedError } from '../errors';
 import type { Authorizer, Transport } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkGeneration } from '../engine/validate';
+import { jobRefView } from '../engine/view';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -184,6 +185,7 @@ export function createNodeService({
         already_running: r.alreadyRunning,
         state: r.state,
         phases: [...r.phases],
+        suspended_jobs: r.suspendedJobs.map(jobRefView),
       };
     }),
 
@@ -195,6 +197,7 @@ export function createNodeService({
         warning: r.warning,
         state: r.state,
         phases: [...r.phases],
+        resumed_jobs: r.resumedJobs.map(jobRefView),
       };
     }),
 

@@ -209,3 +209,23 @@ describe('cgroup driver config', () => {
     );
   });
 });
+
+describe('cpuCounting config', () => {
+  const base = 'driver: { kind: simulated }\ndomains:\n  - { name: meta, class: normal }\n';
+
+  test('absent: exclusive mode (the default)', () => {
+    expect(compile(base).cpuCounting).toBeNull();
+  });
+
+  test('the node’s CPUs as given, or the host’s', () => {
+    expect(compile(`${base}cpuCounting: { cpus: 40 }`).cpuCounting).toEqual({ cpus: 40 });
+    expect(compile(`${base}cpuCounting: {}`).cpuCounting).toEqual({ cpus: os.availableParallelism() });
+  });
+
+  test('bad values are reported with their path', () => {
+    for (const bad of ['{ cpus: 0 }', '{ cpus: 2.5 }', '{ cpus: "4" }'])
+      expect(problems(() => compile(`${base}cpuCounting: ${bad}`)).join('\n')).toMatch(/cpuCounting\.cpus/);
+    expect(problems(() => compile(`${base}cpuCounting: { cpu: 4 }`)).join('\n')).toMatch(/cpuCounting.*cpu/);
+    expect(problems(() => compile(`${base}cpuCounting: 4`)).join('\n')).toMatch(/cpuCounting/);
+  });
+});

@@ -39,3 +39,12 @@ export function states(s: NodeState): Record<string, string> {
 export function refusal(r: TransitionResult): string {
   return r.ok ? 'accepted' : r.reason;
 }
+
+/** Stamps commands with times that grow by the given steps from 1000. */
+export function stamp(cmds: [Omit<Command, 'atMs'>, number][]): Command[] {
+  let t = 1000;
+  return cmds.map(([c, dt]) => {
+    t += dt;
+    return { ...c, atMs: t } as Command;
+  });
+}

@@ -11,7 +11,7 @@ import {
   recordDrop,
   transition,
 } from '../../src/domain';
-import { EGEE, META, PRIV } from './core-helpers';
+import { EGEE, META, PRIV, stamp } from './core-helpers';
 
 const PRIV2 = { name: 'priv2', class: 'priority' as const };
 const DOMAINS = [META, EGEE, PRIV, PRIV2];
@@ -84,14 +84,6 @@ function booted(): NodeState {
 }
 
 const sequences = fc.array(fc.tuple(commandArb, fc.integer({ min: 0, max: 5000 })), { minLength: 1, maxLength: 120 });
-
-function stamp(cmds: [Omit<Command, 'atMs'>, number][]): Command[] {
-  let t = 1000;
-  return cmds.map(([c, dt]) => {
-    t += dt;
-    return { ...c, atMs: t } as Command;
-  });
-}
 
 describe('state machine properties', () => {
   test('invariants hold after every command; refusals change nothing; generations only grow', () => {

@@ -1,7 +1,9 @@
 /**
  * Honest accounting during preemption: the jobs of a preempted domain are suspended in PBS too
  * (`qsig -s admin-suspend`), so walltime stops, `qstat` shows the truth and PBS's mom really
- * stops their processes; when the domain resumes, `qsig -s admin-resume`.
+ * stops their processes; when the domain resumes, `qsig -s admin-resume`. In CPU-counting mode
+ * (partial preemption) a running domain may have some jobs suspended: only those are suspended
+ * in PBS, the domain's other jobs are left running.
  *
  * PBS's view converges on the daemons' instead of following transitions once: every job of a
  * preempted domain is wanted suspended, every job PBS has admin-suspended in a running domain is
@@ -154,7 +156,12 @@ export class Accounting {
         } else for (const j of after.jobIds) this.want(j, 'suspended', node.cfg.name, after);
       } else {
         this.pausedLogged.delete(key);
-        if (after) for (const j of after.jobIds) if (this.tracked.has(j)) this.want(j, 'running', node.cfg.name, after);
+        // CPU-counting mode suspends single jobs of a running domain: exactly those are wanted suspended.
+        if (after)
+          for (const j of after.jobIds) {
+            if (after.jobs.get(j)?.suspended) this.want(j, 'suspended', node.cfg.name, after);
+            else if (this.tracked.has(j)) this.want(j, 'running', node.cfg.name, after);
+          }
       }
       // Jobs that left the domain: PBS ended them (or will); stop tracking.
       for (const j of before?.jobIds ?? [])

@@ -7,6 +7,11 @@
  * Preempt = freeze the tree, drop its CPU shares, and try to lower its memory limit; what was
  * really given back is measured (a frozen group without swap gives back no memory) and
  * reported. Save/restore needs CRIU, which does not work here: those operations are refused.
+ *
+ * CPU-counting mode stops single jobs (stopJobs): a job's processes are the domain's processes
+ * whose environment names it (`PBS_JOBID`, which pbs_mom gives every process of a job); they
+ * are moved into a child group `<controller>/<root>/<domain>/job.<id>` (freezer and cpuacct)
+ * and that group is frozen, so the rest of the domain — the mom and the other jobs — runs on.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,9 +43,15 @@ export interface CgroupDriverOptions {
   readonly preemptedMemoryBytes: number;
   /** Time for the tree to stop after SIGTERM before SIGKILL, ms. Default 5000. */
   readonly stopTimeoutMs: number;
+  /** The environment of a process, NUL-separated. Default: /proc/PID/environ. */
+  readonly environOf?: (pid: number) => string;
 }
 
 const CONTROLLERS = ['freezer', 'cpu', 'cpuacct', 'memory'] as const;
+/** The controllers a job's child group is made in (freezing it, and telling its CPU time). */
+const JOB_CONTROLLERS = ['freezer', 'cpuacct'] as const;
+/** The child group of a job: its id with anything but [A-Za-z0-9_.-] made `_` (PBS ids: `12[3].server`). */
+export const jobGroupName = (jobId: string): string => `job.${jobId.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 type Controller = (typeof CONTROLLERS)[number];
 const UNLIMITED = '-1';
 
@@ -49,6 +60,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class CgroupDriver implements HypervisorDriver {
   readonly kind = 'cgroup';
   readonly capabilities: DriverCapabilities = {
+    'stop-jobs': true,
+    'continue-jobs': true,
     preempt: true,
     resume: true,
     grow: true,
@@ -80,9 +93,31 @@ export class CgroupDriver implements HypervisorDriver {
     fs.writeFileSync(path.join(this.dir(c, domain), file), value);
   }
 
+  /** The processes of the domain's tree, those in its jobs' child groups included. */
   private pids(domain: string): number[] {
+    return [...this.directPids(domain), ...this.jobGroups(domain).flatMap((g) => this.directPids(domain, g))];
+  }
+
+  /** The processes right in the domain's freezer group (or in its child group `sub`). */
+  private directPids(domain: string, sub = ''): number[] {
     try {
-      return this.read('freezer', domain, 'cgroup.procs').split('\n').filter(Boolean).map(Number);
+      return fs
+        .readFileSync(path.join(this.dir('freezer', domain), sub, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** The domain's job child groups (freezer). */
+  private jobGroups(domain: string): string[] {
+    try {
+      return fs
+        .readdirSync(this.dir('freezer', domain), { withFileTypes: true })
+        .filter((e) => e.isDirectory() && e.name.startsWith('job.'))
+        .map((e) => e.name);
     } catch {
       return [];
     }
@@ -147,21 +182,93 @@ export class CgroupDriver implements HypervisorDriver {
       throw new DriverError(this.kind, 'boot', domain, `the domain command exited at once: ${argv.join(' ')}`);
   }
 
-  private async freezer(domain: string, state: 'FROZEN' | 'THAWED'): Promise<void> {
-    this.write('freezer', domain, 'freezer.state', state);
+  private async freezer(domain: string, state: 'FROZEN' | 'THAWED', sub = ''): Promise<void> {
+    const file = path.join(this.dir('freezer', domain), sub, 'freezer.state');
+    fs.writeFileSync(file, state);
     for (let i = 0; i < 200; i++) {
-      if (this.read('freezer', domain, 'freezer.state') === state) return;
+      if (fs.readFileSync(file, 'utf8').trim() === state) return;
       await sleep(2);
     }
-    throw new Error(`freezer did not reach ${state} within 400 ms`);
+    throw new Error(`freezer${sub ? ` of ${sub}` : ''} did not reach ${state} within 400 ms`);
+  }
+
+  /** The domain's processes (outside the job groups) that belong to the job, by their PBS_JOBID. */
+  private jobPids(domain: string, jobId: string): number[] {
+    const want = `PBS_JOBID=${jobId}`;
+    return this.directPids(domain).filter((pid) => {
+      try {
+        const env = this.opts.environOf?.(pid) ?? fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+        return env.split('\0').includes(want);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+  }
+
+  /** Moves the job's processes into its child groups until no new one turns up (a job may fork meanwhile). */
+  private gatherJob(domain: string, jobId: string, group: string): number {
+    let moved = 0;
+    for (let round = 0; round < 20; round++) {
+      const found = this.jobPids(domain, jobId);
+      if (found.length === 0) break;
+      for (const pid of found) {
+        for (const c of JOB_CONTROLLERS) {
+          try {
+            fs.writeFileSync(path.join(this.dir(c, domain), group, 'cgroup.procs'), String(pid));
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // exited meanwhile
+          }
+        }
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  /** Stops each job's own processes: moved into the job's child group, which is frozen. */
+  async stopJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    try {
+      for (const jobId of jobs) {
+        const group = jobGroupName(jobId);
+        for (const c of JOB_CONTROLLERS) fs.mkdirSync(path.join(this.dir(c, domain), group), { recursive: true });
+        this.gatherJob(domain, jobId, group);
+        await this.freezer(domain, 'FROZEN', group);
+        // A process forked between the last look and the freeze: into the frozen group (it stops on entry).
+        this.gatherJob(domain, jobId, group);
+      }
+    } catch (err) {
+      throw this.fail('stop-jobs', domain, err);
+    }
+  }
+
+  /** Lets each job's processes run again (a job that ended while stopped: so they can exit); an empty group is removed. */
+  async continueJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    try {
+      for (const jobId of jobs) {
+        const group = jobGroupName(jobId);
+        if (!fs.existsSync(path.join(this.dir('freezer', domain), group))) continue;
+        await this.freezer(domain, 'THAWED', group);
+        if (this.directPids(domain, group).length > 0) continue;
+        for (const c of JOB_CONTROLLERS) {
+          try {
+            fs.rmdirSync(path.join(this.dir(c, domain), group));
+          } catch {
+            // Busy again or already gone: removed with a later job's continue or the domain.
+          }
+        }
+      }
+    } catch (err) {
+      throw this.fail('continue-jobs', domain, err);
+    }
   }
 
   async shutdown(domain: string): Promise<void> {
     try {
       const pids = this.pids(domain);
       if (pids.length === 0) return;
-      // Under v1 a kill is deferred while frozen: thaw first.
+      // Under v1 a kill is deferred while frozen: thaw first (the jobs' own groups too).
       await this.freezer(domain, 'THAWED');
+      for (const g of this.jobGroups(domain)) await this.freezer(domain, 'THAWED', g);
       for (const p of pids) this.signal(p, 'SIGTERM');
       const until = Date.now() + this.opts.stopTimeoutMs;
       while (this.pids(domain).length > 0 && Date.now() < until) await sleep(20);

@@ -7,6 +7,7 @@ import type { DriverOpKind, Posture } from '../../domain';
 import { DriverError } from '../../errors';
 import type {
   AdoptedDomain,
+  DriverCapabilities,
   HypervisorDriver,
   Observation,
   PowerState,
@@ -46,7 +47,10 @@ const WEIGHT = { active: 1000, idle: 10, preempted: 1 } as const;
 
 export class SimulatedDriver implements HypervisorDriver {
   readonly kind = 'simulated';
-  readonly capabilities = ALL_CAPABILITIES;
+  /** Stops jobs one by one too (CPU-counting mode). */
+  readonly capabilities: DriverCapabilities = { ...ALL_CAPABILITIES, 'stop-jobs': true, 'continue-jobs': true };
+  /** Jobs stopped one by one now, as `domain/job`. */
+  readonly stoppedJobs = new Set<string>();
   private readonly vms = new Map<string, Vm>();
   private readonly failures: { rule: SimulatedFailure; left: number }[];
   private readonly active: number;
@@ -171,6 +175,17 @@ export class SimulatedDriver implements HypervisorDriver {
   async restore(domain: string): Promise<void> {
     await this.run('restore', domain);
     this.set(domain, 'active');
+  }
+
+  async stopJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    const vm = await this.run('stop-jobs', domain);
+    if (vm.power === 'shut-off') throw new DriverError(this.kind, 'stop-jobs', domain, 'domain is not running');
+    for (const j of jobs) this.stoppedJobs.add(`${domain}/${j}`);
+  }
+
+  async continueJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    await this.run('continue-jobs', domain);
+    for (const j of jobs) this.stoppedJobs.delete(`${domain}/${j}`);
   }
 
   async observe(domain: string): Promise<Observation> {

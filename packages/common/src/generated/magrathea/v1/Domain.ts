@@ -74,6 +74,21 @@ export interface Domain {
    * Number of jobs in the domain (set also when `jobs` is omitted).
    */
   'job_count'?: (number);
+  /**
+   * CPU-counting mode (Node.cpu_counting), else 0: CPUs of the domain's running jobs, of its
+   * suspended jobs, what a job of this domain may take now without suspending anything (a batch
+   * domain leaves room for the node's suspended jobs), and, for a priority domain, the CPUs of
+   * the batch work it would displace at most.
+   */
+  'cpus_running'?: (number);
+  'cpus_suspended'?: (number);
+  'cpus_free'?: (number);
+  'cpus_displaceable'?: (number);
+  /**
+   * True when the domain's jobs are suspended one by one (CPU-counting mode, a driver that can
+   * stop one job alone); false: the domain is suspended whole.
+   */
+  'per_job_suspension'?: (boolean);
 }
 
 export interface Domain__Output {
@@ -145,4 +160,19 @@ export interface Domain__Output {
    * Number of jobs in the domain (set also when `jobs` is omitted).
    */
   'job_count': (number);
+  /**
+   * CPU-counting mode (Node.cpu_counting), else 0: CPUs of the domain's running jobs, of its
+   * suspended jobs, what a job of this domain may take now without suspending anything (a batch
+   * domain leaves room for the node's suspended jobs), and, for a priority domain, the CPUs of
+   * the batch work it would displace at most.
+   */
+  'cpus_running': (number);
+  'cpus_suspended': (number);
+  'cpus_free': (number);
+  'cpus_displaceable': (number);
+  /**
+   * True when the domain's jobs are suspended one by one (CPU-counting mode, a driver that can
+   * stop one job alone); false: the domain is suspended whole.
+   */
+  'per_job_suspension': (boolean);
 }

@@ -1,6 +1,7 @@
 // Original file: proto/magrathea/v1/node_service.proto
 
 import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase__Output } from '../../magrathea/v1/Phase';
+import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from '../../magrathea/v1/JobRef';
 import type { Long } from '@grpc/proto-loader';
 
 export interface EndJobResponse {
@@ -15,6 +16,10 @@ export interface EndJobResponse {
   'warning'?: (string);
   'state'?: (string);
   'phases'?: (_magrathea_v1_Phase)[];
+  /**
+   * Jobs resumed because CPUs became free.
+   */
+  'resumed_jobs'?: (_magrathea_v1_JobRef)[];
 }
 
 export interface EndJobResponse__Output {
@@ -29,4 +34,8 @@ export interface EndJobResponse__Output {
   'warning': (string);
   'state': (string);
   'phases': (_magrathea_v1_Phase__Output)[];
+  /**
+   * Jobs resumed because CPUs became free.
+   */
+  'resumed_jobs': (_magrathea_v1_JobRef__Output)[];
 }

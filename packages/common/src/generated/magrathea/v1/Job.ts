@@ -24,6 +24,11 @@ export interface Job {
    * True while the job is suspended by a preemption.
    */
   'suspended'?: (boolean);
+  /**
+   * Times the job has been suspended (CPU-counting mode's anti-starvation rank; the least
+   * preempted jobs are chosen first).
+   */
+  'preemptions'?: (number);
 }
 
 /**
@@ -48,4 +53,9 @@ export interface Job__Output {
    * True while the job is suspended by a preemption.
    */
   'suspended': (boolean);
+  /**
+   * Times the job has been suspended (CPU-counting mode's anti-starvation rank; the least
+   * preempted jobs are chosen first).
+   */
+  'preemptions': (number);
 }

@@ -21,6 +21,14 @@ export interface Node {
    * The daemon's version (magrathead --version).
    */
   'version'?: (string);
+  /**
+   * True in CPU-counting mode (partial preemption); false: exclusive mode (the original's).
+   */
+  'cpu_counting'?: (boolean);
+  /**
+   * CPU-counting mode: the node's CPUs that jobs may hold in all (else 0).
+   */
+  'cpus'?: (number);
 }
 
 export interface Node__Output {
@@ -40,4 +48,12 @@ export interface Node__Output {
    * The daemon's version (magrathead --version).
    */
   'version': (string);
+  /**
+   * True in CPU-counting mode (partial preemption); false: exclusive mode (the original's).
+   */
+  'cpu_counting': (boolean);
+  /**
+   * CPU-counting mode: the node's CPUs that jobs may hold in all (else 0).
+   */
+  'cpus': (number);
 }
