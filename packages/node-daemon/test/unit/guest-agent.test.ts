@@ -239,22 +239,35 @@ describe('reclaim planner', () => {
   test('watching: reached when close to the target; never "wait" or "next-step" past the deadline', () => {
     const ms = fc.integer({ min: 0, max: 1_000_000 });
     fc.assert(
-      fc.property(ms, ms, ms, ms, ms, bytes, bytes, bytes, (now, start, dl, lp, stall, actual, step, target) => {
-        const d = watch({
-          nowMs: now,
-          startMs: start,
-          deadlineMs: dl,
-          lastProgressMs: lp,
-          stallMs: stall,
-          actualBytes: actual,
-          stepBytes: step,
-          targetBytes: target,
-        });
-        if (actual <= target + CLOSE_ENOUGH) expect(d).toBe('reached');
-        else if (now - start >= dl) expect(d).toBe('deadline');
-        else expect(['next-step', 'wait', 'stalled']).toContain(d);
-        if (d === 'stalled') expect(now - lp).toBeGreaterThanOrEqual(stall);
-      }),
+      fc.property(
+        ms,
+        ms,
+        ms,
+        ms,
+        ms,
+        bytes,
+        bytes,
+        bytes,
+        bytes,
+        (now, start, dl, lp, stall, actual, step, target, lead) => {
+          const d = watch({
+            nowMs: now,
+            startMs: start,
+            deadlineMs: dl,
+            lastProgressMs: lp,
+            stallMs: stall,
+            actualBytes: actual,
+            stepBytes: step,
+            leadBytes: lead,
+            targetBytes: target,
+          });
+          if (actual <= target + CLOSE_ENOUGH) expect(d).toBe('reached');
+          else if (now - start >= dl) expect(d).toBe('deadline');
+          else expect(['next-step', 'wait', 'stalled']).toContain(d);
+          if (d === 'stalled') expect(now - lp).toBeGreaterThanOrEqual(stall);
+          if (d === 'next-step') expect(actual).toBeLessThanOrEqual(step + Math.max(CLOSE_ENOUGH, lead));
+        },
+      ),
     );
   });
 });

@@ -617,9 +617,12 @@ export class QemuDriver implements HypervisorDriver {
         return { mode, memoryReleasedBytes: before, cpuWeightBefore: sharesBefore, cpuWeightAfter: 0 };
       }
       if (mode === 'reclaim') {
-        this.setShares(domain, this.opts.preemptedShares);
+        // The guest keeps its CPU weight while it swaps and gives pages to the balloon (its jobs
+        // are stopped first, so that CPU goes to the reclaim): at 2 shares on a busy host it
+        // would take several times longer. The weight drops once the memory is back.
         const m = await reclaim(this.reclaimContext(domain, vm), this.reclaimSettings(domain));
         const saved = m.outcome === 'saved';
+        if (!saved) this.setShares(domain, this.opts.preemptedShares);
         return {
           ...m,
           cpuWeightBefore: sharesBefore,

@@ -49,6 +49,8 @@ export interface WatchState {
   readonly actualBytes: number;
   /** The value the balloon was last set to. */
   readonly stepBytes: number;
+  /** How far above the current step the balloon may still be when the next step is set. */
+  readonly leadBytes: number;
   readonly targetBytes: number;
 }
 
@@ -60,7 +62,9 @@ export const CLOSE_ENOUGH = MiB;
 export function watch(s: WatchState): WatchDecision {
   if (s.actualBytes <= s.targetBytes + CLOSE_ENOUGH) return 'reached';
   if (s.nowMs - s.startMs >= s.deadlineMs) return 'deadline';
-  if (s.actualBytes <= s.stepBytes + CLOSE_ENOUGH) return 'next-step';
+  // The next step is set when the balloon is half-way into the current one, so the guest never
+  // waits for the host between steps.
+  if (s.actualBytes <= s.stepBytes + Math.max(CLOSE_ENOUGH, s.leadBytes)) return 'next-step';
   if (s.nowMs - s.lastProgressMs >= s.stallMs) return 'stalled';
   return 'wait';
 }

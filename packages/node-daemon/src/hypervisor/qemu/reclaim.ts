@@ -155,6 +155,7 @@ export async function reclaim(ctx: ReclaimContext, s: ReclaimSettings): Promise<
         stallMs: s.stallMs,
         actualBytes: reached,
         stepBytes: step,
+        leadBytes: s.stepBytes / 2,
         targetBytes: target,
       });
       if (d === 'reached') return;
