@@ -231,17 +231,18 @@ function tmpDir(prefix) {
 /** @typedef {import('@magrathea/common').NodeServiceClient} NodeServiceClient */
 
 /**
- * A unary call with a 10 s deadline.
+ * A unary call with a deadline (10 s unless told).
  * @param {NodeServiceClient} client
  * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction'} method
  * @param {object} req
+ * @param {number} [timeoutMs]
  * @returns {Promise<any>}
  */
-const unary = (client, method, req) =>
+const unary = (client, method, req, timeoutMs = 10000) =>
   new Promise((resolve, reject) =>
     /** @type {(req: object, o: object, cb: (e: Error | null, r: unknown) => void) => void} */ (
       client[method].bind(client)
-    )(req, { deadline: Date.now() + 10000 }, (e, r) => (e ? reject(e) : resolve(r))),
+    )(req, { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(e) : resolve(r))),
   );
 
 module.exports = {

@@ -12,6 +12,7 @@ const { markdownTable, machine, ROOT, killAll } = require('./lib');
 const BENCHMARKS = [
   ['node-daemon', require('./node-daemon')],
   ['preemption', require('./preemption')],
+  ['reclaim', require('./reclaim')],
   ['filter-scale', require('./filter-scale')],
   ['trace-replay', require('./trace-replay')],
   ['status-page', require('./status-page')],

@@ -4,6 +4,10 @@
 # PVH entry: about twice as fast under TCG as the bzImage) and a busybox-static initramfs whose
 # /init loads the virtio balloon and ACPI button modules, starts acpid (so system_powerdown
 # works), prints MAGRATHEA-GUEST-READY on the serial console and then "tick N" every second.
+# It also loads virtio_console and virtio_blk, mounts cgroup2 (jobs run under
+# /sys/fs/cgroup/jobs) and starts the reference guest agent (magrathea-ga.sh) when the VM has an
+# org.qemu.guest_agent.0 port: the agent stops and continues jobs, drops caches and turns the
+# per-domain swap disk on and off for the `reclaim` preemption mode.
 #
 # Usage: build-guest.sh [OUT_DIR]   (default: .cache/guest in the repository). Idempotent.
 set -eu
@@ -11,7 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../../.cache/guest}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-if [ -s "$out/vmlinux" ] && [ -s "$out/initrd.cpio.gz" ]; then
+# Bumped whenever the initramfs changes, so an older build in the cache is rebuilt.
+version=3
+if [ -s "$out/vmlinux" ] && [ -s "$out/initrd.cpio.gz" ] && [ "$(cat "$out/guest-version" 2>/dev/null)" = "$version" ]; then
   echo "guest already built in $out"
   exit 0
 fi
@@ -37,7 +43,7 @@ cp /bin/busybox rootfs/bin/busybox
 mods=kx/lib/modules/$ver/kernel
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
          drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci drivers/virtio/virtio_balloon \
-         drivers/input/evdev drivers/acpi/button; do
+         drivers/input/evdev drivers/acpi/button drivers/char/virtio_console drivers/block/virtio_blk; do
   f=$(ls "$mods/$m".ko* 2>/dev/null | head -1)
   [ -n "$f" ] || { echo "build-guest: module $m not found" >&2; exit 1; }
   case "$f" in
@@ -52,9 +58,15 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_balloon evdev button; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_balloon evdev button \
+         virtio_console virtio_blk; do
   insmod /mod/$m.ko 2>/dev/null
 done
+mkdir -p /sys/fs/cgroup /run
+mount -t cgroup2 none /sys/fs/cgroup && mkdir -p /sys/fs/cgroup/jobs
+i=0
+while [ $i -lt 30 ] && ! ls /sys/class/virtio-ports/* >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); done
+magrathea-ga </dev/null >/dev/null 2>&1 &
 i=0
 while [ $i -lt 50 ] && ! ls /dev/input/event* >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); done
 mkdir -p /etc/acpi/PWRF
@@ -70,6 +82,9 @@ while true; do
 done
 INIT
 chmod +x rootfs/init
+cp "$here/magrathea-ga.sh" rootfs/bin/magrathea-ga
+chmod +x rootfs/bin/magrathea-ga
 (cd rootfs && find . | cpio -o -H newc 2>/dev/null | gzip -1) > initrd.cpio.gz
 mv vmlinux initrd.cpio.gz "$out/"
+echo "$version" > "$out/guest-version"
 echo "guest built in $out (kernel $ver)"

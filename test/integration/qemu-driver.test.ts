@@ -8,7 +8,6 @@
  * condition is waited for, with generous limits), and after every test the node is put back to
  * idle (afterEach), so one failure does not leave a priority job running into the next test.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
@@ -16,7 +15,6 @@ import {
   endAllJobs,
   getNode,
   nodeClient,
-  ROOT,
   spawnDaemon,
   statesOf,
   tmpDir,
@@ -24,16 +22,9 @@ import {
   until as waitUntil,
 } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
+import { GUEST, hasQemuGuest } from '../helpers/guest';
 
-const GUEST = path.join(ROOT, '.cache/guest');
-const hasQemu = (() => {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return fs.existsSync(path.join(GUEST, 'vmlinux')) && fs.existsSync(path.join(GUEST, 'initrd.cpio.gz'));
-  } catch {
-    return false;
-  }
-})();
+const hasQemu = hasQemuGuest();
 const cgroupOk = (() => {
   try {
     fs.accessSync('/sys/fs/cgroup/cpu', fs.constants.W_OK);

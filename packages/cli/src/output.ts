@@ -59,6 +59,11 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
           cpu_weight_before: d.last_release.cpu_weight_before,
           cpu_weight_after: d.last_release.cpu_weight_after,
           phases: d.last_release.phases.map((p) => ({ name: p.name, millis: p.millis })),
+          outcome: d.last_release.outcome,
+          reason: d.last_release.reason,
+          steps: d.last_release.steps.map((p) => ({ name: p.name, millis: p.millis })),
+          target_bytes: Number(d.last_release.target_bytes),
+          balloon_bytes: Number(d.last_release.balloon_bytes),
         }
       : null,
   };
@@ -114,7 +119,8 @@ export const LEGEND: Readonly<Record<string, string>> = {
   offline: 'offline: REASON: taken out by an admin; its jobs continue, no new ones start (domain online D)',
   preempted: 'preempted N cpu-s: CPU-seconds its current jobs have been suspended by priority work',
   suspended: 'suspended J: jobs suspended one by one for priority work (CPU-counting mode); the others run',
-  released: 'released M (mode): what the last preemption took back from it',
+  released:
+    'released M (mode): what the last preemption took back from it (reclaim short of its target: kept or saved, see domain show)',
   DRIFT: 'DRIFT: the hypervisor disagrees with the recorded state (see the runbook)',
   HELD: 'HELD: out of scheduling until then, after dropping too often (flap damping)',
   drops: 'N drop(s) recently: times it went down within the flap-damping window',
@@ -135,7 +141,9 @@ function notes(d: DomainMessage): { text: string; key: string }[] {
     n.push({ text: `suspended ${suspended.join(',')}`, key: 'suspended' });
   if (d.last_release && d.stored_state === 'preempted')
     n.push({
-      text: `released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode})`,
+      text: `released ${bytes(Number(d.last_release.memory_released_bytes))} (${d.last_release.mode}${
+        d.last_release.outcome && d.last_release.outcome !== 'reached' ? `, ${d.last_release.outcome}` : ''
+      })`,
       key: 'released',
     });
   if (d.observed?.drift) n.push({ text: `DRIFT: driver sees ${d.observed.power}`, key: 'DRIFT' });
@@ -257,7 +265,11 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
       : `   VictimsPreemptedCpuSeconds=${d.preempted_cpu_seconds.toFixed(1)} (the host's normal domains; used for ranking)`,
     `   Driver=${n.driver} Power=${o?.power ?? '-'} Memory=${o ? bytes(Number(o.memory_bytes)) : '-'} CpuWeight=${o?.cpu_weight ?? '-'} Drift=${o ? (o.drift ? 'YES' : 'no') : '-'}${o?.detail ? ` Detail="${o.detail}"` : ''}`,
     r
-      ? `   LastRelease=${r.mode} Released=${bytes(Number(r.memory_released_bytes))} CpuWeight=${r.cpu_weight_before}->${r.cpu_weight_after} Phases=${r.phases.map((x) => `${x.name}:${x.millis.toFixed(1)}ms`).join(',') || '-'}`
+      ? `   LastRelease=${r.mode} Released=${bytes(Number(r.memory_released_bytes))} CpuWeight=${r.cpu_weight_before}->${r.cpu_weight_after} Phases=${r.phases.map((x) => `${x.name}:${x.millis.toFixed(1)}ms`).join(',') || '-'}${
+          r.outcome
+            ? `\n   Reclaim=${r.outcome} Balloon=${bytes(Number(r.balloon_bytes))}/${bytes(Number(r.target_bytes))} Steps=${r.steps.map((x) => `${x.name}:${x.millis.toFixed(0)}ms`).join(',') || '-'} Reason=${r.reason || '-'}`
+            : ''
+        }`
       : '   LastRelease=-',
     ...(n.cpu_counting
       ? [

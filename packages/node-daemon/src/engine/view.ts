@@ -134,6 +134,11 @@ export function domainView(
           cpu_weight_before: r.cpuWeightBefore,
           cpu_weight_after: r.cpuWeightAfter,
           phases: [...r.phases],
+          outcome: r.outcome ?? '',
+          reason: r.reason ?? '',
+          steps: (r.steps ?? []).map((x) => ({ name: x.name, millis: x.millis })),
+          target_bytes: String(r.targetBytes ?? 0),
+          balloon_bytes: String(r.balloonBytes ?? 0),
         }
       : null,
   };

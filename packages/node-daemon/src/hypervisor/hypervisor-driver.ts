@@ -20,12 +20,27 @@ export interface Observation {
   readonly detail: string;
 }
 
+/** One step of a driver operation and how long it took. */
+export interface DriverStep {
+  readonly name: string;
+  readonly millis: number;
+}
+
 /** What a preemption really gave back, as measured by the driver. */
 export interface ReleaseMeasurement {
   readonly mode: string;
   readonly memoryReleasedBytes: number;
   readonly cpuWeightBefore: number;
   readonly cpuWeightAfter: number;
+  /** reclaim: reached | kept | saved (absent for the other modes). */
+  readonly outcome?: string;
+  /** Why a reclaim fell short or fell back; '' when it did not. */
+  readonly reason?: string;
+  /** The driver's own steps (reclaim: stop-jobs, drop-caches, swap-on, balloon, save). */
+  readonly steps?: readonly DriverStep[];
+  /** Balloon target aimed at and reached, bytes (reclaim). */
+  readonly targetBytes?: number;
+  readonly balloonBytes?: number;
 }
 
 export interface AdoptedDomain {

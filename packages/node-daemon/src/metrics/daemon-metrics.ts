@@ -146,6 +146,31 @@ export class DaemonMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'magrathea_domain_reclaim_step_seconds',
+      help: "Each step of a domain's last reclaim preemption (stop-jobs, drop-caches, swap-on, balloon, save), as the driver timed it.",
+      labelNames: ['domain', 'step'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of manager.current.domains)
+          for (const st of manager.extras(d).release?.steps ?? [])
+            this.inc({ domain: d.name, step: st.name }, st.millis / 1000);
+      },
+    });
+    new Gauge({
+      name: 'magrathea_domain_reclaim_shortfall',
+      help: "1 when a domain's last reclaim did not reach its balloon target (then kept or saved, see outcome), 0 when it did.",
+      labelNames: ['domain', 'outcome'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of manager.current.domains) {
+          const r = manager.extras(d).release;
+          if (r?.outcome) this.set({ domain: d.name, outcome: r.outcome }, r.outcome === 'reached' ? 0 : 1);
+        }
+      },
+    });
     this.preemptions = new Counter({
       name: 'magrathea_preemptions_total',
       help: 'Domains preempted by a priority job start, by preempted domain.',

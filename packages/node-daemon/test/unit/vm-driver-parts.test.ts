@@ -159,7 +159,7 @@ describe('qemu driver configuration', () => {
       }),
     ).toEqual(
       expect.arrayContaining([
-        'driver.qemu.bogus: unknown key (allowed: binary, accel, runDir, cgroup, activeShares, idleShares, preemptedShares, qmpTimeoutMs, bootTimeoutMs, powerdownTimeoutMs, saveTimeoutMs, balloonSettleMs, balloonMarginMiB)',
+        'driver.qemu.bogus: unknown key (allowed: binary, accel, runDir, cgroup, activeShares, idleShares, preemptedShares, qmpTimeoutMs, bootTimeoutMs, powerdownTimeoutMs, saveTimeoutMs, balloonSettleMs, balloonMarginMiB, reclaimDeadlineMs, onShortfall, reclaimStepMiB, reclaimStallMs, agentTimeoutMs, swapOffTimeoutMs)',
         'driver.qemu.accel: "xen" is not one of auto, kvm, tcg',
         'domains.0.vm.kernel: is required (path of the guest kernel)',
         'domains.0.vm.memoryMiB: must be an integer from 96 to 4194304, got 32',
@@ -199,5 +199,59 @@ describe('libvirt driver parsing', () => {
     expect(virshQuote('/var/lib/magrathea/libvirt/meta.state')).toBe('/var/lib/magrathea/libvirt/meta.state');
     expect(virshQuote('a b')).toBe("'a b'");
     expect(() => virshQuote("x'; destroy y")).toThrow(/single quote/);
+  });
+});
+
+describe('reclaim configuration', () => {
+  const problems = (yaml: object): string[] => {
+    try {
+      compileConfig(yaml, '/etc/magrathea', {});
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems as string[];
+    }
+  };
+  const vm = { kernel: '/k', swapMiB: 512 };
+
+  test('the knobs are checked; the guest agent is on by default for reclaim and cannot be turned off for it', () => {
+    const c = compileConfig(
+      {
+        driver: { kind: 'qemu', qemu: { reclaimDeadlineMs: 5000, onShortfall: 'keep' } },
+        domains: [{ name: 'a', preemption: 'reclaim', vm: { ...vm, onShortfall: 'save' } }],
+      },
+      '/etc/magrathea',
+      {},
+    );
+    expect(c.driver.qemu).toMatchObject({ reclaimDeadlineMs: 5000, onShortfall: 'keep', reclaimStepMiB: 64 });
+    expect(c.domains[0]!.vm).toMatchObject({
+      guestAgent: null,
+      swapMiB: 512,
+      onShortfall: 'save',
+      jobsCgroup: '/sys/fs/cgroup/jobs',
+    });
+    expect(
+      problems({
+        driver: { kind: 'qemu', qemu: { onShortfall: 'panic', reclaimDeadlineMs: 5 } },
+        domains: [
+          { name: 'a', preemption: 'reclaim', vm: { ...vm, guestAgent: false, jobsCgroup: '/tmp/x' } },
+          { name: 'b', preemption: 'pause', vm: { ...vm, onShortfall: 'keep' } },
+        ],
+      }),
+    ).toEqual([
+      'driver.qemu.reclaimDeadlineMs: must be an integer from 100 to 3600000, got 5',
+      'driver.qemu.onShortfall: "panic" is not one of save, keep',
+      'domains.0.vm.jobsCgroup: "/tmp/x" is not a cgroup directory under /sys/fs/cgroup (letters, digits, _.:@+- only)',
+      'domains.0.vm.guestAgent: reclaim stops the jobs and turns swap on through the guest agent; leave guestAgent on (or use throttle, pause or save)',
+      'domains.1.vm: reclaimDeadlineMs and onShortfall apply to preemption: reclaim (this domain uses pause)',
+    ]);
+  });
+
+  test('the cgroup and libvirt drivers refuse reclaim with the reason', () => {
+    expect(
+      problems({ driver: { kind: 'cgroup' }, domains: [{ name: 'a', preemption: 'reclaim', command: ['/bin/true'] }] }),
+    ).toEqual([expect.stringMatching(/^domains\.0\.preemption: reclaim is not available with the cgroup driver/)]);
+    expect(
+      problems({ driver: { kind: 'libvirt' }, domains: [{ name: 'a', preemption: 'reclaim', libvirtName: 'a' }] }),
+    ).toEqual([expect.stringMatching(/^domains\.0\.preemption: reclaim is implemented by the qemu driver only/)]);
   });
 });

@@ -48,5 +48,10 @@ export function checkCgroupDomains(c: ConfigChecker, domains: readonly DomainUse
         'save is not possible with the cgroup driver here (CRIU does not work on this kernel); use throttle or pause',
       );
     }
+    if (d.preemption === 'reclaim')
+      c.fail(
+        `domains.${i}.preemption`,
+        'reclaim is not available with the cgroup driver: it would push the jobs to the host swap through the memory limit, and is not implemented yet (nor testable here: these hosts have no swap); use throttle or pause',
+      );
   });
 }

@@ -54,4 +54,9 @@ export function checkLibvirtName(c: ConfigChecker, o: Obj, p: string): string | 
 export function checkLibvirtNameUse(c: ConfigChecker, kind: string, d: DomainUse, i: number): void {
   if (kind !== 'libvirt' && d.libvirtName !== null)
     c.fail(`domains.${i}.libvirtName`, `is only for the libvirt driver (driver.kind is ${kind})`);
+  if (kind === 'libvirt' && d.preemption === 'reclaim')
+    c.fail(
+      `domains.${i}.preemption`,
+      'reclaim is implemented by the qemu driver only (libvirt would need its agent channel and setmem loop); use throttle, pause or save',
+    );
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { ConfigChecker } from '@magrathea/common';
 import type { DomainUse } from '../driver-config';
 import { CGROUP_NAME, checkShares, SHARE_KEYS } from '../driver-config';
+import { selectorProblem } from '../guest-agent';
 import type { QemuDriverOptions, QemuVmConfig } from './qemu-driver';
 
 /** `driver.qemu` as configured (the per-domain VMs and modes come from `domains[]`; `auto` is resolved at start). */
@@ -25,6 +26,11 @@ export function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDi
     'saveTimeoutMs',
     'balloonSettleMs',
     'balloonMarginMiB',
+    ...RECLAIM_KEYS,
+    'reclaimStepMiB',
+    'reclaimStallMs',
+    'agentTimeoutMs',
+    'swapOffTimeoutMs',
   ]);
   let cgroup: QemuConfig['cgroup'] = { mount: '/sys/fs/cgroup', root: 'magrathea' };
   if (q && q.cgroup === false) cgroup = null;
@@ -49,8 +55,18 @@ export function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDi
     saveTimeoutMs: c.int(q, 'saveTimeoutMs', at, 100, 3_600_000) ?? 120_000,
     balloonSettleMs: c.int(q, 'balloonSettleMs', at, 0, 60_000) ?? 2000,
     balloonMarginMiB: c.int(q, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,
+    reclaimDeadlineMs: c.int(q, 'reclaimDeadlineMs', at, 100, 3_600_000) ?? 120_000,
+    onShortfall: c.oneOf(q, 'onShortfall', at, SHORTFALL_ACTIONS) ?? 'save',
+    reclaimStepMiB: c.int(q, 'reclaimStepMiB', at, 1, 1_048_576) ?? 64,
+    reclaimStallMs: c.int(q, 'reclaimStallMs', at, 100, 600_000) ?? 5000,
+    agentTimeoutMs: c.int(q, 'agentTimeoutMs', at, 50, 600_000) ?? 10_000,
+    swapOffTimeoutMs: c.int(q, 'swapOffTimeoutMs', at, 100, 3_600_000) ?? 600_000,
   };
 }
+
+/** The reclaim keys a domain's `vm` may override. */
+const RECLAIM_KEYS = ['reclaimDeadlineMs', 'onShortfall'] as const;
+export const SHORTFALL_ACTIONS = ['save', 'keep'] as const;
 
 /** A domain's `vm` (what QEMU boots), or null when it is unusable. */
 export function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: string): QemuVmConfig | null {
@@ -65,6 +81,10 @@ export function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: strin
     'cpus',
     'readyLine',
     'extraArgs',
+    'guestAgent',
+    'swapMiB',
+    'jobsCgroup',
+    ...RECLAIM_KEYS,
   ]);
   if (!o) return null;
   const kernel = c.string(o, 'kernel', at);
@@ -81,6 +101,9 @@ export function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: strin
       c.fail(`${at}.extraArgs`, 'must be a list of strings');
     else extraArgs = o.extraArgs;
   }
+  const jobsCgroup = c.string(o, 'jobsCgroup', at) ?? '/sys/fs/cgroup/jobs';
+  const why = selectorProblem({ cgroup: jobsCgroup });
+  if (why) c.fail(`${at}.jobsCgroup`, why);
   if (!kernel) return null;
   return {
     kernel: path.resolve(baseDir, kernel),
@@ -93,6 +116,11 @@ export function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: strin
     cpus: c.int(o, 'cpus', at, 1, 256) ?? 1,
     readyLine: c.string(o, 'readyLine', at) ?? null,
     extraArgs,
+    guestAgent: c.bool(o, 'guestAgent', at) ?? null,
+    swapMiB: c.int(o, 'swapMiB', at, 0, 4_194_304) ?? 0,
+    jobsCgroup,
+    reclaimDeadlineMs: c.int(o, 'reclaimDeadlineMs', at, 100, 3_600_000) ?? null,
+    onShortfall: c.oneOf(o, 'onShortfall', at, SHORTFALL_ACTIONS) ?? null,
   };
 }
 
@@ -105,6 +133,17 @@ export function checkVmUse(c: ConfigChecker, kind: string, d: DomainUse, i: numb
   if (Buffer.byteLength(qmpSocket) > 107)
     c.fail('driver.qemu.runDir', `the QMP socket path ${qmpSocket} is longer than the 107 bytes a Unix socket allows`);
   if (d.vm === null) c.fail(`domains.${i}.vm`, 'is required with the qemu driver (kernel, memoryMiB, ...)');
+  const vm = d.vm as QemuVmConfig | null;
+  if (d.preemption === 'reclaim' && vm?.guestAgent === false)
+    c.fail(
+      `domains.${i}.vm.guestAgent`,
+      'reclaim stops the jobs and turns swap on through the guest agent; leave guestAgent on (or use throttle, pause or save)',
+    );
+  if (d.preemption !== 'reclaim' && vm && (vm.reclaimDeadlineMs !== null || vm.onShortfall !== null))
+    c.fail(
+      `domains.${i}.vm`,
+      `reclaimDeadlineMs and onShortfall apply to preemption: reclaim (this domain uses ${d.preemption})`,
+    );
   if (d.preemption === 'throttle' && qemu.cgroup === null)
     c.fail(
       `domains.${i}.preemption`,

@@ -34,6 +34,9 @@ import type {
 } from '../hypervisor-driver';
 import type { AccelChoice } from './accel';
 import { QmpClient, QmpError } from './qmp-client';
+import type { ReclaimContext, ReclaimSettings } from './reclaim';
+import { readRecord, reclaim, unreclaim } from './reclaim';
+import { SWAP_SERIAL } from '../guest-agent';
 
 const MiB = 1024 * 1024;
 
@@ -54,6 +57,15 @@ export interface QemuVmConfig {
   /** Line on the serial console that says the guest is ready (null: ready when QMP answers). */
   readonly readyLine: string | null;
   readonly extraArgs: readonly string[];
+  /** A virtio-serial port for a guest agent (null: only when the domain is preempted by reclaim). */
+  readonly guestAgent: boolean | null;
+  /** Size of the per-domain swap disk, MiB (0: none). */
+  readonly swapMiB: number;
+  /** The guest cgroup whose processes are the domain's jobs (stopped and continued by reclaim). */
+  readonly jobsCgroup: string;
+  /** Per-domain overrides of the driver's reclaimDeadlineMs and onShortfall (null: the driver's). */
+  readonly reclaimDeadlineMs: number | null;
+  readonly onShortfall: 'save' | 'keep' | null;
 }
 
 export interface QemuDriverOptions {
@@ -76,6 +88,18 @@ export interface QemuDriverOptions {
   readonly balloonSettleMs: number;
   /** Memory left to the guest above what it uses when ballooning, MiB. */
   readonly balloonMarginMiB: number;
+  /** reclaim: how long the balloon may take to reach its target, ms. */
+  readonly reclaimDeadlineMs: number;
+  /** reclaim: what to do when the target is not reached (save the domain, or keep what was reached). */
+  readonly onShortfall: 'save' | 'keep';
+  /** reclaim: the balloon goes down by this much at a time, MiB. */
+  readonly reclaimStepMiB: number;
+  /** reclaim: no new low for this long means the guest gives no more, ms. */
+  readonly reclaimStallMs: number;
+  /** Time limit of each guest agent request (and of the handshake), ms. */
+  readonly agentTimeoutMs: number;
+  /** Time limit of turning the guest's swap off on resume (it reads every swapped page back), ms. */
+  readonly swapOffTimeoutMs: number;
 }
 
 interface Vm {
@@ -120,6 +144,8 @@ export class QemuDriver implements HypervisorDriver {
   readonly kind = 'qemu';
   readonly capabilities: DriverCapabilities = ALL_CAPABILITIES;
   private readonly vms = new Map<string, Vm>();
+  /** What the last resume of a reclaimed domain could not undo (shown in observe's detail). */
+  private readonly reclaimProblems = new Map<string, string>();
   private vanished: ((domain: string) => void) | null = null;
 
   constructor(
@@ -305,8 +331,13 @@ export class QemuDriver implements HypervisorDriver {
       '-pidfile',
       this.file(domain, 'pid'),
       '-device',
-      'virtio-balloon-pci,id=balloon0',
+      // reclaim: a guest short of memory takes pages back from the balloon instead of killing a job.
+      this.mode(domain) === 'reclaim'
+        ? 'virtio-balloon-pci,id=balloon0,deflate-on-oom=on'
+        : 'virtio-balloon-pci,id=balloon0',
       ...(c.disk ? ['-drive', `file=${c.disk},if=virtio,format=qcow2`] : []),
+      ...this.agentArgs(domain),
+      ...this.swapArgs(domain, incoming === null),
       ...c.extraArgs,
       ...(incoming ? ['-incoming', `exec:cat ${shellQuote(incoming)}`] : []),
     ];
@@ -370,6 +401,76 @@ export class QemuDriver implements HypervisorDriver {
     return vm as Vm & { qmp: QmpClient };
   }
 
+  private agentEnabled(domain: string): boolean {
+    return this.vmConfig(domain).guestAgent ?? this.mode(domain) === 'reclaim';
+  }
+
+  /** The guest agent's virtio-serial port (org.qemu.guest_agent.0), a Unix socket QEMU listens on. */
+  private agentArgs(domain: string): string[] {
+    if (!this.agentEnabled(domain)) return [];
+    fs.rmSync(this.file(domain, 'ga'), { force: true });
+    return [
+      '-chardev',
+      `socket,id=ga0,path=${this.file(domain, 'ga')},server=on,wait=off`,
+      '-device',
+      'virtio-serial-pci,id=vser0',
+      '-device',
+      'virtserialport,bus=vser0.0,chardev=ga0,name=org.qemu.guest_agent.0',
+    ];
+  }
+
+  /**
+   * The per-domain swap disk: a sparse raw file, new at every boot (kept for a restore), opened
+   * with O_DIRECT (cache=none) so the guest's swap does not become the host's page cache.
+   */
+  private swapArgs(domain: string, fresh: boolean): string[] {
+    const mib = this.vmConfig(domain).swapMiB;
+    if (mib <= 0) return [];
+    const f = this.file(domain, 'swap');
+    if (fresh || !fs.existsSync(f)) {
+      fs.rmSync(f, { force: true });
+      const fd = fs.openSync(f, 'w', 0o600);
+      try {
+        fs.ftruncateSync(fd, mib * MiB);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return [
+      '-drive',
+      `file=${f},if=none,id=swap0,format=raw,cache=none,aio=threads`,
+      '-device',
+      `virtio-blk-pci,drive=swap0,serial=${SWAP_SERIAL}`,
+    ];
+  }
+
+  private reclaimSettings(domain: string): ReclaimSettings {
+    const c = this.vmConfig(domain);
+    return {
+      ramBytes: c.memoryMiB * MiB,
+      requestedBytes: c.preemptedMemoryMiB * MiB,
+      marginBytes: this.opts.balloonMarginMiB * MiB,
+      stepBytes: this.opts.reclaimStepMiB * MiB,
+      deadlineMs: c.reclaimDeadlineMs ?? this.opts.reclaimDeadlineMs,
+      stallMs: this.opts.reclaimStallMs,
+      agentTimeoutMs: this.opts.agentTimeoutMs,
+      swapOffTimeoutMs: this.opts.swapOffTimeoutMs,
+      onShortfall: c.onShortfall ?? this.opts.onShortfall,
+      jobs: { cgroup: c.jobsCgroup },
+      swap: c.swapMiB > 0,
+    };
+  }
+
+  private reclaimContext(domain: string, vm: Vm & { qmp: QmpClient }): ReclaimContext {
+    return {
+      qmp: <T>(cmd: string, args?: Record<string, unknown>) => this.qmp<T>(vm, cmd, args),
+      rss: () => rssBytes(vm.pid),
+      save: () => this.saveToFile(domain, vm),
+      agentSocket: this.file(domain, 'ga'),
+      recordFile: this.file(domain, 'reclaim'),
+    };
+  }
+
   private stderrTail(domain: string): string {
     try {
       return fs.readFileSync(this.file(domain, 'stderr.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
@@ -426,6 +527,8 @@ export class QemuDriver implements HypervisorDriver {
       from = 0;
     }
     fs.rmSync(this.file(domain, 'state'), { force: true });
+    fs.rmSync(this.file(domain, 'reclaim'), { force: true });
+    this.reclaimProblems.delete(domain);
     const vm = await this.spawnVm(domain, 'boot', null);
     try {
       await this.waitReady(domain, vm, from, deadline);
@@ -493,7 +596,8 @@ export class QemuDriver implements HypervisorDriver {
           if (!(await this.waitExit(vm, 2000))) await this.kill(vm);
         }
       }
-      for (const ext of ['state', 'qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
+      for (const ext of ['state', 'qmp', 'pid', 'ga', 'swap', 'reclaim'])
+        fs.rmSync(this.file(domain, ext), { force: true });
       this.vms.delete(domain);
     } catch (err) {
       throw this.fail('shutdown', domain, err);
@@ -511,6 +615,19 @@ export class QemuDriver implements HypervisorDriver {
       if (mode === 'save') {
         await this.saveToFile(domain, vm);
         return { mode, memoryReleasedBytes: before, cpuWeightBefore: sharesBefore, cpuWeightAfter: 0 };
+      }
+      if (mode === 'reclaim') {
+        // The guest keeps its CPU weight while it swaps and gives pages to the balloon (its jobs
+        // are stopped first, so that CPU goes to the reclaim): at 2 shares on a busy host it
+        // would take several times longer. The weight drops once the memory is back.
+        const m = await reclaim(this.reclaimContext(domain, vm), this.reclaimSettings(domain));
+        const saved = m.outcome === 'saved';
+        if (!saved) this.setShares(domain, this.opts.preemptedShares);
+        return {
+          ...m,
+          cpuWeightBefore: sharesBefore,
+          cpuWeightAfter: saved ? 0 : this.cgroupDir(domain) ? this.opts.preemptedShares : 0,
+        };
       }
       if (mode === 'pause') await this.qmp(vm, 'stop');
       this.setShares(domain, this.opts.preemptedShares);
@@ -541,6 +658,10 @@ export class QemuDriver implements HypervisorDriver {
 
   async resume(domain: string): Promise<void> {
     try {
+      if (this.mode(domain) === 'reclaim') {
+        await this.resumeReclaimed(domain);
+        return;
+      }
       if (this.mode(domain) === 'save' && !this.vms.has(domain)) {
         await this.restoreFromFile(domain, 'resume');
         return;
@@ -552,6 +673,24 @@ export class QemuDriver implements HypervisorDriver {
       if (st.status !== 'running') await this.qmp(vm, 'cont');
     } catch (err) {
       throw this.fail('resume', domain, err);
+    }
+  }
+
+  /** Restores the domain when the reclaim escalated to saving it, then undoes what was done in the guest. */
+  private async resumeReclaimed(domain: string): Promise<void> {
+    const record = readRecord(this.file(domain, 'reclaim'));
+    if (!this.vms.has(domain) && fs.existsSync(this.file(domain, 'state')))
+      await this.restoreFromFile(domain, 'resume');
+    const vm = this.live(domain, 'resume');
+    this.setShares(domain, this.opts.activeShares);
+    const st = await this.qmp<{ status: string }>(vm, 'query-status');
+    if (st.status !== 'running') await this.qmp(vm, 'cont');
+    if (record) {
+      const r = await unreclaim(this.reclaimContext(domain, vm), this.reclaimSettings(domain), record);
+      if (r.problem) this.reclaimProblems.set(domain, r.problem);
+      else this.reclaimProblems.delete(domain);
+    } else {
+      await this.setBalloonMiB(vm, this.vmConfig(domain).memoryMiB, domain);
     }
   }
 
@@ -683,7 +822,9 @@ export class QemuDriver implements HypervisorDriver {
             : 'unknown',
         memoryBytes,
         cpuWeight,
-        detail: `pid ${vm.pid}, ${accel}, QEMU status ${st.status}`,
+        detail: `pid ${vm.pid}, ${accel}, QEMU status ${st.status}${
+          this.reclaimProblems.has(domain) ? `; ${this.reclaimProblems.get(domain)}` : ''
+        }`,
       };
     } catch (err) {
       return { power: 'unknown', memoryBytes, cpuWeight, detail: `QMP: ${(err as Error).message}` };

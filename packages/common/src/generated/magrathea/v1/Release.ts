@@ -9,7 +9,7 @@ import type { Long } from '@grpc/proto-loader';
 export interface Release {
   'at_ms'?: (number | string | Long);
   /**
-   * Preemption mode used: throttle | pause | save | simulated
+   * Preemption mode used: throttle | pause | save | reclaim | simulated
    */
   'mode'?: (string);
   /**
@@ -22,6 +22,25 @@ export interface Release {
   'cpu_weight_before'?: (number);
   'cpu_weight_after'?: (number);
   'phases'?: (_magrathea_v1_Phase)[];
+  /**
+   * reclaim only (empty otherwise; numbers from 30 on, kept clear of other additions):
+   * reached (the balloon got to its target) | kept (short of it, kept what was reached) |
+   * saved (short of it, escalated to saving the domain)
+   */
+  'outcome'?: (string);
+  /**
+   * Why a reclaim fell short or fell back (e.g. the guest agent did not answer), empty when it did not.
+   */
+  'reason'?: (string);
+  /**
+   * The driver's own steps and their durations: stop-jobs, drop-caches, swap-on, balloon, save.
+   */
+  'steps'?: (_magrathea_v1_Phase)[];
+  /**
+   * Balloon target the reclaim aimed at, and where the balloon got to, bytes.
+   */
+  'target_bytes'?: (number | string | Long);
+  'balloon_bytes'?: (number | string | Long);
 }
 
 /**
@@ -30,7 +49,7 @@ export interface Release {
 export interface Release__Output {
   'at_ms': (string);
   /**
-   * Preemption mode used: throttle | pause | save | simulated
+   * Preemption mode used: throttle | pause | save | reclaim | simulated
    */
   'mode': (string);
   /**
@@ -43,4 +62,23 @@ export interface Release__Output {
   'cpu_weight_before': (number);
   'cpu_weight_after': (number);
   'phases': (_magrathea_v1_Phase__Output)[];
+  /**
+   * reclaim only (empty otherwise; numbers from 30 on, kept clear of other additions):
+   * reached (the balloon got to its target) | kept (short of it, kept what was reached) |
+   * saved (short of it, escalated to saving the domain)
+   */
+  'outcome': (string);
+  /**
+   * Why a reclaim fell short or fell back (e.g. the guest agent did not answer), empty when it did not.
+   */
+  'reason': (string);
+  /**
+   * The driver's own steps and their durations: stop-jobs, drop-caches, swap-on, balloon, save.
+   */
+  'steps': (_magrathea_v1_Phase__Output)[];
+  /**
+   * Balloon target the reclaim aimed at, and where the balloon got to, bytes.
+   */
+  'target_bytes': (string);
+  'balloon_bytes': (string);
 }
