@@ -30,6 +30,8 @@ import { checkCgroup, checkCgroupDomains, checkCommand, checkCommandUse } from '
 import { checkLibvirt, checkLibvirtName, checkLibvirtNameUse } from '../hypervisor/libvirt/libvirt-config';
 import { checkQemu, checkVm, checkVmUse } from '../hypervisor/qemu/qemu-config';
 import { checkSimulated } from '../hypervisor/simulated/simulated-config';
+import type { ContextConfig, DomainNetwork, ImagesConfig } from '../images/image-config';
+import { checkContext, checkImageUse, checkImages, checkNetwork } from '../images/image-config';
 
 export interface DomainConfig {
   readonly name: string;
@@ -47,6 +49,10 @@ export interface DomainConfig {
   readonly libvirtName: string | null;
   /** The image the domain runs, published to PBS as resources_available.magrathea_image ('' for none). */
   readonly image: string;
+  /** Host name on the domain's context disk (null: `<node>-<domain>`). */
+  readonly hostName?: string | null;
+  /** A NIC on a host bridge with a MAC derived from node and domain (null: no NIC). */
+  readonly network?: DomainNetwork | null;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -84,6 +90,10 @@ export interface DaemonConfig {
   };
   readonly driver: DriverConfig;
   readonly domains: readonly DomainConfig[];
+  /** The image catalogue and the node's image cache (see docs/configuration.md, images). */
+  readonly images: ImagesConfig;
+  /** Context disks of the domains (qemu driver with images), or null for none. */
+  readonly context: ContextConfig | null;
   /** The HTTP/JSON hook API for the PBS hooks, or null when disabled (the default). */
   readonly hookApi: {
     readonly host: string;
@@ -187,7 +197,13 @@ function checkDriver(c: ConfigChecker, v: unknown, stateDir: string, baseDir: st
 }
 
 /** `domains`, then each driver's cross-checks (what only it may have, and what it needs). */
-function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseDir: string): DomainConfig[] {
+function checkDomains(
+  c: ConfigChecker,
+  ds: unknown,
+  driver: DriverConfig,
+  images: ImagesConfig,
+  baseDir: string,
+): DomainConfig[] {
   const domains: DomainConfig[] = [];
   if (ds === undefined || ds === null) c.fail('domains', 'is required: list the domains of this node');
   else if (!Array.isArray(ds)) c.fail('domains', 'must be a list');
@@ -206,6 +222,8 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
         'vm',
         'libvirtName',
         'image',
+        'hostName',
+        'network',
       ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
@@ -238,6 +256,12 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
               pattern: DOMAIN_NAME,
               patternText: 'an image name (letters, digits, ._-, at most 63)',
             }) ?? '',
+          hostName:
+            c.string(o, 'hostName', p, {
+              pattern: /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/,
+              patternText: 'a host name (letters, digits, . and -)',
+            }) ?? null,
+          network: checkNetwork(c, o, p),
         });
     });
   }
@@ -247,6 +271,7 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
     checkCommandUse(c, kind, d, i);
     checkLibvirtNameUse(c, kind, d, i);
     checkVmUse(c, kind, d, i, driver.qemu);
+    checkImageUse(c, kind, d, i, images);
   });
   if (kind === 'cgroup') checkCgroupDomains(c, domains);
   return domains;
@@ -310,6 +335,9 @@ export function compileConfig(
     'heartbeatMs',
     'shutdownGraceMs',
     'log',
+    'images',
+    'imageCache',
+    'context',
   ]);
   const node = c.object(top?.node, 'node', ['name']);
   const nodeName =
@@ -319,7 +347,9 @@ export function compileConfig(
 
   const listen = checkListen(c, top?.listen, overrides, stateDir, baseDir);
   const driver = checkDriver(c, top?.driver, stateDir, baseDir);
-  const domains = checkDomains(c, top?.domains, driver, baseDir);
+  const images = checkImages(c, top?.images, top?.imageCache, stateDir, baseDir);
+  const context = checkContext(c, top?.context, baseDir);
+  const domains = checkDomains(c, top?.domains, driver, images, baseDir);
   const hookApi = checkHookApi(c, top?.hookApi, domains);
 
   const cron = (key: string, def: string): string => {
@@ -369,6 +399,8 @@ export function compileConfig(
     flapDamping,
     driver,
     domains,
+    images,
+    context,
     hookApi,
     reconcileCron,
     metricsCron,
