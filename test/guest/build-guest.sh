@@ -4,6 +4,10 @@
 # PVH entry: about twice as fast under TCG as the bzImage) and a busybox-static initramfs whose
 # /init loads the virtio balloon and ACPI button modules, starts acpid (so system_powerdown
 # works), prints MAGRATHEA-GUEST-READY on the serial console and then "tick N" every second.
+# With virtio disks (image-based domains) it first prints its context disk (MAGRATHEA-CONTEXT:
+# host name, digest and mode of its token, the strings of its host certificate, MAC) and its
+# root disk (MAGRATHEA-DISK: the base's marker line, the marker an earlier boot wrote), then
+# writes a new marker.
 #
 # Usage: build-guest.sh [OUT_DIR]   (default: .cache/guest in the repository). Idempotent.
 set -eu
@@ -11,7 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../../.cache/guest}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-if [ -s "$out/vmlinux" ] && [ -s "$out/initrd.cpio.gz" ]; then
+features="disk-context-2"
+if [ -s "$out/vmlinux" ] && [ -s "$out/initrd.cpio.gz" ] && grep -qx "$features" "$out/features" 2>/dev/null; then
   echo "guest already built in $out"
   exit 0
 fi
@@ -37,7 +42,8 @@ cp /bin/busybox rootfs/bin/busybox
 mods=kx/lib/modules/$ver/kernel
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
          drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci drivers/virtio/virtio_balloon \
-         drivers/input/evdev drivers/acpi/button; do
+         drivers/input/evdev drivers/acpi/button drivers/block/virtio_blk drivers/cdrom/cdrom fs/isofs/isofs \
+         net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
   f=$(ls "$mods/$m".ko* 2>/dev/null | head -1)
   [ -n "$f" ] || { echo "build-guest: module $m not found" >&2; exit 1; }
   case "$f" in
@@ -61,6 +67,7 @@ mkdir -p /etc/acpi/PWRF
 printf '#!/bin/sh\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
 acpid -l /dev/null -c /etc/acpi
+/bin/image-checks
 echo "MAGRATHEA-GUEST-READY kernel=$(uname -r)"
 n=0
 while true; do
@@ -70,6 +77,36 @@ while true; do
 done
 INIT
 chmod +x rootfs/init
+cat > rootfs/bin/image-checks <<'CHECKS'
+#!/bin/busybox sh
+# Image-based domains: the context disk (ISO 9660, label cidata) and the root disk (overlay).
+for m in virtio_blk cdrom isofs failover net_failover virtio_net; do insmod /mod/$m.ko 2>/dev/null; done
+i=0
+while [ $i -lt 30 ] && ! ls /dev/vd? >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); done
+mkdir -p /ctx
+root=
+for dev in /dev/vd?; do
+  [ -b "$dev" ] || continue
+  if mount -t iso9660 -o ro "$dev" /ctx 2>/dev/null; then
+    c=/ctx/magrathea
+    cert=$(sed '1d;$d' $c/host.pem 2>/dev/null | base64 -d 2>/dev/null | strings -n 4 | tr '\n' '|')
+    mac=$(cat /sys/class/net/eth0/address 2>/dev/null || echo none)
+    echo "MAGRATHEA-CONTEXT hostname=$(cat $c/hostname) token-sha256=$(sha256sum $c/token | cut -d' ' -f1) token-mode=$(stat -c %a:%u:%g $c/token) key-mode=$(stat -c %a $c/host.key 2>/dev/null) hook-api=$(cat $c/hook-api 2>/dev/null) mac=$mac nic-mac=$(cat $c/mac) cert=$cert"
+  elif [ -z "$root" ]; then
+    root=$dev
+  fi
+done
+if [ -n "$root" ]; then
+  base=$(dd if=$root bs=512 count=1 2>/dev/null | head -1)
+  prev=$(dd if=$root bs=512 skip=8 count=1 2>/dev/null | head -1)
+  echo "MAGRATHEA-DISK base=$base previous=$prev"
+  printf 'written-at-boot-%s\n' "$(cat /proc/sys/kernel/random/uuid)" | dd of=$root bs=512 seek=8 conv=notrunc,fsync 2>/dev/null
+  sync
+  echo "MAGRATHEA-DISK wrote=$(dd if=$root bs=512 skip=8 count=1 2>/dev/null | head -1)"
+fi
+CHECKS
+chmod +x rootfs/bin/image-checks
 (cd rootfs && find . | cpio -o -H newc 2>/dev/null | gzip -1) > initrd.cpio.gz
 mv vmlinux initrd.cpio.gz "$out/"
+echo "$features" > "$out/features"
 echo "guest built in $out (kernel $ver)"

@@ -34,6 +34,8 @@ import type {
 } from '../hypervisor-driver';
 import type { AccelChoice } from './accel';
 import { QmpClient, QmpError } from './qmp-client';
+import type { DiskUse, VmDisks } from '../vm-disks';
+import { diskArgs } from './disk-args';
 
 const MiB = 1024 * 1024;
 
@@ -76,6 +78,8 @@ export interface QemuDriverOptions {
   readonly balloonSettleMs: number;
   /** Memory left to the guest above what it uses when ballooning, MiB. */
   readonly balloonMarginMiB: number;
+  /** Disks of image-based domains (overlay, context ISO, NIC), or null. */
+  readonly disks?: VmDisks | null;
 }
 
 interface Vm {
@@ -190,6 +194,7 @@ export class QemuDriver implements HypervisorDriver {
       // A VM that outlived the daemon: re-attach through its QMP socket.
       const vm: Vm = { pid, qmp: null, child: null, exited: false, expectExit: false, exitWaiters: [] };
       this.vms.set(d.name, vm);
+      await this.imageDisks(d.name, 'adopt', 'start').catch(() => undefined);
       try {
         await this.attachQmp(d.name, vm, Date.now() + this.opts.qmpTimeoutMs);
       } catch {
@@ -225,7 +230,22 @@ export class QemuDriver implements HypervisorDriver {
     vm.qmp?.close();
     for (const w of vm.exitWaiters.splice(0)) w();
     if (this.vms.get(domain) === vm) this.vms.delete(domain);
-    if (!vm.expectExit) this.vanished?.(domain);
+    if (!vm.expectExit) {
+      this.opts.disks?.release(domain);
+      this.vanished?.(domain);
+    }
+  }
+
+  /** QEMU arguments of the domain's image disks (none for a domain without a catalogue image). */
+  private async imageDisks(domain: string, use: DiskUse, op: string): Promise<string[]> {
+    const disks = this.opts.disks;
+    if (!disks?.has(domain)) return [];
+    try {
+      const p = await disks.prepare(domain, use);
+      return diskArgs(p.disks, p.nic);
+    } catch (err) {
+      throw new DriverError(this.kind, op, domain, `its image: ${(err as Error).message}`);
+    }
   }
 
   private async attachQmp(domain: string, vm: Vm, deadline: number): Promise<void> {
@@ -277,6 +297,7 @@ export class QemuDriver implements HypervisorDriver {
       if (f !== null && !fs.existsSync(f)) throw new DriverError(this.kind, op, domain, `${f} does not exist`);
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+    const imageArgs = await this.imageDisks(domain, incoming ? 'restore' : 'boot', op);
     for (const ext of ['qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
     const args = [
       '-name',
@@ -307,6 +328,7 @@ export class QemuDriver implements HypervisorDriver {
       '-device',
       'virtio-balloon-pci,id=balloon0',
       ...(c.disk ? ['-drive', `file=${c.disk},if=virtio,format=qcow2`] : []),
+      ...imageArgs,
       ...c.extraArgs,
       ...(incoming ? ['-incoming', `exec:cat ${shellQuote(incoming)}`] : []),
     ];
@@ -426,13 +448,20 @@ export class QemuDriver implements HypervisorDriver {
       from = 0;
     }
     fs.rmSync(this.file(domain, 'state'), { force: true });
-    const vm = await this.spawnVm(domain, 'boot', null);
+    let vm: Vm & { qmp: QmpClient };
+    try {
+      vm = await this.spawnVm(domain, 'boot', null);
+    } catch (err) {
+      this.opts.disks?.release(domain);
+      throw err;
+    }
     try {
       await this.waitReady(domain, vm, from, deadline);
       await this.enableGuestStats(vm);
       await this.setBalloonMiB(vm, this.vmConfig(domain).idleMemoryMiB ?? this.vmConfig(domain).memoryMiB, domain);
     } catch (err) {
       await this.kill(vm);
+      this.opts.disks?.release(domain);
       throw this.fail('boot', domain, err);
     }
   }
@@ -495,6 +524,7 @@ export class QemuDriver implements HypervisorDriver {
       }
       for (const ext of ['state', 'qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
       this.vms.delete(domain);
+      this.opts.disks?.release(domain);
     } catch (err) {
       throw this.fail('shutdown', domain, err);
     }
