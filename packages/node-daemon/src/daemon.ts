@@ -205,6 +205,7 @@ export class Daemon {
       limits: config.limits,
       heartbeatMs: config.heartbeatMs,
       tls,
+      images: { cache: this.images, maxBytes: config.images.cache.maxBytes },
     });
     this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, mono);
     this.metrics = new DaemonMetrics({

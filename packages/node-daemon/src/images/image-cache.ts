@@ -68,7 +68,7 @@ const CODES: Record<ImageProblem, DaemonErrorCode> = {
   'download-failed': 'unavailable',
   'digest-mismatch': 'unavailable',
   'no-space': 'resource-exhausted',
-  'cache-dir': 'storage',
+  'cache-dir': 'unavailable',
   'too-large': 'resource-exhausted',
   'in-use': 'invalid-argument',
 };

@@ -77,6 +77,10 @@ export function checkImages(
           url = undefined;
         }
       }
+      if (typeof o.sha256 === 'number') {
+        c.fail(`${at}.sha256`, 'YAML read the digest as a number: write it in quotes');
+        return;
+      }
       const sha = c.string(o, 'sha256', at, {
         pattern: SHA256_ANY_CASE,
         patternText: 'a SHA-256 digest (64 hex digits)',

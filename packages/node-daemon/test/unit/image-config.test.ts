@@ -63,6 +63,7 @@ ${qemuDomain()}    hostName: meta1.example
   - { url: /x }
   - { name: sl7, url: /y, sha256: ${SHA}, size: 3 }
   - { name: sl7, url: /y, sha256: ${SHA} }
+  - { name: num, url: /y, sha256: ${'1'.repeat(64)} }
 imageCache: { maxMiB: 0, dir: '' }
 ${qemuDomain()}`),
     ).toEqual([
@@ -75,6 +76,7 @@ ${qemuDomain()}`),
       'images.2.sha256: is required (the SHA-256 of the image file, 64 hex digits)',
       'images.3.size: unknown key (allowed: name, url, sha256, format)',
       'images.4.name: duplicate image name "sl7"',
+      'images.5.sha256: YAML read the digest as a number: write it in quotes',
       'imageCache.dir: must be a non-empty string',
       'imageCache.maxMiB: must be an integer from 1 to 1073741824, got 0',
     ]);
