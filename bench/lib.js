@@ -174,7 +174,7 @@ function tmpDir(prefix) {
 /**
  * A unary call with a 10 s deadline.
  * @param {NodeServiceClient} client
- * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction'} method
+ * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction' | 'RemoveImage'} method
  * @param {object} req
  * @returns {Promise<any>}
  */
