@@ -122,8 +122,6 @@ export const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_REDIRECTS = 3;
 /** Bytes gathered before one write. */
 const WRITE_BYTES = 4 * 1024 * 1024;
-/** Bytes written between background flushes to disk. */
-const SYNC_BYTES = 32 * 1024 * 1024;
 
 /** Classifies a catalogue URL; throws ImageError('bad-url') for anything else. */
 export function parseImageSource(url: string): { kind: 'http'; url: URL } | { kind: 'file'; file: string } {
@@ -365,30 +363,22 @@ export class ImageCache {
     }
     let pos = have;
     try {
-      // Writes of up to WRITE_BYTES go out while the next bytes arrive and are hashed (at most
-      // one in flight); written data is flushed in the background every SYNC_BYTES so the final
-      // fsync has little left to do.
+      // Writes of up to WRITE_BYTES go out while the next bytes arrive and are hashed (one in
+      // flight: memory stays bounded when the disk is slower than the network).
       const out = fd;
       let pending: Buffer[] = [];
       let pendingBytes = 0;
-      let inFlight: Promise<void> = Promise.resolve();
-      let syncing: Promise<void> = Promise.resolve();
-      let sinceSync = 0;
+      let writing: Promise<void> = Promise.resolve();
       const flush = async (): Promise<void> => {
         const buf = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
         const at = pos;
         pos += buf.length;
-        sinceSync += buf.length;
         pending = [];
         pendingBytes = 0;
-        await inFlight;
-        inFlight = writeAll(out, buf, at);
-        if (sinceSync >= SYNC_BYTES) {
-          sinceSync = 0;
-          const written = inFlight;
-          await syncing;
-          syncing = written.then(() => out.datasync());
-        }
+        await writing;
+        writing = writeAll(out, buf, at);
+        // Awaited at the next flush or the end; until then a failure must not count as unhandled.
+        writing.catch(() => undefined);
       };
       try {
         for await (const chunk of src.stream as AsyncIterable<Buffer>) {
@@ -398,11 +388,9 @@ export class ImageCache {
           if (pendingBytes >= WRITE_BYTES) await flush();
         }
         if (pendingBytes > 0) await flush();
-        await inFlight;
-        await syncing;
+        await writing;
       } catch (err) {
-        await inFlight.catch(() => undefined);
-        await syncing.catch(() => undefined);
+        await writing.catch(() => undefined);
         const problem = (err as NodeJS.ErrnoException).syscall === 'write' ? fsProblem(err) : 'download-failed';
         if (problem === 'no-space') await fsp.rm(part, { force: true });
         throw new ImageError(
