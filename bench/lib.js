@@ -233,7 +233,7 @@ function tmpDir(prefix) {
 /**
  * A unary call with a deadline (10 s unless told).
  * @param {NodeServiceClient} client
- * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction'} method
+ * @param {'GetNode' | 'StartJob' | 'EndJob' | 'DomainAction' | 'RemoveImage'} method
  * @param {object} req
  * @param {number} [timeoutMs]
  * @returns {Promise<any>}

@@ -120,6 +120,9 @@ async function main() {
       StartJob: unimplemented,
       EndJob: unimplemented,
       DomainAction: unimplemented,
+      ListImages: unimplemented,
+      PullImage: unimplemented,
+      RemoveImage: unimplemented,
       WatchNode: (call) => {
         const st = /** @type {Step} */ (SCENARIO[node.step]);
         call.write({

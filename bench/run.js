@@ -16,6 +16,7 @@ const BENCHMARKS = [
   ['filter-scale', require('./filter-scale')],
   ['trace-replay', require('./trace-replay')],
   ['status-page', require('./status-page')],
+  ['images', require('./images')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
 

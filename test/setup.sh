@@ -17,6 +17,8 @@ command -v virsh >/dev/null || need="$need libvirt-clients"
 command -v libvirtd >/dev/null || need="$need libvirt-daemon libvirt-daemon-driver-qemu"
 # systemd-analyze verifies the units in packaging/systemd (systemd need not run as init).
 command -v systemd-analyze >/dev/null || need="$need systemd"
+# genisoimage builds the domains' context disks (ISO 9660, NoCloud).
+command -v genisoimage >/dev/null || need="$need genisoimage"
 [ -x /usr/bin/chromium ] || need="$need chromium"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

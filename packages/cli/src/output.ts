@@ -95,7 +95,7 @@ function ago(ms: number, now: number): string {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)}G`;
   if (n >= 1024 ** 2) return `${Math.round(n / 1024 ** 2)}M`;
   return `${n}B`;
@@ -170,7 +170,7 @@ export function statusTable(n: NodeMessage, now = Date.now(), domains: readonly 
     (n.host
       ? `  load ${n.host.load1.toFixed(2)}  mem ${bytes(Number(n.host.memory_available_bytes))}/${bytes(Number(n.host.memory_total_bytes))} free`
       : '');
-  const rows = [['DOMAIN', 'CLASS', 'STATE', 'JOBS', 'SINCE', 'GEN', 'NOTES']];
+  const rows = [['DOMAIN', 'CLASS', 'IMAGE', 'STATE', 'JOBS', 'SINCE', 'GEN', 'NOTES']];
   const used = new Set<string>();
   for (const d of domains) {
     const jobs = d.jobs.length === 0 ? '-' : d.jobs.map((j) => `${j.id}${j.preemptible ? '' : '*'}`).join(',');
@@ -180,6 +180,7 @@ export function statusTable(n: NodeMessage, now = Date.now(), domains: readonly 
     rows.push([
       d.name,
       d.domain_class,
+      d.image || '-',
       d.state,
       jobs,
       ago(Number(d.since_ms), now),

@@ -10,6 +10,7 @@ import type { Io } from './output';
 import { addBoxCommand } from './commands/box';
 import { addClusterCommands } from './commands/cluster';
 import { addNodeCommands } from './commands/node';
+import { addImageCommands } from './commands/image';
 import { addPbsCommands } from './commands/pbs';
 import { addPkiCommands } from './commands/pki';
 
@@ -114,6 +115,7 @@ export function createProgram(deps: ProgramDeps): Command {
     });
 
   addNodeCommands(program, { io, interrupted: deps.interrupted, ctx });
+  addImageCommands(program, { io, ctx });
   addPbsCommands(program, deps);
   addClusterCommands(program, io, deps.interrupted, ctx);
   addBoxCommand(program, {

@@ -128,3 +128,19 @@ export { ConnectionGuard } from './connection-guard';
 export type { ConnectionLimits, GuardLogger } from './connection-guard';
 export { FIRST_BYTES_MS, listenGrpcTcp, listenGrpcUnix, SocketInUseError } from './grpc-listen';
 export type { GrpcListener } from './grpc-listen';
+export type {
+  CachedImage as CachedImageInput,
+  CachedImage__Output as CachedImageMessage,
+} from './generated/magrathea/v1/CachedImage';
+export type {
+  ListImagesResponse as ListImagesResponseInput,
+  ListImagesResponse__Output as ListImagesResponseMessage,
+} from './generated/magrathea/v1/ListImagesResponse';
+export type {
+  PullImageResponse as PullImageResponseInput,
+  PullImageResponse__Output as PullImageResponseMessage,
+} from './generated/magrathea/v1/PullImageResponse';
+export type {
+  RemoveImageResponse as RemoveImageResponseInput,
+  RemoveImageResponse__Output as RemoveImageResponseMessage,
+} from './generated/magrathea/v1/RemoveImageResponse';

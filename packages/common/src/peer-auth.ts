@@ -11,19 +11,22 @@ export type Role = (typeof ROLES)[number];
 
 /** What each role may call (by method name of NodeService and ClusterService). */
 export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
-  reader: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates']),
+  reader: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'ListImages']),
   operator: new Set([
     'GetNode',
     'WatchNode',
     'StartJob',
     'EndJob',
     'DomainAction',
+    'ListImages',
+    'PullImage',
+    'RemoveImage',
     'ListNodes',
     'WatchCluster',
     'Candidates',
     'Admit',
   ]),
-  filter: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'Admit']),
+  filter: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'Admit', 'ListImages']),
 };
 
 export interface Principal {

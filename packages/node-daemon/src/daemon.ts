@@ -35,6 +35,8 @@ import type { RpcServer } from './rpc/rpc-server';
 import { createRpcServer } from './rpc/rpc-server';
 import type { PeriodicTasks } from './tasks/periodic-tasks';
 import { CronTasks } from './tasks/periodic-tasks';
+import { ImageCache } from './images/image-cache';
+import { DomainDisks } from './images/domain-disks';
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -52,6 +54,35 @@ export interface DaemonDeps {
   readonly accelFacts?: () => AccelFacts;
   /** The daemon's version, reported in GetNode (default ''). */
   readonly version?: string;
+}
+
+/** The node's image cache and the disks of image-based domains (qemu driver with a catalogue). */
+export function createImageLayer(config: DaemonConfig): { cache: ImageCache; disks: DomainDisks | null } {
+  const cache = new ImageCache({ ...config.images.cache, images: config.images.catalogue });
+  if (config.driver.kind !== 'qemu' || config.images.catalogue.length === 0) return { cache, disks: null };
+  const hook = config.hookApi;
+  const disks = new DomainDisks({
+    cache,
+    dir: `${config.stateDir}/disks`,
+    nodeName: config.nodeName,
+    domains: Object.fromEntries(
+      config.domains.map((d) => [
+        d.name,
+        {
+          image: d.image,
+          hostName: d.hostName ?? `${config.nodeName}-${d.name}`,
+          tokenFile: d.tokenFile,
+          network: d.network ?? null,
+        },
+      ]),
+    ),
+    context: config.context,
+    hookApiAddress: config.context?.hookApiAddress ?? (hook ? `${hook.host}:${hook.port}` : null),
+    qemuImg: 'qemu-img',
+    genisoimage: 'genisoimage',
+    openssl: 'openssl',
+  });
+  return { cache, disks };
 }
 
 /** Every file the configuration names that the daemon reads at start: token files and TLS PEM files. */
@@ -90,6 +121,10 @@ export class Daemon {
   readonly metrics: DaemonMetrics;
   private readonly log: Logger;
   private stopping: Promise<number> | null = null;
+  /** The node's image cache. */
+  readonly images: ImageCache;
+  /** Disks of image-based domains (null: no domain runs a catalogue image). */
+  readonly disks: DomainDisks | null;
 
   constructor(
     readonly config: DaemonConfig,
@@ -100,6 +135,9 @@ export class Daemon {
     // A missing token or certificate file is found before anything starts (exit 66).
     const unreadable = unreadableFiles(inputFilesOf(config));
     if (unreadable.length > 0) throw new InputFileError(unreadable);
+    const layer = createImageLayer(config);
+    this.images = layer.cache;
+    this.disks = layer.disks;
     this.driver =
       deps.driver ??
       createDriver(config.driver, {
@@ -107,6 +145,7 @@ export class Daemon {
         modes: Object.fromEntries(config.domains.map((d) => [d.name, d.preemption])),
         vms: Object.fromEntries(config.domains.flatMap((d) => (d.vm ? [[d.name, d.vm]] : []))),
         accelFacts: deps.accelFacts ?? readAccelFacts,
+        disks: this.disks,
         libvirtNames: Object.fromEntries(config.domains.map((d) => [d.name, d.libvirtName ?? d.name])),
         signaller:
           deps.signaller ??
@@ -167,6 +206,7 @@ export class Daemon {
       limits: config.limits,
       heartbeatMs: config.heartbeatMs,
       tls,
+      images: { cache: this.images, maxBytes: config.images.cache.maxBytes },
     });
     this.hookLimiter = new FailureLimiter(config.limits.authFailuresPerMinute, 60_000, mono);
     this.metrics = new DaemonMetrics({

@@ -52,13 +52,13 @@ function nonNegativeInt(v: string): number {
   return n;
 }
 
-const nodeOption = (): Option =>
+export const nodeOption = (): Option =>
   new Option(
     '--node <addr>',
     'magrathead address: HOST:PORT or unix:PATH (default: $MAGRATHEA_NODE, else the local socket)',
   );
 
-async function withClient<T>(ep: Endpoint, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(ep: Endpoint, fn: (c: NodeServiceClient) => Promise<T>): Promise<T> {
   const client = connect(ep);
   try {
     return await fn(client);

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { CachedImage as _magrathea_v1_CachedImage, CachedImage__Output as _magrathea_v1_CachedImage__Output } from './magrathea/v1/CachedImage';
 import type { Change as _magrathea_v1_Change, Change__Output as _magrathea_v1_Change__Output } from './magrathea/v1/Change';
 import type { Domain as _magrathea_v1_Domain, Domain__Output as _magrathea_v1_Domain__Output } from './magrathea/v1/Domain';
 import type { DomainActionRequest as _magrathea_v1_DomainActionRequest, DomainActionRequest__Output as _magrathea_v1_DomainActionRequest__Output } from './magrathea/v1/DomainActionRequest';
@@ -14,11 +15,17 @@ import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
 import type { JobChange as _magrathea_v1_JobChange, JobChange__Output as _magrathea_v1_JobChange__Output } from './magrathea/v1/JobChange';
 import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from './magrathea/v1/JobRef';
+import type { ListImagesRequest as _magrathea_v1_ListImagesRequest, ListImagesRequest__Output as _magrathea_v1_ListImagesRequest__Output } from './magrathea/v1/ListImagesRequest';
+import type { ListImagesResponse as _magrathea_v1_ListImagesResponse, ListImagesResponse__Output as _magrathea_v1_ListImagesResponse__Output } from './magrathea/v1/ListImagesResponse';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
 import type { NodeEvent as _magrathea_v1_NodeEvent, NodeEvent__Output as _magrathea_v1_NodeEvent__Output } from './magrathea/v1/NodeEvent';
 import type { NodeServiceClient as _magrathea_v1_NodeServiceClient, NodeServiceDefinition as _magrathea_v1_NodeServiceDefinition } from './magrathea/v1/NodeService';
 import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase__Output } from './magrathea/v1/Phase';
+import type { PullImageRequest as _magrathea_v1_PullImageRequest, PullImageRequest__Output as _magrathea_v1_PullImageRequest__Output } from './magrathea/v1/PullImageRequest';
+import type { PullImageResponse as _magrathea_v1_PullImageResponse, PullImageResponse__Output as _magrathea_v1_PullImageResponse__Output } from './magrathea/v1/PullImageResponse';
 import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from './magrathea/v1/Release';
+import type { RemoveImageRequest as _magrathea_v1_RemoveImageRequest, RemoveImageRequest__Output as _magrathea_v1_RemoveImageRequest__Output } from './magrathea/v1/RemoveImageRequest';
+import type { RemoveImageResponse as _magrathea_v1_RemoveImageResponse, RemoveImageResponse__Output as _magrathea_v1_RemoveImageResponse__Output } from './magrathea/v1/RemoveImageResponse';
 import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from './magrathea/v1/StartJobRequest';
 import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from './magrathea/v1/StartJobResponse';
 import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from './magrathea/v1/WatchNodeRequest';
@@ -30,6 +37,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   magrathea: {
     v1: {
+      CachedImage: MessageTypeDefinition<_magrathea_v1_CachedImage, _magrathea_v1_CachedImage__Output>
       Change: MessageTypeDefinition<_magrathea_v1_Change, _magrathea_v1_Change__Output>
       Domain: MessageTypeDefinition<_magrathea_v1_Domain, _magrathea_v1_Domain__Output>
       DomainActionRequest: MessageTypeDefinition<_magrathea_v1_DomainActionRequest, _magrathea_v1_DomainActionRequest__Output>
@@ -43,6 +51,8 @@ export interface ProtoGrpcType {
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
       JobChange: MessageTypeDefinition<_magrathea_v1_JobChange, _magrathea_v1_JobChange__Output>
       JobRef: MessageTypeDefinition<_magrathea_v1_JobRef, _magrathea_v1_JobRef__Output>
+      ListImagesRequest: MessageTypeDefinition<_magrathea_v1_ListImagesRequest, _magrathea_v1_ListImagesRequest__Output>
+      ListImagesResponse: MessageTypeDefinition<_magrathea_v1_ListImagesResponse, _magrathea_v1_ListImagesResponse__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>
       NodeEvent: MessageTypeDefinition<_magrathea_v1_NodeEvent, _magrathea_v1_NodeEvent__Output>
       /**
@@ -50,7 +60,11 @@ export interface ProtoGrpcType {
        */
       NodeService: SubtypeConstructor<typeof grpc.Client, _magrathea_v1_NodeServiceClient> & { service: _magrathea_v1_NodeServiceDefinition }
       Phase: MessageTypeDefinition<_magrathea_v1_Phase, _magrathea_v1_Phase__Output>
+      PullImageRequest: MessageTypeDefinition<_magrathea_v1_PullImageRequest, _magrathea_v1_PullImageRequest__Output>
+      PullImageResponse: MessageTypeDefinition<_magrathea_v1_PullImageResponse, _magrathea_v1_PullImageResponse__Output>
       Release: MessageTypeDefinition<_magrathea_v1_Release, _magrathea_v1_Release__Output>
+      RemoveImageRequest: MessageTypeDefinition<_magrathea_v1_RemoveImageRequest, _magrathea_v1_RemoveImageRequest__Output>
+      RemoveImageResponse: MessageTypeDefinition<_magrathea_v1_RemoveImageResponse, _magrathea_v1_RemoveImageResponse__Output>
       StartJobRequest: MessageTypeDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobRequest__Output>
       StartJobResponse: MessageTypeDefinition<_magrathea_v1_StartJobResponse, _magrathea_v1_StartJobResponse__Output>
       WatchNodeRequest: MessageTypeDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_WatchNodeRequest__Output>

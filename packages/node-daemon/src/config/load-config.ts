@@ -32,6 +32,8 @@ import { checkQemu, checkVm, checkVmUse } from '../hypervisor/qemu/qemu-config';
 import { checkSimulated } from '../hypervisor/simulated/simulated-config';
 import { checkCpuCounting } from './cpu-counting-config';
 import type { CpuCountingConfig } from './cpu-counting-config';
+import type { ContextConfig, DomainNetwork, ImagesConfig } from '../images/image-config';
+import { checkContext, checkImageUse, checkImages, checkNetwork } from '../images/image-config';
 
 export interface DomainConfig {
   readonly name: string;
@@ -49,6 +51,10 @@ export interface DomainConfig {
   readonly libvirtName: string | null;
   /** The image the domain runs, published to PBS as resources_available.magrathea_image ('' for none). */
   readonly image: string;
+  /** Host name on the domain's context disk (null: `<node>-<domain>`). */
+  readonly hostName?: string | null;
+  /** A NIC on a host bridge with a MAC derived from node and domain (null: no NIC). */
+  readonly network?: DomainNetwork | null;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -88,6 +94,10 @@ export interface DaemonConfig {
   readonly domains: readonly DomainConfig[];
   /** CPU-counting mode (partial preemption), or null for exclusive mode (the default). */
   readonly cpuCounting: CpuCountingConfig | null;
+  /** The image catalogue and the node's image cache (see docs/configuration.md, images). */
+  readonly images: ImagesConfig;
+  /** Context disks of the domains (qemu driver with images), or null for none. */
+  readonly context: ContextConfig | null;
   /** The HTTP/JSON hook API for the PBS hooks, or null when disabled (the default). */
   readonly hookApi: {
     readonly host: string;
@@ -191,7 +201,13 @@ function checkDriver(c: ConfigChecker, v: unknown, stateDir: string, baseDir: st
 }
 
 /** `domains`, then each driver's cross-checks (what only it may have, and what it needs). */
-function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseDir: string): DomainConfig[] {
+function checkDomains(
+  c: ConfigChecker,
+  ds: unknown,
+  driver: DriverConfig,
+  images: ImagesConfig,
+  baseDir: string,
+): DomainConfig[] {
   const domains: DomainConfig[] = [];
   if (ds === undefined || ds === null) c.fail('domains', 'is required: list the domains of this node');
   else if (!Array.isArray(ds)) c.fail('domains', 'must be a list');
@@ -210,6 +226,8 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
         'vm',
         'libvirtName',
         'image',
+        'hostName',
+        'network',
       ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
@@ -242,6 +260,12 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
               pattern: DOMAIN_NAME,
               patternText: 'an image name (letters, digits, ._-, at most 63)',
             }) ?? '',
+          hostName:
+            c.string(o, 'hostName', p, {
+              pattern: /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/,
+              patternText: 'a host name (letters, digits, . and -)',
+            }) ?? null,
+          network: checkNetwork(c, o, p),
         });
     });
   }
@@ -251,6 +275,7 @@ function checkDomains(c: ConfigChecker, ds: unknown, driver: DriverConfig, baseD
     checkCommandUse(c, kind, d, i);
     checkLibvirtNameUse(c, kind, d, i);
     checkVmUse(c, kind, d, i, driver.qemu);
+    checkImageUse(c, kind, d, i, images);
   });
   if (kind === 'cgroup') checkCgroupDomains(c, domains);
   return domains;
@@ -315,6 +340,9 @@ export function compileConfig(
     'shutdownGraceMs',
     'log',
     'cpuCounting',
+    'images',
+    'imageCache',
+    'context',
   ]);
   const node = c.object(top?.node, 'node', ['name']);
   const nodeName =
@@ -324,7 +352,9 @@ export function compileConfig(
 
   const listen = checkListen(c, top?.listen, overrides, stateDir, baseDir);
   const driver = checkDriver(c, top?.driver, stateDir, baseDir);
-  const domains = checkDomains(c, top?.domains, driver, baseDir);
+  const images = checkImages(c, top?.images, top?.imageCache, stateDir, baseDir);
+  const context = checkContext(c, top?.context, baseDir);
+  const domains = checkDomains(c, top?.domains, driver, images, baseDir);
   const hookApi = checkHookApi(c, top?.hookApi, domains);
   const cpuCounting = checkCpuCounting(c, top?.cpuCounting, os.availableParallelism());
 
@@ -376,6 +406,8 @@ export function compileConfig(
     driver,
     domains,
     cpuCounting,
+    images,
+    context,
     hookApi,
     reconcileCron,
     metricsCron,

@@ -12,6 +12,7 @@ import type { QemuConfig } from './qemu/qemu-config';
 import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
+import type { VmDisks } from './vm-disks';
 
 export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu', 'libvirt'] as const;
 export { PREEMPTION_MODES } from './preemption';
@@ -41,6 +42,8 @@ export interface DriverEnv {
   readonly signaller: Signaller;
   /** Host facts for choosing QEMU's accelerator (read by the caller). */
   readonly accelFacts: () => AccelFacts;
+  /** Disks of image-based domains (the qemu driver), or null. */
+  readonly disks?: VmDisks | null;
 }
 
 export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDriver {
@@ -66,6 +69,7 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
           accel: chooseAccel(config.qemu.accel, env.accelFacts()),
           vms: env.vms,
           modes: env.modes,
+          disks: env.disks ?? null,
         },
         env.signaller,
       );

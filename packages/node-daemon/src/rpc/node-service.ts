@@ -16,17 +16,21 @@ import type {
 import { StreamPump, StreamRegistry } from '@magrathea/common';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainCommands } from '../engine/commands';
-import { ResourceExhaustedError } from '../errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
 import type { Authorizer, Transport } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkGeneration } from '../engine/validate';
 import { jobRefView } from '../engine/view';
+import type { ImageCache } from '../images/image-cache';
+import { imageMethods } from './image-handlers';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** What NodeService's handlers use. */
 export interface NodeServiceDeps {
   readonly manager: DomainManager;
+  /** The node's image cache and its size limit (ListImages, PullImage, RemoveImage). */
+  readonly images?: { readonly cache: ImageCache; readonly maxBytes: number } | undefined;
   /** The job and domain commands (shared with the hook API). */
   readonly commands: DomainCommands;
   readonly logger: Logger;
@@ -62,6 +66,7 @@ export function createNodeService({
   maxStreams,
   maxQueuedEvents,
   heartbeatMs,
+  images,
 }: NodeServiceDeps): NodeServiceImpl {
   const log = logger.child({ component: 'rpc' });
   const streams = new StreamRegistry();
@@ -207,7 +212,21 @@ export function createNodeService({
     }),
 
     WatchNode: watch(transport),
+
+    ...imageHandlers(transport),
   });
+
+  const imageHandlers = (transport: Transport) => {
+    const m = images ? imageMethods(images.cache, images.maxBytes) : null;
+    const none = (): never => {
+      throw new InvalidArgumentError('this node has no image cache');
+    };
+    return {
+      ListImages: unary(transport, 'ListImages', () => (m ? m.list() : none())),
+      PullImage: unary(transport, 'PullImage', (req: { name?: string }) => (m ? m.pull(req) : none())),
+      RemoveImage: unary(transport, 'RemoveImage', (req: { name?: string }) => (m ? m.remove(req) : none())),
+    };
+  };
 
   return {
     handlers,

@@ -59,7 +59,11 @@ export interface RpcServerDeps {
   readonly heartbeatMs: number;
   /** mTLS on TCP, or null for plaintext (reads only; loopback only, unless the config allows more). */
   readonly tls: TlsFiles | null;
+  /** The node's image cache and its size limit. */
+  readonly images?: { readonly cache: ImageCache; readonly maxBytes: number } | undefined;
 }
+
+import type { ImageCache } from '../images/image-cache';
 
 export function createRpcServer(deps: RpcServerDeps): RpcServer {
   const definition = loadPackageDefinition();

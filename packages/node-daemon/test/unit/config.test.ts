@@ -22,8 +22,16 @@ describe('config', () => {
     const c = loadConfig(undefined, {}, '/srv');
     expect(
       c.domains.map(
-        ({ tokenFile, command, preemption, vm, libvirtName, ...rest }) => (
-          expect([tokenFile, command, preemption, vm, libvirtName]).toEqual([null, [], 'throttle', null, null]),
+        ({ tokenFile, command, preemption, vm, libvirtName, hostName, network, ...rest }) => (
+          expect([tokenFile, command, preemption, vm, libvirtName, hostName, network]).toEqual([
+            null,
+            [],
+            'throttle',
+            null,
+            null,
+            null,
+            null,
+          ]),
           rest
         ),
       ),

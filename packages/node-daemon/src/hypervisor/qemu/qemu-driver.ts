@@ -37,6 +37,8 @@ import { QmpClient, QmpError } from './qmp-client';
 import type { ReclaimContext, ReclaimSettings } from './reclaim';
 import { readRecord, reclaim, unreclaim } from './reclaim';
 import { SWAP_SERIAL } from '../guest-agent';
+import type { DiskUse, VmDisks } from '../vm-disks';
+import { diskArgs } from './disk-args';
 
 const MiB = 1024 * 1024;
 
@@ -100,6 +102,8 @@ export interface QemuDriverOptions {
   readonly agentTimeoutMs: number;
   /** Time limit of turning the guest's swap off on resume (it reads every swapped page back), ms. */
   readonly swapOffTimeoutMs: number;
+  /** Disks of image-based domains (overlay, context ISO, NIC), or null. */
+  readonly disks?: VmDisks | null;
 }
 
 interface Vm {
@@ -216,6 +220,7 @@ export class QemuDriver implements HypervisorDriver {
       // A VM that outlived the daemon: re-attach through its QMP socket.
       const vm: Vm = { pid, qmp: null, child: null, exited: false, expectExit: false, exitWaiters: [] };
       this.vms.set(d.name, vm);
+      await this.imageDisks(d.name, 'adopt', 'start').catch(() => undefined);
       try {
         await this.attachQmp(d.name, vm, Date.now() + this.opts.qmpTimeoutMs);
       } catch {
@@ -251,7 +256,22 @@ export class QemuDriver implements HypervisorDriver {
     vm.qmp?.close();
     for (const w of vm.exitWaiters.splice(0)) w();
     if (this.vms.get(domain) === vm) this.vms.delete(domain);
-    if (!vm.expectExit) this.vanished?.(domain);
+    if (!vm.expectExit) {
+      this.opts.disks?.release(domain);
+      this.vanished?.(domain);
+    }
+  }
+
+  /** QEMU arguments of the domain's image disks (none for a domain without a catalogue image). */
+  private async imageDisks(domain: string, use: DiskUse, op: string): Promise<string[]> {
+    const disks = this.opts.disks;
+    if (!disks?.has(domain)) return [];
+    try {
+      const p = await disks.prepare(domain, use);
+      return diskArgs(p.disks, p.nic);
+    } catch (err) {
+      throw new DriverError(this.kind, op, domain, `its image: ${(err as Error).message}`);
+    }
   }
 
   private async attachQmp(domain: string, vm: Vm, deadline: number): Promise<void> {
@@ -303,6 +323,7 @@ export class QemuDriver implements HypervisorDriver {
       if (f !== null && !fs.existsSync(f)) throw new DriverError(this.kind, op, domain, `${f} does not exist`);
     }
     fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+    const imageArgs = await this.imageDisks(domain, incoming ? 'restore' : 'boot', op);
     for (const ext of ['qmp', 'pid']) fs.rmSync(this.file(domain, ext), { force: true });
     const args = [
       '-name',
@@ -336,6 +357,7 @@ export class QemuDriver implements HypervisorDriver {
         ? 'virtio-balloon-pci,id=balloon0,deflate-on-oom=on'
         : 'virtio-balloon-pci,id=balloon0',
       ...(c.disk ? ['-drive', `file=${c.disk},if=virtio,format=qcow2`] : []),
+      ...imageArgs,
       ...this.agentArgs(domain),
       ...this.swapArgs(domain, incoming === null),
       ...c.extraArgs,
@@ -529,13 +551,20 @@ export class QemuDriver implements HypervisorDriver {
     fs.rmSync(this.file(domain, 'state'), { force: true });
     fs.rmSync(this.file(domain, 'reclaim'), { force: true });
     this.reclaimProblems.delete(domain);
-    const vm = await this.spawnVm(domain, 'boot', null);
+    let vm: Vm & { qmp: QmpClient };
+    try {
+      vm = await this.spawnVm(domain, 'boot', null);
+    } catch (err) {
+      this.opts.disks?.release(domain);
+      throw err;
+    }
     try {
       await this.waitReady(domain, vm, from, deadline);
       await this.enableGuestStats(vm);
       await this.setBalloonMiB(vm, this.vmConfig(domain).idleMemoryMiB ?? this.vmConfig(domain).memoryMiB, domain);
     } catch (err) {
       await this.kill(vm);
+      this.opts.disks?.release(domain);
       throw this.fail('boot', domain, err);
     }
   }
@@ -599,6 +628,7 @@ export class QemuDriver implements HypervisorDriver {
       for (const ext of ['state', 'qmp', 'pid', 'ga', 'swap', 'reclaim'])
         fs.rmSync(this.file(domain, ext), { force: true });
       this.vms.delete(domain);
+      this.opts.disks?.release(domain);
     } catch (err) {
       throw this.fail('shutdown', domain, err);
     }

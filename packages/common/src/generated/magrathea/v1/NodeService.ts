@@ -7,8 +7,14 @@ import type { DomainActionResponse as _magrathea_v1_DomainActionResponse, Domain
 import type { EndJobRequest as _magrathea_v1_EndJobRequest, EndJobRequest__Output as _magrathea_v1_EndJobRequest__Output } from '../../magrathea/v1/EndJobRequest';
 import type { EndJobResponse as _magrathea_v1_EndJobResponse, EndJobResponse__Output as _magrathea_v1_EndJobResponse__Output } from '../../magrathea/v1/EndJobResponse';
 import type { GetNodeRequest as _magrathea_v1_GetNodeRequest, GetNodeRequest__Output as _magrathea_v1_GetNodeRequest__Output } from '../../magrathea/v1/GetNodeRequest';
+import type { ListImagesRequest as _magrathea_v1_ListImagesRequest, ListImagesRequest__Output as _magrathea_v1_ListImagesRequest__Output } from '../../magrathea/v1/ListImagesRequest';
+import type { ListImagesResponse as _magrathea_v1_ListImagesResponse, ListImagesResponse__Output as _magrathea_v1_ListImagesResponse__Output } from '../../magrathea/v1/ListImagesResponse';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from '../../magrathea/v1/Node';
 import type { NodeEvent as _magrathea_v1_NodeEvent, NodeEvent__Output as _magrathea_v1_NodeEvent__Output } from '../../magrathea/v1/NodeEvent';
+import type { PullImageRequest as _magrathea_v1_PullImageRequest, PullImageRequest__Output as _magrathea_v1_PullImageRequest__Output } from '../../magrathea/v1/PullImageRequest';
+import type { PullImageResponse as _magrathea_v1_PullImageResponse, PullImageResponse__Output as _magrathea_v1_PullImageResponse__Output } from '../../magrathea/v1/PullImageResponse';
+import type { RemoveImageRequest as _magrathea_v1_RemoveImageRequest, RemoveImageRequest__Output as _magrathea_v1_RemoveImageRequest__Output } from '../../magrathea/v1/RemoveImageRequest';
+import type { RemoveImageResponse as _magrathea_v1_RemoveImageResponse, RemoveImageResponse__Output as _magrathea_v1_RemoveImageResponse__Output } from '../../magrathea/v1/RemoveImageResponse';
 import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from '../../magrathea/v1/StartJobRequest';
 import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from '../../magrathea/v1/StartJobResponse';
 import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from '../../magrathea/v1/WatchNodeRequest';
@@ -44,6 +50,51 @@ export interface NodeServiceClient extends grpc.Client {
   getNode(argument: _magrathea_v1_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
   getNode(argument: _magrathea_v1_GetNodeRequest, callback: grpc.requestCallback<_magrathea_v1_Node__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * The node's image catalogue and what its cache holds (reads).
+   */
+  ListImages(argument: _magrathea_v1_ListImagesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  ListImages(argument: _magrathea_v1_ListImagesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  ListImages(argument: _magrathea_v1_ListImagesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  ListImages(argument: _magrathea_v1_ListImagesRequest, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * The node's image catalogue and what its cache holds (reads).
+   */
+  listImages(argument: _magrathea_v1_ListImagesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  listImages(argument: _magrathea_v1_ListImagesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  listImages(argument: _magrathea_v1_ListImagesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  listImages(argument: _magrathea_v1_ListImagesRequest, callback: grpc.requestCallback<_magrathea_v1_ListImagesResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Downloads a catalogue image into the cache now (operators).
+   */
+  PullImage(argument: _magrathea_v1_PullImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  PullImage(argument: _magrathea_v1_PullImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  PullImage(argument: _magrathea_v1_PullImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  PullImage(argument: _magrathea_v1_PullImageRequest, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Downloads a catalogue image into the cache now (operators).
+   */
+  pullImage(argument: _magrathea_v1_PullImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  pullImage(argument: _magrathea_v1_PullImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  pullImage(argument: _magrathea_v1_PullImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  pullImage(argument: _magrathea_v1_PullImageRequest, callback: grpc.requestCallback<_magrathea_v1_PullImageResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Removes an image from the cache; refused while a domain uses it (operators).
+   */
+  RemoveImage(argument: _magrathea_v1_RemoveImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  RemoveImage(argument: _magrathea_v1_RemoveImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  RemoveImage(argument: _magrathea_v1_RemoveImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  RemoveImage(argument: _magrathea_v1_RemoveImageRequest, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Removes an image from the cache; refused while a domain uses it (operators).
+   */
+  removeImage(argument: _magrathea_v1_RemoveImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  removeImage(argument: _magrathea_v1_RemoveImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  removeImage(argument: _magrathea_v1_RemoveImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  removeImage(argument: _magrathea_v1_RemoveImageRequest, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
+  
   StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
   StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
   StartJob(argument: _magrathea_v1_StartJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
@@ -78,6 +129,21 @@ export interface NodeServiceHandlers extends grpc.UntypedServiceImplementation {
   
   GetNode: grpc.handleUnaryCall<_magrathea_v1_GetNodeRequest__Output, _magrathea_v1_Node>;
   
+  /**
+   * The node's image catalogue and what its cache holds (reads).
+   */
+  ListImages: grpc.handleUnaryCall<_magrathea_v1_ListImagesRequest__Output, _magrathea_v1_ListImagesResponse>;
+  
+  /**
+   * Downloads a catalogue image into the cache now (operators).
+   */
+  PullImage: grpc.handleUnaryCall<_magrathea_v1_PullImageRequest__Output, _magrathea_v1_PullImageResponse>;
+  
+  /**
+   * Removes an image from the cache; refused while a domain uses it (operators).
+   */
+  RemoveImage: grpc.handleUnaryCall<_magrathea_v1_RemoveImageRequest__Output, _magrathea_v1_RemoveImageResponse>;
+  
   StartJob: grpc.handleUnaryCall<_magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse>;
   
   /**
@@ -92,6 +158,9 @@ export interface NodeServiceDefinition extends grpc.ServiceDefinition {
   DomainAction: MethodDefinition<_magrathea_v1_DomainActionRequest, _magrathea_v1_DomainActionResponse, _magrathea_v1_DomainActionRequest__Output, _magrathea_v1_DomainActionResponse__Output>
   EndJob: MethodDefinition<_magrathea_v1_EndJobRequest, _magrathea_v1_EndJobResponse, _magrathea_v1_EndJobRequest__Output, _magrathea_v1_EndJobResponse__Output>
   GetNode: MethodDefinition<_magrathea_v1_GetNodeRequest, _magrathea_v1_Node, _magrathea_v1_GetNodeRequest__Output, _magrathea_v1_Node__Output>
+  ListImages: MethodDefinition<_magrathea_v1_ListImagesRequest, _magrathea_v1_ListImagesResponse, _magrathea_v1_ListImagesRequest__Output, _magrathea_v1_ListImagesResponse__Output>
+  PullImage: MethodDefinition<_magrathea_v1_PullImageRequest, _magrathea_v1_PullImageResponse, _magrathea_v1_PullImageRequest__Output, _magrathea_v1_PullImageResponse__Output>
+  RemoveImage: MethodDefinition<_magrathea_v1_RemoveImageRequest, _magrathea_v1_RemoveImageResponse, _magrathea_v1_RemoveImageRequest__Output, _magrathea_v1_RemoveImageResponse__Output>
   StartJob: MethodDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobResponse, _magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse__Output>
   WatchNode: MethodDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_NodeEvent, _magrathea_v1_WatchNodeRequest__Output, _magrathea_v1_NodeEvent__Output>
 }
