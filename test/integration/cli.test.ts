@@ -114,14 +114,14 @@ describe('magrathea against a plaintext daemon', () => {
     const only = json(await cliIn(dir, ['status', '--state', 'preempted,offline', '--json']));
     expect(only.domains.map((x: { name: string }) => x.name)).toEqual(['meta', 'egee']);
     expect((await cliIn(dir, ['status', '--state', 'running-priority'])).stdout).toMatch(
-      /\npriv\s+priority\s+running-priority\s+3\.pbs\*/,
+      /\npriv\s+priority\s+-\s+running-priority\s+3\.pbs\*/,
     );
   });
 
   test('the NOTES column: a priority domain is never "preempted"; the markers are explained in a legend', async () => {
     await new Promise((r) => setTimeout(r, 1200)); // meta accumulates preempted CPU-seconds
     const t = (await cliIn(dir, ['status'])).stdout;
-    expect(t).toMatch(/\nmeta\s+normal\s+preempted\s+1\.pbs\s+.*preempted \d+ cpu-s/);
+    expect(t).toMatch(/\nmeta\s+normal\s+-\s+preempted\s+1\.pbs\s+.*preempted \d+ cpu-s/);
     const priv = t.split('\n').find((l) => l.startsWith('priv'))!;
     expect(priv).not.toMatch(/preempted/);
     expect(t).toMatch(/JOB\* a job that may not be preempted/);

@@ -132,7 +132,7 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     let r = await cli(['domain', 'offline', 'egee', '--node', d.admin, '--reason', 'disk check']);
     expect(r).toMatchObject({ code: 0 });
     const table = (await cli(['status', '--node', d.addr])).stdout;
-    expect(table).toMatch(/egee\s+normal\s+free\s+-\s+\S+ ago\s+\d+\s+offline: disk check/);
+    expect(table).toMatch(/egee\s+normal\s+-\s+free\s+-\s+\S+ ago\s+\d+\s+offline: disk check/);
     r = await cli(['job', 'start', '--node', d.admin, '--domain', 'egee', '--job', 'x1']);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/offline: domain egee is offline: disk check/);
