@@ -30,7 +30,7 @@ const guestHasDisks = (() => {
   try {
     execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
     execFileSync('genisoimage', ['--version'], { stdio: 'ignore' });
-    return fs.readFileSync(path.join(GUEST, 'features'), 'utf8').includes('disk-context');
+    return fs.readFileSync(path.join(GUEST, 'guest-version'), 'utf8').includes('disk-context');
   } catch {
     return false;
   }
