@@ -67,10 +67,16 @@ export function preemptPartially(ds: Draft[], m: CpuCounting, need: number, atMs
   const choice = chooseVictims(victimUnits(ds, m), need);
   if (!choice) return null;
   const preempted: string[] = [];
+  const chosen = new Map<string, Set<string>>();
   for (const u of choice.units) {
-    const d = ds.find((x) => x.name === u.domain) as Draft;
+    const ids = chosen.get(u.domain) ?? new Set<string>();
+    for (const j of u.jobs) ids.add(j);
+    chosen.set(u.domain, ids);
+  }
+  for (const [name, ids] of chosen) {
+    const d = ds.find((x) => x.name === name) as Draft;
     d.jobs = d.jobs.map((j) =>
-      u.jobs.includes(j.id) ? { ...j, suspendedSinceMs: atMs, preemptions: (j.preemptions ?? 0) + 1 } : j,
+      ids.has(j.id) ? { ...j, suspendedSinceMs: atMs, preemptions: (j.preemptions ?? 0) + 1 } : j,
     );
   }
   for (const d of ds) {
@@ -106,13 +112,17 @@ export function resumeFitting(ds: Draft[], m: CpuCounting, atMs: number, resumed
     }
   });
   cands.sort((a, b) => a.since - b.since || a.order - b.order);
+  const back = new Map<Draft, Set<string>>();
   for (const c of cands) {
     const need = cpusOf(c.jobs);
     if (need > free) continue;
     free -= need;
-    const ids = new Set(c.jobs.map((j) => j.id));
-    c.d.jobs = c.d.jobs.map((j) => (ids.has(j.id) ? (settleJobs(c.d, atMs, [j])[0] as JobRecord) : j));
+    const ids = back.get(c.d) ?? new Set<string>();
+    for (const j of c.jobs) ids.add(j.id);
+    back.set(c.d, ids);
   }
+  for (const [d, ids] of back)
+    d.jobs = d.jobs.map((j) => (ids.has(j.id) ? (settleJobs(d, atMs, [j])[0] as JobRecord) : j));
   for (const d of ds) {
     if (d.class !== 'normal') continue;
     const anyRuns = d.jobs.some((j) => j.suspendedSinceMs === null);

@@ -101,12 +101,12 @@ export function planDriverOps(prev: NodeState, next: NodeState, skip: ReadonlySe
       ops.push({ op, domain: d.name });
     }
     if (!perJob.has(d.name) || to === 'off') return;
-    const stop = d.jobs.filter(
-      (j) => j.suspendedSinceMs !== null && before.jobs.find((k) => k.id === j.id)?.suspendedSinceMs === null,
-    );
+    const was = new Map(before.jobs.map((k) => [k.id, k]));
+    const now = new Map(d.jobs.map((j) => [j.id, j]));
+    const stop = d.jobs.filter((j) => j.suspendedSinceMs !== null && was.get(j.id)?.suspendedSinceMs === null);
     // Resumed, or ended while suspended (its processes must be let go to die).
     const cont = before.jobs.filter(
-      (k) => k.suspendedSinceMs !== null && (d.jobs.find((j) => j.id === k.id)?.suspendedSinceMs ?? null) === null,
+      (k) => k.suspendedSinceMs !== null && (now.get(k.id)?.suspendedSinceMs ?? null) === null,
     );
     if (stop.length > 0) ops.push({ op: 'stop-jobs', domain: d.name, jobs: stop.map((j) => j.id) });
     if (cont.length > 0) ops.push({ op: 'continue-jobs', domain: d.name, jobs: cont.map((j) => j.id) });

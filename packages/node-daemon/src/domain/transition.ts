@@ -136,14 +136,22 @@ function finish(
     const before = prev.domains[i] as DomainRecord;
     if (sameRecord(before, d)) return before;
     changed.push(d.name);
-    for (const j of d.jobs) {
-      const was = before.jobs.find((k) => k.id === j.id);
-      if (!was) continue;
-      if (was.suspendedSinceMs === null && j.suspendedSinceMs !== null)
-        suspendedJobs.push({ domain: d.name, jobId: j.id });
-      if (was.suspendedSinceMs !== null && j.suspendedSinceMs === null)
-        resumedJobs.push({ domain: d.name, jobId: j.id });
-    }
+    // Job lists keep their order (starts append, ends cut out, suspensions replace in place):
+    // one walk pairs each job with its record before; only a record that is not the same object can differ.
+    // In exclusive mode jobs are suspended or resumed only with their domain's state: no walk otherwise.
+    let k = 0;
+    if (prev.cpuCounting || d.state !== before.state)
+      for (const j of d.jobs) {
+        while (k < before.jobs.length && (before.jobs[k] as JobRecord).id !== j.id) k++;
+        const was = before.jobs[k];
+        if (!was) break; // a new job (appended), and nothing after it was there before
+        k++;
+        if (was === j) continue;
+        if (was.suspendedSinceMs === null && j.suspendedSinceMs !== null)
+          suspendedJobs.push({ domain: d.name, jobId: j.id });
+        if (was.suspendedSinceMs !== null && j.suspendedSinceMs === null)
+          resumedJobs.push({ domain: d.name, jobId: j.id });
+      }
     return { ...d, generation: gen, sinceMs: d.state === before.state ? before.sinceMs : atMs };
   });
   const noop = changed.length === 0;
