@@ -107,7 +107,7 @@ describe('partial preemption through a real daemon (CPU-counting mode)', () => {
     expect((err as grpc.ServiceError).details).toMatch(/needs 1 CPU\(s\); 0 of the node's 8 are free for batch work/);
 
     const status = await cli(['status', '--node', d!.addr]);
-    expect(status.stdout).toMatch(/egee +normal +preempted +3\.pbs/);
+    expect(status.stdout).toMatch(/egee +normal +- +preempted +3\.pbs/);
 
     // The suspension is in the journal: a restarted daemon has the same jobs suspended.
     client.close();
