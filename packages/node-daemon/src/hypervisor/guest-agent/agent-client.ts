@@ -67,17 +67,13 @@ export class GuestAgent {
     socket.on('error', () => undefined); // 'close' follows
   }
 
-  /**
-   * Connects to the agent's socket and re-synchronises; resolves once the agent answered.
-   * `timeoutMs` bounds the whole handshake and, later, each request.
-   */
-  static async connect(socketPath: string, timeoutMs: number): Promise<GuestAgent> {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
+  private static open(socketPath: string, waitMs: number, timeoutMs: number): Promise<net.Socket> {
+    return new Promise<net.Socket>((resolve, reject) => {
       const s = net.createConnection(socketPath);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new AgentError(`cannot connect to ${socketPath} within ${timeoutMs} ms`, 'timeout'));
-      }, timeoutMs);
+      }, waitMs);
       s.once('connect', () => {
         clearTimeout(timer);
         resolve(s);
@@ -87,6 +83,27 @@ export class GuestAgent {
         reject(new AgentError(`cannot connect to ${socketPath}: ${err.message}`, 'closed'));
       });
     });
+  }
+
+  /**
+   * Connects to the agent's socket and re-synchronises; resolves once the agent answered.
+   * `timeoutMs` bounds the whole handshake and, later, each request.
+   */
+  static async connect(socketPath: string, timeoutMs: number): Promise<GuestAgent> {
+    // QEMU's chardev serves one client and stops listening while one is connected: right after
+    // an earlier session closed, a connection may be refused until QEMU has seen that close.
+    // Refusals are retried until the time limit; anything else (no socket) fails at once.
+    const deadline = Date.now() + timeoutMs;
+    let socket: net.Socket | null = null;
+    while (socket === null) {
+      try {
+        socket = await GuestAgent.open(socketPath, Math.max(1, deadline - Date.now()), timeoutMs);
+      } catch (err) {
+        const refused = err instanceof AgentError && /ECONNREFUSED|EAGAIN/.test(err.message);
+        if (!refused || Date.now() + 50 >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     const agent = new GuestAgent(socket, timeoutMs);
     try {
       await agent.sync();
