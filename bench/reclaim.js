@@ -20,15 +20,7 @@ const GUEST = path.resolve(__dirname, '../.cache/guest');
 /** The guest side of a test uses the daemon's own agent client (built). */
 const AGENT = path.resolve(__dirname, '../packages/node-daemon/dist/hypervisor/guest-agent');
 
-const FILL = [
-  'mkdir -p /fill /sys/fs/cgroup/jobs/j1',
-  'mount -t tmpfs -o size=460m tmpfs /fill',
-  'head -c 4194304 /dev/urandom > /fill/seed',
-  'i=0; while [ $i -lt 75 ]; do echo "$i"; cat /fill/seed; i=$((i+1)); done > /fill/data',
-  'rm /fill/seed',
-  "setsid sh -c 'echo $$ > /sys/fs/cgroup/jobs/j1/cgroup.procs; exec sleep 1000000' </dev/null >/dev/null 2>&1 &",
-  "md5sum /fill/data | cut -d' ' -f1",
-].join('\n');
+const { FILL_BATCH: FILL } = require('./guest-fill');
 
 /** @param {number} pid */
 function rss(pid) {

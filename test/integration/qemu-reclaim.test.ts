@@ -14,6 +14,7 @@
  * process's own memory group (never at the root), and hierarchy accounting is checked (a limit
  * on a parent counts its children only with memory.use_hierarchy = 1).
  */
+import { FILL_BATCH } from '../../bench/guest-fill';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
@@ -164,16 +165,6 @@ domains:
   }
 }
 
-/** The batch job: 300 MiB of data in tmpfs (4 MiB of random bytes, 75 numbered copies), its checksum, and a process in the jobs cgroup. */
-const FILL_BATCH = [
-  'mkdir -p /fill /sys/fs/cgroup/jobs/j1',
-  'mount -t tmpfs -o size=460m tmpfs /fill',
-  'head -c 4194304 /dev/urandom > /fill/seed',
-  'i=0; while [ $i -lt 75 ]; do echo "$i"; cat /fill/seed; i=$((i+1)); done > /fill/data',
-  'rm /fill/seed',
-  "setsid sh -c 'echo $$ > /sys/fs/cgroup/jobs/j1/cgroup.procs; exec sleep 1000000' </dev/null >/dev/null 2>&1 &",
-  "md5sum /fill/data | cut -d' ' -f1",
-].join('\n');
 const CHECKSUM = "md5sum /fill/data | cut -d' ' -f1";
 const JOB_STATES = "for p in $(cat /sys/fs/cgroup/jobs/j1/cgroup.procs); do cut -d' ' -f3 /proc/$p/stat; done";
 /** The priority job: 400 MiB (written, so the priority QEMU really holds it). */
