@@ -21,6 +21,23 @@ const GUEST = path.resolve(__dirname, '../.cache/guest');
 const AGENT = path.resolve(__dirname, '../packages/node-daemon/dist/hypervisor/guest-agent');
 
 const { FILL_BATCH: FILL } = require('./guest-fill');
+const { SWAP_SERIAL } = require(path.join(AGENT, 'guest-commands'));
+
+/** MiB written by the in-guest raw write test of the swap disk. */
+const GUEST_RAW_MIB = 128;
+/**
+ * The raw write path the swapped pages take: O_DIRECT writes to the swap disk from inside the
+ * guest (virtio-blk, emulated under TCG). Run before the disk is first turned on as swap (the
+ * reclaim formats it then).
+ */
+const GUEST_RAW_WRITE = [
+  'dev=',
+  'for b in /sys/block/vd*; do',
+  `  [ "$(cat "$b/serial" 2>/dev/null)" = ${SWAP_SERIAL} ] && dev=/dev/\${b##*/}`,
+  'done',
+  '[ -n "$dev" ] || { echo "no swap disk"; exit 3; }',
+  `dd if=/dev/zero of="$dev" bs=1M count=${GUEST_RAW_MIB} oflag=direct conv=fsync 2>/dev/null`,
+].join('\n');
 
 /** @param {number} pid */
 function rss(pid) {
@@ -86,6 +103,12 @@ domains:
       if (i > 2400) throw new Error('guests did not boot in 240 s');
       await new Promise((r) => setTimeout(r, 100));
     }
+    let guestRaw = 0;
+    if (mode === 'reclaim') {
+      const g0 = process.hrtime.bigint();
+      await sh(runDir, 'batch', GUEST_RAW_WRITE);
+      guestRaw = (GUEST_RAW_MIB * MiB) / (Number(process.hrtime.bigint() - g0) / 1e9);
+    }
     await unary(c, 'StartJob', { domain: 'batch', job_id: 'b', preemptible: true });
     const sum = await sh(runDir, 'batch', FILL);
     const before = rss(pid());
@@ -116,6 +139,7 @@ domains:
       resumeMs,
       intact,
       raw,
+      guestRaw,
     };
   } finally {
     c.close();
@@ -159,7 +183,10 @@ async function run() {
       fmt(rate, 1),
       `${fmt(m.raw / MiB, 0)} MiB/s → ${((100 * rate) / (m.raw / MiB)).toFixed(0)} %`,
       mode === 'reclaim'
-        ? `${fmt(m.balloonMs / 1000, 2)} s → ${((100 * m.released) / MiB / (m.balloonMs / 1000) / (m.raw / MiB)).toFixed(0)} %`
+        ? `${fmt(m.guestRaw / MiB, 0)} MiB/s → ${((100 * rate) / (m.guestRaw / MiB)).toFixed(0)} %`
+        : '—',
+      mode === 'reclaim'
+        ? `${fmt(m.balloonMs / 1000, 2)} s, ${fmt(m.released / MiB / (m.balloonMs / 1000), 0)} MiB/s → ${((100 * m.released) / (m.balloonMs / 1000) / m.guestRaw).toFixed(0)} % of guest raw`
         : '—',
       m.outcome,
       fmt(m.resumeMs / 1000, 2),
@@ -167,8 +194,11 @@ async function run() {
     ]);
   }
   const reclaimRow = rows.find((r) => r[0] === 'reclaim');
+  /** @param {string | undefined} cell */
+  const pct = (cell) => Number.parseFloat(cell?.split('→ ')[1] ?? '0');
+  const verdict = (/** @type {number} */ p) => (p >= 50 ? 'met' : 'MISSED');
   const goal = reclaimRow
-    ? `reclaim release rate against raw: ${reclaimRow[4]?.split('→ ')[1] ?? '?'} — ${Number.parseFloat(reclaimRow[4]?.split('→ ')[1] ?? '0') >= 50 ? 'met' : 'MISSED'} (goal ≥ 50 %, the original 77 %)`
+    ? `reclaim release rate: ${pct(reclaimRow[5])} % of the guest's own raw write rate to its swap disk for the whole preemption (${verdict(pct(reclaimRow[5]))}), ${Number.parseFloat(reclaimRow[6]?.split('→ ')[1] ?? '0')} % for the balloon phase alone (${verdict(Number.parseFloat(reclaimRow[6]?.split('→ ')[1] ?? '0'))}); ${pct(reclaimRow[4])} % of the host disk's raw rate (${verdict(pct(reclaimRow[4]))}). Goal ≥ 50 %; the original reached 77 % on Xen with near-native I/O`
     : 'no reclaim row';
   return {
     title: 'Memory really released per preemption mode (qemu driver, 512 MiB guest, 300 MiB job data)',
@@ -179,8 +209,9 @@ async function run() {
           'released MiB (reported)',
           'time to release s',
           'rate MiB/s',
-          'raw disk write → rate/raw',
-          'balloon step → rate/raw',
+          'host raw disk write → rate/raw',
+          'guest raw swap-disk write → rate/raw',
+          'balloon phase alone → rate/guest raw',
           'reclaim outcome',
           'resume s',
           'job data intact',
@@ -191,9 +222,10 @@ async function run() {
     notes: [
       hasQemu ? goal : 'QEMU or the test guest is missing (sh test/setup.sh): no rows',
       'One TCG guest (-m 512) whose job wrote 300 MiB of random-based data into tmpfs and recorded its md5, preempted by a priority job in a second guest through a real magrathead, then resumed (EndJob); the md5 is checked after resume. One preemption per mode, all in this run.',
-      "released = QEMU resident set before minus after, read from /proc by the benchmark; (reported) = what the daemon reports in GetNode. time to release = the daemon's preempt phase; rate = released / that time. raw disk write = dd of 256 MiB with oflag=direct into the directory of the swap file, in the same run.",
+      "released = QEMU resident set before minus after, read from /proc by the benchmark; (reported) = what the daemon reports in GetNode. time to release = the daemon's preempt phase; rate = released / that time. host raw disk write = dd of 256 MiB with oflag=direct into the directory of the swap file; guest raw swap-disk write = dd of 128 MiB with oflag=direct onto the swap disk from inside the batch guest before its first swap-on (the path swapped pages take: virtio-blk under TCG); both in the same run.",
       'reclaim: stop the job, drop caches, swap on (512 MiB sparse file, O_DIRECT), balloon in 64 MiB steps; resume = deflate, swap off (every swapped page read back), continue. throttle = cpu.shares 2 + balloon to the guest-stats floor; pause = QMP stop; save = migrate to a file and quit.',
-      "The machine has 2 cores shared with other work and no KVM: the guest kernel swapping and ballooning 4 KiB pages runs emulated (TCG), which, not the disk, bounds the reclaim rate here; rates are lower bounds for real hardware. save's rate can exceed the raw O_DIRECT rate because the state file goes through the host page cache.",
+      'The whole preemption includes about 0.7 s of fixed steps through the guest agent (connect, stop the jobs, drop caches, swap on, read meminfo): each is a shell started in the guest by the reference agent (a busybox script) under TCG; a stock qemu-ga answers faster.',
+      "The machine has 2 cores shared with other work and no KVM: the guest kernel swapping and ballooning 4 KiB pages runs emulated (TCG), which, not the host disk, bounds the reclaim rate here (compare the guest's own raw write rate with the host's); rates are lower bounds for real hardware. save's rate can exceed the raw O_DIRECT rate because the state file goes through the host page cache.",
     ],
   };
 }
