@@ -57,7 +57,7 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
           commands: env.commands,
           // The config loader refuses `save` for cgroup domains.
           modes: Object.fromEntries(
-            Object.entries(env.modes).map(([d, m]) => [d, m === 'pause' ? 'pause' : 'throttle']),
+            Object.entries(env.modes).map(([d, m]) => [d, m === 'pause' || m === 'reclaim' ? m : 'throttle']),
           ),
         },
         env.signaller,

@@ -246,10 +246,19 @@ describe('reclaim configuration', () => {
     ]);
   });
 
-  test('the cgroup and libvirt drivers refuse reclaim with the reason', () => {
+  test('the cgroup driver takes reclaim and its settings; the libvirt driver refuses reclaim with the reason', () => {
     expect(
       problems({ driver: { kind: 'cgroup' }, domains: [{ name: 'a', preemption: 'reclaim', command: ['/bin/true'] }] }),
-    ).toEqual([expect.stringMatching(/^domains\.0\.preemption: reclaim is not available with the cgroup driver/)]);
+    ).toEqual([]);
+    expect(
+      problems({
+        driver: { kind: 'cgroup', cgroup: { reclaimDeadlineMs: 50, reclaimStepMiB: 0 } },
+        domains: [{ name: 'a', preemption: 'reclaim', command: ['/bin/true'] }],
+      }),
+    ).toEqual([
+      'driver.cgroup.reclaimDeadlineMs: must be an integer from 100 to 3600000, got 50',
+      'driver.cgroup.reclaimStepMiB: must be an integer from 1 to 1048576, got 0',
+    ]);
     expect(
       problems({ driver: { kind: 'libvirt' }, domains: [{ name: 'a', preemption: 'reclaim', libvirtName: 'a' }] }),
     ).toEqual([expect.stringMatching(/^domains\.0\.preemption: reclaim is implemented by the qemu driver only/)]);

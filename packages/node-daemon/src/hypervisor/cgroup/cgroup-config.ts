@@ -7,13 +7,23 @@ import type { CgroupDriverOptions } from './cgroup-driver';
 /** `driver.cgroup` (the per-domain commands and modes come from `domains[]`). */
 export function checkCgroup(c: ConfigChecker, v: unknown): Omit<CgroupDriverOptions, 'commands' | 'modes'> {
   const at = 'driver.cgroup';
-  const cg = c.object(v, at, ['mount', 'root', ...SHARE_KEYS, 'preemptedMemoryBytes', 'stopTimeoutMs']);
+  const cg = c.object(v, at, [
+    'mount',
+    'root',
+    ...SHARE_KEYS,
+    'preemptedMemoryBytes',
+    'stopTimeoutMs',
+    'reclaimDeadlineMs',
+    'reclaimStepMiB',
+  ]);
   return {
     mount: c.string(cg, 'mount', at) ?? '/sys/fs/cgroup',
     root: c.string(cg, 'root', at, CGROUP_NAME) ?? 'magrathea',
     ...checkShares(c, cg, at),
     preemptedMemoryBytes: c.int(cg, 'preemptedMemoryBytes', at, 4096, Number.MAX_SAFE_INTEGER) ?? 64 * 1024 * 1024,
     stopTimeoutMs: c.int(cg, 'stopTimeoutMs', at, 0, 600_000) ?? 5000,
+    reclaimDeadlineMs: c.int(cg, 'reclaimDeadlineMs', at, 100, 3_600_000) ?? 60_000,
+    reclaimStepBytes: (c.int(cg, 'reclaimStepMiB', at, 1, 1_048_576) ?? 64) * 1024 * 1024,
   };
 }
 
@@ -48,10 +58,5 @@ export function checkCgroupDomains(c: ConfigChecker, domains: readonly DomainUse
         'save is not possible with the cgroup driver here (CRIU does not work on this kernel); use throttle or pause',
       );
     }
-    if (d.preemption === 'reclaim')
-      c.fail(
-        `domains.${i}.preemption`,
-        'reclaim is not available with the cgroup driver: it would push the jobs to the host swap through the memory limit, and is not implemented yet (nor testable here: these hosts have no swap); use throttle or pause',
-      );
   });
 }

@@ -6,7 +6,10 @@
  *
  * Preempt = freeze the tree, drop its CPU shares, and try to lower its memory limit; what was
  * really given back is measured (a frozen group without swap gives back no memory) and
- * reported. Save/restore needs CRIU, which does not work here: those operations are refused.
+ * reported. `reclaim` freezes the tree and lowers the limit step by step to the target while
+ * watching the group's usage: the kernel pushes the frozen pages to the host's swap (a host
+ * without swap is refused when the driver starts). Save/restore needs CRIU, which does not work
+ * here: those operations are refused.
  *
  * CPU-counting mode stops single jobs (stopJobs): a job's processes are the domain's processes
  * whose environment names it (`PBS_JOBID`, which pbs_mom gives every process of a job); they
@@ -33,8 +36,11 @@ export interface CgroupDriverOptions {
   readonly root: string;
   /** Command (argv) of each domain. */
   readonly commands: Readonly<Record<string, readonly string[]>>;
-  /** Preemption mode of each domain: throttle (keeps running, minimal CPU shares) or pause (frozen). */
-  readonly modes: Readonly<Record<string, 'throttle' | 'pause'>>;
+  /**
+   * Preemption mode of each domain: throttle (keeps running, minimal CPU shares), pause (frozen)
+   * or reclaim (frozen, and its memory pushed to the host swap through the memory limit).
+   */
+  readonly modes: Readonly<Record<string, CgroupPreemption>>;
   /** cpu.shares of a running, idle and preempted domain. Defaults 1024, 64, 2. */
   readonly activeShares: number;
   readonly idleShares: number;
@@ -43,6 +49,12 @@ export interface CgroupDriverOptions {
   readonly preemptedMemoryBytes: number;
   /** Time for the tree to stop after SIGTERM before SIGKILL, ms. Default 5000. */
   readonly stopTimeoutMs: number;
+  /** reclaim: how long the memory limit may take to reach the target, ms. Default 60000. */
+  readonly reclaimDeadlineMs: number;
+  /** reclaim: the limit goes down by this much at a time, bytes. Default 64 MiB. */
+  readonly reclaimStepBytes: number;
+  /** The host's /proc/meminfo (swap present and free). Default: read it. */
+  readonly meminfo?: () => string;
   /** The environment of a process, NUL-separated. Default: /proc/PID/environ. */
   readonly environOf?: (pid: number) => string;
 }
@@ -53,7 +65,17 @@ const JOB_CONTROLLERS = ['freezer', 'cpuacct'] as const;
 /** The child group of a job: its id with anything but [A-Za-z0-9_.-] made `_` (PBS ids: `12[3].server`). */
 export const jobGroupName = (jobId: string): string => `job.${jobId.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 type Controller = (typeof CONTROLLERS)[number];
+export type CgroupPreemption = 'throttle' | 'pause' | 'reclaim';
 const UNLIMITED = '-1';
+/** Within this of the target counts as reached (usage moves in pages, and by the page cache of the tree). */
+const RECLAIM_CLOSE_ENOUGH = 4 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+/** SwapTotal and SwapFree of a /proc/meminfo text, bytes (0 when absent). */
+export function hostSwap(meminfo: string): { totalBytes: number; freeBytes: number } {
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(meminfo)?.[1] ?? 0) * 1024;
+  return { totalBytes: kb('SwapTotal'), freeBytes: kb('SwapFree') };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -128,7 +150,21 @@ export class CgroupDriver implements HypervisorDriver {
     for (const c of CONTROLLERS) fs.mkdirSync(this.dir(c, domain), { recursive: true });
   }
 
+  private meminfo(): string {
+    return this.opts.meminfo?.() ?? fs.readFileSync('/proc/meminfo', 'utf8');
+  }
+
   start(domains: readonly AdoptedDomain[]): Promise<void> {
+    const reclaiming = Object.entries(this.opts.modes).filter(([, m]) => m === 'reclaim');
+    if (reclaiming.length > 0 && hostSwap(this.meminfo()).totalBytes === 0)
+      return Promise.reject(
+        new DriverError(
+          this.kind,
+          'start',
+          reclaiming[0]![0],
+          `preemption: reclaim needs swap on the host (SwapTotal is 0 in /proc/meminfo): a frozen group's memory can only be given back by swapping it out; add swap, or use throttle or pause for ${reclaiming.map(([d]) => d).join(', ')}`,
+        ),
+      );
     // The groups and their processes survive a daemon restart: nothing to do but check access.
     for (const d of domains) {
       try {
@@ -296,6 +332,7 @@ export class CgroupDriver implements HypervisorDriver {
       const before = this.memoryUsage(domain);
       const sharesBefore = Number(this.read('cpu', domain, 'cpu.shares'));
       const mode = this.opts.modes[domain] ?? 'throttle';
+      if (mode === 'reclaim') return await this.reclaim(domain, before, sharesBefore);
       if (mode === 'pause') await this.freezer(domain, 'FROZEN');
       this.write('cpu', domain, 'cpu.shares', String(this.opts.preemptedShares));
       try {
@@ -316,9 +353,66 @@ export class CgroupDriver implements HypervisorDriver {
     }
   }
 
+  /**
+   * Freezes the tree, then lowers its memory limit a step at a time towards the target while
+   * the kernel swaps its pages out; each write runs off the event loop (the kernel reclaims
+   * inside it). Stops at the target, when the kernel can take no more (EBUSY with no new low),
+   * or at the deadline, and says which.
+   */
+  private async reclaim(domain: string, before: number, sharesBefore: number): Promise<ReleaseMeasurement> {
+    const steps: { name: string; millis: number }[] = [];
+    const t0 = Date.now();
+    await this.freezer(domain, 'FROZEN');
+    this.write('cpu', domain, 'cpu.shares', String(this.opts.preemptedShares));
+    steps.push({ name: 'freeze', millis: Date.now() - t0 });
+    const target = this.opts.preemptedMemoryBytes;
+    const limitFile = path.join(this.dir('memory', domain), 'memory.limit_in_bytes');
+    const t1 = Date.now();
+    const deadline = t1 + this.opts.reclaimDeadlineMs;
+    let reason = '';
+    for (;;) {
+      const usage = this.memoryUsage(domain);
+      if (usage <= target + RECLAIM_CLOSE_ENOUGH) break;
+      if (Date.now() >= deadline) {
+        reason = `the group was at ${Math.round(usage / MiB)} MiB of the ${Math.round(target / MiB)} MiB target at reclaimDeadlineMs (${this.opts.reclaimDeadlineMs} ms)`;
+        break;
+      }
+      const next = Math.max(target, usage - this.opts.reclaimStepBytes);
+      try {
+        await fs.promises.writeFile(limitFile, String(next));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+        if (this.memoryUsage(domain) < usage) continue; // the kernel got some: try again
+        const swap = hostSwap(this.meminfo());
+        reason = `the kernel could not take the group below ${Math.round(usage / MiB)} MiB (target ${Math.round(target / MiB)} MiB; host swap free ${Math.round(swap.freeBytes / MiB)} of ${Math.round(swap.totalBytes / MiB)} MiB)`;
+        break;
+      }
+      // The kernel reclaims inside the write; a limit taken while the usage stays above it is
+      // not a memory controller that gives back (never loop on it).
+      const now = this.memoryUsage(domain);
+      if (now > next + RECLAIM_CLOSE_ENOUGH) {
+        reason = `memory.limit_in_bytes took ${Math.round(next / MiB)} MiB but the group's usage stays at ${Math.round(now / MiB)} MiB`;
+        break;
+      }
+    }
+    steps.push({ name: 'memory-limit', millis: Date.now() - t1 });
+    const after = this.memoryUsage(domain);
+    return {
+      mode: 'reclaim',
+      memoryReleasedBytes: Math.max(0, before - after),
+      cpuWeightBefore: sharesBefore,
+      cpuWeightAfter: this.opts.preemptedShares,
+      outcome: reason ? 'kept' : 'reached',
+      reason,
+      steps,
+      targetBytes: target,
+    };
+  }
+
   async resume(domain: string): Promise<void> {
     try {
-      this.write('memory', domain, 'memory.limit_in_bytes', UNLIMITED);
+      // Off the event loop: raising the limit is quick, but the write is the same file.
+      await fs.promises.writeFile(path.join(this.dir('memory', domain), 'memory.limit_in_bytes'), UNLIMITED);
       this.write('cpu', domain, 'cpu.shares', String(this.opts.activeShares));
       await this.freezer(domain, 'THAWED');
     } catch (err) {
