@@ -76,6 +76,9 @@ class Node {
   async start(batchMode: string, extra = ''): Promise<void> {
     fs.mkdirSync(this.memcg);
     fs.writeFileSync(path.join(this.memcg, 'memory.limit_in_bytes'), String(NODE_RAM_MIB * MiB));
+    // No host swap for the node either, even where the host has some (or a test turned it on).
+    const memsw = path.join(this.memcg, 'memory.memsw.limit_in_bytes');
+    if (fs.existsSync(memsw)) fs.writeFileSync(memsw, String(NODE_RAM_MIB * MiB));
     // Joins the daemon to the group before it starts anything: its QEMUs are born inside.
     const preload = path.join(this.dir, 'join-memcg.js');
     fs.writeFileSync(
