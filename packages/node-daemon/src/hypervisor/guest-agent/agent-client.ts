@@ -43,6 +43,12 @@ export interface ExecResult {
 type Waiter = { resolve: (line: string) => void; reject: (err: Error) => void };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * guest-exec-status is polled at 20, 40, then every 50 ms: a preemption's guest steps are short
+ * commands on its critical path (stop the jobs, drop caches, swap on), and each one's end is seen
+ * only at the next poll.
+ */
+const EXEC_POLL_MAX_MS = 50;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -208,7 +214,7 @@ export class GuestAgent {
         return { exitCode, output: out.slice(0, MAX_OUTPUT) };
       }
       await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
-      pause = Math.min(200, pause * 2);
+      pause = Math.min(EXEC_POLL_MAX_MS, pause * 2);
     }
   }
 
