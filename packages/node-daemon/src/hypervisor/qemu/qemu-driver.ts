@@ -41,6 +41,8 @@ import type { DiskUse, VmDisks } from '../vm-disks';
 import { diskArgs } from './disk-args';
 
 const MiB = 1024 * 1024;
+/** A shrink waits at most this long for the balloon to give the memory back. */
+const SHRINK_DEADLINE_MS = 60_000;
 
 export interface QemuVmConfig {
   /** Guest kernel (an uncompressed vmlinux boots fastest under TCG), absolute path. */
@@ -597,6 +599,38 @@ export class QemuDriver implements HypervisorDriver {
     }
   }
 
+  /**
+   * Waits until the balloon is within a MiB of `target`, has made no new low for `stallMs` (the
+   * guest gave what it could), or `deadlineMs` is up.
+   */
+  private async settleBalloon(vm: Vm & { qmp: QmpClient }, target: number, stallMs: number, deadlineMs: number) {
+    const until = Date.now() + deadlineMs;
+    let last = await this.balloonActual(vm);
+    let lastMove = Date.now();
+    while (Date.now() < until && last > target + MiB && Date.now() - lastMove < stallMs) {
+      await sleep(20);
+      const now = await this.balloonActual(vm);
+      if (now < last) {
+        lastMove = Date.now();
+        last = now;
+      }
+    }
+  }
+
+  /** Waits (at most `ms`) for a balloon statistics sample taken after `sinceMs`. */
+  private async freshGuestStats(vm: Vm & { qmp: QmpClient }, sinceMs: number, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      const r = await this.qmp<{ 'last-update'?: number }>(vm, 'qom-get', {
+        path: '/machine/peripheral/balloon0',
+        property: 'guest-stats',
+      }).catch(() => ({}));
+      // last-update is in whole seconds: a later second than the request is a later sample.
+      if (typeof r['last-update'] === 'number' && r['last-update'] * 1000 > sinceMs) return;
+      await sleep(100);
+    }
+  }
+
   private async balloonActual(vm: Vm & { qmp: QmpClient }): Promise<number> {
     const r = await this.qmp<{ actual: number }>(vm, 'query-balloon');
     return r.actual;
@@ -663,17 +697,9 @@ export class QemuDriver implements HypervisorDriver {
       this.setShares(domain, this.opts.preemptedShares);
       if (mode === 'throttle') {
         const target = await this.setBalloonMiB(vm, this.vmConfig(domain).preemptedMemoryMiB, domain);
-        // Wait until the balloon reaches its target, stops moving (the guest gave what it
+        // Waits until the balloon reaches its target, stops moving (the guest gave what it
         // could), or the settle time is up.
-        const until = Date.now() + this.opts.balloonSettleMs;
-        let last = await this.balloonActual(vm);
-        let lastMove = Date.now();
-        while (Date.now() < until && last > target + MiB && Date.now() - lastMove < 200) {
-          await sleep(20);
-          const now = await this.balloonActual(vm);
-          if (now < last) lastMove = Date.now();
-          last = now;
-        }
+        await this.settleBalloon(vm, target, 200, this.opts.balloonSettleMs);
       }
       return {
         mode,
@@ -739,7 +765,15 @@ export class QemuDriver implements HypervisorDriver {
       const vm = this.live(domain, 'shrink');
       this.setShares(domain, this.opts.idleShares);
       const idle = this.vmConfig(domain).idleMemoryMiB;
-      if (idle !== null) await this.setBalloonMiB(vm, idle, domain);
+      if (idle === null) return;
+      // A shrink comes before the batch domain is resumed (release first, then take): the
+      // memory must be given back, not only asked for, or the resumed guest's swap-in meets the
+      // priority guest's pages still resident. The floor is computed from a statistics sample
+      // taken after the job ended (they are polled once a second), else the pages its job
+      // just freed would still count as used.
+      await this.freshGuestStats(vm, Date.now(), 2500);
+      const target = await this.setBalloonMiB(vm, idle, domain);
+      await this.settleBalloon(vm, target, this.opts.balloonSettleMs, SHRINK_DEADLINE_MS);
     } catch (err) {
       throw this.fail('shrink', domain, err);
     }
