@@ -624,7 +624,7 @@ export class QemuDriver implements HypervisorDriver {
       const r = await this.qmp<{ 'last-update'?: number }>(vm, 'qom-get', {
         path: '/machine/peripheral/balloon0',
         property: 'guest-stats',
-      }).catch(() => ({}));
+      }).catch((): { 'last-update'?: number } => ({}));
       // last-update is in whole seconds: a later second than the request is a later sample.
       if (typeof r['last-update'] === 'number' && r['last-update'] * 1000 > sinceMs) return;
       await sleep(100);
