@@ -41,12 +41,17 @@ const KILLS = Math.max(1, Number(process.env.MAGRATHEA_LIFECYCLE_KILLS ?? 3));
 const MiB = 1024 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** The job: finds the root disk by the base's marker, prints sector 16, writes its own marker there. */
+/**
+ * The job: finds the root disk by the base's marker, prints sector 16 as the disk has it, writes
+ * its own marker there.
+ */
 const jobScript = (id: string, status: number): string =>
   [
     'root=',
     'for d in /dev/vd?; do [ "$(dd if=$d bs=512 count=1 2>/dev/null | head -c 6)" = MARKER ] && root=$d; done',
     '[ -n "$root" ] || { echo no-root; exit 99; }',
+    // From the disk, not from the page cache (a restored guest's cache is the golden state's).
+    'sync; echo 3 > /proc/sys/vm/drop_caches',
     'prev=$(dd if=$root bs=512 skip=16 count=1 2>/dev/null | tr -d "\\000" | head -1)',
     'echo "previous=$prev"',
     `printf 'job-%s\\n' '${id}' | dd of=$root bs=512 seek=16 conv=notrunc,fsync 2>/dev/null`,
@@ -140,6 +145,18 @@ domains:
       expect(r).toEqual(expect.objectContaining({ policy: 'revert', after_job: `r${i}`, error: '' }));
       expect(r.steps.map((s) => s.name)).toEqual(['stop', 'new-overlay', 'restore']);
     }
+    // Taken down by hand, its overlay written behind its back (as a job would have), booted
+    // again: the boot starts from the golden state and the golden disk, not from that overlay.
+    await unary(c, c.DomainAction, { domain: 'rv', action: 'down', reason: 'test' }, 60_000);
+    const overlay = path.join(stateDir, 'disks', 'rv', 'root.qcow2');
+    const marker = Buffer.alloc(512);
+    marker.write('job-dirty\n');
+    fs.writeFileSync(path.join(dir, 'dirty.bin'), marker);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -s ${path.join(dir, 'dirty.bin')} ${16 * 512} 512`, overlay]);
+    await unary(c, c.DomainAction, { domain: 'rv', action: 'boot', reason: 'test' });
+    await free('rv', 'rv booted again');
+    expect(await job('rv', 'after-boot')).toBe('');
+    await free('rv', 'rv reset after after-boot');
   }, 900_000);
 
   test(`persistent: each of ${JOBS} jobs sees the previous job's marker`, async () => {

@@ -635,7 +635,11 @@ export class QemuDriver implements HypervisorDriver {
    * Boots a revert domain: from its golden state when there is a current one, else cold, then
    * the golden state is taken (saved, the overlay copied) and restored at once.
    */
-  private async bootRevert(domain: string, steps: DriverStep[]): Promise<void> {
+  private async bootRevert(domain: string, steps: DriverStep[], overlayReady = false): Promise<void> {
+    const ld = this.opts.disks?.has(domain) ? this.opts.lifecycleDisks : null;
+    // A boot (not a reset, which renewed it already) starts from a clean disk too: the golden
+    // copy for a restore, none (a new one on the base) for a cold boot.
+    if (!overlayReady && ld) await this.step(steps, 'new-overlay', () => ld.renew(domain, '', this.hasGolden(domain)));
     if (this.hasGolden(domain)) {
       try {
         await this.step(steps, 'restore', async () => {
@@ -647,7 +651,7 @@ export class QemuDriver implements HypervisorDriver {
         // A golden state that no longer restores (QEMU changed, say): taken again below.
         await this.step(steps, 'stop', () => this.stopNow(domain));
         await this.dropGolden(domain);
-        await this.opts.lifecycleDisks?.renew(domain, '', false);
+        await ld?.renew(domain, '', false);
       }
     }
     await this.step(steps, 'boot', () => this.coldBoot(domain));
@@ -706,7 +710,7 @@ export class QemuDriver implements HypervisorDriver {
         if (!ld) throw new Error('no lifecycle disks for an image-based domain');
         await this.step(steps, r.keepFor ? 'keep-overlay' : 'new-overlay', () => ld.renew(domain, r.keepFor, revert));
       }
-      if (r.policy === 'revert') await this.bootRevert(domain, steps);
+      if (r.policy === 'revert') await this.bootRevert(domain, steps, true);
       else await this.step(steps, 'boot', () => this.coldBoot(domain));
       return steps;
     } catch (err) {
