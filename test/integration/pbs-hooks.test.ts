@@ -484,6 +484,14 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
       expect(
         (await req('POST', '/v1/jobs/start', JSON.stringify({ job_id: 'x'.repeat(10000) }), auth(TOKENS.meta))).status,
       ).toBe(413);
+      const badExit = await req('POST', '/v1/jobs/end', '{"job_id":"x","exit_status":"failed"}', auth(TOKENS.meta));
+      expect([badExit.status, badExit.body.message]).toEqual([
+        400,
+        "exit_status must be an integer (the job's exit status)",
+      ]);
+      expect((await req('POST', '/v1/jobs/end', '{"job_id":"x","exit_status":1.5}', auth(TOKENS.meta))).status).toBe(
+        400,
+      );
       expect((await req('GET', '/v1/jobs/start', null, auth(TOKENS.meta))).status).toBe(405);
       expect((await req('GET', '/v2/anything', null, auth(TOKENS.meta))).status).toBe(404);
       expect(
