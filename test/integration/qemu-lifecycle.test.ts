@@ -215,6 +215,12 @@ domains:
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/f2[\s\S]*f3/);
     expect(listed.stdout).not.toContain('f1');
+    // Status and domain show tell what the last reset did and how long each step took.
+    const shown = await cli(['domain', 'show', 'rv', '--node', d.admin]);
+    expect(shown.stdout).toMatch(
+      /Lifecycle=revert Resetting=no KeptOverlays=f2,f3 LastReset=revert After=f3 Took=\d+ms Steps=stop:\d+ms,keep-overlay:\d+ms,restore:\d+ms/,
+    );
+    expect((await cli(['status', '--node', d.admin])).stdout).toMatch(/reset \d+\.\ds \(stop:\d+ms,keep-overlay/);
   }, 900_000);
 
   test(`kill -9 at ${KILLS} random points of a revert: the domain comes back clean and no job is lost`, async () => {
