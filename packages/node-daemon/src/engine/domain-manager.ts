@@ -660,7 +660,8 @@ export class DomainManager {
       const info: ResetInfo = {
         policy: r.policy,
         afterJob: r.afterJob,
-        keptFor: r.keepFor,
+        // The core names the failed job; the driver says whether its overlay was kept (keepFailed).
+        keptFor: steps.some((x) => x.name === 'keep-overlay') ? r.keepFor : '',
         atMs: this.deps.clock.now(),
         millis: performance.now() - t0,
         steps,

@@ -45,6 +45,7 @@ export interface VmLifecycleDisks {
    * Ends the job's overlay: kept as `keepFor`'s (when that job failed and none is kept for it
    * yet; the oldest kept beyond the limit are removed), else removed. Then the golden overlay is
    * copied in when `fromGolden` (no overlay otherwise: the next boot makes one on the base).
+   * Resolves with whether the job's overlay is kept (now, or by an earlier attempt).
    */
-  renew(domain: string, keepFor: string, fromGolden: boolean): Promise<void>;
+  renew(domain: string, keepFor: string, fromGolden: boolean): Promise<boolean>;
 }

@@ -68,11 +68,12 @@ export class LifecycleDisks implements VmLifecycleDisks {
     await fsp.rm(this.goldenOf(domain), { force: true });
   }
 
-  async renew(domain: string, keepFor: string, fromGolden: boolean): Promise<void> {
+  async renew(domain: string, keepFor: string, fromGolden: boolean): Promise<boolean> {
     const overlay = this.disks.overlayOf(domain);
     const limit = this.keepFailed[domain] ?? 0;
-    if (keepFor !== '' && limit > 0 && JOB_FILE.test(keepFor) && fs.existsSync(overlay)) {
-      const dest = path.join(this.failedDir(domain), `${keepFor}.qcow2`);
+    const dest = path.join(this.failedDir(domain), `${keepFor}.qcow2`);
+    const keep = keepFor !== '' && limit > 0 && JOB_FILE.test(keepFor);
+    if (keep && fs.existsSync(overlay)) {
       // Already kept (a reset run again after a crash): the overlay now is a later one.
       if (!fs.existsSync(dest)) {
         await fsp.mkdir(this.failedDir(domain), { recursive: true, mode: 0o700 });
@@ -84,6 +85,7 @@ export class LifecycleDisks implements VmLifecycleDisks {
     await fsp.rm(overlay, { force: true });
     await this.prune(domain, limit);
     if (fromGolden) await copyThrough(this.goldenOf(domain), overlay);
+    return keep && fs.existsSync(dest);
   }
 
   /** Removes the oldest kept overlays beyond the limit and refreshes the list. */

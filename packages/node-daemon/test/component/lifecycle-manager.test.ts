@@ -23,7 +23,8 @@ class ResettingDriver extends SimulatedDriver {
     if (this.fail) throw new Error('the golden state does not restore');
     return [
       { name: 'stop', millis: 1 },
-      { name: 'new-overlay', millis: 2 },
+      // As with keepFailed: 1, the failed job's overlay is kept.
+      { name: r.keepFor ? 'keep-overlay' : 'new-overlay', millis: 2 },
       { name: 'restore', millis: 3 },
     ];
   }
@@ -75,7 +76,7 @@ describe('per-job lifecycle in the engine', () => {
     expect(v.last_reset).toEqual(
       expect.objectContaining({ policy: 'revert', after_job: 'j1', kept_for: 'j1', error: '' }),
     );
-    expect(seen.map((r) => r.steps.map((s) => s.name))).toEqual([['stop', 'new-overlay', 'restore']]);
+    expect(seen.map((r) => r.steps.map((s) => s.name))).toEqual([['stop', 'keep-overlay', 'restore']]);
     // A persistent domain does not reset.
     await startJob(m, 'meta', 'm1');
     expect((await m.execute({ kind: 'end-job', domain: 'meta', jobId: 'm1' })).state).toBe('free');

@@ -639,7 +639,10 @@ export class QemuDriver implements HypervisorDriver {
     const ld = this.opts.disks?.has(domain) ? this.opts.lifecycleDisks : null;
     // A boot (not a reset, which renewed it already) starts from a clean disk too: the golden
     // copy for a restore, none (a new one on the base) for a cold boot.
-    if (!overlayReady && ld) await this.step(steps, 'new-overlay', () => ld.renew(domain, '', this.hasGolden(domain)));
+    if (!overlayReady && ld)
+      await this.step(steps, 'new-overlay', async () => {
+        await ld.renew(domain, '', this.hasGolden(domain));
+      });
     if (this.hasGolden(domain)) {
       try {
         await this.step(steps, 'restore', async () => {
@@ -651,7 +654,7 @@ export class QemuDriver implements HypervisorDriver {
         // A golden state that no longer restores (QEMU changed, say): taken again below.
         await this.step(steps, 'stop', () => this.stopNow(domain));
         await this.dropGolden(domain);
-        await ld?.renew(domain, '', false);
+        if (ld) await ld.renew(domain, '', false);
       }
     }
     await this.step(steps, 'boot', () => this.coldBoot(domain));
@@ -708,7 +711,9 @@ export class QemuDriver implements HypervisorDriver {
       if (this.opts.disks?.has(domain)) {
         const ld = this.opts.lifecycleDisks;
         if (!ld) throw new Error('no lifecycle disks for an image-based domain');
-        await this.step(steps, r.keepFor ? 'keep-overlay' : 'new-overlay', () => ld.renew(domain, r.keepFor, revert));
+        const t0 = performance.now();
+        const kept = await ld.renew(domain, r.keepFor, revert);
+        steps.push({ name: kept ? 'keep-overlay' : 'new-overlay', millis: performance.now() - t0 });
       }
       if (r.policy === 'revert') await this.bootRevert(domain, steps, true);
       else await this.step(steps, 'boot', () => this.coldBoot(domain));
