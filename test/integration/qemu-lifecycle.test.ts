@@ -138,6 +138,9 @@ domains:
   test(`revert: none of ${JOBS} jobs sees the previous job's marker, and the guest is restored, not booted`, async () => {
     const rv0 = await domainOf('rv');
     expect(rv0.lifecycle).toBe('revert');
+    // Its first boot was cold, on a new overlay, and took the golden state.
+    expect(rv0.last_boot!.steps.map((s) => s.name)).toEqual(['new-overlay', 'boot', 'golden']);
+    expect((await domainOf('pe')).last_boot!.steps.map((s) => s.name)).toEqual(['boot']);
     for (let i = 1; i <= JOBS; i++) {
       expect(await job('rv', `r${i}`)).toBe('');
       await free('rv', `rv reset after job r${i}`);
@@ -155,6 +158,7 @@ domains:
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -s ${path.join(dir, 'dirty.bin')} ${16 * 512} 512`, overlay]);
     await unary(c, c.DomainAction, { domain: 'rv', action: 'boot', reason: 'test' });
     await free('rv', 'rv booted again');
+    expect((await domainOf('rv')).last_boot!.steps.map((s) => s.name)).toEqual(['new-overlay', 'restore']);
     expect(await job('rv', 'after-boot')).toBe('');
     await free('rv', 'rv reset after after-boot');
   }, 900_000);

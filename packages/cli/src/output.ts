@@ -68,6 +68,14 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
         }
       : null,
     kept_overlays: d.kept_overlays.map((k) => ({ job: k.job_id, file: k.file, bytes: Number(k.bytes) })),
+    last_boot: d.last_boot
+      ? {
+          at: ms(d.last_boot.at_ms),
+          millis: d.last_boot.millis,
+          steps: d.last_boot.steps.map((p) => ({ name: p.name, millis: p.millis })),
+          error: d.last_boot.error,
+        }
+      : null,
     last_release: d.last_release
       ? {
           mode: d.last_release.mode,
@@ -307,7 +315,10 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
     `   Lifecycle=${d.lifecycle || 'persistent'} Resetting=${d.resetting ? 'yes' : 'no'} KeptOverlays=${d.kept_overlays.map((k) => k.job_id).join(',') || '-'}` +
       (d.last_reset
         ? ` LastReset=${d.last_reset.policy} After=${d.last_reset.after_job} Took=${d.last_reset.millis.toFixed(0)}ms Steps=${resetSteps(d.last_reset) || '-'}${d.last_reset.error ? ` Error="${d.last_reset.error}"` : ''}`
-        : ' LastReset=-'),
+        : ' LastReset=-') +
+      (d.last_boot
+        ? ` LastBoot=${d.last_boot.millis.toFixed(0)}ms Steps=${resetSteps(d.last_boot) || '-'}${d.last_boot.error ? ` Error="${d.last_boot.error}"` : ''}`
+        : ' LastBoot=-'),
     `   Flaps=${d.flap_count} HeldUntil=${ms(d.held_until_ms)}`,
     `   Problems=${p.length ? p.join('; ') : '-'}`,
   ].join('\n');
@@ -318,10 +329,15 @@ export function changeLine(generation: string, cause: string, d: DomainMessage, 
   const jobs = d.jobs.length === 0 ? '' : ` jobs=${d.jobs.map((j) => j.id).join(',')}`;
   const stopped = d.jobs.filter((j) => j.suspended).map((j) => j.id);
   const suspended = stopped.length > 0 && d.stored_state !== 'preempted' ? ` suspended=${stopped.join(',')}` : '';
+  // The boot that just completed: a reset's, or a plain boot's (the later of the two).
+  const r = d.last_reset;
+  const b = d.last_boot;
+  const done = cause === 'boot-complete' ? (r && (!b || Number(r.at_ms) >= Number(b.at_ms)) ? r : b) : null;
+  const label = done?.policy === 'boot' ? 'boot=' : `reset=${done?.policy}:`;
   const reset = d.resetting
     ? ` resetting=${d.lifecycle}`
-    : cause === 'boot-complete' && d.last_reset
-      ? ` reset=${d.last_reset.policy}:${d.last_reset.millis.toFixed(0)}ms[${resetSteps(d.last_reset)}]`
+    : done
+      ? ` ${label}${done.millis.toFixed(0)}ms[${resetSteps(done)}]`
       : '';
   return `${new Date(atMs).toISOString()} gen=${generation} ${d.name} ${d.state}${jobs}${suspended}${reset} (${cause})`;
 }

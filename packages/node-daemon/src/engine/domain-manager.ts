@@ -116,7 +116,7 @@ export interface DomainManagerDeps {
   readonly hostSample?: () => HostSample | null;
   /** Told of every committed command that changed something (metrics: preemptions and their phases). */
   readonly onCommitted?: (outcome: Outcome) => void;
-  /** Told of every finished per-job reset (metrics: reset phase timings). */
+  /** Told of every finished per-job reset and boot (policy `boot`; metrics: their phase timings). */
   readonly onReset?: (domain: string, reset: ResetInfo) => void;
   /** The overlays kept of a domain's failed jobs, oldest first (domains[].keepFailed). */
   readonly keptOverlays?: (domain: string) => readonly KeptOverlayInfo[];
@@ -177,6 +177,7 @@ export class DomainManager {
   private readonly observations = new Map<string, ObservedInfo>();
   private readonly releases = new Map<string, ReleaseInfo>();
   private readonly resets = new Map<string, ResetInfo>();
+  private readonly boots = new Map<string, ResetInfo>();
   /** Flap history per domain, on the monotonic clock (in memory: a restart forgets it, and holds end). */
   private readonly flaps = new Map<string, FlapRecord>();
   /** Journal records at which a failed compaction is tried again. */
@@ -667,13 +668,41 @@ export class DomainManager {
         steps,
         error,
       };
-      this.resets.set(domain, info);
-      this.log.info({ domain, ...info }, 'domain reset after a job');
-      try {
-        this.deps.onReset?.(domain, info);
-      } catch (err) {
-        this.log.error({ err }, 'reset observer failed');
-      }
+      this.recordReset(domain, this.resets, info);
+    }
+  }
+
+  /** A boot through the driver, its length and steps recorded as the domain's last boot. */
+  private async runBoot(domain: string): Promise<void> {
+    const t0 = performance.now();
+    let error = '';
+    try {
+      await this.deps.driver.boot(domain);
+    } catch (err) {
+      error = (err as Error).message;
+      throw err;
+    } finally {
+      const millis = performance.now() - t0;
+      const steps = this.deps.driver.lastBootSteps?.(domain) ?? [];
+      this.recordReset(domain, this.boots, {
+        policy: 'boot',
+        afterJob: '',
+        keptFor: '',
+        atMs: this.deps.clock.now(),
+        millis,
+        steps: steps.length > 0 ? steps : [{ name: 'boot', millis }],
+        error,
+      });
+    }
+  }
+
+  private recordReset(domain: string, into: Map<string, ResetInfo>, info: ResetInfo): void {
+    into.set(domain, info);
+    this.log.info({ domain, ...info }, info.policy === 'boot' ? 'domain booted' : 'domain reset after a job');
+    try {
+      this.deps.onReset?.(domain, info);
+    } catch (err) {
+      this.log.error({ err }, 'reset observer failed');
     }
   }
 
@@ -681,7 +710,7 @@ export class DomainManager {
     if (this.bootsInFlight.has(domain)) return;
     const reset = this.state.domains.find((x) => x.name === domain)?.resetting;
     const what = reset ? 'reset' : 'boot';
-    const p = (reset ? this.runReset(domain, reset) : this.deps.driver.boot(domain))
+    const p = (reset ? this.runReset(domain, reset) : this.runBoot(domain))
       .then(
         () => this.execute({ kind: 'boot-complete', domain }),
         (err: unknown) => {
@@ -715,6 +744,7 @@ export class DomainManager {
       image: this.opts.domains.find((c) => c.name === d.name)?.image ?? '',
       lifecycle: this.opts.domains.find((c) => c.name === d.name)?.lifecycle ?? 'persistent',
       reset: this.resets.get(d.name),
+      boot: this.boots.get(d.name),
       kept: this.deps.keptOverlays?.(d.name) ?? [],
     };
   }

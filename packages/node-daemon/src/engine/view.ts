@@ -44,7 +44,8 @@ export interface KeptOverlayInfo {
 
 /** A finished per-job reset, as status and metrics show it. */
 export interface ResetInfo {
-  readonly policy: 'revert' | 'reboot';
+  /** revert | reboot for a reset, boot for a boot. */
+  readonly policy: 'revert' | 'reboot' | 'boot';
   readonly afterJob: string;
   readonly keptFor: string;
   readonly atMs: number;
@@ -68,6 +69,8 @@ export interface DomainExtras {
   /** domains[].lifecycle (default persistent). */
   readonly lifecycle?: string;
   readonly reset?: ResetInfo | undefined;
+  /** The last boot (policy `boot`). */
+  readonly boot?: ResetInfo | undefined;
   /** Overlays kept of failed jobs, oldest first. */
   readonly kept?: readonly KeptOverlayInfo[];
 }
@@ -170,6 +173,7 @@ export function domainView(
     lifecycle: extras.lifecycle ?? 'persistent',
     resetting: d.resetting !== undefined,
     last_reset: extras.reset ? resetView(extras.reset) : null,
+    last_boot: extras.boot ? resetView(extras.boot) : null,
     kept_overlays: (extras.kept ?? []).map((k) => ({
       job_id: k.jobId,
       file: k.file,

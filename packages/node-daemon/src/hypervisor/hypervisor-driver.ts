@@ -86,6 +86,8 @@ export interface HypervisorDriver {
    * start after a crash, so every step must be safe to repeat.
    */
   reset?(domain: string, r: ResetRecord): Promise<readonly DriverStep[]>;
+  /** The steps of the domain's last boot, where the driver has several (status shows them). */
+  lastBootSteps?(domain: string): readonly DriverStep[];
   /**
    * Drivers that see a domain die at once (a QEMU child exiting) report it here, so the daemon
    * reconciles without waiting for the next periodic pass. Deliberate stops are not reported.

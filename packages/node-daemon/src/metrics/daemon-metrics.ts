@@ -43,6 +43,8 @@ export class DaemonMetrics {
   private readonly jobsSuspended: Counter<'domain'>;
   private readonly resetSeconds: Histogram<'domain' | 'policy' | 'step'>;
   private readonly resetsTotal: Counter<'domain' | 'policy' | 'outcome'>;
+  private readonly bootSeconds: Histogram<'domain' | 'step'>;
+  private readonly bootsTotal: Counter<'domain' | 'outcome'>;
 
   constructor(src: DaemonMetricsSources) {
     const registers = [this.registry];
@@ -201,6 +203,19 @@ export class DaemonMetrics {
       labelNames: ['domain', 'policy', 'outcome'] as const,
       registers,
     });
+    this.bootSeconds = new Histogram({
+      name: 'magrathea_boot_phase_seconds',
+      help: 'Boots of domains (not per-job resets): each step, and the whole boot as step "total", by domain.',
+      labelNames: ['domain', 'step'] as const,
+      buckets: RESET_BUCKETS,
+      registers,
+    });
+    this.bootsTotal = new Counter({
+      name: 'magrathea_boots_total',
+      help: 'Boots of domains (not per-job resets) by domain and outcome (ok | failed).',
+      labelNames: ['domain', 'outcome'] as const,
+      registers,
+    });
     this.jobsSuspended = new Counter({
       name: 'magrathea_jobs_suspended_total',
       help: 'Jobs suspended to make room for priority work, by domain (CPU-counting mode: only the chosen ones).',
@@ -265,6 +280,14 @@ export class DaemonMetrics {
 
   /** DomainManager observer: the steps and the length of each per-job reset. */
   readonly domainReset = (domain: string, r: ResetInfo): void => {
+    if (r.policy === 'boot') {
+      this.bootsTotal.inc({ domain, outcome: r.error ? 'failed' : 'ok' });
+      if (r.error) return;
+      for (const st of r.steps)
+        if (st.name !== 'total') this.bootSeconds.observe({ domain, step: st.name }, st.millis / 1000);
+      this.bootSeconds.observe({ domain, step: 'total' }, r.millis / 1000);
+      return;
+    }
     this.resetsTotal.inc({ domain, policy: r.policy, outcome: r.error ? 'failed' : 'ok' });
     if (r.error) return;
     for (const st of r.steps) this.resetSeconds.observe({ domain, policy: r.policy, step: st.name }, st.millis / 1000);

@@ -36,7 +36,7 @@ const DOMAINS: ManagedDomain[] = [
 ];
 
 async function started(journal = new MemoryJournal(), driver = new ResettingDriver({ latencyMs: { boot: 0 } })) {
-  const seen: ResetInfo[] = [];
+  const seen: (ResetInfo & { domain: string })[] = [];
   const m = new DomainManager(
     { nodeName: 'n1', domains: DOMAINS, snapshotEvery: 1000, eventBacklog: 64 },
     {
@@ -44,7 +44,7 @@ async function started(journal = new MemoryJournal(), driver = new ResettingDriv
       driver,
       clock: new ManualClock(),
       logger: memoryLogger().logger,
-      onReset: (_d, r) => seen.push(r),
+      onReset: (domain, r) => seen.push({ ...r, domain }),
     },
   );
   m.recover();
@@ -52,6 +52,8 @@ async function started(journal = new MemoryJournal(), driver = new ResettingDriv
   await m.settleBoots();
   return { m, journal, driver, seen };
 }
+/** The resets among what the observer heard (boots are there too, as policy boot). */
+const resets = <T extends ResetInfo>(xs: readonly T[]) => xs.filter((r) => r.policy !== 'boot');
 const dom = (m: DomainManager, name: string) => m.view().domains!.find((d) => d.name === name)!;
 const startJob = (m: DomainManager, domain: string, jobId: string) =>
   m.execute({ kind: 'start-job', domain, jobId, preemptible: true, cpus: 1, expectedGeneration: 0 });
@@ -76,7 +78,7 @@ describe('per-job lifecycle in the engine', () => {
     expect(v.last_reset).toEqual(
       expect.objectContaining({ policy: 'revert', after_job: 'j1', kept_for: 'j1', error: '' }),
     );
-    expect(seen.map((r) => r.steps.map((s) => s.name))).toEqual([['stop', 'keep-overlay', 'restore']]);
+    expect(resets(seen).map((r) => r.steps.map((s) => s.name))).toEqual([['stop', 'keep-overlay', 'restore']]);
     // A persistent domain does not reset.
     await startJob(m, 'meta', 'm1');
     expect((await m.execute({ kind: 'end-job', domain: 'meta', jobId: 'm1' })).state).toBe('free');
@@ -106,7 +108,7 @@ describe('per-job lifecycle in the engine', () => {
     expect(v.state).toMatch(/^down/);
     expect(v.down_reason).toBe('reset failed: the golden state does not restore');
     expect(v.last_reset?.error).toBe('the golden state does not restore');
-    expect(seen.map((r) => r.error)).toEqual(['the golden state does not restore']);
+    expect(resets(seen).map((r) => r.error)).toEqual(['the golden state does not restore']);
   });
 
   test('metrics: each step and the whole reset in a histogram by domain and policy, resets counted by outcome', async () => {
@@ -130,11 +132,23 @@ describe('per-job lifecycle in the engine', () => {
     await startJob(m, 'grid', 'c');
     await m.execute({ kind: 'end-job', domain: 'grid', jobId: 'c' });
     await m.settleBoots();
-    for (const r of seen) metrics.domainReset('grid', r);
+    for (const r of seen) metrics.domainReset(r.domain, r);
     const text = await metrics.text();
     expect(text).toMatch(/^magrathea_reset_phase_seconds_count\{domain="grid",policy="revert",step="restore"\} 2$/m);
     expect(text).toMatch(/^magrathea_reset_phase_seconds_count\{domain="grid",policy="revert",step="total"\} 2$/m);
     expect(text).toMatch(/^magrathea_resets_total\{domain="grid",policy="revert",outcome="ok"\} 2$/m);
     expect(text).toMatch(/^magrathea_resets_total\{domain="grid",policy="revert",outcome="failed"\} 1$/m);
+    // The boots at start (the simulated driver has no steps of its own: the whole boot).
+    expect(dom(m, 'meta').last_boot).toEqual(
+      expect.objectContaining({
+        policy: 'boot',
+        after_job: '',
+        error: '',
+        steps: [expect.objectContaining({ name: 'boot' })],
+      }),
+    );
+    expect(seen.filter((r) => r.policy === 'boot')).toHaveLength(2);
+    expect(text).toMatch(/^magrathea_boot_phase_seconds_count\{domain="meta",step="total"\} 1$/m);
+    expect(text).toMatch(/^magrathea_boots_total\{domain="grid",outcome="ok"\} 1$/m);
   });
 });

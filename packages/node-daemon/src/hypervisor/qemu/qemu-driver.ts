@@ -547,13 +547,23 @@ export class QemuDriver implements HypervisorDriver {
     throw new Error(`the guest did not print "${line}" within ${this.opts.bootTimeoutMs} ms`);
   }
 
+  /** The steps of each domain's last boot (revert domains: new-overlay, restore or boot, golden). */
+  private readonly bootSteps = new Map<string, readonly DriverStep[]>();
+
+  lastBootSteps(domain: string): readonly DriverStep[] {
+    return this.bootSteps.get(domain) ?? [];
+  }
+
   async boot(domain: string): Promise<void> {
+    this.bootSteps.delete(domain);
     if (this.opts.lifecycles?.[domain] === 'revert') {
+      const steps: DriverStep[] = [];
+      this.bootSteps.set(domain, steps);
       // A VM found running while booting was left by a daemon that died in the middle (maybe
       // paused while its golden state was saved): a revert domain starts clean again instead.
       try {
         await this.stopNow(domain);
-        await this.bootRevert(domain, []);
+        await this.bootRevert(domain, steps);
       } catch (err) {
         throw this.fail('boot', domain, err);
       }

@@ -108,6 +108,11 @@ export interface Domain {
    * Overlays kept of failed jobs (domains[].keepFailed), oldest first.
    */
   'kept_overlays'?: (_magrathea_v1_KeptOverlay)[];
+  /**
+   * The domain's last boot (not a per-job reset): policy "boot", its steps (qemu revert domains:
+   * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
+   */
+  'last_boot'?: (_magrathea_v1_Reset | null);
 }
 
 export interface Domain__Output {
@@ -211,4 +216,9 @@ export interface Domain__Output {
    * Overlays kept of failed jobs (domains[].keepFailed), oldest first.
    */
   'kept_overlays': (_magrathea_v1_KeptOverlay__Output)[];
+  /**
+   * The domain's last boot (not a per-job reset): policy "boot", its steps (qemu revert domains:
+   * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
+   */
+  'last_boot': (_magrathea_v1_Reset__Output | null);
 }

@@ -4,11 +4,11 @@ import type { Phase as _magrathea_v1_Phase, Phase__Output as _magrathea_v1_Phase
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * One per-job reset: what was done after a job ended, and how long each step took.
+ * One per-job reset (or, as Domain.last_boot, one boot): what was done, and how long each step took.
  */
 export interface Reset {
   /**
-   * revert | reboot
+   * revert | reboot (a reset) | boot (Domain.last_boot)
    */
   'policy'?: (string);
   /**
@@ -38,11 +38,11 @@ export interface Reset {
 }
 
 /**
- * One per-job reset: what was done after a job ended, and how long each step took.
+ * One per-job reset (or, as Domain.last_boot, one boot): what was done, and how long each step took.
  */
 export interface Reset__Output {
   /**
-   * revert | reboot
+   * revert | reboot (a reset) | boot (Domain.last_boot)
    */
   'policy': (string);
   /**
