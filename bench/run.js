@@ -17,6 +17,7 @@ const BENCHMARKS = [
   ['trace-replay', require('./trace-replay')],
   ['status-page', require('./status-page')],
   ['images', require('./images')],
+  ['lifecycle', require('./lifecycle')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
 

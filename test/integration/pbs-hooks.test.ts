@@ -60,9 +60,13 @@ describe('PBS hooks (python3 + pbs double) against a real magrathead', () => {
       local_nodename: vnode,
       config_file: cfg,
     });
-  const end = (domain: string, id: string, cfg = siteCfg): Promise<HookResult> =>
+  const end = (domain: string, id: string, cfg = siteCfg, job: Record<string, unknown> = {}): Promise<HookResult> =>
     runHook({
-      event: { type: 'EXECJOB_END', job: { id, queue: 'workq' }, vnode_list: { [`${domain}-vn`]: { state: 0 } } },
+      event: {
+        type: 'EXECJOB_END',
+        job: { id, queue: 'workq', ...job },
+        vnode_list: { [`${domain}-vn`]: { state: 0 } },
+      },
       local_nodename: `${domain}-vn`,
       config_file: cfg,
     });
@@ -299,7 +303,10 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
         egee: 'occupied',
         priv: 'occupied-would-preempt',
       });
-      expect((await end('meta', '10.pbs', siteFor('meta'))).outcome).toBe('accept');
+      // The end carries the job's exit status (Exit_status), and the daemon takes it.
+      const e1 = await end('meta', '10.pbs', siteFor('meta'), { Exit_status: 3 });
+      expect(e1.outcome).toBe('accept');
+      expect(e1.logs.filter(([, msg]) => /refused|not recorded/.test(msg))).toEqual([]);
       expect(statesOf(await getNode(client))).toEqual({ meta: 'free', egee: 'free', priv: 'free' });
       // A retried end of the same job is fine (end hooks retry).
       const again = await end('meta', '10.pbs', siteFor('meta'));
@@ -477,6 +484,14 @@ driver: { kind: simulated, simulated: { latencyMs: { boot: 0 } } }
       expect(
         (await req('POST', '/v1/jobs/start', JSON.stringify({ job_id: 'x'.repeat(10000) }), auth(TOKENS.meta))).status,
       ).toBe(413);
+      const badExit = await req('POST', '/v1/jobs/end', '{"job_id":"x","exit_status":"failed"}', auth(TOKENS.meta));
+      expect([badExit.status, badExit.body.message]).toEqual([
+        400,
+        "exit_status must be an integer (the job's exit status)",
+      ]);
+      expect((await req('POST', '/v1/jobs/end', '{"job_id":"x","exit_status":1.5}', auth(TOKENS.meta))).status).toBe(
+        400,
+      );
       expect((await req('GET', '/v1/jobs/start', null, auth(TOKENS.meta))).status).toBe(405);
       expect((await req('GET', '/v2/anything', null, auth(TOKENS.meta))).status).toBe(404);
       expect(

@@ -1,5 +1,5 @@
 /** Rendering of status and events for people (tables) and programs (JSON). The only place that prints. */
-import type { DomainMessage, NodeMessage } from '@magrathea/common';
+import type { DomainMessage, NodeMessage, ResetMessage } from '@magrathea/common';
 
 export interface Io {
   out(text: string): void;
@@ -10,6 +10,8 @@ export const consoleIo: Io = {
   out: (t) => console.log(t),
   err: (t) => console.error(t),
 };
+
+const ms = (v: string | number): string => (Number(v) > 0 ? new Date(Number(v)).toISOString() : '-');
 
 /** The JSON shape of one domain in `status --json` and `watch --json`. */
 export function domainJson(d: DomainMessage): Record<string, unknown> {
@@ -50,6 +52,28 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
           cpu_weight: d.observed.cpu_weight,
           drift: d.observed.drift,
           detail: d.observed.detail,
+        }
+      : null,
+    lifecycle: d.lifecycle,
+    resetting: d.resetting,
+    last_reset: d.last_reset
+      ? {
+          policy: d.last_reset.policy,
+          after_job: d.last_reset.after_job,
+          at: ms(d.last_reset.at_ms),
+          millis: d.last_reset.millis,
+          steps: d.last_reset.steps.map((p) => ({ name: p.name, millis: p.millis })),
+          kept_for: d.last_reset.kept_for,
+          error: d.last_reset.error,
+        }
+      : null,
+    kept_overlays: d.kept_overlays.map((k) => ({ job: k.job_id, file: k.file, bytes: Number(k.bytes) })),
+    last_boot: d.last_boot
+      ? {
+          at: ms(d.last_boot.at_ms),
+          millis: d.last_boot.millis,
+          steps: d.last_boot.steps.map((p) => ({ name: p.name, millis: p.millis })),
+          error: d.last_boot.error,
         }
       : null,
     last_release: d.last_release
@@ -121,11 +145,19 @@ export const LEGEND: Readonly<Record<string, string>> = {
   suspended: 'suspended J: jobs suspended one by one for priority work (CPU-counting mode); the others run',
   released:
     'released M (mode): what the last preemption took back from it (reclaim short of its target: kept or saved, see domain show)',
+  resetting:
+    'resetting (policy): cleaning the domain after its job (domains[].lifecycle); it takes no job until it is free',
+  reset: 'reset Ns (steps): how long the last per-job reset took, and its steps',
   DRIFT: 'DRIFT: the hypervisor disagrees with the recorded state (see the runbook)',
   HELD: 'HELD: out of scheduling until then, after dropping too often (flap damping)',
   drops: 'N drop(s) recently: times it went down within the flap-damping window',
   down: 'a down domain: why it is down',
 };
+
+/** A reset's steps as `name:ms` (the whole reset is its millis). */
+function resetSteps(r: ResetMessage): string {
+  return r.steps.map((x) => `${x.name}:${x.millis.toFixed(0)}ms`).join(',');
+}
 
 /** The NOTES of a domain, each with the legend key that explains it. */
 function notes(d: DomainMessage): { text: string; key: string }[] {
@@ -146,6 +178,9 @@ function notes(d: DomainMessage): { text: string; key: string }[] {
       })`,
       key: 'released',
     });
+  if (d.resetting) n.push({ text: `resetting (${d.lifecycle})`, key: 'resetting' });
+  else if (d.last_reset && !d.last_reset.error)
+    n.push({ text: `reset ${(d.last_reset.millis / 1000).toFixed(1)}s (${resetSteps(d.last_reset)})`, key: 'reset' });
   if (d.observed?.drift) n.push({ text: `DRIFT: driver sees ${d.observed.power}`, key: 'DRIFT' });
   if (Number(d.held_until_ms) > 0)
     n.push({
@@ -243,8 +278,6 @@ export function problemsTable(n: NodeMessage, now = Date.now()): string {
   return `node ${n.name}\n${table(rows)}`;
 }
 
-const ms = (v: string | number): string => (Number(v) > 0 ? new Date(Number(v)).toISOString() : '-');
-
 /** `domain show D`: every fact of one domain, `scontrol show node` style (Key=Value, grouped). */
 export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now()): string {
   const jobs = d.jobs.map(
@@ -279,6 +312,13 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
             ` Suspension=${d.per_job_suspension ? 'per-job' : 'whole-domain'}`,
         ]
       : []),
+    `   Lifecycle=${d.lifecycle || 'persistent'} Resetting=${d.resetting ? 'yes' : 'no'} KeptOverlays=${d.kept_overlays.map((k) => k.job_id).join(',') || '-'}` +
+      (d.last_reset
+        ? ` LastReset=${d.last_reset.policy} After=${d.last_reset.after_job} Took=${d.last_reset.millis.toFixed(0)}ms Steps=${resetSteps(d.last_reset) || '-'}${d.last_reset.error ? ` Error="${d.last_reset.error}"` : ''}`
+        : ' LastReset=-') +
+      (d.last_boot
+        ? ` LastBoot=${d.last_boot.millis.toFixed(0)}ms Steps=${resetSteps(d.last_boot) || '-'}${d.last_boot.error ? ` Error="${d.last_boot.error}"` : ''}`
+        : ' LastBoot=-'),
     `   Flaps=${d.flap_count} HeldUntil=${ms(d.held_until_ms)}`,
     `   Problems=${p.length ? p.join('; ') : '-'}`,
   ].join('\n');
@@ -289,5 +329,15 @@ export function changeLine(generation: string, cause: string, d: DomainMessage, 
   const jobs = d.jobs.length === 0 ? '' : ` jobs=${d.jobs.map((j) => j.id).join(',')}`;
   const stopped = d.jobs.filter((j) => j.suspended).map((j) => j.id);
   const suspended = stopped.length > 0 && d.stored_state !== 'preempted' ? ` suspended=${stopped.join(',')}` : '';
-  return `${new Date(atMs).toISOString()} gen=${generation} ${d.name} ${d.state}${jobs}${suspended} (${cause})`;
+  // The boot that just completed: a reset's, or a plain boot's (the later of the two).
+  const r = d.last_reset;
+  const b = d.last_boot;
+  const done = cause === 'boot-complete' ? (r && (!b || Number(r.at_ms) >= Number(b.at_ms)) ? r : b) : null;
+  const label = done?.policy === 'boot' ? 'boot=' : `reset=${done?.policy}:`;
+  const reset = d.resetting
+    ? ` resetting=${d.lifecycle}`
+    : done
+      ? ` ${label}${done.millis.toFixed(0)}ms[${resetSteps(done)}]`
+      : '';
+  return `${new Date(atMs).toISOString()} gen=${generation} ${d.name} ${d.state}${jobs}${suspended}${reset} (${cause})`;
 }

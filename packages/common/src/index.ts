@@ -30,6 +30,11 @@ export type {
   NodeEvent as NodeEventInput,
 } from './generated/magrathea/v1/NodeEvent';
 export type { Phase as PhaseInput } from './generated/magrathea/v1/Phase';
+export type { Reset as ResetInput, Reset__Output as ResetMessage } from './generated/magrathea/v1/Reset';
+export type {
+  KeptOverlay as KeptOverlayInput,
+  KeptOverlay__Output as KeptOverlayMessage,
+} from './generated/magrathea/v1/KeptOverlay';
 export type {
   StartJobResponse as StartJobResponseInput,
   StartJobResponse__Output as StartJobResponseMessage,

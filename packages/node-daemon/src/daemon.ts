@@ -37,6 +37,7 @@ import type { PeriodicTasks } from './tasks/periodic-tasks';
 import { CronTasks } from './tasks/periodic-tasks';
 import { ImageCache } from './images/image-cache';
 import { DomainDisks } from './images/domain-disks';
+import { LifecycleDisks } from './images/lifecycle-disks';
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -125,6 +126,8 @@ export class Daemon {
   readonly images: ImageCache;
   /** Disks of image-based domains (null: no domain runs a catalogue image). */
   readonly disks: DomainDisks | null;
+  /** Golden and kept overlays of domains with a per-job lifecycle (image-based ones), or null. */
+  readonly lifecycleDisks: LifecycleDisks | null;
 
   constructor(
     readonly config: DaemonConfig,
@@ -138,6 +141,13 @@ export class Daemon {
     const layer = createImageLayer(config);
     this.images = layer.cache;
     this.disks = layer.disks;
+    this.lifecycleDisks = layer.disks
+      ? new LifecycleDisks(
+          layer.disks,
+          Object.fromEntries(config.domains.map((d) => [d.name, d.keepFailed ?? 0])),
+          () => clock.now(),
+        )
+      : null;
     this.driver =
       deps.driver ??
       createDriver(config.driver, {
@@ -146,6 +156,12 @@ export class Daemon {
         vms: Object.fromEntries(config.domains.flatMap((d) => (d.vm ? [[d.name, d.vm]] : []))),
         accelFacts: deps.accelFacts ?? readAccelFacts,
         disks: this.disks,
+        lifecycles: Object.fromEntries(
+          config.domains.flatMap((d) =>
+            d.lifecycle === 'revert' || d.lifecycle === 'reboot' ? [[d.name, d.lifecycle]] : [],
+          ),
+        ),
+        lifecycleDisks: this.lifecycleDisks,
         libvirtNames: Object.fromEntries(config.domains.map((d) => [d.name, d.libvirtName ?? d.name])),
         signaller:
           deps.signaller ??
@@ -175,6 +191,8 @@ export class Daemon {
         logger: deps.logger,
         hostSample: () => this.hostMetrics.latest(),
         onCommitted: (o) => this.metrics.commandCommitted(o),
+        onReset: (domain, r) => this.metrics.domainReset(domain, r),
+        keptOverlays: (domain) => this.lifecycleDisks?.keptOf(domain) ?? [],
         // Loudly: health says NOT_SERVING while no command can be made durable.
         onStorage: (problem) => {
           if (this.stateValue === 'running') this.rpc.setServing(problem === null);

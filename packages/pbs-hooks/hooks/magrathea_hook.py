@@ -418,6 +418,12 @@ def on_execjob_end(e, site):
         log(pbs.EVENT_ERROR, "cannot end %s: %s" % (job.id, ex))
         e.accept()
     body = {"domain": dom["domain"], "job_id": str(job.id)}
+    # The job's exit status: a lifecycle domain with keepFailed keeps a failed job's overlay.
+    try:
+        if job.Exit_status is not None:
+            body["exit_status"] = int(job.Exit_status)
+    except (TypeError, ValueError):
+        pass
     delay = 0.5
     for attempt in range(1, site["end_retries"] + 1):
         try:

@@ -254,12 +254,15 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
     .addOption(nodeOption())
     .requiredOption('--domain <name>', 'domain the job runs in')
     .requiredOption('--job <id>', 'PBS job id')
+    .option('--exit-status <n>', "the job's exit status (non-zero: failed; keepFailed keeps its overlay)")
     .option('--json', 'print the result as JSON')
-    .action(async (o: { node?: string; domain: string; job: string; json?: boolean }) => {
+    .action(async (o: { node?: string; domain: string; job: string; exitStatus?: string; json?: boolean }) => {
       const ep = node(o.node);
-      const r = await withClient(ep, (c) =>
-        call<EndJobResponseMessage>(ep, (opts, cb) => c.EndJob({ domain: o.domain, job_id: o.job }, opts, cb)),
-      );
+      const exit = o.exitStatus === undefined ? null : Number(o.exitStatus);
+      if (exit !== null && !Number.isInteger(exit))
+        throw new CliError(`--exit-status must be an integer, not ${o.exitStatus}`, EXIT.usage);
+      const req = { domain: o.domain, job_id: o.job, exit_status: exit ?? 0, has_exit_status: exit !== null };
+      const r = await withClient(ep, (c) => call<EndJobResponseMessage>(ep, (opts, cb) => c.EndJob(req, opts, cb)));
       if (r.warning) io.err(`warning: ${r.warning}`);
       if (o.json)
         io.out(
@@ -271,6 +274,17 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
         );
     });
 
+  /** The node and one of its domains (NOT_FOUND naming the domains it has). */
+  const nodeDomain = async (ep: Parameters<typeof getNode>[0], name: string) => {
+    const n = await getNode(ep);
+    const d = n.domains.find((x) => x.name === name);
+    if (!d)
+      throw new CliError(
+        `no domain named ${name} on node ${n.name} (it has ${n.domains.map((x) => x.name).join(', ')})`,
+        EXIT.notFound,
+      );
+    return { n, d };
+  };
   const domain = program
     .command('domain')
     .description(`show a domain, or act on it: show, ${DOMAIN_ACTIONS.join(', ')}`);
@@ -280,18 +294,35 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
     .addOption(nodeOption())
     .option('--json', 'print one JSON object')
     .action(async (name: string, o: { node?: string; json?: boolean }) => {
-      const n = await getNode(node(o.node));
-      const d = n.domains.find((x) => x.name === name);
-      if (!d)
-        throw new CliError(
-          `no domain named ${name} on node ${n.name} (it has ${n.domains.map((x) => x.name).join(', ')})`,
-          EXIT.notFound,
-        );
+      const { n, d } = await nodeDomain(node(o.node), name);
       io.out(
         o.json
           ? JSON.stringify({ node: n.name, driver: n.driver, ...domainJson(d), problems: problemsOf(d, n) })
           : domainDetail(n, d),
       );
+    });
+  domain
+    .command('snapshots <domain>')
+    .description('the overlays kept of failed jobs (domains[].keepFailed), oldest first')
+    .addOption(nodeOption())
+    .option('--json', 'print one JSON array')
+    .action(async (name: string, o: { node?: string; json?: boolean }) => {
+      const { d } = await nodeDomain(node(o.node), name);
+      const kept = d.kept_overlays.map((k) => ({
+        job: k.job_id,
+        file: k.file,
+        bytes: Number(k.bytes),
+        keptAt: new Date(Number(k.kept_at_ms)).toISOString(),
+      }));
+      if (o.json) io.out(JSON.stringify(kept));
+      else if (kept.length === 0) io.out(`${name}: no kept overlays (lifecycle ${d.lifecycle || 'persistent'})`);
+      else
+        io.out(
+          [
+            'JOB\tKEPT AT\tMIB\tFILE',
+            ...kept.map((k) => `${k.job}\t${k.keptAt}\t${(k.bytes / 1048576).toFixed(1)}\t${k.file}`),
+          ].join('\n'),
+        );
     });
   for (const action of DOMAIN_ACTIONS) {
     domain

@@ -15,6 +15,7 @@ import type { HostMetrics as _magrathea_v1_HostMetrics, HostMetrics__Output as _
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from './magrathea/v1/Job';
 import type { JobChange as _magrathea_v1_JobChange, JobChange__Output as _magrathea_v1_JobChange__Output } from './magrathea/v1/JobChange';
 import type { JobRef as _magrathea_v1_JobRef, JobRef__Output as _magrathea_v1_JobRef__Output } from './magrathea/v1/JobRef';
+import type { KeptOverlay as _magrathea_v1_KeptOverlay, KeptOverlay__Output as _magrathea_v1_KeptOverlay__Output } from './magrathea/v1/KeptOverlay';
 import type { ListImagesRequest as _magrathea_v1_ListImagesRequest, ListImagesRequest__Output as _magrathea_v1_ListImagesRequest__Output } from './magrathea/v1/ListImagesRequest';
 import type { ListImagesResponse as _magrathea_v1_ListImagesResponse, ListImagesResponse__Output as _magrathea_v1_ListImagesResponse__Output } from './magrathea/v1/ListImagesResponse';
 import type { Node as _magrathea_v1_Node, Node__Output as _magrathea_v1_Node__Output } from './magrathea/v1/Node';
@@ -26,6 +27,7 @@ import type { PullImageResponse as _magrathea_v1_PullImageResponse, PullImageRes
 import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from './magrathea/v1/Release';
 import type { RemoveImageRequest as _magrathea_v1_RemoveImageRequest, RemoveImageRequest__Output as _magrathea_v1_RemoveImageRequest__Output } from './magrathea/v1/RemoveImageRequest';
 import type { RemoveImageResponse as _magrathea_v1_RemoveImageResponse, RemoveImageResponse__Output as _magrathea_v1_RemoveImageResponse__Output } from './magrathea/v1/RemoveImageResponse';
+import type { Reset as _magrathea_v1_Reset, Reset__Output as _magrathea_v1_Reset__Output } from './magrathea/v1/Reset';
 import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from './magrathea/v1/StartJobRequest';
 import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from './magrathea/v1/StartJobResponse';
 import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from './magrathea/v1/WatchNodeRequest';
@@ -51,6 +53,7 @@ export interface ProtoGrpcType {
       Job: MessageTypeDefinition<_magrathea_v1_Job, _magrathea_v1_Job__Output>
       JobChange: MessageTypeDefinition<_magrathea_v1_JobChange, _magrathea_v1_JobChange__Output>
       JobRef: MessageTypeDefinition<_magrathea_v1_JobRef, _magrathea_v1_JobRef__Output>
+      KeptOverlay: MessageTypeDefinition<_magrathea_v1_KeptOverlay, _magrathea_v1_KeptOverlay__Output>
       ListImagesRequest: MessageTypeDefinition<_magrathea_v1_ListImagesRequest, _magrathea_v1_ListImagesRequest__Output>
       ListImagesResponse: MessageTypeDefinition<_magrathea_v1_ListImagesResponse, _magrathea_v1_ListImagesResponse__Output>
       Node: MessageTypeDefinition<_magrathea_v1_Node, _magrathea_v1_Node__Output>
@@ -65,6 +68,7 @@ export interface ProtoGrpcType {
       Release: MessageTypeDefinition<_magrathea_v1_Release, _magrathea_v1_Release__Output>
       RemoveImageRequest: MessageTypeDefinition<_magrathea_v1_RemoveImageRequest, _magrathea_v1_RemoveImageRequest__Output>
       RemoveImageResponse: MessageTypeDefinition<_magrathea_v1_RemoveImageResponse, _magrathea_v1_RemoveImageResponse__Output>
+      Reset: MessageTypeDefinition<_magrathea_v1_Reset, _magrathea_v1_Reset__Output>
       StartJobRequest: MessageTypeDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobRequest__Output>
       StartJobResponse: MessageTypeDefinition<_magrathea_v1_StartJobResponse, _magrathea_v1_StartJobResponse__Output>
       WatchNodeRequest: MessageTypeDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_WatchNodeRequest__Output>

@@ -34,6 +34,8 @@ import { checkCpuCounting } from './cpu-counting-config';
 import type { CpuCountingConfig } from './cpu-counting-config';
 import type { ContextConfig, DomainNetwork, ImagesConfig } from '../images/image-config';
 import { checkContext, checkImageUse, checkImages, checkNetwork } from '../images/image-config';
+import type { Lifecycle } from '../domain';
+import { checkLifecycle, checkLifecycleUse } from './lifecycle-config';
 
 export interface DomainConfig {
   readonly name: string;
@@ -55,6 +57,10 @@ export interface DomainConfig {
   readonly hostName?: string | null;
   /** A NIC on a host bridge with a MAC derived from node and domain (null: no NIC). */
   readonly network?: DomainNetwork | null;
+  /** What the domain does after each job (default persistent). */
+  readonly lifecycle?: Lifecycle;
+  /** Overlays of the last N failed jobs kept (lifecycle revert/reboot; default 0). */
+  readonly keepFailed?: number;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -228,6 +234,8 @@ function checkDomains(
         'image',
         'hostName',
         'network',
+        'lifecycle',
+        'keepFailed',
       ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
@@ -266,6 +274,7 @@ function checkDomains(
               patternText: 'a host name (letters, digits, . and -)',
             }) ?? null,
           network: checkNetwork(c, o, p),
+          ...checkLifecycle(c, o, p),
         });
     });
   }
@@ -276,6 +285,13 @@ function checkDomains(
     checkLibvirtNameUse(c, kind, d, i);
     checkVmUse(c, kind, d, i, driver.qemu);
     checkImageUse(c, kind, d, i, images);
+    checkLifecycleUse(
+      c,
+      kind,
+      { ...d, lifecycle: d.lifecycle ?? 'persistent', keepFailed: d.keepFailed ?? 0 },
+      i,
+      images.catalogue.length > 0,
+    );
   });
   if (kind === 'cgroup') checkCgroupDomains(c, domains);
   return domains;

@@ -58,12 +58,15 @@ const ORDER: readonly DriverOpKind[] = [
   'boot',
 ];
 
-function opsFor(from: Posture, to: Posture, rebooting: boolean): DriverOpKind[] {
+function opsFor(from: Posture, to: Posture, rebooting: boolean, resetting: boolean): DriverOpKind[] {
   if (from === to) return [];
   switch (to) {
     case 'off':
       return ['shutdown'];
     case 'booting':
+      // A per-job reset (lifecycle revert/reboot) throws the VM away in its background boot:
+      // no graceful shutdown holds up the job's end.
+      if (resetting) return ['boot'];
       return rebooting && from !== 'off' ? ['shutdown', 'boot'] : ['boot'];
     case 'idle':
       if (from === 'active') return ['shrink'];
@@ -95,7 +98,7 @@ export function planDriverOps(prev: NodeState, next: NodeState, skip: ReadonlySe
     if (!before || skip.has(d.name)) return;
     const from = postureOf(before.state);
     const to = postureOf(d.state);
-    for (const op of opsFor(from, to, d.rebooting)) {
+    for (const op of opsFor(from, to, d.rebooting, d.resetting !== undefined)) {
       // A domain whose jobs are stopped one by one is never stopped whole: its jobs' own operations do it.
       if (perJob.has(d.name) && (op === 'preempt' || op === 'resume')) continue;
       ops.push({ op, domain: d.name });

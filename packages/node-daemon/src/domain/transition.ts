@@ -11,6 +11,7 @@ import type {
   Command,
   CpuCounting,
   DomainRecord,
+  EndJobCommand,
   JobRecord,
   JobRef,
   NodeState,
@@ -99,6 +100,8 @@ function sameRecord(a: DomainRecord, b: DomainRecord): boolean {
     a.preemptedCpuMsTotal !== b.preemptedCpuMsTotal ||
     a.downReason !== b.downReason ||
     a.rebooting !== b.rebooting ||
+    a.resetting !== b.resetting ||
+    a.failedJob !== b.failedJob ||
     a.class !== b.class ||
     a.jobs.length !== b.jobs.length
   ) {
@@ -269,7 +272,8 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
   return finish(prev, ds, c.atMs, { preempted });
 }
 
-function endJob(prev: NodeState, ds: Draft[], d: Draft, jobId: string, atMs: number): TransitionResult {
+function endJob(prev: NodeState, ds: Draft[], d: Draft, c: EndJobCommand): TransitionResult {
+  const { jobId, atMs } = c;
   const idx = d.jobs.findIndex((j) => j.id === jobId);
   if (idx < 0) {
     const holder = ds.find((x) => x.jobs.some((j) => j.id === jobId));
@@ -282,6 +286,14 @@ function endJob(prev: NodeState, ds: Draft[], d: Draft, jobId: string, atMs: num
   if (holdsMachine(d.state) || d.state === 'preempted') {
     if (d.jobs.length === 0) d.state = 'free';
     else if (holdsMachine(d.state)) d.state = runningStateOf(d);
+  }
+  if (c.exitStatus !== undefined && c.exitStatus !== 0) d.failedJob = jobId;
+  if (c.reset && d.jobs.length === 0 && d.state === 'free') {
+    // lifecycle revert/reboot: the domain takes no job until it is clean again.
+    d.state = 'booting';
+    d.rebooting = true;
+    d.resetting = { policy: c.reset, afterJob: jobId, keepFor: d.failedJob ?? '' };
+    delete d.failedJob;
   }
   const resumed: string[] = [];
   optimize(ds, atMs, resumed, prev.cpuCounting);
@@ -325,6 +337,7 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       if (isDown(d.state)) return unchanged(prev);
       d.state = 'down';
       d.rebooting = false;
+      delete d.resetting;
       d.downReason = `admin: ${c.reason || 'taken down by an administrator'}`;
       optimize(ds, c.atMs, resumed, prev.cpuCounting);
       recompute(ds, prev.cpuCounting);
@@ -387,13 +400,14 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
     case 'start-job':
       return startJob(prev, ds, d, c);
     case 'end-job':
-      return endJob(prev, ds, d, c.jobId, c.atMs);
+      return endJob(prev, ds, d, c);
     case 'action':
       return action(prev, ds, d, c);
     case 'boot-complete': {
       if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
       d.state = 'free';
       d.rebooting = false;
+      delete d.resetting;
       recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
     }
@@ -401,6 +415,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
       d.state = 'down';
       d.rebooting = false;
+      delete d.resetting;
       d.downReason = c.reason;
       recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
@@ -411,6 +426,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       d.jobs = [];
       d.state = 'down';
       d.rebooting = false;
+      delete d.resetting;
       d.downReason = c.reason;
       const resumed: string[] = [];
       optimize(ds, c.atMs, resumed, prev.cpuCounting);

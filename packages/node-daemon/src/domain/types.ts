@@ -34,6 +34,25 @@ export interface DomainRecord {
   readonly downReason: string;
   /** True while a reboot (rather than a first boot) is in progress. */
   readonly rebooting: boolean;
+  /**
+   * A per-job reset in progress (domains[].lifecycle revert or reboot): the domain is `booting`
+   * until it is clean again. Absent when none is (and in records written before the field existed).
+   */
+  readonly resetting?: ResetRecord;
+  /** The last job that failed since the last reset ('' or absent: none); its overlay is kept by the reset. */
+  readonly failedJob?: string;
+}
+
+/** What a domain does after each job (domains[].lifecycle). */
+export type Lifecycle = 'persistent' | 'revert' | 'reboot';
+
+/** A journalled per-job reset: replayed after a crash, it is run again from the start. */
+export interface ResetRecord {
+  readonly policy: 'revert' | 'reboot';
+  /** The job whose end started the reset. */
+  readonly afterJob: string;
+  /** A failed job whose overlay the reset keeps ('' for none). */
+  readonly keepFor: string;
 }
 
 /**
@@ -83,6 +102,13 @@ export interface StartJobCommand extends CommandBase {
 export interface EndJobCommand extends CommandBase {
   readonly kind: 'end-job';
   readonly jobId: string;
+  /** The job's exit status when the caller knows it (non-zero: the job failed). */
+  readonly exitStatus?: number;
+  /**
+   * The domain's lifecycle when it is not persistent (the manager fills it in from the config,
+   * so replay does what the first run did): the domain's last job ending starts a reset.
+   */
+  readonly reset?: 'revert' | 'reboot';
 }
 
 export interface ActionCommand extends CommandBase {

@@ -14,6 +14,7 @@ import {
   checkCpus,
   checkDomain,
   checkGeneration,
+  checkExitStatus,
   checkJobId,
   checkPreemptible,
   checkReason,
@@ -40,6 +41,9 @@ export interface StartJobFields {
 export interface EndJobFields {
   readonly domain?: unknown;
   readonly job_id?: unknown;
+  /** The job's exit status (the hook API: a number or absent; gRPC: with has_exit_status). */
+  readonly exit_status?: unknown;
+  readonly has_exit_status?: unknown;
 }
 
 /** DomainAction's raw request fields. */
@@ -131,7 +135,13 @@ export class DomainCommands {
   async endJob(f: EndJobFields, scope: CommandScope = {}): Promise<JobEnded> {
     const domain = this.domainOf(f.domain, scope);
     const jobId = checkJobId(f.job_id);
-    const o = await this.manager.execute({ kind: 'end-job', domain, jobId });
+    const exitStatus =
+      f.has_exit_status === undefined
+        ? checkExitStatus(f.exit_status)
+        : checkExitStatus(f.exit_status, f.has_exit_status);
+    const o = await this.manager.execute(
+      exitStatus === undefined ? { kind: 'end-job', domain, jobId } : { kind: 'end-job', domain, jobId, exitStatus },
+    );
     if (o.result.warning) this.log.warn({ domain, jobId, warning: o.result.warning }, 'end of an unknown job');
     return {
       domain,

@@ -6,7 +6,17 @@
  */
 import type { Logger } from 'pino';
 import type { DomainClass, NodeEventInput, PhaseInput } from '@magrathea/common';
-import type { Accepted, Command, CpuCounting, DomainRecord, DriverOp, DriverOpKind, NodeState } from '../domain';
+import type {
+  Accepted,
+  Command,
+  CpuCounting,
+  DomainRecord,
+  DriverOp,
+  DriverOpKind,
+  Lifecycle,
+  NodeState,
+  ResetRecord,
+} from '../domain';
 import {
   checkInvariants,
   initialNodeState,
@@ -31,9 +41,25 @@ import {
 import { jobListChange } from '@magrathea/common';
 import type { JobChangeInput } from '@magrathea/common';
 import { EventHub } from './event-hub';
-import type { HypervisorDriver, Observation, PowerState, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
+import type {
+  DriverStep,
+  HypervisorDriver,
+  Observation,
+  PowerState,
+  ReleaseMeasurement,
+} from '../hypervisor/hypervisor-driver';
 import type { Journal } from '../journal/journal';
-import type { DomainExtras, DomainSummary, HostSample, ObservedInfo, ReleaseInfo } from './view';
+import type {
+  DomainExtras,
+  DomainSummary,
+  HostSample,
+  KeptOverlayInfo,
+  ObservedInfo,
+  ReleaseInfo,
+  ResetInfo,
+} from './view';
+
+export type { KeptOverlayInfo, ResetInfo } from './view';
 import { domainSummary, domainView, jobView, nodeView } from './view';
 
 /** The time sources (tests pass a ManualClock). */
@@ -58,6 +84,8 @@ export interface ManagedDomain {
   readonly autostart: boolean;
   /** The image the domain runs ('' or absent: none). */
   readonly image?: string;
+  /** What the domain does after each job (default persistent). */
+  readonly lifecycle?: Lifecycle;
 }
 
 /** What the manager is configured with. */
@@ -88,6 +116,10 @@ export interface DomainManagerDeps {
   readonly hostSample?: () => HostSample | null;
   /** Told of every committed command that changed something (metrics: preemptions and their phases). */
   readonly onCommitted?: (outcome: Outcome) => void;
+  /** Told of every finished per-job reset and boot (policy `boot`; metrics: their phase timings). */
+  readonly onReset?: (domain: string, reset: ResetInfo) => void;
+  /** The overlays kept of a domain's failed jobs, oldest first (domains[].keepFailed). */
+  readonly keptOverlays?: (domain: string) => readonly KeptOverlayInfo[];
   /**
    * Told when the durable state stops (a problem: the state directory was deleted or replaced)
    * or starts again (null) being usable; the daemon reports NOT_SERVING meanwhile.
@@ -144,6 +176,8 @@ export class DomainManager {
   private accepting = false;
   private readonly observations = new Map<string, ObservedInfo>();
   private readonly releases = new Map<string, ReleaseInfo>();
+  private readonly resets = new Map<string, ResetInfo>();
+  private readonly boots = new Map<string, ResetInfo>();
   /** Flap history per domain, on the monotonic clock (in memory: a restart forgets it, and holds end). */
   private readonly flaps = new Map<string, FlapRecord>();
   /** Journal records at which a failed compaction is tried again. */
@@ -321,7 +355,7 @@ export class DomainManager {
 
   private async executeNow(input: CommandInput): Promise<Outcome> {
     if (!this.accepting) throw new UnavailableError('the daemon is not accepting commands (starting or stopping)');
-    const cmd = { ...input, atMs: this.deps.clock.now() } as Command;
+    const cmd = this.withLifecycle({ ...input, atMs: this.deps.clock.now() });
     const r = transition(this.state, cmd);
     if (!r.ok) {
       if (r.reason === 'unknown-domain') throw new DomainNotFoundError(cmd.domain);
@@ -601,15 +635,87 @@ export class DomainManager {
     };
   }
 
+  /** An end-job of a domain with a per-job lifecycle carries it (journalled, so replay resets too). */
+  private withLifecycle(cmd: Command): Command {
+    if (cmd.kind !== 'end-job') return cmd;
+    const lc = this.opts.domains.find((c) => c.name === cmd.domain)?.lifecycle ?? 'persistent';
+    return lc === 'persistent' ? cmd : { ...cmd, reset: lc };
+  }
+
+  /** A per-job reset through the driver (a driver without one: shut down, then boot). */
+  private async runReset(domain: string, r: ResetRecord): Promise<void> {
+    const t0 = performance.now();
+    const d = this.deps.driver;
+    let steps: readonly DriverStep[] = [];
+    let error = '';
+    try {
+      if (d.reset) steps = await d.reset(domain, r);
+      else {
+        await d.shutdown(domain);
+        await d.boot(domain);
+      }
+    } catch (err) {
+      error = (err as Error).message;
+      throw err;
+    } finally {
+      const info: ResetInfo = {
+        policy: r.policy,
+        afterJob: r.afterJob,
+        // The core names the failed job; the driver says whether its overlay was kept (keepFailed).
+        keptFor: steps.some((x) => x.name === 'keep-overlay') ? r.keepFor : '',
+        atMs: this.deps.clock.now(),
+        millis: performance.now() - t0,
+        steps,
+        error,
+      };
+      this.recordReset(domain, this.resets, info);
+    }
+  }
+
+  /** A boot through the driver, its length and steps recorded as the domain's last boot. */
+  private async runBoot(domain: string): Promise<void> {
+    const t0 = performance.now();
+    let error = '';
+    try {
+      await this.deps.driver.boot(domain);
+    } catch (err) {
+      error = (err as Error).message;
+      throw err;
+    } finally {
+      const millis = performance.now() - t0;
+      const steps = this.deps.driver.lastBootSteps?.(domain) ?? [];
+      this.recordReset(domain, this.boots, {
+        policy: 'boot',
+        afterJob: '',
+        keptFor: '',
+        atMs: this.deps.clock.now(),
+        millis,
+        steps: steps.length > 0 ? steps : [{ name: 'boot', millis }],
+        error,
+      });
+    }
+  }
+
+  private recordReset(domain: string, into: Map<string, ResetInfo>, info: ResetInfo): void {
+    into.set(domain, info);
+    this.log.info({ domain, ...info }, info.policy === 'boot' ? 'domain booted' : 'domain reset after a job');
+    try {
+      this.deps.onReset?.(domain, info);
+    } catch (err) {
+      this.log.error({ err }, 'reset observer failed');
+    }
+  }
+
   private launchBoot(domain: string): void {
     if (this.bootsInFlight.has(domain)) return;
-    const p = this.deps.driver
-      .boot(domain)
+    const reset = this.state.domains.find((x) => x.name === domain)?.resetting;
+    const what = reset ? 'reset' : 'boot';
+    const p = (reset ? this.runReset(domain, reset) : this.runBoot(domain))
       .then(
         () => this.execute({ kind: 'boot-complete', domain }),
         (err: unknown) => {
-          this.log.error({ err, domain }, 'boot failed');
-          return this.execute({ kind: 'boot-failed', domain, reason: `boot failed: ${(err as Error).message}` });
+          this.log.error({ err, domain, what }, 'boot failed');
+          return this.execute({ kind: 'boot-failed', domain, reason: `${what} failed: ${(err as Error).message}` });
         },
       )
       .then(
@@ -636,6 +742,10 @@ export class DomainManager {
       heldForMs,
       heldUntilMs: heldForMs > 0 ? this.deps.clock.now() + heldForMs : 0,
       image: this.opts.domains.find((c) => c.name === d.name)?.image ?? '',
+      lifecycle: this.opts.domains.find((c) => c.name === d.name)?.lifecycle ?? 'persistent',
+      reset: this.resets.get(d.name),
+      boot: this.boots.get(d.name),
+      kept: this.deps.keptOverlays?.(d.name) ?? [],
     };
   }
 

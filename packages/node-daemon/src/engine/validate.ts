@@ -53,6 +53,18 @@ export function checkGeneration(v: unknown): number {
   return n;
 }
 
+/**
+ * A job's exit status: absent (or gRPC's has_exit_status false) means unknown. PBS exit
+ * statuses are small integers (negative for jobs PBS itself ended, 256+ for signals).
+ */
+export function checkExitStatus(v: unknown, known: unknown = v !== undefined && v !== null): number | undefined {
+  if (known === false || known === undefined || known === null) return undefined;
+  if (typeof known !== 'boolean') throw new InvalidArgumentError('has_exit_status must be true or false');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -1_000_000 || v > 1_000_000)
+    throw new InvalidArgumentError("exit_status must be an integer (the job's exit status)");
+  return v;
+}
+
 /** One of DOMAIN_ACTIONS. */
 export function checkAction(v: unknown): DomainActionName {
   if (typeof v !== 'string' || !isDomainAction(v)) {

@@ -7,6 +7,7 @@ import type {
   NodeInput,
   PhaseInput,
   ReportedState,
+  ResetInput,
 } from '@magrathea/common';
 import type { DomainRecord, JobRecord, JobRef, NodeState } from '../domain';
 import {
@@ -19,7 +20,7 @@ import {
   reportedState,
   victimUnits,
 } from '../domain';
-import type { Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
+import type { DriverStep, Observation, ReleaseMeasurement } from '../hypervisor/hypervisor-driver';
 
 /** What the driver last observed of a domain, and whether it disagrees with the recorded state. */
 export interface ObservedInfo extends Observation {
@@ -33,6 +34,27 @@ export interface ReleaseInfo extends ReleaseMeasurement {
   readonly phases: readonly PhaseInput[];
 }
 
+/** The overlay of a failed job kept for debugging. */
+export interface KeptOverlayInfo {
+  readonly jobId: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly keptAtMs: number;
+}
+
+/** A finished per-job reset, as status and metrics show it. */
+export interface ResetInfo {
+  /** revert | reboot for a reset, boot for a boot. */
+  readonly policy: 'revert' | 'reboot' | 'boot';
+  readonly afterJob: string;
+  readonly keptFor: string;
+  readonly atMs: number;
+  readonly millis: number;
+  readonly steps: readonly DriverStep[];
+  /** '' when it succeeded. */
+  readonly error: string;
+}
+
 /** What the manager knows of a domain beyond its record (observation, release, flap damping). */
 export interface DomainExtras {
   readonly observed?: ObservedInfo | undefined;
@@ -44,6 +66,13 @@ export interface DomainExtras {
   readonly heldForMs?: number;
   /** The image the domain runs (from the config). */
   readonly image?: string;
+  /** domains[].lifecycle (default persistent). */
+  readonly lifecycle?: string;
+  readonly reset?: ResetInfo | undefined;
+  /** The last boot (policy `boot`). */
+  readonly boot?: ResetInfo | undefined;
+  /** Overlays kept of failed jobs, oldest first. */
+  readonly kept?: readonly KeptOverlayInfo[];
 }
 
 /** One job in the wire shape. */
@@ -141,6 +170,28 @@ export function domainView(
           balloon_bytes: String(r.balloonBytes ?? 0),
         }
       : null,
+    lifecycle: extras.lifecycle ?? 'persistent',
+    resetting: d.resetting !== undefined,
+    last_reset: extras.reset ? resetView(extras.reset) : null,
+    last_boot: extras.boot ? resetView(extras.boot) : null,
+    kept_overlays: (extras.kept ?? []).map((k) => ({
+      job_id: k.jobId,
+      file: k.file,
+      bytes: String(k.bytes),
+      kept_at_ms: String(k.keptAtMs),
+    })),
+  };
+}
+
+function resetView(x: ResetInfo): ResetInput {
+  return {
+    policy: x.policy,
+    after_job: x.afterJob,
+    at_ms: String(x.atMs),
+    millis: x.millis,
+    steps: x.steps.map((st) => ({ name: st.name, millis: st.millis })),
+    error: x.error,
+    kept_for: x.keptFor,
   };
 }
 

@@ -235,7 +235,7 @@ export function createHookServer(
         suspended_jobs: r.suspendedJobs.map(jobRefView),
       });
     }
-    onlyKeys(body, ['domain', 'job_id']);
+    onlyKeys(body, ['domain', 'job_id', 'exit_status']);
     const r = await commands.endJob(body, tokenScope(tokenDomain));
     return done(r, { resumed: r.resumed, warning: r.warning, resumed_jobs: r.resumedJobs.map(jobRefView) });
   };

@@ -12,7 +12,7 @@ import type { QemuConfig } from './qemu/qemu-config';
 import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
 import { SimulatedDriver } from './simulated/simulated-driver';
-import type { VmDisks } from './vm-disks';
+import type { VmDisks, VmLifecycleDisks } from './vm-disks';
 
 export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu', 'libvirt'] as const;
 export { PREEMPTION_MODES } from './preemption';
@@ -44,6 +44,10 @@ export interface DriverEnv {
   readonly accelFacts: () => AccelFacts;
   /** Disks of image-based domains (the qemu driver), or null. */
   readonly disks?: VmDisks | null;
+  /** Domains that reset after each job (domains[].lifecycle revert/reboot; the qemu driver). */
+  readonly lifecycles?: Readonly<Record<string, 'revert' | 'reboot'>>;
+  /** Their golden and kept overlays (image-based domains), or null. */
+  readonly lifecycleDisks?: VmLifecycleDisks | null;
 }
 
 export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDriver {
@@ -70,6 +74,8 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
           vms: env.vms,
           modes: env.modes,
           disks: env.disks ?? null,
+          lifecycles: env.lifecycles ?? {},
+          lifecycleDisks: env.lifecycleDisks ?? null,
         },
         env.signaller,
       );

@@ -1,5 +1,5 @@
 /** The one interface every hypervisor driver implements (simulated, cgroup, qemu, libvirt). */
-import type { DomainOpKind, JobOpKind, Posture } from '../domain';
+import type { DomainOpKind, JobOpKind, Posture, ResetRecord } from '../domain';
 
 /** Every driver says which domain operations it can do; job operations (stopJobs, continueJobs) only the drivers that can. */
 export type DriverCapabilities = Readonly<Record<DomainOpKind, boolean>> &
@@ -79,6 +79,15 @@ export interface HypervisorDriver {
   stopJobs?(domain: string, jobs: readonly string[]): Promise<void>;
   /** Undoes stopJobs (also for a job that ended while stopped, so its processes can exit). */
   continueJobs?(domain: string, jobs: readonly string[]): Promise<void>;
+  /**
+   * Per-job lifecycle (domains[].lifecycle revert or reboot): brings the domain back to a clean
+   * state after a job, whatever it is doing now (running, half-reset by a crashed daemon, gone),
+   * and resolves with its steps once the domain is ready for the next job. Run again from the
+   * start after a crash, so every step must be safe to repeat.
+   */
+  reset?(domain: string, r: ResetRecord): Promise<readonly DriverStep[]>;
+  /** The steps of the domain's last boot, where the driver has several (status shows them). */
+  lastBootSteps?(domain: string): readonly DriverStep[];
   /**
    * Drivers that see a domain die at once (a QEMU child exiting) report it here, so the daemon
    * reconciles without waiting for the next periodic pass. Deliberate stops are not reported.

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FailureLimiter } from '@magrathea/common';
-import type { DomainManager, Outcome } from '../engine/domain-manager';
+import type { DomainManager, Outcome, ResetInfo } from '../engine/domain-manager';
 import type { AuthCounters } from '../rpc/authorizer';
 import type { HostSample } from '../engine/view';
 import { domainCpus } from '../engine/view';
@@ -31,6 +31,8 @@ export interface DaemonMetricsSources {
 
 /** Preemption phases take from microseconds (simulated) to minutes (a VM saved to disk), seconds. */
 const PHASE_BUCKETS = [0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** Resets take from a fraction of a second (revert) to a minute (a cold boot under TCG). */
+const RESET_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120];
 
 /** The daemon's metrics registry; its exposition is served on the hook API's GET /metrics. */
 export class DaemonMetrics {
@@ -39,6 +41,10 @@ export class DaemonMetrics {
   private readonly preemptions: Counter<'domain'>;
   private readonly phases: Histogram<'op'>;
   private readonly jobsSuspended: Counter<'domain'>;
+  private readonly resetSeconds: Histogram<'domain' | 'policy' | 'step'>;
+  private readonly resetsTotal: Counter<'domain' | 'policy' | 'outcome'>;
+  private readonly bootSeconds: Histogram<'domain' | 'step'>;
+  private readonly bootsTotal: Counter<'domain' | 'outcome'>;
 
   constructor(src: DaemonMetricsSources) {
     const registers = [this.registry];
@@ -184,6 +190,32 @@ export class DaemonMetrics {
       buckets: PHASE_BUCKETS,
       registers,
     });
+    this.resetSeconds = new Histogram({
+      name: 'magrathea_reset_phase_seconds',
+      help: 'Per-job resets (domains[].lifecycle): each step, and the whole reset as step "total", by domain and policy.',
+      labelNames: ['domain', 'policy', 'step'] as const,
+      buckets: RESET_BUCKETS,
+      registers,
+    });
+    this.resetsTotal = new Counter({
+      name: 'magrathea_resets_total',
+      help: 'Per-job resets by domain, policy and outcome (ok | failed).',
+      labelNames: ['domain', 'policy', 'outcome'] as const,
+      registers,
+    });
+    this.bootSeconds = new Histogram({
+      name: 'magrathea_boot_phase_seconds',
+      help: 'Boots of domains (not per-job resets): each step, and the whole boot as step "total", by domain.',
+      labelNames: ['domain', 'step'] as const,
+      buckets: RESET_BUCKETS,
+      registers,
+    });
+    this.bootsTotal = new Counter({
+      name: 'magrathea_boots_total',
+      help: 'Boots of domains (not per-job resets) by domain and outcome (ok | failed).',
+      labelNames: ['domain', 'outcome'] as const,
+      registers,
+    });
     this.jobsSuspended = new Counter({
       name: 'magrathea_jobs_suspended_total',
       help: 'Jobs suspended to make room for priority work, by domain (CPU-counting mode: only the chosen ones).',
@@ -244,6 +276,22 @@ export class DaemonMetrics {
     if (o.result.preempted.length === 0 && o.result.resumed.length === 0 && jobsMoved === 0) return;
     for (const p of o.phases)
       this.phases.observe({ op: (p.name ?? '').split(':')[0] ?? '' }, Number(p.millis ?? 0) / 1000);
+  };
+
+  /** DomainManager observer: the steps and the length of each per-job reset. */
+  readonly domainReset = (domain: string, r: ResetInfo): void => {
+    if (r.policy === 'boot') {
+      this.bootsTotal.inc({ domain, outcome: r.error ? 'failed' : 'ok' });
+      if (r.error) return;
+      for (const st of r.steps)
+        if (st.name !== 'total') this.bootSeconds.observe({ domain, step: st.name }, st.millis / 1000);
+      this.bootSeconds.observe({ domain, step: 'total' }, r.millis / 1000);
+      return;
+    }
+    this.resetsTotal.inc({ domain, policy: r.policy, outcome: r.error ? 'failed' : 'ok' });
+    if (r.error) return;
+    for (const st of r.steps) this.resetSeconds.observe({ domain, policy: r.policy, step: st.name }, st.millis / 1000);
+    this.resetSeconds.observe({ domain, policy: r.policy, step: 'total' }, r.millis / 1000);
   };
 
   /** The Prometheus exposition. */

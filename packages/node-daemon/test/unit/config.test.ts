@@ -36,9 +36,9 @@ describe('config', () => {
         ),
       ),
     ).toEqual([
-      { name: 'meta', class: 'normal', autostart: true, image: '' },
-      { name: 'egee', class: 'normal', autostart: true, image: '' },
-      { name: 'priv', class: 'priority', autostart: true, image: '' },
+      { name: 'meta', class: 'normal', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
+      { name: 'egee', class: 'normal', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
+      { name: 'priv', class: 'priority', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
     ]);
     expect(c.driver.kind).toBe('simulated');
     expect(c.listen.tcp).toEqual({ host: '127.0.0.1', port: 5678 });
@@ -235,5 +235,53 @@ describe('cpuCounting config', () => {
       expect(problems(() => compile(`${base}cpuCounting: ${bad}`)).join('\n')).toMatch(/cpuCounting\.cpus/);
     expect(problems(() => compile(`${base}cpuCounting: { cpu: 4 }`)).join('\n')).toMatch(/cpuCounting.*cpu/);
     expect(problems(() => compile(`${base}cpuCounting: 4`)).join('\n')).toMatch(/cpuCounting/);
+  });
+});
+
+/** domains[].lifecycle and domains[].keepFailed: defaults, what they need, and clear refusals. */
+const bad = (yaml: string) => problems(() => compile(yaml));
+const SHA = 'a'.repeat(64);
+const qemu = (domains: string) => `
+driver: { kind: qemu, qemu: { accel: tcg } }
+images: [ { name: alpha, url: 'http://example.org/a.img', sha256: '${SHA}', format: raw } ]
+domains:
+${domains}`;
+const VM = 'vm: { kernel: /boot/vmlinux, memoryMiB: 128 }';
+
+describe('lifecycle config', () => {
+  test('default persistent with nothing kept; revert and reboot with keepFailed on an image-based qemu domain', () => {
+    const c = compile(
+      qemu(`  - { name: a, image: alpha, ${VM} }
+  - { name: b, image: alpha, lifecycle: revert, keepFailed: 3, ${VM} }
+  - { name: r, image: alpha, lifecycle: reboot, ${VM} }`),
+    );
+    expect(c.domains.map((d) => [d.name, d.lifecycle, d.keepFailed])).toEqual([
+      ['a', 'persistent', 0],
+      ['b', 'revert', 3],
+      ['r', 'reboot', 0],
+    ]);
+  });
+
+  test('bad values and uses are refused with the field named', () => {
+    expect(bad(qemu(`  - { name: a, image: alpha, lifecycle: snapshot, ${VM} }`))).toEqual([
+      'domains.0.lifecycle: "snapshot" is not one of persistent, revert, reboot',
+    ]);
+    expect(bad(qemu(`  - { name: a, image: alpha, lifecycle: revert, keepFailed: -1, ${VM} }`))[0]).toMatch(
+      /^domains\.0\.keepFailed: /,
+    );
+    expect(bad(qemu(`  - { name: a, image: alpha, keepFailed: 2, ${VM} }`))).toEqual([
+      'domains.0.keepFailed: keeps overlays across resets: it needs lifecycle revert or reboot',
+    ]);
+    expect(bad(qemu(`  - { name: a, lifecycle: revert, vm: { kernel: /k, disk: /d.qcow2, memoryMiB: 128 } }`))).toEqual(
+      [
+        'domains.0.lifecycle: revert cannot make vm.disk clean again; give the domain a catalogue image (its disk is an overlay)',
+      ],
+    );
+    expect(bad(qemu(`  - { name: a, lifecycle: reboot, keepFailed: 1, ${VM} }`))).toEqual([
+      'domains.0.keepFailed: keeps the overlays of failed jobs: the domain needs a catalogue image',
+    ]);
+    expect(bad('domains: [ { name: a, lifecycle: revert } ]\n')).toEqual([
+      'domains.0.lifecycle: revert needs the qemu driver (this node uses simulated)',
+    ]);
   });
 });

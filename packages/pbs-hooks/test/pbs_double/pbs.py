@@ -215,9 +215,9 @@ class pbs_resource(object):
 JOB_ATTRIBUTES = set(["id", "queue", "interactive", "Resource_List", "resources_used", "schedselect", "exec_vnode",
                       "exec_host", "run_count", "run_version", "Job_Owner", "euser", "project", "comment",
                       "Hold_Types", "Execution_Time", "Variable_List", "array_index", "failed_mom_list",
-                      "succeeded_mom_list", "job_state", "Job_Name"])
+                      "succeeded_mom_list", "job_state", "Job_Name", "Exit_status"])
 READ_ONLY_JOB_ATTRIBUTES = set(["id", "interactive", "exec_vnode", "exec_host", "run_count", "Job_Owner", "euser",
-                                "schedselect"])
+                                "schedselect", "Exit_status"])
 
 
 class queue(object):

@@ -27,6 +27,7 @@ import { ALL_CAPABILITIES } from '../hypervisor-driver';
 import type {
   AdoptedDomain,
   DriverCapabilities,
+  DriverStep,
   HypervisorDriver,
   Observation,
   ReleaseMeasurement,
@@ -37,7 +38,8 @@ import { QmpClient, QmpError } from './qmp-client';
 import type { ReclaimContext, ReclaimSettings } from './reclaim';
 import { readRecord, reclaim, unreclaim } from './reclaim';
 import { SWAP_SERIAL } from '../guest-agent';
-import type { DiskUse, VmDisks } from '../vm-disks';
+import type { DiskUse, VmDisks, VmLifecycleDisks } from '../vm-disks';
+import type { ResetRecord } from '../../domain';
 import { diskArgs } from './disk-args';
 
 const MiB = 1024 * 1024;
@@ -106,6 +108,10 @@ export interface QemuDriverOptions {
   readonly swapOffTimeoutMs: number;
   /** Disks of image-based domains (overlay, context ISO, NIC), or null. */
   readonly disks?: VmDisks | null;
+  /** domains[].lifecycle of the domains that reset after each job (absent: persistent). */
+  readonly lifecycles?: Readonly<Record<string, 'revert' | 'reboot'>>;
+  /** The golden and kept overlays of those domains (image-based ones), or null. */
+  readonly lifecycleDisks?: VmLifecycleDisks | null;
 }
 
 interface Vm {
@@ -541,8 +547,33 @@ export class QemuDriver implements HypervisorDriver {
     throw new Error(`the guest did not print "${line}" within ${this.opts.bootTimeoutMs} ms`);
   }
 
+  /** The steps of each domain's last boot (revert domains: new-overlay, restore or boot, golden). */
+  private readonly bootSteps = new Map<string, readonly DriverStep[]>();
+
+  lastBootSteps(domain: string): readonly DriverStep[] {
+    return this.bootSteps.get(domain) ?? [];
+  }
+
   async boot(domain: string): Promise<void> {
+    this.bootSteps.delete(domain);
+    if (this.opts.lifecycles?.[domain] === 'revert') {
+      const steps: DriverStep[] = [];
+      this.bootSteps.set(domain, steps);
+      // A VM found running while booting was left by a daemon that died in the middle (maybe
+      // paused while its golden state was saved): a revert domain starts clean again instead.
+      try {
+        await this.stopNow(domain);
+        await this.bootRevert(domain, steps);
+      } catch (err) {
+        throw this.fail('boot', domain, err);
+      }
+      return;
+    }
     if (this.vms.get(domain)?.exited === false) return; // already running (adopted)
+    await this.coldBoot(domain);
+  }
+
+  private async coldBoot(domain: string): Promise<void> {
     const deadline = Date.now() + this.opts.bootTimeoutMs;
     let from = 0;
     try {
@@ -568,6 +599,137 @@ export class QemuDriver implements HypervisorDriver {
       await this.kill(vm);
       this.opts.disks?.release(domain);
       throw this.fail('boot', domain, err);
+    }
+  }
+
+  // ---- per-job lifecycles ----------------------------------------------------------------
+
+  /** What the golden state was taken for: restoring it into another VM or image would fail or lie. */
+  private goldenStamp(domain: string): string {
+    const disks = this.opts.disks;
+    return JSON.stringify({
+      vm: this.vmConfig(domain),
+      image: disks?.has(domain) ? (disks.imageOf?.(domain) ?? '') : '',
+      binary: this.opts.binary,
+      accel: this.opts.accel.accel,
+      mode: this.mode(domain),
+    });
+  }
+
+  /** The golden state (memory, and for an image-based domain its overlay) is there and current. */
+  private hasGolden(domain: string): boolean {
+    if (!fs.existsSync(this.file(domain, 'golden'))) return false;
+    const stamp = this.goldenStamp(domain);
+    const ld = this.opts.lifecycleDisks;
+    if (this.opts.disks?.has(domain)) return ld?.hasGolden(domain, stamp) ?? false;
+    try {
+      return fs.readFileSync(this.file(domain, 'golden.stamp'), 'utf8') === stamp;
+    } catch {
+      return false;
+    }
+  }
+
+  private async dropGolden(domain: string): Promise<void> {
+    fs.rmSync(this.file(domain, 'golden'), { force: true });
+    fs.rmSync(this.file(domain, 'golden.stamp'), { force: true });
+    await this.opts.lifecycleDisks?.dropGolden(domain);
+  }
+
+  private async step(steps: DriverStep[], name: string, run: () => Promise<void>): Promise<void> {
+    const t0 = performance.now();
+    await run();
+    steps.push({ name, millis: performance.now() - t0 });
+  }
+
+  /**
+   * Boots a revert domain: from its golden state when there is a current one, else cold, then
+   * the golden state is taken (saved, the overlay copied) and restored at once.
+   */
+  private async bootRevert(domain: string, steps: DriverStep[], overlayReady = false): Promise<void> {
+    const ld = this.opts.disks?.has(domain) ? this.opts.lifecycleDisks : null;
+    // A boot (not a reset, which renewed it already) starts from a clean disk too: the golden
+    // copy for a restore, none (a new one on the base) for a cold boot.
+    if (!overlayReady && ld)
+      await this.step(steps, 'new-overlay', async () => {
+        await ld.renew(domain, '', this.hasGolden(domain));
+      });
+    if (this.hasGolden(domain)) {
+      try {
+        await this.step(steps, 'restore', async () => {
+          await this.restoreFromFile(domain, 'boot', this.file(domain, 'golden'), true);
+          await this.idleAllowance(domain);
+        });
+        return;
+      } catch {
+        // A golden state that no longer restores (QEMU changed, say): taken again below.
+        await this.step(steps, 'stop', () => this.stopNow(domain));
+        await this.dropGolden(domain);
+        if (ld) await ld.renew(domain, '', false);
+      }
+    }
+    await this.step(steps, 'boot', () => this.coldBoot(domain));
+    await this.step(steps, 'golden', () => this.captureGolden(domain));
+  }
+
+  /** Saves the freshly booted domain as its golden state and restores it at once. */
+  private async captureGolden(domain: string): Promise<void> {
+    await this.dropGolden(domain);
+    const golden = this.file(domain, 'golden');
+    await this.saveToFile(domain, this.live(domain, 'golden'), golden);
+    const stamp = this.goldenStamp(domain);
+    if (this.opts.disks?.has(domain)) await this.opts.lifecycleDisks?.captureGolden(domain, stamp);
+    else fs.writeFileSync(this.file(domain, 'golden.stamp'), stamp);
+    await this.restoreFromFile(domain, 'boot', golden, true);
+    await this.idleAllowance(domain);
+  }
+
+  /** A restored domain starts idle, as a booted one does. */
+  private async idleAllowance(domain: string): Promise<void> {
+    this.setShares(domain, this.opts.idleShares);
+    const c = this.vmConfig(domain);
+    await this.setBalloonMiB(this.live(domain, 'boot'), c.idleMemoryMiB ?? c.memoryMiB, domain);
+  }
+
+  /** Ends the VM at once, whoever started it (this daemon, or one that crashed): its state is thrown away. */
+  private async stopNow(domain: string): Promise<void> {
+    const vm = this.vms.get(domain);
+    if (vm && !vm.exited) {
+      vm.expectExit = true;
+      if (vm.qmp && !vm.qmp.closed) await this.qmp(vm as Vm & { qmp: QmpClient }, 'quit').catch(() => undefined);
+      if (!(await this.waitExit(vm, 2000))) await this.kill(vm);
+    }
+    const pid = this.readPid(domain);
+    if (pid !== null && alive(pid) && pid !== vm?.pid) {
+      try {
+        this.signaller(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+      for (let i = 0; i < 150 && alive(pid); i++) await sleep(20);
+    }
+    this.vms.delete(domain);
+    for (const ext of ['state', 'state.tmp', 'golden.tmp', 'qmp', 'pid', 'ga', 'reclaim'])
+      fs.rmSync(this.file(domain, ext), { force: true });
+    this.reclaimProblems.delete(domain);
+  }
+
+  async reset(domain: string, r: ResetRecord): Promise<readonly DriverStep[]> {
+    const steps: DriverStep[] = [];
+    try {
+      await this.step(steps, 'stop', () => this.stopNow(domain));
+      const revert = r.policy === 'revert' && this.hasGolden(domain);
+      if (this.opts.disks?.has(domain)) {
+        const ld = this.opts.lifecycleDisks;
+        if (!ld) throw new Error('no lifecycle disks for an image-based domain');
+        const t0 = performance.now();
+        const kept = await ld.renew(domain, r.keepFor, revert);
+        steps.push({ name: kept ? 'keep-overlay' : 'new-overlay', millis: performance.now() - t0 });
+      }
+      if (r.policy === 'revert') await this.bootRevert(domain, steps, true);
+      else await this.step(steps, 'boot', () => this.coldBoot(domain));
+      return steps;
+    } catch (err) {
+      throw this.fail('reset', domain, err);
     }
   }
 
@@ -796,8 +958,11 @@ export class QemuDriver implements HypervisorDriver {
   }
 
   /** stop → migrate into FILE.tmp → rename when complete → quit. A failure leaves the VM paused and running. */
-  private async saveToFile(domain: string, vm: Vm & { qmp: QmpClient }): Promise<void> {
-    const file = this.file(domain, 'state');
+  private async saveToFile(
+    domain: string,
+    vm: Vm & { qmp: QmpClient },
+    file = this.file(domain, 'state'),
+  ): Promise<void> {
     const tmp = `${file}.tmp`;
     fs.rmSync(tmp, { force: true });
     fs.rmSync(file, { force: true });
@@ -826,8 +991,12 @@ export class QemuDriver implements HypervisorDriver {
     this.vms.delete(domain);
   }
 
-  private async restoreFromFile(domain: string, op: string): Promise<void> {
-    const file = this.file(domain, 'state');
+  private async restoreFromFile(
+    domain: string,
+    op: string,
+    file = this.file(domain, 'state'),
+    keep = false,
+  ): Promise<void> {
     if (!fs.existsSync(file)) throw new DriverError(this.kind, op, domain, `no saved state at ${file}`);
     const vm = await this.spawnVm(domain, op, file);
     try {
@@ -842,7 +1011,7 @@ export class QemuDriver implements HypervisorDriver {
       this.setShares(domain, this.opts.activeShares);
       await this.enableGuestStats(vm);
       await this.qmp(vm, 'balloon', { value: this.vmConfig(domain).memoryMiB * MiB });
-      fs.rmSync(file, { force: true });
+      if (!keep) fs.rmSync(file, { force: true });
     } catch (err) {
       await this.kill(vm);
       this.vms.delete(domain);

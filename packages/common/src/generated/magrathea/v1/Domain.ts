@@ -3,6 +3,8 @@
 import type { Job as _magrathea_v1_Job, Job__Output as _magrathea_v1_Job__Output } from '../../magrathea/v1/Job';
 import type { DriverObservation as _magrathea_v1_DriverObservation, DriverObservation__Output as _magrathea_v1_DriverObservation__Output } from '../../magrathea/v1/DriverObservation';
 import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1_Release__Output } from '../../magrathea/v1/Release';
+import type { Reset as _magrathea_v1_Reset, Reset__Output as _magrathea_v1_Reset__Output } from '../../magrathea/v1/Reset';
+import type { KeptOverlay as _magrathea_v1_KeptOverlay, KeptOverlay__Output as _magrathea_v1_KeptOverlay__Output } from '../../magrathea/v1/KeptOverlay';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Domain {
@@ -89,6 +91,28 @@ export interface Domain {
    * stop one job alone); false: the domain is suspended whole.
    */
   'per_job_suspension'?: (boolean);
+  /**
+   * Per-job lifecycle (numbers from 40 on, kept clear of other additions):
+   * persistent | revert | reboot (domains[].lifecycle).
+   */
+  'lifecycle'?: (string);
+  /**
+   * True while a per-job reset runs (the domain is booting and takes no job until it is clean).
+   */
+  'resetting'?: (boolean);
+  /**
+   * The last reset of the domain (absent before the first).
+   */
+  'last_reset'?: (_magrathea_v1_Reset | null);
+  /**
+   * Overlays kept of failed jobs (domains[].keepFailed), oldest first.
+   */
+  'kept_overlays'?: (_magrathea_v1_KeptOverlay)[];
+  /**
+   * The domain's last boot (not a per-job reset): policy "boot", its steps (qemu revert domains:
+   * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
+   */
+  'last_boot'?: (_magrathea_v1_Reset | null);
 }
 
 export interface Domain__Output {
@@ -175,4 +199,26 @@ export interface Domain__Output {
    * stop one job alone); false: the domain is suspended whole.
    */
   'per_job_suspension': (boolean);
+  /**
+   * Per-job lifecycle (numbers from 40 on, kept clear of other additions):
+   * persistent | revert | reboot (domains[].lifecycle).
+   */
+  'lifecycle': (string);
+  /**
+   * True while a per-job reset runs (the domain is booting and takes no job until it is clean).
+   */
+  'resetting': (boolean);
+  /**
+   * The last reset of the domain (absent before the first).
+   */
+  'last_reset': (_magrathea_v1_Reset__Output | null);
+  /**
+   * Overlays kept of failed jobs (domains[].keepFailed), oldest first.
+   */
+  'kept_overlays': (_magrathea_v1_KeptOverlay__Output)[];
+  /**
+   * The domain's last boot (not a per-job reset): policy "boot", its steps (qemu revert domains:
+   * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
+   */
+  'last_boot': (_magrathea_v1_Reset__Output | null);
 }
