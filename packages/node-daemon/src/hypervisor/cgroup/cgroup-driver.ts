@@ -28,6 +28,7 @@ import type {
   ReleaseMeasurement,
   Signaller,
 } from '../hypervisor-driver';
+import { meminfoBytes } from '../meminfo';
 
 export interface CgroupDriverOptions {
   /** Where the v1 hierarchies are mounted. Default /sys/fs/cgroup. */
@@ -73,8 +74,7 @@ const MiB = 1024 * 1024;
 
 /** SwapTotal and SwapFree of a /proc/meminfo text, bytes (0 when absent). */
 export function hostSwap(meminfo: string): { totalBytes: number; freeBytes: number } {
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(meminfo)?.[1] ?? 0) * 1024;
-  return { totalBytes: kb('SwapTotal'), freeBytes: kb('SwapFree') };
+  return { totalBytes: meminfoBytes(meminfo, 'SwapTotal') ?? 0, freeBytes: meminfoBytes(meminfo, 'SwapFree') ?? 0 };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

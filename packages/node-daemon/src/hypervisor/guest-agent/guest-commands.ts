@@ -8,6 +8,7 @@
  * which is how PBS's cgroup hook and the test guest place jobs) or by one process group (a
  * job's session leader): `JobSelector`. Nothing from a selector reaches the shell unchecked.
  */
+import { meminfoBytes } from '../meminfo';
 
 /** Which of the guest's processes are "the jobs". */
 export type JobSelector = { readonly cgroup: string } | { readonly processGroup: number };
@@ -101,9 +102,9 @@ export interface GuestMemInfo {
 /** Parses /proc/meminfo (untrusted: missing or absurd figures are an error). */
 export function parseMemInfo(text: string): GuestMemInfo {
   const kb = (key: string): number => {
-    const m = new RegExp(`^${key}:\\s+(\\d{1,12}) kB$`, 'm').exec(text);
-    if (!m) throw new Error(`the guest's /proc/meminfo has no ${key}`);
-    return Number(m[1]) * 1024;
+    const bytes = meminfoBytes(text, key);
+    if (bytes === null) throw new Error(`the guest's /proc/meminfo has no ${key}`);
+    return bytes;
   };
   const totalBytes = kb('MemTotal');
   const availableBytes = kb('MemAvailable');
