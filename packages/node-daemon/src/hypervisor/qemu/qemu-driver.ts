@@ -114,6 +114,12 @@ export interface QemuDriverOptions {
   readonly lifecycleDisks?: VmLifecycleDisks | null;
 }
 
+/** QEMU's virtio-balloon `guest-stats` property. */
+interface GuestStats {
+  readonly stats?: Record<string, number>;
+  readonly 'last-update'?: number;
+}
+
 interface Vm {
   pid: number;
   qmp: QmpClient | null;
@@ -745,13 +751,15 @@ export class QemuDriver implements HypervisorDriver {
    * The lowest balloon target that is safe: the guest keeps what it uses plus a margin. The
    * guest's "available" memory is what can be taken away; without statistics nothing is.
    */
+  /** The balloon's guest statistics (polled by QEMU every second; `last-update` in seconds, 0 before the first). */
+  private guestStats(vm: Vm & { qmp: QmpClient }): Promise<GuestStats> {
+    return this.qmp<GuestStats>(vm, 'qom-get', { path: '/machine/peripheral/balloon0', property: 'guest-stats' });
+  }
+
   private async floorBytes(vm: Vm & { qmp: QmpClient }, domain: string): Promise<number> {
     const ram = this.vmConfig(domain).memoryMiB * MiB;
     try {
-      const r = await this.qmp<{ stats?: Record<string, number>; 'last-update'?: number }>(vm, 'qom-get', {
-        path: '/machine/peripheral/balloon0',
-        property: 'guest-stats',
-      });
+      const r = await this.guestStats(vm);
       const available = r.stats?.['stat-available-memory'] ?? -1;
       const actual = await this.balloonActual(vm);
       if (!r['last-update'] || available < 0) return actual; // no statistics yet: take nothing
@@ -783,10 +791,7 @@ export class QemuDriver implements HypervisorDriver {
   private async freshGuestStats(vm: Vm & { qmp: QmpClient }, sinceMs: number, ms: number): Promise<void> {
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      const r = await this.qmp<{ 'last-update'?: number }>(vm, 'qom-get', {
-        path: '/machine/peripheral/balloon0',
-        property: 'guest-stats',
-      }).catch((): { 'last-update'?: number } => ({}));
+      const r = await this.guestStats(vm).catch((): GuestStats => ({}));
       // last-update is in whole seconds: a later second than the request is a later sample.
       if (typeof r['last-update'] === 'number' && r['last-update'] * 1000 > sinceMs) return;
       await sleep(100);
