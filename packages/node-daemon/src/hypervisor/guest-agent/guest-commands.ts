@@ -71,7 +71,8 @@ export function parseSignalled(output: string): number | null {
 /** Writes back dirty pages and drops the page cache, dentries and inodes. */
 export const DROP_CACHES_SCRIPT = 'sync\necho 3 > /proc/sys/vm/drop_caches';
 
-const FIND_SWAP = [
+/** Script lines that set `$dev` to the swap disk (found by its serial), or exit 3 saying there is none. */
+export const FIND_SWAP = [
   'dev=',
   'for b in /sys/block/vd*; do',
   `  [ "$(cat "$b/serial" 2>/dev/null)" = ${SWAP_SERIAL} ] && dev=/dev/\${b##*/}`,
