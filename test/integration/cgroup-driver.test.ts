@@ -9,10 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { NodeServiceClient } from '@magrathea/common';
 import { getNode, nodeClient, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
-import { CGROUP_CONTROLLERS, CGROUP_MOUNT, cgroupsWritable } from '../helpers/cgroups';
+import { CGROUP_MOUNT, cgroupsWritable, removeCgroupDomains } from '../helpers/cgroups';
 
 const MOUNT = CGROUP_MOUNT;
-const CONTROLLERS = CGROUP_CONTROLLERS;
 const available = cgroupsWritable('cgroup driver tests');
 const maybe = available ? describe : describe.skip;
 
@@ -69,32 +68,7 @@ domains:
       await unary(c, c.DomainAction, { domain: dom, action: 'down' }).catch(() => undefined);
     c?.close();
     await d?.stop();
-    // Whatever state a failed test left: thaw (a frozen v1 task defers SIGKILL) and kill every process of our groups.
-    for (const dom of ['meta', 'egee', 'priv', 'broken']) {
-      const g = path.join(MOUNT, 'freezer', root, dom);
-      try {
-        fs.writeFileSync(path.join(g, 'freezer.state'), 'THAWED');
-        for (const p of fs.readFileSync(path.join(g, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
-          process.kill(Number(p), 'SIGKILL');
-        for (let i = 0; i < 100 && fs.readFileSync(path.join(g, 'cgroup.procs'), 'utf8').trim() !== ''; i++)
-          await new Promise((r) => setTimeout(r, 20));
-      } catch {
-        // group already gone
-      }
-    }
-    // cgroup directories are removed with rmdir once their processes are gone.
-    for (const ctl of CONTROLLERS) {
-      for (const p of [
-        ...['meta', 'egee', 'priv', 'broken'].map((dom) => path.join(MOUNT, ctl, root, dom)),
-        path.join(MOUNT, ctl, root),
-      ]) {
-        try {
-          fs.rmdirSync(p);
-        } catch {
-          // already gone
-        }
-      }
-    }
+    await removeCgroupDomains(root, ['meta', 'egee', 'priv', 'broken']);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
 import { hostSwap } from '../../packages/node-daemon/src/hypervisor/cgroup/cgroup-driver';
-import { CGROUP_CONTROLLERS, CGROUP_MOUNT, cgroupsWritable } from '../helpers/cgroups';
+import { CGROUP_MOUNT, cgroupsWritable, removeCgroupDomains } from '../helpers/cgroups';
 import {
   DAEMON_BIN,
   getNode,
@@ -67,43 +67,6 @@ domains:
 const read = (root: string, c: string, dom: string, f: string) =>
   fs.readFileSync(path.join(CGROUP_MOUNT, c, root, dom, f), 'utf8').trim();
 
-async function cleanGroups(root: string): Promise<void> {
-  for (const dom of ['batch', 'prio']) {
-    const g = path.join(CGROUP_MOUNT, 'freezer', root, dom);
-    try {
-      fs.writeFileSync(path.join(g, 'freezer.state'), 'THAWED');
-      fs.writeFileSync(path.join(CGROUP_MOUNT, 'memory', root, dom, 'memory.limit_in_bytes'), '-1');
-    } catch {
-      // not there
-    }
-    try {
-      for (const p of fs.readFileSync(path.join(g, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
-        process.kill(Number(p), 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  await until(
-    () =>
-      ['batch', 'prio'].every((dom) => {
-        try {
-          return read(root, 'freezer', dom, 'cgroup.procs') === '';
-        } catch {
-          return true;
-        }
-      }),
-    'domain processes gone',
-    20_000,
-  ).catch(() => undefined);
-  for (const c of CGROUP_CONTROLLERS)
-    for (const d of ['batch', 'prio', ''])
-      try {
-        fs.rmdirSync(path.join(CGROUP_MOUNT, c, root, d));
-      } catch {
-        // gone or busy
-      }
-}
-
 maybe('preemption: reclaim with the cgroup driver (real cgroups, real host swap)', () => {
   (swapAtStart === 0 ? test : test.skip)(
     'without host swap the daemon refuses a reclaim domain at start, with the reason',
@@ -132,7 +95,7 @@ maybe('preemption: reclaim with the cgroup driver (real cgroups, real host swap)
         // Nothing was started.
         expect(fs.existsSync(path.join(dir, 'sum'))).toBe(false);
       } finally {
-        await cleanGroups(root);
+        await removeCgroupDomains(root, ['batch', 'prio']);
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
@@ -209,7 +172,7 @@ maybe('preemption: reclaim with the cgroup driver (real cgroups, real host swap)
     } finally {
       c?.close();
       await d?.stop();
-      await cleanGroups(root);
+      await removeCgroupDomains(root, ['batch', 'prio']);
       if (swapOn) execFileSync('swapoff', [swapFile], { stdio: 'ignore' });
       fs.rmSync(dir, { recursive: true, force: true });
     }
