@@ -2,7 +2,7 @@
  * Builds the configured driver. Only the configured driver's modules are loaded (on the call,
  * with `require`): a daemon never compiles nor holds the code of the drivers it does not use
  * (QEMU with its QMP client, reclaim and guest agent; libvirt's virsh session; cgroups), which
- * is part of its idle footprint (BENCHMARKS.md, issue 15). test/node-daemon/lazy-modules.test.ts
+ * is part of its idle footprint (BENCHMARKS.md, issue 15). test/integration/lazy-modules.test.ts
  * fails if one of them is imported eagerly again; import only types of them at the top.
  */
 import type { CgroupDriverOptions } from './cgroup/cgroup-driver';

@@ -18,13 +18,13 @@ export interface HostMetrics {
   refresh(): Promise<HostSample>;
 }
 
-/** Memory figures of a /proc/meminfo text (bytes), as systeminformation computes them; null without MemTotal. */
+/** Total and available memory of a /proc/meminfo text (bytes); null without MemTotal. */
 export function meminfoMemory(text: string): { total: number; available: number } | null {
   const total = meminfoBytes(text, 'MemTotal');
   if (total === null) return null;
   const free = meminfoBytes(text, 'MemFree') ?? 0;
   const cache = (meminfoBytes(text, 'Buffers') ?? 0) + (meminfoBytes(text, 'Cached') ?? 0);
-  // Kernels before 3.14 have no MemAvailable: free plus buffers and page cache, like systeminformation.
+  // Kernels before 3.14 have no MemAvailable: free plus buffers and page cache.
   const available = meminfoBytes(text, 'MemAvailable') ?? free + cache;
   return { total, available };
 }
