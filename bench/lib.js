@@ -16,8 +16,18 @@ const { waitForLogLine } = require('@magrathea/common');
  */
 
 const ROOT = path.resolve(__dirname, '..');
-/** The V8 flags magrathead runs with (its shebang). */
-const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+/**
+ * The V8 flags a magrathead runs with: those of its shebang (`#!/usr/bin/env -S node FLAGS`),
+ * read from the built binary, so the bench always runs it as installed.
+ * @param {string} [root] the checkout (default this one)
+ */
+function daemonNodeFlags(root = ROOT) {
+  const first = fs.readFileSync(path.join(root, 'packages/node-daemon/dist/main.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  if (!m) throw new Error(`magrathead's shebang is not "#!/usr/bin/env -S node FLAGS": ${first}`);
+  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
+const DAEMON_NODE_FLAGS = daemonNodeFlags();
 
 /**
  * @param {readonly number[]} sorted ascending
@@ -41,8 +51,8 @@ function summarize(samplesMs) {
  * @param {number} [digits]
  */
 function fmt(x, digits = 3) {
-  // A measure that could not be taken (no samples: NaN) is shown as such, never as "NaN".
-  if (typeof x === 'number') return Number.isFinite(x) ? x.toFixed(digits) : '—';
+  // A measure with no samples (a percentile or rate of none: NaN) says so, never "NaN".
+  if (typeof x === 'number') return Number.isFinite(x) ? x.toFixed(digits) : 'no samples';
   return String(x);
 }
 
@@ -52,7 +62,12 @@ function fmt(x, digits = 3) {
  * @param {readonly (readonly unknown[])[]} rows
  */
 function markdownTable(head, rows) {
-  const line = (/** @type {readonly unknown[]} */ r) => `| ${r.join(' | ')} |`;
+  // No table ever shows NaN: a cell computed from no samples says so (whatever bench built it).
+  const cell = (/** @type {unknown} */ c) =>
+    typeof c === 'number' && !Number.isFinite(c)
+      ? 'no samples'
+      : String(c).replace(/(?<![\w.])-?NaN(?![\w.])/g, 'no samples');
+  const line = (/** @type {readonly unknown[]} */ r) => `| ${r.map(cell).join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
@@ -99,14 +114,15 @@ function killAll() {
 }
 
 /**
- * Starts magrathead (built) and resolves once it logs "magrathead ready".
- * @param {{ stateDir: string, config?: string }} o
+ * Starts magrathead (built) and resolves once it logs "magrathead ready". `root`: another
+ * checkout's build (a baseline), run with its own shebang's flags.
+ * @param {{ stateDir: string, config?: string, root?: string }} o
  */
-async function spawnDaemon({ stateDir, config }) {
-  const bin = path.join(ROOT, 'packages/node-daemon/dist/main.js');
+async function spawnDaemon({ stateDir, config, root = ROOT }) {
+  const bin = path.join(root, 'packages/node-daemon/dist/main.js');
   const socket = path.join(stateDir, 'd.sock');
   const args = [
-    ...DAEMON_NODE_FLAGS,
+    ...(root === ROOT ? DAEMON_NODE_FLAGS : daemonNodeFlags(root)),
     bin,
     '--state-dir',
     stateDir,
@@ -252,6 +268,7 @@ module.exports = {
   track,
   killAll,
   DAEMON_NODE_FLAGS,
+  daemonNodeFlags,
   percentile,
   summarize,
   fmt,

@@ -227,7 +227,7 @@ async function run() {
     String(r.unseen),
     `${fmt(r.longest, 0)} (${r.longCount})`,
     `${fmt(r.probe50, 0)} / ${fmt(r.probeMax, 0)}`,
-    `${(r.filterCpu * 100).toFixed(0)} %`,
+    Number.isFinite(r.filterCpu) ? `${(r.filterCpu * 100).toFixed(0)} %` : 'no samples',
   ]);
   return {
     title: 'Status page: daemon commit → page (headless Chromium) at 1,000 and 10,000 nodes',

@@ -50,6 +50,8 @@ export interface SpawnOptions {
   readonly socket?: string;
   /** Options for node itself, before the daemon's script (e.g. `--require` of a fixture). */
   readonly nodeArgs?: readonly string[];
+  /** Extra environment of the daemon (a fixture's settings). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts magrathead and waits for its "magrathead ready" log line. */
@@ -70,7 +72,7 @@ export function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
     args.push('--config', f);
   }
   args.push(...(opts.args ?? []));
-  return spawnReady(args, 'magrathead ready', {}, (rec) => ({
+  return spawnReady(args, 'magrathead ready', { ...opts.env }, (rec) => ({
     port: rec.tcpPort as number,
     socket: rec.unixSocket as string,
   }));

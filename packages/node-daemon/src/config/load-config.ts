@@ -4,7 +4,6 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { validate as validateCron } from 'node-cron';
 import type { DomainClass } from '@magrathea/common';
 import {
   ConfigChecker,
@@ -22,6 +21,8 @@ import {
 import type { Role } from '@magrathea/common';
 import type { ConfigObject as Obj } from '@magrathea/common';
 import { ConfigError } from '../errors';
+import { nodeCron } from '../tasks/periodic-tasks';
+import type { Schedule } from '../tasks/periodic-tasks';
 import type { DriverConfig } from '../hypervisor/create-driver';
 import { DRIVER_KINDS, PREEMPTION_MODES } from '../hypervisor/create-driver';
 import type { PreemptionMode } from '../hypervisor/create-driver';
@@ -113,10 +114,10 @@ export interface DaemonConfig {
     /** Whole-request time limit, ms. Default 5000. */
     readonly requestTimeoutMs: number;
   } | null;
-  /** Cron expression (with seconds) for reconciliation. Default every 30 s. */
-  readonly reconcileCron: string;
-  /** Cron expression (with seconds) for refreshing host metrics. Default every 15 s. */
-  readonly metricsCron: string;
+  /** When to reconcile: the configured cron expression (with seconds), else every 30 s. */
+  readonly reconcileCron: Schedule;
+  /** When to refresh host metrics: the configured cron expression, else every 15 s. */
+  readonly metricsCron: Schedule;
   /** Journal records between snapshots. Default 1000. */
   readonly snapshotEvery: number;
   /** Events kept in memory for watchers that resume. Default 1024. */
@@ -374,13 +375,15 @@ export function compileConfig(
   const hookApi = checkHookApi(c, top?.hookApi, domains);
   const cpuCounting = checkCpuCounting(c, top?.cpuCounting, os.availableParallelism());
 
-  const cron = (key: string, def: string): string => {
+  // Not given: a fixed interval (node-cron is loaded only for a configured expression).
+  const schedule = (key: string, everyMs: number): Schedule => {
     const v = c.string(top, key, '');
-    if (v !== undefined && !validateCron(v)) c.fail(key, `"${v}" is not a valid cron expression`);
-    return v ?? def;
+    if (v === undefined) return { everyMs };
+    if (!nodeCron().validate(v)) c.fail(key, `"${v}" is not a valid cron expression`);
+    return { cron: v };
   };
-  const reconcileCron = cron('reconcileCron', '*/30 * * * * *');
-  const metricsCron = cron('metricsCron', '*/15 * * * * *');
+  const reconcileCron = schedule('reconcileCron', 30_000);
+  const metricsCron = schedule('metricsCron', 15_000);
   const snapshotEvery = c.int(top, 'snapshotEvery', '', 1, 10_000_000) ?? 1000;
   const eventBacklog = c.int(top, 'eventBacklog', '', 16, 1_000_000) ?? 1024;
   const heartbeatMs = c.int(top, 'heartbeatMs', '', 100, 600_000) ?? 5000;

@@ -1,17 +1,23 @@
-/** Builds the configured driver. */
+/**
+ * Builds the configured driver. Only the configured driver's modules are loaded (on the call,
+ * with `require`): a daemon never compiles nor holds the code of the drivers it does not use
+ * (QEMU with its QMP client, reclaim and guest agent; libvirt's virsh session; cgroups), which
+ * is part of its idle footprint (BENCHMARKS.md, issue 15). test/integration/lazy-modules.test.ts
+ * fails if one of them is imported eagerly again; import only types of them at the top.
+ */
 import type { CgroupDriverOptions } from './cgroup/cgroup-driver';
-import { CgroupDriver } from './cgroup/cgroup-driver';
 import type { HypervisorDriver, Signaller } from './hypervisor-driver';
 import type { PreemptionMode } from './preemption';
 import type { LibvirtDriverOptions } from './libvirt/libvirt-driver';
-import { LibvirtDriver } from './libvirt/libvirt-driver';
 import type { AccelFacts } from './qemu/accel';
-import { chooseAccel } from './qemu/accel';
 import type { QemuVmConfig } from './qemu/qemu-driver';
 import type { QemuConfig } from './qemu/qemu-config';
-import { QemuDriver } from './qemu/qemu-driver';
 import type { SimulatedDriverOptions } from './simulated/simulated-driver';
-import { SimulatedDriver } from './simulated/simulated-driver';
+import type * as SimulatedModule from './simulated/simulated-driver';
+import type * as CgroupModule from './cgroup/cgroup-driver';
+import type * as QemuModule from './qemu/qemu-driver';
+import type * as AccelModule from './qemu/accel';
+import type * as LibvirtModule from './libvirt/libvirt-driver';
 import type { VmDisks, VmLifecycleDisks } from './vm-disks';
 
 export const DRIVER_KINDS = ['simulated', 'cgroup', 'qemu', 'libvirt'] as const;
@@ -50,11 +56,15 @@ export interface DriverEnv {
   readonly lifecycleDisks?: VmLifecycleDisks | null;
 }
 
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded on use, see the file's comment */
 export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDriver {
   switch (config.kind) {
-    case 'simulated':
+    case 'simulated': {
+      const { SimulatedDriver } = require('./simulated/simulated-driver') as typeof SimulatedModule;
       return new SimulatedDriver(config.simulated);
-    case 'cgroup':
+    }
+    case 'cgroup': {
+      const { CgroupDriver } = require('./cgroup/cgroup-driver') as typeof CgroupModule;
       return new CgroupDriver(
         {
           ...config.cgroup,
@@ -66,7 +76,10 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
         },
         env.signaller,
       );
-    case 'qemu':
+    }
+    case 'qemu': {
+      const { QemuDriver } = require('./qemu/qemu-driver') as typeof QemuModule;
+      const { chooseAccel } = require('./qemu/accel') as typeof AccelModule;
       return new QemuDriver(
         {
           ...config.qemu,
@@ -79,7 +92,11 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
         },
         env.signaller,
       );
-    case 'libvirt':
+    }
+    case 'libvirt': {
+      const { LibvirtDriver } = require('./libvirt/libvirt-driver') as typeof LibvirtModule;
       return new LibvirtDriver({ ...config.libvirt, names: env.libvirtNames, modes: env.modes });
+    }
   }
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

@@ -7,7 +7,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from 'pino';
 import {
   ConnectionGuard,
@@ -27,6 +26,7 @@ import type { Authorizer, Transport } from './authorizer';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainCommands } from '../engine/commands';
 import { createNodeService } from './node-service';
+import { lazyReflection } from './lazy-reflection';
 
 export const NODE_SERVICE_NAME = 'magrathea.v1.NodeService';
 
@@ -71,7 +71,8 @@ export function createRpcServer(deps: RpcServerDeps): RpcServer {
   const { limits } = deps;
   const service = createNodeService({ ...deps, ...limits });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [NODE_SERVICE_NAME]: 'NOT_SERVING' });
-  const reflection = new ReflectionService({ ...definition, ...protoLoader.loadSync(healthProtoPath) });
+  // Built on the first reflection call (grpcurl): not held at idle.
+  const reflection = lazyReflection(() => ({ ...definition, ...protoLoader.loadSync(healthProtoPath) }));
   const log = deps.logger.child({ component: 'rpc' });
   const servers: grpc.Server[] = [];
   const listeners: GrpcListener[] = [];

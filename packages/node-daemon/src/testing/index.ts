@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '@magrathea/common';
 import type { Clock } from '../engine/domain-manager';
 import type { HostMetrics } from '../metrics/host-metrics';
-import type { PeriodicTasks } from '../tasks/periodic-tasks';
+import type { PeriodicTasks, Schedule } from '../tasks/periodic-tasks';
 import type { HostSample } from '../engine/view';
 
 export { MemoryJournal } from '../journal/memory-journal';
@@ -47,7 +47,7 @@ export class FixedHostMetrics implements HostMetrics {
 /** Periodic tasks that never fire by themselves: tests call `runAll()`. */
 export class ManualTasks implements PeriodicTasks {
   readonly tasks = new Map<string, () => Promise<unknown>>();
-  add(name: string, _expression: string, run: () => Promise<unknown>): void {
+  add(name: string, _schedule: Schedule, run: () => Promise<unknown>): void {
     this.tasks.set(name, run);
   }
   async runAll(): Promise<void> {

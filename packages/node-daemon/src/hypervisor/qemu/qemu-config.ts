@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ConfigChecker } from '@magrathea/common';
 import type { DomainUse } from '../driver-config';
 import { CGROUP_NAME, checkShares, SHARE_KEYS } from '../driver-config';
-import { selectorProblem } from '../guest-agent';
+import { selectorProblem } from '../guest-agent/guest-commands';
 import type { QemuDriverOptions, QemuVmConfig } from './qemu-driver';
 
 /** `driver.qemu` as configured (the per-domain VMs and modes come from `domains[]`; `auto` is resolved at start). */
