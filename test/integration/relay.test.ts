@@ -1,0 +1,216 @@
+/**
+ * Fan-in: three real magrathead processes, a real magrathea-relay holding the streams of two of
+ * them, and a real magrathea-filter watching the relay and the third daemon directly. A change
+ * reaches the filter through the relay; a relay killed -9 looks like its nodes' failure (grace,
+ * then `none`, running work untouched); restarted, it gives the filter back every change it
+ * missed (generations compared with the daemons'); a daemon restarted behind it resumes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { ClusterServiceClient, NodeServiceClient } from '@magrathea/common';
+import { loadMagratheaApi } from '@magrathea/common';
+import {
+  getNode,
+  nodeClient,
+  RELAY_BIN,
+  runToExit,
+  spawnDaemon,
+  spawnFilter,
+  spawnRelay,
+  statesOf,
+  tmpDir,
+  unary,
+  until,
+} from '../helpers/processes';
+import type { DaemonProcess, FilterProcess } from '../helpers/processes';
+import { DAEMON_CONFIG, PBSNODES, QMGR, QSIG, QSTAT, published } from '../helpers/published';
+
+const NODES = ['n1', 'n2', 'n3'] as const;
+/** n1 and n2 are watched through the relay, n3 directly. */
+const RELAYED = ['n1', 'n2'] as const;
+
+interface ListedNode {
+  name: string;
+  reachable: boolean;
+  generation: string;
+  address: string;
+  vnodes: { vnode: string; detail: { jobs: { id: string }[] } | null }[];
+}
+
+describe('magrathea-relay between real daemons and the real filter', () => {
+  let dir: string;
+  const daemons: Record<string, DaemonProcess> = {};
+  const clients: Record<string, NodeServiceClient> = {};
+  let relay: DaemonProcess;
+  let relayCfg: string;
+  let filter: FilterProcess;
+  let cluster: ClusterServiceClient;
+  let qlog: string;
+
+  const listNodes = async (): Promise<Map<string, ListedNode>> => {
+    const r = await new Promise<{ nodes: ListedNode[] }>((res, rej) =>
+      cluster.ListNodes({}, (e, v) => (e ? rej(e) : res(v as unknown as { nodes: ListedNode[] }))),
+    );
+    return new Map(r.nodes.map((n) => [n.name, n]));
+  };
+  /** The filter holds exactly the daemon's generation of `n`, and calls the node reachable. */
+  const inStep = async (n: string): Promise<boolean> => {
+    const [listed, node] = await Promise.all([listNodes(), getNode(clients[n]!)]);
+    const l = listed.get(n);
+    return l !== undefined && l.reachable && l.generation === node.generation;
+  };
+  const writeRelayConfig = (port: number): void =>
+    fs.writeFileSync(
+      relayCfg,
+      `
+listen: "127.0.0.1:${port}"
+nodes:
+${RELAYED.map((n) => `  - { name: ${n}, address: "${daemons[n]!.addr}" }`).join('\n')}
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+`,
+    );
+
+  beforeAll(async () => {
+    dir = tmpDir('mg-relay-15r-');
+    qlog = path.join(dir, 'qmgr.log');
+    for (const n of NODES) {
+      daemons[n] = await spawnDaemon({ stateDir: path.join(dir, n), config: DAEMON_CONFIG });
+      clients[n] = nodeClient(daemons[n].admin);
+    }
+    for (const n of NODES)
+      await until(
+        async () => Object.values(statesOf(await getNode(clients[n]!))).every((s) => s === 'free'),
+        `${n} booted`,
+        30_000,
+      );
+    relayCfg = path.join(dir, 'relay.yaml');
+    writeRelayConfig(0);
+    relay = await spawnRelay(relayCfg);
+    // Later restarts keep the port the filter was given.
+    writeRelayConfig(relay.port);
+    const cfgFile = path.join(dir, 'filter.yaml');
+    fs.writeFileSync(
+      cfgFile,
+      `
+listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
+relays:
+  - { name: rack1, address: "127.0.0.1:${relay.port}" }
+nodes:
+${RELAYED.map((n) => `  - { name: ${n}, relay: rack1 }`).join('\n')}
+  - { name: n3, address: "${daemons.n3!.addr}" }
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, reassertIntervalMs: 0, batchDelayMs: 10, kickMinIntervalMs: 100, retry: { initialMs: 100, maxMs: 300 } }
+`,
+    );
+    filter = await spawnFilter(cfgFile, {
+      FAKE_QMGR_LOG: qlog,
+      FAKE_QSIG_LOG: path.join(dir, 'qsig.log'),
+    });
+    const api = loadMagratheaApi();
+    cluster = new api.magrathea.v1.ClusterService(`127.0.0.1:${filter.grpcPort}`, grpc.credentials.createInsecure());
+  }, 120_000);
+
+  afterAll(async () => {
+    cluster?.close();
+    for (const c of Object.values(clients)) c.close();
+    await filter?.stop();
+    await relay?.stop();
+    for (const d of Object.values(daemons)) await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every node is in step with its daemon, through the relay or directly; the listing names the relay', async () => {
+    await until(async () => (await Promise.all(NODES.map(inStep))).every(Boolean), 'all nodes in step', 30_000);
+    const listed = await listNodes();
+    expect(listed.get('n1')!.address).toBe(`127.0.0.1:${relay.port} (relay rack1)`);
+    expect(listed.get('n3')!.address).toBe(daemons.n3!.addr);
+    await until(() => published(qlog).get('n1-meta')?.state === 'free', 'n1-meta published free', 30_000);
+    expect(published(qlog).get('n2-priv')).toMatchObject({ magrathea: 'priority', state: 'free' });
+  }, 60_000);
+
+  test('a job start on a relayed daemon reaches the filter through the relay', async () => {
+    await unary(clients.n1!, clients.n1!.StartJob, { domain: 'meta', job_id: '1.relay', preemptible: true });
+    await until(() => published(qlog).get('n1-meta')?.state === 'running-preemptible', 'n1-meta running', 30_000);
+    expect(published(qlog).get('n1-priv')?.state).toBe('occupied-would-preempt');
+    await until(() => inStep('n1'), 'n1 in step', 30_000);
+  }, 60_000);
+
+  test('relay killed -9: its nodes go through grace to none with their jobs untouched; restarted, nothing is lost', async () => {
+    await relay.kill9();
+    // While the relay is away, n2 changes (three commits) and n3 (direct) is not affected.
+    await unary(clients.n2!, clients.n2!.StartJob, { domain: 'egee', job_id: '2.relay', preemptible: true });
+    await unary(clients.n2!, clients.n2!.StartJob, { domain: 'egee', job_id: '3.relay', preemptible: true });
+    await unary(clients.n2!, clients.n2!.EndJob, { domain: 'egee', job_id: '2.relay' });
+    await until(
+      () =>
+        published(qlog).get('n1-meta')?.magrathea === 'none' && published(qlog).get('n2-egee')?.magrathea === 'none',
+      'relayed nodes published none',
+      30_000,
+    );
+    expect(published(qlog).get('n1-meta')?.state).toBe('unreachable');
+    const listed = await listNodes();
+    expect(listed.get('n1')!.reachable).toBe(false);
+    expect(listed.get('n3')!.reachable).toBe(true);
+    expect(published(qlog).get('n3-meta')?.magrathea).toBe('normal');
+    // Work untouched: the job on n1 still runs on its daemon.
+    const n1 = await getNode(clients.n1!);
+    expect(n1.domains.find((d) => d.name === 'meta')?.jobs.map((j) => j.id)).toEqual(['1.relay']);
+    expect(statesOf(n1).meta).toBe('running-preemptible');
+
+    relay = await spawnRelay(relayCfg);
+    await until(async () => (await inStep('n1')) && (await inStep('n2')), 'relayed nodes in step again', 30_000);
+    await until(() => published(qlog).get('n2-egee')?.state === 'running-preemptible', 'n2-egee running', 30_000);
+    expect(published(qlog).get('n1-meta')).toMatchObject({ magrathea: 'normal', state: 'running-preemptible' });
+    // Every change made while the relay was away is in the filter's view (3.relay still runs, 2.relay ended).
+    const n2egee = (await listNodes()).get('n2')!.vnodes.find((x) => x.vnode === 'n2-egee');
+    expect(n2egee?.detail?.jobs.map((j) => j.id)).toEqual(['3.relay']);
+  }, 90_000);
+
+  test('a daemon restarted behind the relay resumes; its next change reaches the filter', async () => {
+    const before = (await getNode(clients.n2!)).generation;
+    clients.n2!.close();
+    await daemons.n2!.stop();
+    daemons.n2 = await spawnDaemon({
+      stateDir: path.join(dir, 'n2'),
+      config: DAEMON_CONFIG,
+      listen: daemons.n2!.addr,
+    });
+    clients.n2 = nodeClient(daemons.n2.admin);
+    expect(Number((await getNode(clients.n2)).generation)).toBeGreaterThanOrEqual(Number(before));
+    await until(() => inStep('n2'), 'n2 in step after its restart', 30_000);
+    await unary(clients.n2, clients.n2.EndJob, { domain: 'egee', job_id: '3.relay' });
+    await until(() => published(qlog).get('n2-egee')?.state === 'free', 'n2-egee free', 30_000);
+    await until(() => inStep('n2'), 'n2 in step after the change', 30_000);
+  }, 90_000);
+
+  test('a bad relay configuration is refused with every problem located (exit 78), nothing started', async () => {
+    const bad = path.join(dir, 'bad-relay.yaml');
+    fs.writeFileSync(
+      bad,
+      `
+listen: "10.0.0.1:5690"
+nodes:
+  - { name: n1, address: "127.0.0.1:1" }
+  - { name: n1, address: "nowhere", vnodes: { meta: x } }
+  - { address: "127.0.0.1:2" }
+maxChangesPerNode: 0
+colour: blue
+`,
+    );
+    const r = await runToExit([RELAY_BIN, '--config', bad]);
+    expect(r.code).toBe(78);
+    for (const p of [
+      'listen: 10.0.0.1 is not a loopback address; serving beyond loopback needs tls',
+      'nodes.1.address: "nowhere" is not HOST:PORT',
+      'nodes.1.vnodes: unknown key',
+      'nodes.1.name: duplicate node "n1"',
+      'nodes.2.name: is required',
+      'maxChangesPerNode:',
+      'colour: unknown key',
+    ])
+      expect(r.stderr).toContain(p);
+  });
+});
