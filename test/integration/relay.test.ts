@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClusterServiceClient, NodeServiceClient } from '@magrathea/common';
 import { loadMagratheaApi } from '@magrathea/common';
 import {
+  cli,
   getNode,
   nodeClient,
   RELAY_BIN,
@@ -213,4 +214,128 @@ colour: blue
     ])
       expect(r.stderr).toContain(p);
   });
+});
+
+describe('magrathea-relay with mTLS both ways (certificates from magrathea pki init)', () => {
+  let dir: string;
+  let pki: string;
+  let daemon: DaemonProcess;
+  let admin: NodeServiceClient;
+  let relay: DaemonProcess;
+  let filter: FilterProcess;
+  let cluster: ClusterServiceClient;
+
+  beforeAll(async () => {
+    dir = tmpDir('mg-relay-tls-15r-');
+    pki = path.join(dir, 'pki');
+    const made = await cli([
+      'pki',
+      'init',
+      '--out',
+      pki,
+      '--node',
+      'n1',
+      '--node',
+      'rack1',
+      '--client',
+      'filt=filter',
+      '--client',
+      'rack1=filter',
+      '--client',
+      'stranger=reader',
+    ]);
+    expect(made.code).toBe(0);
+    daemon = await spawnDaemon({
+      stateDir: path.join(dir, 'n1'),
+      config: `${DAEMON_CONFIG}
+listen:
+  tls:
+    ca: ${pki}/ca.pem
+    cert: ${pki}/nodes/n1.pem
+    key: ${pki}/nodes/n1.key
+    clients: [{ identity: rack1, role: filter }]
+`,
+    });
+    admin = nodeClient(daemon.admin);
+    const relayCfg = path.join(dir, 'relay.yaml');
+    fs.writeFileSync(
+      relayCfg,
+      `
+listen: "127.0.0.1:0"
+nodes: [{ name: n1, address: "${daemon.addr}" }]
+tls:
+  ca: pki/ca.pem
+  cert: pki/nodes/rack1.pem
+  key: pki/nodes/rack1.key
+  clientCert: pki/clients/rack1.pem
+  clientKey: pki/clients/rack1.key
+  clients: [{ identity: filt, role: filter }]
+`,
+    );
+    relay = await spawnRelay(relayCfg);
+    const cfgFile = path.join(dir, 'filter.yaml');
+    fs.writeFileSync(
+      cfgFile,
+      `
+listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
+relays: [{ name: rack1, address: "127.0.0.1:${relay.port}" }]
+nodes: [{ name: n1, relay: rack1 }]
+tls: { ca: ${pki}/ca.pem, cert: ${pki}/clients/filt.pem, key: ${pki}/clients/filt.key }
+`,
+    );
+    filter = await spawnFilter(cfgFile);
+    cluster = new (loadMagratheaApi().magrathea.v1.ClusterService)(
+      `127.0.0.1:${filter.grpcPort}`,
+      grpc.credentials.createInsecure(),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    cluster?.close();
+    admin?.close();
+    await filter?.stop();
+    await relay?.stop();
+    await daemon?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the filter reads the daemon through the relay, each hop authenticated', async () => {
+    await until(
+      async () => {
+        const r = await new Promise<{ nodes: ListedNode[] }>((res, rej) =>
+          cluster.ListNodes({}, (e, v) => (e ? rej(e) : res(v as unknown as { nodes: ListedNode[] }))),
+        );
+        const n1 = r.nodes.find((n) => n.name === 'n1');
+        return n1?.reachable === true && n1.generation === (await getNode(admin)).generation;
+      },
+      'n1 in step through the TLS relay',
+      30_000,
+    );
+  }, 60_000);
+
+  test('WatchNodes without a client certificate is UNAUTHENTICATED, with one of no role PERMISSION_DENIED', async () => {
+    const api = loadMagratheaApi();
+    const first = (creds: grpc.ChannelCredentials) =>
+      new Promise<string>((resolve) => {
+        const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, creds);
+        const s = c.WatchNodes({ nodes: [{ node: 'n1', since_generation: '0' }] });
+        s.on('data', () => {
+          s.cancel();
+          c.close();
+          resolve('data');
+        });
+        s.on('error', (e: grpc.ServiceError) => {
+          c.close();
+          resolve(grpc.status[e.code] ?? String(e.code));
+        });
+      });
+    const pem = (f: string) => fs.readFileSync(path.join(pki, f));
+    expect(await first(grpc.credentials.createSsl(pem('ca.pem')))).toBe('UNAUTHENTICATED');
+    expect(
+      await first(grpc.credentials.createSsl(pem('ca.pem'), pem('clients/stranger.key'), pem('clients/stranger.pem'))),
+    ).toBe('PERMISSION_DENIED');
+    expect(
+      await first(grpc.credentials.createSsl(pem('ca.pem'), pem('clients/filt.key'), pem('clients/filt.pem'))),
+    ).toBe('data');
+  }, 60_000);
 });

@@ -170,7 +170,32 @@ describe('relay and filter configs', () => {
       cert: '/etc/magrathea/c.pem',
       key: '/etc/magrathea/k.pem',
       clients: [{ identity: 'filter', role: 'filter' }],
+      client: { ca: '/etc/magrathea/ca.pem', cert: '/etc/magrathea/c.pem', key: '/etc/magrathea/k.pem' },
     });
+    const two = compileRelayConfig({
+      tls: {
+        ca: 'ca',
+        cert: 'c',
+        key: 'k',
+        clientCert: 'cc',
+        clientKey: 'ck',
+        clients: [{ identity: 'f', role: 'filter' }],
+      },
+      nodes: [{ name: 'n', address: 'h:1' }],
+    });
+    expect(two.tls?.client).toEqual({
+      ca: expect.stringMatching(/\/ca$/),
+      cert: expect.stringMatching(/\/cc$/),
+      key: expect.stringMatching(/\/ck$/),
+    });
+    expect(
+      problems(() =>
+        compileRelayConfig({
+          tls: { ca: 'ca', cert: 'c', key: 'k', clientCert: 'cc', clients: [{ identity: 'f', role: 'filter' }] },
+          nodes: [{ name: 'n', address: 'h:1' }],
+        }),
+      ),
+    ).toEqual(['tls: give clientCert and clientKey together (or neither: cert and key serve both ways)']);
   });
 
   test('filter: nodes through a relay or direct; every mistake located', () => {

@@ -1,7 +1,7 @@
 /** magrathea-relay configuration: YAML, validated with every problem reported at once. */
 import * as path from 'node:path';
 import { ConfigChecker, LOG_LEVELS, isLoopbackHost } from '@magrathea/common';
-import type { ClientBinding } from '@magrathea/common';
+import type { ClientBinding, TlsFiles } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
 import { compileNodeList, pemFiles, readYamlConfig, tcpAddress } from '../service/config';
 
@@ -18,12 +18,17 @@ export interface RelayConfig {
   readonly maxChangesPerNode: number;
   /** Messages queued for one reader that does not keep up before its stream is ended. Default 200000. */
   readonly maxQueuedPerReader: number;
-  /** mTLS: the listener's certificate (readers need a client certificate with a role here) and the client certificate toward the daemons (role `filter` there). Null: plaintext. */
+  /**
+   * mTLS: the listener's certificate (`cert`, `key`; readers need a client certificate with a role
+   * in `clients`) and the client certificate toward the daemons (`client`: clientCert and
+   * clientKey, or cert and key again; role `filter` there). Null: plaintext.
+   */
   readonly tls: {
     readonly ca: string;
     readonly cert: string;
     readonly key: string;
     readonly clients: readonly ClientBinding[];
+    readonly client: TlsFiles;
   } | null;
   readonly logLevel: string;
 }
@@ -57,12 +62,30 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
   const maxChangesPerNode = c.int(top, 'maxChangesPerNode', '', 1, 1_000_000) ?? 1000;
   const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
-  const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients']);
+  const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
+  const clientFile = (k: string): string | undefined => {
+    const f = c.string(t?.o ?? null, k, 'tls');
+    return f ? path.resolve(baseDir, f) : undefined;
+  };
+  const clientCert = clientFile('clientCert');
+  const clientKey = clientFile('clientKey');
+  if (t && (t.o.clientCert === undefined) !== (t.o.clientKey === undefined))
+    c.fail('tls', 'give clientCert and clientKey together (or neither: cert and key serve both ways)');
   // The filters allowed to read (role filter; reader and operator may read too).
   const clients = t
     ? c.clientBindings(t.o.clients, 'tls.clients', 'the identities (certificate CN) allowed to read, with their roles')
     : [];
-  const tls: RelayConfig['tls'] = t?.files ? { ...t.files, clients } : null;
+  const tls: RelayConfig['tls'] = t?.files
+    ? {
+        ...t.files,
+        clients,
+        client: {
+          ca: t.files.ca,
+          cert: clientCert ?? t.files.cert,
+          key: clientKey ?? t.files.key,
+        },
+      }
+    : null;
   if (!isLoopbackHost(listen.host)) {
     if (!top?.tls) c.fail('listen', `${listen.host} is not a loopback address; serving beyond loopback needs tls`);
     else if (!allow) c.fail('listen', `${listen.host} is not a loopback address; needs allowNonLoopback: true`);

@@ -179,7 +179,11 @@ export class Relay {
     private readonly deps: { logger: Logger },
   ) {
     const unreadable = cfg.tls
-      ? unreadableFiles((['ca', 'cert', 'key'] as const).map((k) => ({ what: `tls.${k}`, file: cfg.tls![k] })))
+      ? unreadableFiles([
+          ...(['ca', 'cert', 'key'] as const).map((k) => ({ what: `tls.${k}`, file: cfg.tls![k] })),
+          { what: 'tls.clientCert', file: cfg.tls.client.cert },
+          { what: 'tls.clientKey', file: cfg.tls.client.key },
+        ])
       : [];
     if (unreadable.length > 0) throw new InputFileError(unreadable);
     const api = loadMagratheaApi(loadPackageDefinition());
@@ -191,7 +195,7 @@ export class Relay {
         n.name,
         new Upstream(n, cfg, {
           api,
-          channel: clientChannel(cfg.tls, host),
+          channel: clientChannel(cfg.tls?.client ?? null, host),
           logger: upLog,
           onEvent: (node, e, alive) => this.fanOut(node, e, alive),
           onDown: (node, error) => this.tellDown(node, error),
