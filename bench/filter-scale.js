@@ -74,12 +74,13 @@ async function startRelay(dir, name, nodes) {
       '',
     ].join('\n'),
   );
+  const bin = path.join(__dirname, '../packages/scheduler-filter/dist/relay/main.js');
+  // The V8 flags of its shebang (`#!/usr/bin/env -S node FLAGS`), as when it runs installed.
+  const flags = (fs.readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/).filter((w) => w.startsWith('--'));
   const proc = track(
-    spawn(
-      process.execPath,
-      [path.join(__dirname, '../packages/scheduler-filter/dist/relay/main.js'), '--config', cfg, '--log-level', 'info'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    ),
+    spawn(process.execPath, [...flags, bin, '--config', cfg, '--log-level', 'info'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
   );
   const rec = await waitForLogLine(proc, 'magrathea-relay ready', { timeoutMs: 60000 }).catch((err) => {
     proc.kill('SIGKILL');
@@ -267,7 +268,7 @@ async function run() {
     notes: [
       `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production). Each scale point is run in each mode in the same run: every qmgr forked by the filter itself (before issue 15), the command helper (one small process started once that forks them), and the helper with the nodes watched through ${SIMS} real magrathea-relay processes, one per simulator process (fan-in: the filter holds ${SIMS} streams; each relay holds its nodes' streams). The total RSS is the filter's plus the relays'.`,
       "Latency is the filter's own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.",
-      'Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Options: shard nodes across filter processes, or have daemons push through fewer connections.',
+      'Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Through relays the filter holds one stream per relay and meets it; the relays then pay the per-connection cost instead (each holds a grpc-js channel per daemon and the decoded last snapshot and changes of each node), so the total is not smaller than watching directly: beating it needs cheaper daemon connections in the relay (raw node:http2 sessions, or relaying the encoded messages without decoding them).',
     ],
   };
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /** magrathea-relay (docs/filter.md, "Fan-in"): started like the filter (runService). */
 import { runService } from '../service/main';
 import { loadRelayConfig, RelayConfigError } from './config';

@@ -313,12 +313,14 @@ export class Relay {
     return true;
   }
 
+  /**
+   * A stored event or a heartbeat of `node`: each reader gets what it lacks, or (a heartbeat, a
+   * snapshot at the reader's own generation: a relay that restarted) a heartbeat saying it is up to date.
+   */
   private fanOut(node: string, e: NodeEventMessage, alive: boolean): void {
     for (const r of this.readers.get(node) ?? []) {
-      if (alive) {
-        if (r.positions.get(node) === Number(e.generation)) r.pump.push({ node, event: e });
-        else this.catchUp(r, node, true);
-      } else this.catchUp(r, node, false);
+      if (alive && r.positions.get(node) === Number(e.generation)) r.pump.push({ node, event: e });
+      else this.catchUp(r, node, true);
     }
   }
 
