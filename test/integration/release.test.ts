@@ -92,7 +92,7 @@ describe('the release artifact', () => {
     run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
   });
 
-  test('all three binaries are on PATH from the prefix, executable, and print the version', () => {
+  test('every binary (magrathea, magrathead, magrathea-filter, magrathea-relay) is on PATH from the prefix, executable, and print the version', () => {
     for (const b of BINS) {
       const target = fs.realpathSync(path.join(prefix, 'bin', b));
       expect(target.startsWith(fs.realpathSync(prefix))).toBe(true);
