@@ -171,7 +171,7 @@ async function spawnDaemon({ stateDir, config, root = ROOT }) {
  * through a qmgr stand-in that discards its input (one process per batch, as in production).
  * Resolves with {proc, grpcPort, httpPort, webPort} once it logs its ports; `extra` lines are added to its config.
  * `commandHelper: false` makes the filter fork each qmgr itself (the baseline before issue 15).
- * @param {{ dir: string, nodes: readonly { name: string, host?: string, port: number }[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[], extra?: readonly string[], commandHelper?: boolean }} o
+ * @param {{ dir: string, nodes: readonly ({ name: string, host?: string, port: number } | { name: string, relay: string })[], batchDelayMs?: number, graceMs?: number, nodeArgs?: readonly string[], extra?: readonly string[], commandHelper?: boolean }} o
  */
 async function startSinkFilter({
   dir,
@@ -194,7 +194,12 @@ async function startSinkFilter({
       'log: { level: warn }',
       ...extra,
       'nodes:',
-      ...nodes.map((n) => `  - { name: ${n.name}, address: "${n.host ?? '127.0.0.1'}:${n.port}" }`),
+      // A node with `relay` is watched through that relay (listed in `extra` under relays:).
+      ...nodes.map((n) =>
+        'relay' in n
+          ? `  - { name: ${n.name}, relay: ${n.relay} }`
+          : `  - { name: ${n.name}, address: "${n.host ?? '127.0.0.1'}:${n.port}" }`,
+      ),
       '',
     ].join('\n'),
   );

@@ -5,7 +5,7 @@
  *
  *   magrathea-VERSION.tgz        one npm package with every production dependency bundled in:
  *                                `npm install -g --offline [--prefix /opt/magrathea] magrathea-VERSION.tgz`
- *                                needs no registry; it puts magrathea, magrathead, magrathea-filter on PATH
+ *                                needs no registry; it puts magrathea, magrathead, magrathea-filter, magrathea-relay on PATH
  *   magrathea-VERSION.tar.gz     the same, already installed into a prefix (bin/ and lib/): for hosts
  *                                without npm, `tar -xzf magrathea-VERSION.tar.gz -C /opt/magrathea`
  *   systemd/*.service            the units (also inside both, under lib/node_modules/magrathea/systemd/)
@@ -14,7 +14,7 @@
  * Before packing it checks what makes a package that does not run: every workspace has the same
  * version, no stale compiled file without its source, every module a package requires is
  * declared in its dependencies, every bin is there. After packing it installs the tarball into an
- * empty prefix with an empty npm cache and --offline, and runs `--version` of all three binaries.
+ * empty prefix with an empty npm cache and --offline, and runs `--version` of every binary.
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -32,6 +32,7 @@ const BINS = {
   magrathea: ['cli', 'magrathea'],
   magrathead: ['node-daemon', 'magrathead'],
   'magrathea-filter': ['scheduler-filter', 'magrathea-filter'],
+  'magrathea-relay': ['scheduler-filter', 'magrathea-relay'],
 };
 
 /** @param {string} msg @returns {never} */
@@ -193,7 +194,7 @@ function main() {
         `  ${path.basename(tarball)} (${size(tarball)}): npm install -g --offline [--prefix /opt/magrathea] ${path.basename(tarball)}`,
         `  ${path.basename(plain)} (${size(plain)}): tar -xzf ${path.basename(plain)} -C /opt/magrathea`,
         `  systemd/: ${fs.readdirSync(path.join(out, 'systemd')).join(', ')}`,
-        '  checked: installed offline into an empty prefix; magrathea, magrathead, magrathea-filter --version',
+        '  checked: installed offline into an empty prefix; magrathea, magrathead, magrathea-filter, magrathea-relay --version',
         '',
       ].join('\n'),
     );

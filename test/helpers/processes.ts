@@ -105,6 +105,17 @@ export async function spawnFilter(
   return { ...p, grpcPort: ready.grpcPort as number, httpPort: ready.httpPort as number };
 }
 
+export const RELAY_BIN = path.join(ROOT, 'packages/scheduler-filter/dist/relay/main.js');
+
+/** Starts magrathea-relay with a YAML config file and waits for "magrathea-relay ready". */
+export function spawnRelay(configFile: string): Promise<DaemonProcess> {
+  requireBuilt(RELAY_BIN);
+  return spawnReady([RELAY_BIN, '--config', configFile], 'magrathea-relay ready', {}, (rec) => ({
+    port: rec.port as number,
+    socket: '',
+  }));
+}
+
 /** Spawns node with `args` and resolves once a JSON log line has msg `readyMsg`. */
 async function spawnReady(
   args: string[],

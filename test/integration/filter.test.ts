@@ -22,50 +22,7 @@ import {
 import type { DaemonProcess, FilterProcess } from '../helpers/processes';
 import { compileSiteConfig, hookConfigJson } from '@magrathea/pbs-hooks';
 import { runHook } from '../helpers/hooks';
-
-const QMGR = path.join(ROOT, 'test/fixtures/fake-qmgr.js');
-const QSIG = path.join(ROOT, 'test/fixtures/fake-qsig.js');
-const QSTAT = path.join(ROOT, 'test/fixtures/fake-qstat.js');
-const PBSNODES = path.join(ROOT, 'test/fixtures/fake-pbsnodes.js');
-const DAEMON_CONFIG = `
-domains: [{ name: meta }, { name: egee }, { name: priv, class: priority }]
-driver: { simulated: { latencyMs: { boot: 0 } } }
-`;
-
-interface Values {
-  magrathea: string;
-  state: string;
-  rank: number;
-  comment: string;
-}
-
-function readBatches(log: string): { t: number; lines: string[]; ppid: number }[] {
-  if (!fs.existsSync(log)) return [];
-  return fs
-    .readFileSync(log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { t: number; lines: string[]; ppid: number });
-}
-
-function parseSet(line: string): [string, Values] | null {
-  const m =
-    /^set node (\S+) resources_available\.magrathea = (\S+), resources_available\.magrathea_state = (\S+), resources_available\.magrathea_rank = (\S+), comment = "([^"]*)"$/.exec(
-      line,
-    );
-  return m ? [m[1]!, { magrathea: m[2]!, state: m[3]!, rank: Number(m[4]), comment: m[5]! }] : null;
-}
-
-/** What PBS holds now: the last value written for each vnode. */
-function published(log: string): Map<string, Values> {
-  const m = new Map<string, Values>();
-  for (const b of readBatches(log))
-    for (const l of b.lines) {
-      const p = parseSet(l);
-      if (p) m.set(p[0], p[1]);
-    }
-  return m;
-}
+import { DAEMON_CONFIG, PBSNODES, QMGR, QSIG, QSTAT, parseSet, published, readBatches } from '../helpers/published';
 
 async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

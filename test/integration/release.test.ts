@@ -13,7 +13,7 @@ import { waitForLogLine } from '@magrathea/common';
 import { ROOT, tmpDir } from '../helpers/processes';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const BINS = ['magrathea', 'magrathead', 'magrathea-filter'];
+const BINS = ['magrathea', 'magrathead', 'magrathea-filter', 'magrathea-relay'];
 const hasSystemdAnalyze = (() => {
   try {
     execFileSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
@@ -92,7 +92,7 @@ describe('the release artifact', () => {
     run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
   });
 
-  test('all three binaries are on PATH from the prefix, executable, and print the version', () => {
+  test('every binary (magrathea, magrathead, magrathea-filter, magrathea-relay) is on PATH from the prefix, executable, and print the version', () => {
     for (const b of BINS) {
       const target = fs.realpathSync(path.join(prefix, 'bin', b));
       expect(target.startsWith(fs.realpathSync(prefix))).toBe(true);
@@ -159,7 +159,7 @@ describe('the release artifact', () => {
     () => {
       const units = path.join(dir, 'units');
       fs.mkdirSync(units);
-      for (const u of ['magrathead.service', 'magrathea-filter.service']) {
+      for (const u of ['magrathead.service', 'magrathea-filter.service', 'magrathea-relay.service']) {
         const text = fs.readFileSync(path.join(out, 'systemd', u), 'utf8');
         expect(text).toMatch(/^ExecStart=\/opt\/magrathea\/bin\//m);
         expect(text).toMatch(/^After=network-online\.target/m);

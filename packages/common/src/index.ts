@@ -76,6 +76,12 @@ export type {
   CandidatesResponse as CandidatesResponseInput,
   CandidatesResponse__Output as CandidatesResponseMessage,
 } from './generated/magrathea/v1/CandidatesResponse';
+export type { RelayServiceClient, RelayServiceHandlers } from './generated/magrathea/v1/RelayService';
+export type {
+  RelayEvent as RelayEventInput,
+  RelayEvent__Output as RelayEventMessage,
+} from './generated/magrathea/v1/RelayEvent';
+export type { WatchNodesRequest__Output as WatchNodesRequestMessage } from './generated/magrathea/v1/WatchNodesRequest';
 export { parseYamlStrict } from './yaml';
 export { StreamRegistry, StreamPump } from './streams';
 export { ROLES, ROLE_METHODS, LOCAL_PRINCIPAL, PeerAuthenticator, FailureLimiter, commonName } from './peer-auth';

@@ -11,10 +11,11 @@ export type Role = (typeof ROLES)[number];
 
 /** What each role may call (by method name of NodeService and ClusterService). */
 export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
-  reader: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'ListImages']),
+  reader: new Set(['GetNode', 'WatchNode', 'WatchNodes', 'ListNodes', 'WatchCluster', 'Candidates', 'ListImages']),
   operator: new Set([
     'GetNode',
     'WatchNode',
+    'WatchNodes',
     'StartJob',
     'EndJob',
     'DomainAction',
@@ -26,7 +27,16 @@ export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
     'Candidates',
     'Admit',
   ]),
-  filter: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'Admit', 'ListImages']),
+  filter: new Set([
+    'GetNode',
+    'WatchNode',
+    'WatchNodes',
+    'ListNodes',
+    'WatchCluster',
+    'Candidates',
+    'Admit',
+    'ListImages',
+  ]),
 };
 
 export interface Principal {

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as NodeServiceProto } from './generated/node_service';
 import type { ProtoGrpcType as ClusterServiceProto } from './generated/cluster_service';
+import type { ProtoGrpcType as RelayServiceProto } from './generated/relay_service';
 
 /** Options shared by `loadSync` and `scripts/gen-types.sh` (keep them identical). */
 export const LOAD_OPTIONS: protoLoader.Options = {
@@ -33,6 +34,7 @@ export const PROTO_FILES = [
   'magrathea/v1/domain.proto',
   'magrathea/v1/node_service.proto',
   'magrathea/v1/cluster_service.proto',
+  'magrathea/v1/relay_service.proto',
 ];
 
 let cached: protoLoader.PackageDefinition | null = null;
@@ -48,6 +50,10 @@ export function loadPackageDefinition(): protoLoader.PackageDefinition {
 }
 
 /** Typed gRPC object for `magrathea.v1`. */
-export function loadMagratheaApi(definition = loadPackageDefinition()): NodeServiceProto & ClusterServiceProto {
-  return grpc.loadPackageDefinition(definition) as unknown as NodeServiceProto & ClusterServiceProto;
+export function loadMagratheaApi(
+  definition = loadPackageDefinition(),
+): NodeServiceProto & ClusterServiceProto & RelayServiceProto {
+  return grpc.loadPackageDefinition(definition) as unknown as NodeServiceProto &
+    ClusterServiceProto &
+    RelayServiceProto;
 }

@@ -23,6 +23,7 @@ export interface WatchLimits {
   readonly maxWatchStreamsPerClient: number;
 }
 import type { ClusterView, NodeEntry } from './cluster-view';
+import { nodeAddressText } from './config';
 
 /** THE mapping from filter errors to gRPC statuses. Unknown errors: INTERNAL, details only in the log. */
 export function toGrpcStatus(err: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
@@ -35,8 +36,7 @@ export function toGrpcStatus(err: unknown, logger: Logger, method: string): Part
 export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
   return {
     name: n.cfg.name,
-    address:
-      n.cfg.address.kind === 'tcp' ? `${n.cfg.address.host}:${n.cfg.address.port}` : `unix:${n.cfg.address.path}`,
+    address: nodeAddressText(n.cfg),
     reachable: n.snapshot.reachable,
     last_seen_ms: String(n.lastSeenMs),
     generation: String(n.generation),

@@ -7,6 +7,7 @@ import {
   InputFileError,
   LOG_LEVELS,
   describeFsError,
+  formatAddress,
   isLoopbackHost,
   parseAddress,
   parseYamlStrict,
@@ -19,9 +20,24 @@ export const VNODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 export interface FilterNodeConfig {
   readonly name: string;
+  /** The daemon's address, or the relay's for a node watched through one. */
   readonly address: Address;
+  /** The relay the node is watched through (`relays[].name`), or null: watched directly. */
+  readonly relay: string | null;
   /** Domain name → PBS vnode name. Domains not listed use `vnodeTemplate`. */
   readonly vnodes: Readonly<Record<string, string>>;
+}
+
+/** A relay the filter watches nodes through. */
+export interface RelayRef {
+  readonly name: string;
+  readonly address: Address;
+}
+
+/** Where the filter reads a node: `HOST:PORT` or `unix:PATH`, and the relay it goes through. */
+export function nodeAddressText(n: FilterNodeConfig): string {
+  const a = formatAddress(n.address);
+  return n.relay ? `${a} (relay ${n.relay})` : a;
 }
 
 export interface FilterConfig {
@@ -30,6 +46,8 @@ export interface FilterConfig {
   /** HTTP: /metrics and POST /v1/admit (default 127.0.0.1:5681). */
   readonly http: { readonly host: string; readonly port: number };
   readonly nodes: readonly FilterNodeConfig[];
+  /** Relays (magrathea-relay) that forward the streams of the nodes naming them. */
+  readonly relays: readonly RelayRef[];
   /** Vnode name for a domain not in a node's `vnodes` map: `{node}` and `{domain}` are replaced. Default `{node}-{domain}`. */
   readonly vnodeTemplate: string;
   /** A node not heard from for this long is published as accepting nothing, ms. Default 10000. */
@@ -129,7 +147,7 @@ export class FilterConfigError extends Error {
  * A `{ ca, cert, key }` mapping of PEM files (resolved against `baseDir`; each required), plus the
  * `extra` keys it may hold; null when absent or incomplete (the problems are recorded).
  */
-function pemFiles(
+export function pemFiles(
   c: ConfigChecker,
   v: unknown,
   at: string,
@@ -150,7 +168,7 @@ function pemFiles(
 }
 
 /** A `HOST:PORT` field, or undefined when absent or bad (the problem is recorded). */
-function tcpAddress(
+export function tcpAddress(
   c: ConfigChecker,
   o: ConfigObject | null,
   key: string,
@@ -172,12 +190,104 @@ export function vnodeName(cfg: Pick<FilterConfig, 'vnodeTemplate'>, node: Filter
   return node.vnodes[domain] ?? cfg.vnodeTemplate.replace(/\{node\}/g, node.name).replace(/\{domain\}/g, domain);
 }
 
+/** An address field (`HOST:PORT` or `unix:PATH`), or null when absent or bad (the problem is recorded). */
+function addressField(c: ConfigChecker, o: ConfigObject, key: string, at: string): Address | null {
+  const text = c.string(o, key, at);
+  if (!text) return null;
+  try {
+    return parseAddress(text);
+  } catch (err) {
+    c.fail(`${at}.${key}`, (err as Error).message);
+    return null;
+  }
+}
+
+/** `relays:` — named relay addresses (their names are what `nodes[].relay` refers to). */
+function compileRelayRefs(c: ConfigChecker, v: unknown): RelayRef[] {
+  const out: RelayRef[] = [];
+  if (v === undefined || v === null) return out;
+  if (!Array.isArray(v)) {
+    c.fail('relays', 'must be a list of { name, address }');
+    return out;
+  }
+  v.forEach((r, i) => {
+    const p = `relays.${i}`;
+    const o = c.object(r, p, ['name', 'address']);
+    if (!o) return;
+    const name = c.string(o, 'name', p, { pattern: VNODE, patternText: 'a relay name' });
+    if (o.name === undefined) c.fail(`${p}.name`, 'is required');
+    if (o.address === undefined) c.fail(`${p}.address`, 'is required (HOST:PORT or unix:PATH)');
+    const address = addressField(c, o, 'address', p);
+    if (name && out.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate relay "${name}"`);
+    else if (name && address) out.push({ name, address });
+  });
+  return out;
+}
+
+/** One entry of a `nodes:` list, as compiled by compileNodeList. */
+export interface NodeListEntry {
+  readonly name: string;
+  readonly address: Address;
+  readonly relay: string | null;
+  readonly vnodes: Readonly<Record<string, string>>;
+}
+
+/**
+ * A `nodes:` list (the filter's, and the relay's): `{ name, address }`, with `vnodes` and
+ * `relay` (instead of `address`) where allowed. Every problem is recorded with its place.
+ */
+export function compileNodeList(
+  c: ConfigChecker,
+  ns: unknown,
+  opts: { readonly relays: readonly RelayRef[] | null; readonly vnodes: boolean },
+): NodeListEntry[] {
+  const nodes: NodeListEntry[] = [];
+  if (!Array.isArray(ns) || ns.length === 0) {
+    c.fail('nodes', 'must list at least one node daemon');
+    return nodes;
+  }
+  const keys = ['name', 'address', ...(opts.vnodes ? ['vnodes'] : []), ...(opts.relays ? ['relay'] : [])];
+  ns.forEach((n, i) => {
+    const p = `nodes.${i}`;
+    const o = c.object(n, p, keys);
+    if (!o) return;
+    const name = c.string(o, 'name', p, { pattern: VNODE, patternText: 'a node name' });
+    if (o.name === undefined) c.fail(`${p}.name`, 'is required');
+    let address: Address | null = null;
+    let relay: string | null = null;
+    if (o.relay !== undefined && opts.relays) {
+      const r = c.string(o, 'relay', p);
+      const ref = opts.relays.find((x) => x.name === r);
+      if (o.address !== undefined) c.fail(`${p}`, 'give either address (watched directly) or relay, not both');
+      else if (r && !ref) c.fail(`${p}.relay`, `no relay "${r}" in relays`);
+      else if (ref) [address, relay] = [ref.address, ref.name];
+    } else {
+      if (o.address === undefined)
+        c.fail(`${p}.address`, `is required (HOST:PORT or unix:PATH${opts.relays ? ', or relay: NAME' : ''})`);
+      address = addressField(c, o, 'address', p);
+    }
+    const vm = opts.vnodes
+      ? c.object(o.vnodes, `${p}.vnodes`, Object.keys((o.vnodes as object | undefined) ?? {}))
+      : null;
+    const vnodes: Record<string, string> = {};
+    for (const [dom, v] of Object.entries(vm ?? {})) {
+      if (!DOMAIN_NAME.test(dom)) c.fail(`${p}.vnodes.${dom}`, 'is not a domain name');
+      else if (typeof v !== 'string' || !VNODE.test(v)) c.fail(`${p}.vnodes.${dom}`, 'must be a PBS vnode name');
+      else vnodes[dom] = v;
+    }
+    if (name && nodes.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate node "${name}"`);
+    else if (name && address) nodes.push({ name, address, relay, vnodes });
+  });
+  return nodes;
+}
+
 /** `baseDir` resolves relative paths (the config file's directory). */
 export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   const c = new ConfigChecker();
   const top = c.object(doc ?? {}, '', [
     'listen',
     'nodes',
+    'relays',
     'vnodeTemplate',
     'graceMs',
     'reconnect',
@@ -207,36 +317,16 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
   const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
 
-  const nodes: FilterNodeConfig[] = [];
-  const ns = top?.nodes;
-  if (!Array.isArray(ns) || ns.length === 0) c.fail('nodes', 'must list at least one node daemon');
-  else {
-    ns.forEach((n, i) => {
-      const p = `nodes.${i}`;
-      const o = c.object(n, p, ['name', 'address', 'vnodes']);
-      if (!o) return;
-      const name = c.string(o, 'name', p, { pattern: VNODE, patternText: 'a node name' });
-      if (o.name === undefined) c.fail(`${p}.name`, 'is required');
-      const addrText = c.string(o, 'address', p);
-      if (o.address === undefined) c.fail(`${p}.address`, 'is required (HOST:PORT or unix:PATH)');
-      let address: Address | null = null;
-      if (addrText) {
-        try {
-          address = parseAddress(addrText);
-        } catch (err) {
-          c.fail(`${p}.address`, (err as Error).message);
-        }
-      }
-      const vm = c.object(o.vnodes, `${p}.vnodes`, Object.keys((o.vnodes as object | undefined) ?? {}));
-      const vnodes: Record<string, string> = {};
-      for (const [dom, v] of Object.entries(vm ?? {})) {
-        if (!DOMAIN_NAME.test(dom)) c.fail(`${p}.vnodes.${dom}`, 'is not a domain name');
-        else if (typeof v !== 'string' || !VNODE.test(v)) c.fail(`${p}.vnodes.${dom}`, 'must be a PBS vnode name');
-        else vnodes[dom] = v;
-      }
-      if (name && nodes.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate node "${name}"`);
-      else if (name && address) nodes.push({ name, address, vnodes });
-    });
+  const relays = compileRelayRefs(c, top?.relays);
+  const nodes = compileNodeList(c, top?.nodes, { relays, vnodes: true }).map((n): FilterNodeConfig => ({
+    name: n.name,
+    address: n.address,
+    relay: n.relay,
+    vnodes: n.vnodes,
+  }));
+  for (const r of relays) {
+    const i = (top?.relays as { name?: unknown }[]).findIndex((x) => x?.name === r.name);
+    if (!nodes.some((n) => n.relay === r.name)) c.fail(`relays.${i}`, `no node is watched through relay "${r.name}"`);
   }
   const seen = new Map<string, string>();
   for (const n of nodes) {
@@ -319,6 +409,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     grpc,
     http,
     nodes,
+    relays,
     vnodeTemplate,
     graceMs,
     reconnectInitialMs,
@@ -363,17 +454,25 @@ function compileWebConfig(c: ConfigChecker, v: unknown, baseDir: string): WebCon
   return { host, port, tls, updateIntervalMs, historyPerDomain, historyTotal, maxClients };
 }
 
-export function loadFilterConfig(file: string): FilterConfig {
+/**
+ * The YAML document of a configuration file (the filter's, the relay's); a file that is not a
+ * regular file, too large or bad YAML is `toError`'s problem list, an unreadable one an InputFileError.
+ */
+export function readYamlConfig(file: string, toError: (problems: string[]) => Error): unknown {
   let text: string;
   try {
     text = readRegularFileSync(file, { maxBytes: 16 * 1024 * 1024, what: 'config file' }).data.toString('utf8');
   } catch (err) {
     if (err instanceof FileReadError && (err.problem === 'not-regular' || err.problem === 'too-large'))
-      throw new FilterConfigError([err.message]);
+      throw toError([err.message]);
     throw new InputFileError([`cannot read the configuration file ${path.resolve(file)} (${describeFsError(err)})`]);
   }
   const r = parseYamlStrict(text, file);
-  if (!r.ok) throw new FilterConfigError(r.problems);
-  const doc = r.value;
+  if (!r.ok) throw toError([...r.problems]);
+  return r.value;
+}
+
+export function loadFilterConfig(file: string): FilterConfig {
+  const doc = readYamlConfig(file, (problems) => new FilterConfigError(problems));
   return compileFilterConfig(doc, path.dirname(path.resolve(file)));
 }

@@ -26,6 +26,7 @@ import { createHttpServer } from './http-server';
 import { Metrics } from './metrics';
 import { NodeWatcher } from './node-watcher';
 import { PbsWatch } from './pbs-watch';
+import { RelayWatcher } from './relay-watcher';
 import { Publisher } from './publisher';
 import { StatusFeed } from './status-feed';
 import { StatusHistory } from './status-history';
@@ -47,7 +48,7 @@ export class Filter {
   readonly pbsWatch: PbsWatch | null;
   /** Runs the PBS commands (null: each is forked from this process, or no PBS). */
   readonly commands: CommandHelper | null;
-  private readonly watchers: NodeWatcher[];
+  private readonly watchers: (NodeWatcher | RelayWatcher)[];
   private readonly grpc: FilterGrpcServer;
   private readonly http: FilterHttpServer;
   private readonly web: StatusServer | null = null;
@@ -84,16 +85,26 @@ export class Filter {
     this.metrics.attachView(this.view);
     // One set of credentials for every daemon connection (the PEM files are read once here).
     const credentials = clientCredentials(cfg.tls);
-    this.watchers = cfg.nodes.map(
-      (n) =>
-        new NodeWatcher(n, cfg, {
-          api,
-          credentials,
-          view: this.view,
-          logger: deps.logger.child({ component: 'watcher' }),
-          metrics: this.metrics,
-        }),
-    );
+    const watcherDeps = {
+      api,
+      credentials,
+      view: this.view,
+      logger: deps.logger.child({ component: 'watcher' }),
+      metrics: this.metrics,
+    };
+    // Nodes named with an address are watched directly; the others through their relay, one stream each.
+    this.watchers = [
+      ...cfg.nodes.filter((n) => n.relay === null).map((n) => new NodeWatcher(n, cfg, watcherDeps)),
+      ...cfg.relays.map(
+        (r) =>
+          new RelayWatcher(
+            r,
+            cfg.nodes.filter((n) => n.relay === r.name),
+            cfg,
+            watcherDeps,
+          ),
+      ),
+    ];
     this.commands = cfg.pbs?.commandHelper
       ? new CommandHelper({ logger: deps.logger.child({ component: 'command-helper' }) })
       : null;
@@ -183,7 +194,14 @@ export class Filter {
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
     this.log.info(
-      { grpcPort, httpPort, webPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
+      {
+        grpcPort,
+        httpPort,
+        webPort,
+        nodes: this.cfg.nodes.length,
+        relays: this.cfg.relays.length,
+        publishing: this.publisher !== null,
+      },
       'magrathea-filter ready',
     );
     return { grpcPort, httpPort, webPort };

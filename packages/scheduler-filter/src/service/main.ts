@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** magrathea-filter: the only file of the filter that touches `process` (argv, signals, exit codes). */
+/**
+ * magrathea-filter, and the start-up every binary of this package shares (runService: argv,
+ * signals, exit codes). The main.ts files are the only ones of the package that touch `process`.
+ */
 import { Command } from 'commander';
 import {
   checkLogLevel,
@@ -18,29 +21,44 @@ import { Filter } from './filter';
 
 const VERSION = packageVersion(__dirname);
 
-/** THE mapping from errors to exit codes (sysexits.h; the table is in docs/cli.md). */
-function exitCodeFor(err: unknown): number {
-  const shared = startupExitCode(err);
-  if (shared !== null) return shared;
-  if (err instanceof FilterConfigError) return EXIT.config;
-  return EXIT.software;
+/** What runService needs of a binary. */
+export interface ServiceSpec<C> {
+  readonly name: string;
+  readonly description: string;
+  /** Reads and checks the configuration file (throws a config error with every problem). */
+  load(file: string): C;
+  /** The binary's configuration error (exit 78, no stack trace). */
+  readonly configError: abstract new (...args: never[]) => Error;
+  logLevel(cfg: C): string;
+  /** Builds the service (throws a start-up error when something it needs is missing). */
+  create(
+    cfg: C,
+    deps: { logger: Logger; version: string },
+  ): {
+    start(): Promise<unknown>;
+    /** Graceful stop; resolves with the exit code. */
+    stop(): Promise<number>;
+  };
 }
 
-/** Errors whose message says it all (no stack trace in the log). */
-const expected = (err: unknown): boolean => isStartupError(err) || err instanceof FilterConfigError;
-
-/** Prints the reason on stderr (what `systemctl status` shows), logs it when there is a log, exits. */
-function fail(err: unknown, logger: Logger | null): never {
-  const code = exitCodeFor(err);
-  const { line, fields } = startupFailure('magrathea-filter', err, code, expected(err));
-  logger?.fatal(fields, 'magrathea-filter failed to start');
-  process.stderr.write(line);
-  process.exit(code);
-}
-
-async function main(): Promise<void> {
-  const program = new Command('magrathea-filter')
-    .description('Watches every magrathead, publishes the domains to PBS, serves admission and ranking.')
+/** Parses argv, loads the config, starts the service, and stops it on SIGTERM/SIGINT. */
+export async function runService<C>(spec: ServiceSpec<C>): Promise<void> {
+  const { name } = spec;
+  const isConfigError = (err: unknown): boolean => err instanceof spec.configError;
+  /** THE mapping from errors to exit codes (sysexits.h; the table is in docs/cli.md). */
+  const exitCodeFor = (err: unknown): number =>
+    startupExitCode(err) ?? (isConfigError(err) ? EXIT.config : EXIT.software);
+  /** Prints the reason on stderr (what `systemctl status` shows), logs it when there is a log, exits. */
+  const fail: (err: unknown, logger: Logger | null) => never = (err, logger) => {
+    const code = exitCodeFor(err);
+    // Errors whose message says it all get no stack trace.
+    const { line, fields } = startupFailure(name, err, code, isStartupError(err) || isConfigError(err));
+    logger?.fatal(fields, `${name} failed to start`);
+    process.stderr.write(line);
+    process.exit(code);
+  };
+  const program = new Command(name)
+    .description(spec.description)
     .version(VERSION, '-V, --version', 'print the version and exit')
     .requiredOption('-c, --config <file>', 'YAML configuration')
     .option('--log-level <level>', 'overrides log.level: fatal, error, warn, info, debug, trace or silent')
@@ -48,15 +66,15 @@ async function main(): Promise<void> {
     .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage));
   program.parse(process.argv);
   const opts = program.opts<{ config: string; logLevel?: string }>();
-  let cfg;
+  let cfg: C;
   let level;
   try {
     if (opts.logLevel !== undefined) level = checkLogLevel(opts.logLevel, '--log-level');
-    cfg = loadFilterConfig(opts.config);
+    cfg = spec.load(opts.config);
   } catch (err) {
     fail(err, null);
   }
-  const logger = createLogger({ service: 'magrathea-filter', level: level ?? cfg.logLevel });
+  const logger = createLogger({ service: name, level: level ?? spec.logLevel(cfg) });
   routeGrpcLogs(logger);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
@@ -66,10 +84,10 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'unhandled rejection');
     process.exit(EXIT.software);
   });
-  logger.info({ version: VERSION, pid: process.pid, config: opts.config }, 'magrathea-filter starting');
-  let filter: Filter;
+  logger.info({ version: VERSION, pid: process.pid, config: opts.config }, `${name} starting`);
+  let service: ReturnType<ServiceSpec<C>['create']>;
   try {
-    filter = new Filter(cfg, { logger, version: VERSION });
+    service = spec.create(cfg, { logger, version: VERSION });
   } catch (err) {
     fail(err, logger);
   }
@@ -80,7 +98,7 @@ async function main(): Promise<void> {
       process.exit(EXIT.secondSignal);
     }
     logger.info(why, 'shutting down');
-    void filter.stop().then((code) => process.exit(code));
+    void service.stop().then((code) => process.exit(code));
   };
   process.on('SIGTERM', (signal) => stop({ signal }));
   process.on('SIGINT', (signal) => stop({ signal }));
@@ -91,10 +109,18 @@ async function main(): Promise<void> {
       (parent) => stop({ parent, reason: 'the parent process exited' }),
     );
   try {
-    await filter.start();
+    await service.start();
   } catch (err) {
     fail(err, logger);
   }
 }
 
-void main();
+if (require.main === module)
+  void runService({
+    name: 'magrathea-filter',
+    description: 'Watches every magrathead, publishes the domains to PBS, serves admission and ranking.',
+    load: loadFilterConfig,
+    configError: FilterConfigError,
+    logLevel: (cfg) => cfg.logLevel,
+    create: (cfg, deps) => new Filter(cfg, deps),
+  });

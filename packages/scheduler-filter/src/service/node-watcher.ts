@@ -6,12 +6,14 @@
  * coming out of order is re-read from a snapshot after a wait that doubles each time (up to
  * reconnect.maxMs), never in a tight loop. Timers run on the monotonic clock.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { NodeEventMessage, NodeServiceClient, loadMagratheaApi } from '@magrathea/common';
 import { grpcTarget } from '@magrathea/common';
 import type { ClusterView } from './cluster-view';
 import type { FilterConfig, FilterNodeConfig } from './config';
+import { GraceTimer, ResyncBackoff } from './grace';
+import { ReconnectingWatch } from './reconnecting-watch';
 import type { Metrics } from './metrics';
 
 type Api = ReturnType<typeof loadMagratheaApi>;
@@ -19,136 +21,107 @@ type Api = ReturnType<typeof loadMagratheaApi>;
 /** Largest message accepted from a daemon, bytes. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-export class NodeWatcher {
+/**
+ * Channel options of a long-lived watch stream (to a daemon or a relay): keepalive pings a third
+ * of the grace period apart, the reconnect back-off, messages up to MAX_MESSAGE_BYTES.
+ */
+export function watchChannelOptions(
+  cfg: Pick<FilterConfig, 'graceMs' | 'reconnectInitialMs' | 'reconnectMaxMs'>,
+): grpc.ChannelOptions {
+  const ping = Math.max(500, Math.floor(cfg.graceMs / 3));
+  return {
+    'grpc.keepalive_time_ms': ping,
+    'grpc.keepalive_timeout_ms': ping,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.initial_reconnect_backoff_ms': cfg.reconnectInitialMs,
+    'grpc.max_reconnect_backoff_ms': cfg.reconnectMaxMs,
+    'grpc.enable_channelz': 0,
+    // A snapshot of a node with 10,000 jobs in a domain is about 0.5 MB; a daemon cannot send more than this.
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  };
+}
+
+/** What a watcher (of a daemon or a relay) feeds and reports to. */
+export interface WatcherDeps {
+  readonly api: Api;
+  readonly view: ClusterView;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Channel credentials for the daemons and relays (mTLS with the filter's certificate, or insecure). */
+  readonly credentials: grpc.ChannelCredentials;
+}
+
+export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
   private client: NodeServiceClient | null = null;
-  private stream: grpc.ClientReadableStream<NodeEventMessage> | null = null;
-  private stopped = false;
-  private backoffMs: number;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private graceTimer: NodeJS.Timeout | null = null;
+  private readonly grace: GraceTimer;
   private resumeFrom = 0;
   private lastError = '';
-  /** Re-reads after events out of order, and when the last one was (monotonic ms). */
-  private resyncs = 0;
-  private lastResyncMs = -Infinity;
+  private readonly resyncs: ResyncBackoff;
 
   constructor(
     private readonly node: FilterNodeConfig,
     private readonly cfg: FilterConfig,
-    private readonly deps: {
-      api: Api;
-      view: ClusterView;
-      logger: Logger;
-      metrics: Metrics;
-      /** Channel credentials for the daemons (mTLS with the filter's certificate, or insecure). */
-      credentials: grpc.ChannelCredentials;
-    },
+    private readonly deps: WatcherDeps,
   ) {
-    this.backoffMs = cfg.reconnectInitialMs;
+    super(cfg);
+    this.resyncs = new ResyncBackoff(cfg);
+    this.grace = new GraceTimer(cfg.graceMs, () =>
+      this.deps.view.markUnreachable(this.node.name, this.lastError || `no answer within ${this.cfg.graceMs} ms`),
+    );
   }
 
   start(): void {
-    this.armGrace();
+    this.grace.arm();
     this.connect();
   }
 
-  private armGrace(): void {
-    if (this.graceTimer) return;
-    this.graceTimer = setTimeout(() => {
-      this.graceTimer = null;
-      this.deps.view.markUnreachable(this.node.name, this.lastError || `no answer within ${this.cfg.graceMs} ms`);
-    }, this.cfg.graceMs);
-    this.graceTimer.unref();
-  }
-
-  private clearGrace(): void {
-    if (this.graceTimer) clearTimeout(this.graceTimer);
-    this.graceTimer = null;
-  }
-
-  private connect(): void {
+  protected connect(): void {
     if (this.stopped) return;
-    const ping = Math.max(500, Math.floor(this.cfg.graceMs / 3));
-    this.client ??= new this.deps.api.magrathea.v1.NodeService(grpcTarget(this.node.address), this.deps.credentials, {
-      'grpc.keepalive_time_ms': ping,
-      'grpc.keepalive_timeout_ms': ping,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': this.cfg.reconnectInitialMs,
-      'grpc.max_reconnect_backoff_ms': this.cfg.reconnectMaxMs,
-      'grpc.enable_channelz': 0,
-      // A snapshot of a node with 10,000 jobs in a domain is about 0.5 MB; a daemon cannot send more than this.
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    });
+    this.client ??= new this.deps.api.magrathea.v1.NodeService(
+      grpcTarget(this.node.address),
+      this.deps.credentials,
+      watchChannelOptions(this.cfg),
+    );
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
-    this.stream = stream;
     stream.on('metadata', () => {
       // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
-      if (stream !== this.stream || this.resumeFrom === 0) return;
-      this.backoffMs = this.cfg.reconnectInitialMs;
-      this.clearGrace();
+      if (!this.current(stream) || this.resumeFrom === 0) return;
+      this.heard();
+      this.grace.clear();
       this.deps.view.markReachable(this.node.name);
     });
-    stream.on('data', (e: NodeEventMessage) => {
-      if (stream !== this.stream) return;
-      this.backoffMs = this.cfg.reconnectInitialMs;
-      this.clearGrace();
-      if (!this.deps.view.apply(this.node.name, e)) {
-        // Out of order: drop the stream and re-read everything, later each time it happens again.
-        this.resumeFrom = 0;
-        const now = performance.now();
-        if (now - this.lastResyncMs > 2 * this.cfg.reconnectMaxMs) this.resyncs = 0;
-        this.lastResyncMs = now;
-        this.resyncs++;
-        this.deps.metrics.resyncDelays.inc();
-        const delay = Math.min(
-          this.cfg.reconnectMaxMs,
-          this.cfg.reconnectInitialMs * 2 ** Math.min(this.resyncs - 1, 20),
-        );
-        this.restart('out-of-order event', delay);
-        return;
-      }
-      this.resumeFrom = Number(e.generation);
-    });
-    const ended = (why: string): void => {
-      if (stream !== this.stream) return;
-      this.stream = null;
-      this.lastError = why;
-      this.armGrace();
-      this.scheduleReconnect(why);
-    };
-    stream.on('error', (err: grpc.ServiceError) => ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
-    stream.on('end', () => ended('stream ended by the daemon'));
+    this.watch(
+      stream,
+      (e) => {
+        this.heard();
+        this.grace.clear();
+        if (!this.deps.view.apply(this.node.name, e)) {
+          // Out of order: drop the stream and re-read everything, later each time it happens again.
+          this.resumeFrom = 0;
+          this.deps.metrics.resyncDelays.inc();
+          this.restart('out-of-order event', this.resyncs.next());
+          return;
+        }
+        this.resumeFrom = Number(e.generation);
+      },
+      (why) => {
+        this.lastError = why;
+        this.grace.arm();
+      },
+      'daemon',
+    );
   }
 
-  private restart(why: string, delayMs: number): void {
-    const s = this.stream;
-    this.stream = null;
-    s?.cancel();
-    this.scheduleReconnect(why, delayMs);
-  }
-
-  private scheduleReconnect(why: string, delay = this.backoffMs): void {
-    if (this.stopped || this.retryTimer) return;
+  protected reconnecting(why: string, delayMs: number): void {
     this.deps.metrics.reconnects.inc();
     this.deps.logger.debug(
-      { node: this.node.name, why, delayMs: delay, resumeFrom: this.resumeFrom },
+      { node: this.node.name, why, delayMs, resumeFrom: this.resumeFrom },
       'reconnecting to node daemon',
     );
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, delay);
-    this.retryTimer.unref();
-    this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.reconnectMaxMs);
   }
 
-  stop(): void {
-    this.stopped = true;
-    this.clearGrace();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const s = this.stream;
-    this.stream = null;
-    s?.cancel();
+  protected closeClient(): void {
+    this.grace.clear();
     this.client?.close();
   }
 }

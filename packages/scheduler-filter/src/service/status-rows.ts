@@ -7,6 +7,7 @@ import { domainEligibility, vnodeValues } from '../core';
 import type { ClusterView, DomainEntry, NodeEntry } from './cluster-view';
 import { releaseOf } from './status-history';
 import type { ReleaseFacts, StatusHistory, UpSince } from './status-history';
+import { nodeAddressText } from './config';
 
 /** One job as the daemon reports it (it knows ids, not owners). */
 export interface PageJob {
@@ -129,10 +130,9 @@ function pageDomain(view: ClusterView, history: StatusHistory, n: NodeEntry, e: 
 
 /** The page's row of one node. */
 export function pageNode(view: ClusterView, history: StatusHistory, n: NodeEntry, commitAtMs: number): PageNode {
-  const a = n.cfg.address;
   return {
     name: n.cfg.name,
-    address: a.kind === 'tcp' ? `${a.host}:${a.port}` : `unix:${a.path}`,
+    address: nodeAddressText(n.cfg),
     reachable: n.reachable && n.synced,
     synced: n.synced,
     error: n.error,

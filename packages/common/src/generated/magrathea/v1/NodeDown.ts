@@ -1,0 +1,10 @@
+// Original file: proto/magrathea/v1/relay_service.proto
+
+
+export interface NodeDown {
+  'error'?: (string);
+}
+
+export interface NodeDown__Output {
+  'error': (string);
+}

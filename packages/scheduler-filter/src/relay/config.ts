@@ -1,0 +1,112 @@
+/** magrathea-relay configuration: YAML, validated with every problem reported at once. */
+import * as path from 'node:path';
+import { ConfigChecker, LOG_LEVELS, isLoopbackHost } from '@magrathea/common';
+import type { ClientBinding, TlsFiles } from '@magrathea/common';
+import type { NodeListEntry } from '../service/config';
+import { compileNodeList, pemFiles, readYamlConfig, tcpAddress } from '../service/config';
+
+export interface RelayConfig {
+  /** RelayService address (default 127.0.0.1:5690); beyond loopback only with `tls`. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The daemons whose streams the relay holds (the filter's `nodes:` format: name, address). */
+  readonly nodes: readonly NodeListEntry[];
+  /** Keepalive pings a third of this apart detect a silent daemon, ms. Default 10000. */
+  readonly graceMs: number;
+  readonly reconnectInitialMs: number;
+  readonly reconnectMaxMs: number;
+  /** Changes kept per node after its last snapshot before a fresh snapshot is asked for. Default 1000. */
+  readonly maxChangesPerNode: number;
+  /** Messages queued for one reader that does not keep up before its stream is ended. Default 200000. */
+  readonly maxQueuedPerReader: number;
+  /**
+   * mTLS: the listener's certificate (`cert`, `key`; readers need a client certificate with a role
+   * in `clients`) and the client certificate toward the daemons (`client`: clientCert and
+   * clientKey, or cert and key again; role `filter` there). Null: plaintext.
+   */
+  readonly tls: {
+    readonly ca: string;
+    readonly cert: string;
+    readonly key: string;
+    readonly clients: readonly ClientBinding[];
+    readonly client: TlsFiles;
+  } | null;
+  readonly logLevel: string;
+}
+
+export class RelayConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid relay configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** `baseDir` resolves relative paths (the config file's directory). */
+export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
+  const c = new ConfigChecker();
+  const top = c.object(doc ?? {}, '', [
+    'listen',
+    'allowNonLoopback',
+    'nodes',
+    'graceMs',
+    'reconnect',
+    'maxChangesPerNode',
+    'maxQueuedPerReader',
+    'tls',
+    'log',
+  ]);
+  const listen = tcpAddress(c, top, 'listen', '') ?? { host: '127.0.0.1', port: 5690 };
+  const allow = c.bool(top, 'allowNonLoopback', '') ?? false;
+  const nodes = compileNodeList(c, top?.nodes, { relays: null, vnodes: false });
+  const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
+  const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
+  const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
+  const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
+  const maxChangesPerNode = c.int(top, 'maxChangesPerNode', '', 1, 1_000_000) ?? 1000;
+  const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
+  const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
+  const clientFile = (k: string): string | undefined => {
+    const f = c.string(t?.o ?? null, k, 'tls');
+    return f ? path.resolve(baseDir, f) : undefined;
+  };
+  const clientCert = clientFile('clientCert');
+  const clientKey = clientFile('clientKey');
+  if (t && (t.o.clientCert === undefined) !== (t.o.clientKey === undefined))
+    c.fail('tls', 'give clientCert and clientKey together (or neither: cert and key serve both ways)');
+  // The filters allowed to read (role filter; reader and operator may read too).
+  const clients = t
+    ? c.clientBindings(t.o.clients, 'tls.clients', 'the identities (certificate CN) allowed to read, with their roles')
+    : [];
+  const tls: RelayConfig['tls'] = t?.files
+    ? {
+        ...t.files,
+        clients,
+        client: {
+          ca: t.files.ca,
+          cert: clientCert ?? t.files.cert,
+          key: clientKey ?? t.files.key,
+        },
+      }
+    : null;
+  if (!isLoopbackHost(listen.host)) {
+    if (!top?.tls) c.fail('listen', `${listen.host} is not a loopback address; serving beyond loopback needs tls`);
+    else if (!allow) c.fail('listen', `${listen.host} is not a loopback address; needs allowNonLoopback: true`);
+  }
+  const log = c.object(top?.log, 'log', ['level']);
+  const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
+  if (c.problems.length > 0) throw new RelayConfigError(c.problems);
+  return {
+    listen,
+    nodes,
+    graceMs,
+    reconnectInitialMs,
+    reconnectMaxMs,
+    maxChangesPerNode,
+    maxQueuedPerReader,
+    tls,
+    logLevel,
+  };
+}
+
+export function loadRelayConfig(file: string): RelayConfig {
+  const doc = readYamlConfig(file, (problems) => new RelayConfigError(problems));
+  return compileRelayConfig(doc, path.dirname(path.resolve(file)));
+}

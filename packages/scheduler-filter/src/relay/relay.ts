@@ -1,0 +1,345 @@
+/**
+ * magrathea-relay's component graph: one WatchNode stream per daemon of its list (resumed after
+ * the last generation it holds, re-read from a snapshot when out of order or when the changes
+ * since the last snapshot grow past maxChangesPerNode), each node's NodeLog, and the
+ * RelayService listener whose WatchNodes readers get every node's events on one stream.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type {
+  NodeEventMessage,
+  NodeServiceClient,
+  RelayEventInput,
+  RelayServiceHandlers,
+  WatchNodesRequestMessage,
+} from '@magrathea/common';
+import {
+  ConnectionGuard,
+  FIRST_BYTES_MS,
+  InputFileError,
+  PeerAuthenticator,
+  StreamPump,
+  StreamRegistry,
+  bound,
+  clientChannel,
+  grpcTarget,
+  listenAddress,
+  listenGrpcTcp,
+  loadMagratheaApi,
+  loadPackageDefinition,
+  readPem,
+  serverTlsCredentials,
+  shutdownGrpcServer,
+  sourceOf,
+  unreadableFiles,
+  verifiedPeerCertificate,
+} from '@magrathea/common';
+import type { GrpcListener } from '@magrathea/common';
+import type { NodeListEntry } from '../service/config';
+import { ResyncBackoff } from '../service/grace';
+import { watchChannelOptions } from '../service/node-watcher';
+import { ReconnectingWatch } from '../service/reconnecting-watch';
+import type { RelayConfig } from './config';
+import { NodeLog } from './node-log';
+import type { LogEvent } from './node-log';
+
+type Api = ReturnType<typeof loadMagratheaApi>;
+
+/** One reader of WatchNodes: where it stands on each node it asked for. */
+interface Reader {
+  readonly pump: StreamPump<RelayEventInput>;
+  readonly positions: Map<string, number>;
+}
+
+function logEvent(e: NodeEventMessage): LogEvent<NodeEventMessage> {
+  const kind = e.snapshot ? 'snapshot' : e.change ? 'change' : 'heartbeat';
+  return { kind, generation: Number(e.generation), event: e };
+}
+
+/**
+ * The WatchNode stream of one daemon, feeding its NodeLog; tells the relay of every event and
+ * loss. A stopped daemon is found by keepalive pings (a third of graceMs).
+ */
+class Upstream extends ReconnectingWatch<NodeEventMessage> {
+  readonly log: NodeLog<NodeEventMessage>;
+  private client: NodeServiceClient | null = null;
+  /** Set when the next connection must start from a snapshot. */
+  private fresh = false;
+  private readonly resyncs: ResyncBackoff;
+  /** Why the node's stream is lost, or null while it is live. */
+  down: string | null = 'not heard from yet';
+
+  constructor(
+    readonly node: NodeListEntry,
+    private readonly cfg: RelayConfig,
+    private readonly deps: {
+      api: Api;
+      channel: { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
+      logger: Logger;
+      onEvent: (node: string, e: NodeEventMessage, alive: boolean) => void;
+      onDown: (node: string, error: string) => void;
+      /** The daemon took a resumed watch: the node's log holds. */
+      onBack: (node: string) => void;
+    },
+  ) {
+    super(cfg);
+    this.log = new NodeLog(cfg.maxChangesPerNode);
+    this.resyncs = new ResyncBackoff(cfg);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  protected connect(): void {
+    if (this.stopped) return;
+    this.client ??= new this.deps.api.magrathea.v1.NodeService(
+      grpcTarget(this.node.address),
+      this.deps.channel.credentials,
+      {
+        ...this.deps.channel.options,
+        ...watchChannelOptions(this.cfg),
+      },
+    );
+    const since = this.fresh ? 0 : (this.log.generation ?? 0);
+    this.fresh = false;
+    const stream = this.client.WatchNode({ since_generation: String(since) });
+    stream.on('metadata', () => {
+      // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
+      if (!this.current(stream) || since === 0) return;
+      this.heard();
+      this.down = null;
+      this.deps.onBack(this.node.name);
+    });
+    this.watch(
+      stream,
+      (e) => {
+        this.heard();
+        this.down = null;
+        const r = this.log.accept(logEvent(e));
+        if (r === 'resync') {
+          this.deps.logger.warn(
+            { node: this.node.name, got: e.generation, last: this.log.generation },
+            'event out of order; re-reading the node',
+          );
+          this.reread('out-of-order event', this.resyncs.next());
+          return;
+        }
+        this.deps.onEvent(this.node.name, e, r === 'alive');
+        if (this.log.wantsSnapshot) this.reread('changes since the last snapshot past maxChangesPerNode', 0);
+      },
+      (why) => {
+        this.down = why;
+        this.deps.onDown(this.node.name, why);
+      },
+      'daemon',
+    );
+  }
+
+  /** Drops the stream and reads the node again from a snapshot (readers are kept up to date by it). */
+  private reread(why: string, delayMs: number): void {
+    this.fresh = true;
+    this.restart(why, delayMs);
+  }
+
+  protected reconnecting(why: string, delayMs: number): void {
+    this.deps.logger.debug({ node: this.node.name, why, delayMs }, 'reconnecting to node daemon');
+  }
+
+  protected closeClient(): void {
+    this.client?.close();
+  }
+}
+
+/** A WatchNodes request that cannot be served (INVALID_ARGUMENT). */
+function requestProblem(req: WatchNodesRequestMessage): string | null {
+  if (req.nodes.length === 0) return 'name at least one node';
+  const seen = new Set<string>();
+  for (const p of req.nodes) {
+    if (seen.has(p.node)) return `node ${p.node} is named twice`;
+    seen.add(p.node);
+    const g = Number(p.since_generation);
+    if (!Number.isSafeInteger(g) || g < 0) return `since_generation of ${p.node} is not a generation`;
+  }
+  return null;
+}
+
+export class Relay {
+  private readonly upstreams = new Map<string, Upstream>();
+  private readonly readers = new Map<string, Set<Reader>>();
+  private readonly server: grpc.Server;
+  private readonly streams = new StreamRegistry();
+  private readonly guard: ConnectionGuard;
+  private readonly auth: PeerAuthenticator | null;
+  private listener: GrpcListener | null = null;
+  private stopping: Promise<number> | null = null;
+
+  constructor(
+    readonly cfg: RelayConfig,
+    private readonly deps: { logger: Logger },
+  ) {
+    const unreadable = cfg.tls
+      ? unreadableFiles([
+          ...(['ca', 'cert', 'key'] as const).map((k) => ({ what: `tls.${k}`, file: cfg.tls![k] })),
+          { what: 'tls.clientCert', file: cfg.tls.client.cert },
+          { what: 'tls.clientKey', file: cfg.tls.client.key },
+        ])
+      : [];
+    if (unreadable.length > 0) throw new InputFileError(unreadable);
+    const api = loadMagratheaApi(loadPackageDefinition());
+    this.auth = cfg.tls ? new PeerAuthenticator(readPem(cfg.tls.ca, 'CA certificate'), cfg.tls.clients) : null;
+    const upLog = deps.logger.child({ component: 'upstream' });
+    for (const n of cfg.nodes) {
+      const host = n.address.kind === 'tcp' ? n.address.host : null;
+      this.upstreams.set(
+        n.name,
+        new Upstream(n, cfg, {
+          api,
+          channel: clientChannel(cfg.tls?.client ?? null, host),
+          logger: upLog,
+          onEvent: (node, e, alive) => this.fanOut(node, e, alive),
+          onDown: (node, error) => this.tellDown(node, error),
+          onBack: (node) => {
+            for (const r of this.readers.get(node) ?? []) this.catchUp(r, node, true);
+          },
+        }),
+      );
+      this.readers.set(n.name, new Set());
+    }
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+    });
+    const handlers: RelayServiceHandlers = { WatchNodes: (call) => this.watchNodes(call) };
+    this.server.addService(api.magrathea.v1.RelayService.service, handlers);
+    this.guard = new ConnectionGuard(
+      { maxConnections: 64, maxPerSource: 16 },
+      deps.logger.child({ component: 'grpc' }),
+      {
+        what: 'RelayService',
+        evictIdle: false,
+      },
+    );
+  }
+
+  /** The listener first, then the daemon streams. Returns the bound port. */
+  async start(): Promise<number> {
+    const { host, port } = this.cfg.listen;
+    const creds = this.cfg.tls ? await serverTlsCredentials(this.cfg.tls) : grpc.ServerCredentials.createInsecure();
+    this.listener = await bound(
+      'gRPC',
+      listenAddress(host, port),
+      listenGrpcTcp(this.server, creds, this.guard, host, port, FIRST_BYTES_MS),
+    );
+    for (const u of this.upstreams.values()) u.start();
+    this.deps.logger.info(
+      { port: this.listener.port, nodes: this.upstreams.size, tls: this.cfg.tls !== null },
+      'magrathea-relay ready',
+    );
+    return this.listener.port;
+  }
+
+  private watchNodes(call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayEventInput>): void {
+    const req = call.request;
+    if (this.auth) {
+      const r = this.auth.check(verifiedPeerCertificate(call.getAuthContext()), 'WatchNodes');
+      if (!r.ok) {
+        this.deps.logger.warn(
+          { source: sourceOf(call.getPeer()), code: r.code, reason: r.message },
+          'authentication failed',
+        );
+        call.emit('error', {
+          code: r.code === 'unauthenticated' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
+          details: r.message,
+        });
+        return;
+      }
+    }
+    const problem = requestProblem(req);
+    if (problem) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+      return;
+    }
+    const reader: Reader = {
+      pump: new StreamPump(call, this.cfg.maxQueuedPerReader, () => {
+        this.deps.logger.warn(
+          { source: sourceOf(call.getPeer()) },
+          'reader does not keep up; ending its stream (it resumes)',
+        );
+        call.emit('error', {
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: 'reader too slow: resume from what you have',
+        });
+      }),
+      positions: new Map(),
+    };
+    const mine: string[] = [];
+    for (const p of req.nodes) {
+      const up = this.upstreams.get(p.node);
+      if (!up) {
+        reader.pump.push({ node: p.node, down: { error: `node ${p.node} is not watched by this relay` } });
+        continue;
+      }
+      mine.push(p.node);
+      reader.positions.set(p.node, Number(p.since_generation));
+      this.readers.get(p.node)!.add(reader);
+      if (!this.catchUp(reader, p.node, true) || up.down)
+        reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
+    }
+    this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
+    this.streams.add(call, () => {
+      for (const n of mine) this.readers.get(n)?.delete(reader);
+    });
+  }
+
+  /**
+   * Sends the reader what it lacks of `node`; with `confirm`, a heartbeat at the node's generation
+   * when it lacks nothing (it is up to date). False while the relay holds no snapshot of the node.
+   */
+  private catchUp(reader: Reader, node: string, confirm: boolean): boolean {
+    const log = this.upstreams.get(node)!.log;
+    const at = reader.positions.get(node)!;
+    const events = log.since(at);
+    if (events === null) return false;
+    for (const e of events) reader.pump.push({ node, event: e });
+    const gen = log.generation!;
+    if (events.length === 0 && confirm)
+      reader.pump.push({
+        node,
+        event: { generation: String(gen), heartbeat: { at_ms: String(Date.now()), interval_ms: 0 } },
+      });
+    reader.positions.set(node, gen);
+    return true;
+  }
+
+  /**
+   * A stored event or a heartbeat of `node`: each reader gets what it lacks, or (a heartbeat, a
+   * snapshot at the reader's own generation: a relay that restarted) a heartbeat saying it is up to date.
+   */
+  private fanOut(node: string, e: NodeEventMessage, alive: boolean): void {
+    for (const r of this.readers.get(node) ?? []) {
+      if (alive && r.positions.get(node) === Number(e.generation)) r.pump.push({ node, event: e });
+      else this.catchUp(r, node, true);
+    }
+  }
+
+  private tellDown(node: string, error: string): void {
+    for (const r of this.readers.get(node) ?? []) r.pump.push({ node, down: { error } });
+  }
+
+  /** Idempotent graceful stop; resolves with the exit code (0). */
+  stop(graceMs = 3000): Promise<number> {
+    this.stopping ??= (async () => {
+      for (const u of this.upstreams.values()) u.stop();
+      this.streams.endAll();
+      const closed = this.listener?.close();
+      await shutdownGrpcServer(this.server, graceMs);
+      this.guard.destroyAll();
+      await closed;
+      this.deps.logger.info({}, 'magrathea-relay stopped');
+      return 0;
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The part every long-lived watch stream shares (the filter's to a daemon or a relay, a relay's
+ * to a daemon): one stream at a time (events of a replaced stream are ignored), reconnection
+ * with a back-off that doubles up to reconnect.maxMs and starts again once something is heard,
+ * and a stop that cancels everything. Subclasses open the stream in `connect`.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+export abstract class ReconnectingWatch<T> {
+  protected stream: grpc.ClientReadableStream<T> | null = null;
+  protected stopped = false;
+  private backoffMs: number;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly timing: { readonly reconnectInitialMs: number; readonly reconnectMaxMs: number }) {
+    this.backoffMs = timing.reconnectInitialMs;
+  }
+
+  /** Opens the stream (with `watch`), unless stopped. */
+  protected abstract connect(): void;
+  /** Told before each reconnection is scheduled (metrics, a debug line). */
+  protected abstract reconnecting(why: string, delayMs: number): void;
+  /** Closes the client (after the stream is cancelled, on stop). */
+  protected abstract closeClient(): void;
+
+  /**
+   * Makes `stream` the current one: `onData` gets its messages, `onEnded` its end or error (once,
+   * and only while it is current; a reconnection is then scheduled).
+   */
+  protected watch(
+    stream: grpc.ClientReadableStream<T>,
+    onData: (m: T) => void,
+    onEnded: (why: string) => void,
+    endedBy: string,
+  ): void {
+    this.stream = stream;
+    stream.on('data', (m: T) => {
+      if (stream === this.stream) onData(m);
+    });
+    const ended = (why: string): void => {
+      if (stream !== this.stream) return;
+      this.stream = null;
+      onEnded(why);
+      this.scheduleReconnect(why);
+    };
+    stream.on('error', (err: grpc.ServiceError) => ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
+    stream.on('end', () => ended(`stream ended by the ${endedBy}`));
+  }
+
+  /** True when `stream` is the current stream. */
+  protected current(stream: grpc.ClientReadableStream<T>): boolean {
+    return stream === this.stream;
+  }
+
+  /** The other side answered: the next reconnection waits reconnect.initialMs again. */
+  protected heard(): void {
+    this.backoffMs = this.timing.reconnectInitialMs;
+  }
+
+  /** Drops the current stream and opens a new one after `delayMs`. */
+  protected restart(why: string, delayMs: number): void {
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.scheduleReconnect(why, delayMs);
+  }
+
+  private scheduleReconnect(why: string, delay = this.backoffMs): void {
+    if (this.stopped || this.retryTimer) return;
+    this.reconnecting(why, delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.connect();
+    }, delay);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, this.timing.reconnectMaxMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.closeClient();
+  }
+}

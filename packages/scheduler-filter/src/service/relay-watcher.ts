@@ -1,0 +1,113 @@
+/**
+ * Keeps one RelayService.WatchNodes stream open to a magrathea-relay for the nodes watched
+ * through it, and feeds their events to the view as if each node were watched directly: each
+ * node resumes after the last generation seen (the relay replays what it missed, or a snapshot),
+ * each has its own grace period, armed when the relay says it lost the node or when the relay
+ * itself is lost. A node whose events come out of order is re-read from a snapshot (the stream is
+ * opened again with that node at 0, the others where they were), after a wait that doubles.
+ */
+import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
+import { formatAddress, grpcTarget } from '@magrathea/common';
+import type { FilterConfig, FilterNodeConfig, RelayRef } from './config';
+import { GraceTimer, ResyncBackoff } from './grace';
+import { watchChannelOptions } from './node-watcher';
+import type { WatcherDeps } from './node-watcher';
+import { ReconnectingWatch } from './reconnecting-watch';
+
+interface RelayedNode {
+  readonly name: string;
+  resumeFrom: number;
+  lastError: string;
+  readonly grace: GraceTimer;
+}
+
+export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
+  private client: RelayServiceClient | null = null;
+  private readonly nodes = new Map<string, RelayedNode>();
+  private readonly resyncs: ResyncBackoff;
+
+  constructor(
+    private readonly relay: RelayRef,
+    nodes: readonly FilterNodeConfig[],
+    private readonly cfg: FilterConfig,
+    private readonly deps: WatcherDeps,
+  ) {
+    super(cfg);
+    this.resyncs = new ResyncBackoff(cfg);
+    for (const n of nodes) {
+      const rn: RelayedNode = {
+        name: n.name,
+        resumeFrom: 0,
+        lastError: '',
+        grace: new GraceTimer(cfg.graceMs, () =>
+          deps.view.markUnreachable(n.name, rn.lastError || `no answer within ${cfg.graceMs} ms`),
+        ),
+      };
+      this.nodes.set(n.name, rn);
+    }
+  }
+
+  start(): void {
+    for (const n of this.nodes.values()) n.grace.arm();
+    this.connect();
+  }
+
+  protected connect(): void {
+    if (this.stopped) return;
+    this.client ??= new this.deps.api.magrathea.v1.RelayService(
+      grpcTarget(this.relay.address),
+      this.deps.credentials,
+      watchChannelOptions(this.cfg),
+    );
+    const stream = this.client.WatchNodes({
+      nodes: [...this.nodes.values()].map((n) => ({ node: n.name, since_generation: String(n.resumeFrom) })),
+    });
+    stream.on('metadata', () => {
+      if (this.current(stream)) this.heard();
+    });
+    this.watch(
+      stream,
+      (m) => this.received(m),
+      (why) => this.lostRelay(why),
+      'relay',
+    );
+  }
+
+  private received(m: RelayEventMessage): void {
+    const n = this.nodes.get(m.node);
+    if (!n) return; // not asked for: a relay's mistake, ignored
+    if (m.down) {
+      n.lastError = `relay ${this.relay.name}: ${m.down.error}`;
+      n.grace.arm();
+      return;
+    }
+    const e = m.event;
+    if (!e) return;
+    n.grace.clear();
+    if (!this.deps.view.apply(n.name, e)) {
+      n.resumeFrom = 0;
+      this.deps.metrics.resyncDelays.inc();
+      this.restart(`out-of-order event of ${n.name}`, this.resyncs.next());
+      return;
+    }
+    n.resumeFrom = Number(e.generation);
+  }
+
+  /** Every node of the relay starts its grace period (those already waiting keep their start). */
+  private lostRelay(why: string): void {
+    for (const n of this.nodes.values()) {
+      n.lastError = `relay ${this.relay.name} (${formatAddress(this.relay.address)}): ${why}`;
+      n.grace.arm();
+    }
+  }
+
+  protected reconnecting(why: string, delayMs: number): void {
+    this.deps.metrics.reconnects.inc();
+    this.deps.logger.debug({ relay: this.relay.name, why, delayMs }, 'reconnecting to relay');
+  }
+
+  protected closeClient(): void {
+    for (const n of this.nodes.values()) n.grace.clear();
+    this.client?.close();
+  }
+}
