@@ -120,6 +120,7 @@ async function main() {
       StartJob: unimplemented,
       EndJob: unimplemented,
       DomainAction: unimplemented,
+      SetImage: unimplemented,
       ListImages: unimplemented,
       PullImage: unimplemented,
       RemoveImage: unimplemented,

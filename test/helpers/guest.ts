@@ -15,3 +15,40 @@ export function hasQemuGuest(): boolean {
     return false;
   }
 }
+
+/** The guest can also read disks (virtio-blk, iso9660) and genisoimage builds context disks. */
+export function hasDiskGuest(): boolean {
+  try {
+    execFileSync('genisoimage', ['--version'], { stdio: 'ignore' });
+    return hasQemuGuest() && fs.readFileSync(path.join(GUEST, 'guest-version'), 'utf8').includes('disk-context');
+  } catch {
+    return false;
+  }
+}
+
+/** A 4 MiB raw disk whose first line is the marker the guest prints (`MAGRATHEA-DISK base=MARKER …`). */
+export function rawImage(marker: string): Buffer {
+  const b = Buffer.alloc(4 * 1024 * 1024);
+  b.write(`MARKER ${marker}\n`);
+  return b;
+}
+
+/** What a domain's guest printed on its serial console so far (qemu driver's runDir), '' before its first boot. */
+export function serialOf(runDir: string, domain: string): string {
+  try {
+    return fs.readFileSync(path.join(runDir, `${domain}.serial.log`), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Kills the QEMU processes of these domains left by a test (their pid files in the qemu driver's runDir). */
+export function killGuests(runDir: string, domains: readonly string[]): void {
+  for (const dom of domains) {
+    try {
+      process.kill(Number(fs.readFileSync(path.join(runDir, `${dom}.pid`), 'utf8')), 'SIGKILL');
+    } catch {
+      // not running
+    }
+  }
+}

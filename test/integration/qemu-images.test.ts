@@ -10,13 +10,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
+import { GUEST, hasDiskGuest, rawImage, serialOf, killGuests } from '../helpers/guest';
 import { serveImages } from '../helpers/image-server';
 import type { Served } from '../helpers/image-server';
 import {
   cli,
   getNode,
   nodeClient,
-  ROOT,
   spawnDaemon,
   statesOf,
   tmpDir,
@@ -25,16 +25,7 @@ import {
 } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 
-const GUEST = path.join(ROOT, '.cache/guest');
-const guestHasDisks = (() => {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    execFileSync('genisoimage', ['--version'], { stdio: 'ignore' });
-    return fs.readFileSync(path.join(GUEST, 'guest-version'), 'utf8').includes('disk-context');
-  } catch {
-    return false;
-  }
-})();
+const guestHasDisks = hasDiskGuest();
 if (!guestHasDisks) {
   const why = 'qemu-system-x86_64, genisoimage or the test guest with disk support is missing (run sh test/setup.sh)';
   if (process.env.MAGRATHEA_REQUIRE_QEMU === '1') throw new Error(`QEMU tests required but ${why}`);
@@ -42,14 +33,6 @@ if (!guestHasDisks) {
 }
 const maybe = guestHasDisks ? describe : describe.skip;
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-const MiB = 1024 * 1024;
-
-/** A raw disk whose first line is the marker the guest prints. */
-function rawImage(marker: string): Buffer {
-  const b = Buffer.alloc(4 * MiB);
-  b.write(`MARKER ${marker}\n`);
-  return b;
-}
 
 maybe('image-based domains (real QEMU guests under TCG)', () => {
   let dir: string;
@@ -60,13 +43,7 @@ maybe('image-based domains (real QEMU guests under TCG)', () => {
   const tokens: Record<string, string> = { a1: 'token-of-a1-0123456789', a2: 'token-of-a2-0123456789' };
   const alpha = rawImage('image-alpha');
   const disksDir = () => path.join(stateDir, 'disks');
-  const serial = (dom: string): string => {
-    try {
-      return fs.readFileSync(path.join(dir, 'run', `${dom}.serial.log`), 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const serial = (dom: string): string => serialOf(path.join(dir, 'run'), dom);
   const lines = (dom: string, tag: string): string[] => serial(dom).match(new RegExp(`^${tag} .*$`, 'gm')) ?? [];
   const domainOf = async (name: string) => (await getNode(c)).domains.find((x) => x.name === name)!;
   const until = (pred: () => Promise<boolean> | boolean, what: string, ms = 120_000) => waitUntil(pred, what, ms);
@@ -115,13 +92,7 @@ domains:
   afterAll(async () => {
     c?.close();
     await d?.stop();
-    for (const dom of ['a1', 'a2', 'bad']) {
-      try {
-        process.kill(Number(fs.readFileSync(path.join(dir, 'run', `${dom}.pid`), 'utf8')), 'SIGKILL');
-      } catch {
-        // not running
-      }
-    }
+    killGuests(path.join(dir, 'run'), ['a1', 'a2', 'bad']);
     await srv?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });

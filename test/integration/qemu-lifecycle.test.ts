@@ -18,18 +18,11 @@ import type { DomainMessage, NodeServiceClient } from '@magrathea/common';
 import { GuestAgent } from '../../packages/node-daemon/src/hypervisor/guest-agent';
 import { serveImages } from '../helpers/image-server';
 import type { Served } from '../helpers/image-server';
-import { GUEST, hasQemuGuest } from '../helpers/guest';
+import { GUEST, hasDiskGuest, killGuests } from '../helpers/guest';
 import { cli, getNode, nodeClient, spawnDaemon, tmpDir, unary, until as waitUntil } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 
-const ready = (() => {
-  try {
-    execFileSync('genisoimage', ['--version'], { stdio: 'ignore' });
-    return hasQemuGuest() && fs.readFileSync(path.join(GUEST, 'guest-version'), 'utf8').includes('disk-context');
-  } catch {
-    return false;
-  }
-})();
+const ready = hasDiskGuest();
 if (!ready) {
   const why = 'qemu-system-x86_64, genisoimage or the test guest with disk support is missing (run sh test/setup.sh)';
   if (process.env.MAGRATHEA_REQUIRE_QEMU === '1') throw new Error(`QEMU tests required but ${why}`);
@@ -124,13 +117,7 @@ domains:
   afterAll(async () => {
     c?.close();
     await d?.stop();
-    for (const dom of ['rv', 'pe', 'rb']) {
-      try {
-        process.kill(Number(fs.readFileSync(path.join(dir, 'run', `${dom}.pid`), 'utf8')), 'SIGKILL');
-      } catch {
-        // not running
-      }
-    }
+    killGuests(path.join(dir, 'run'), ['rv', 'pe', 'rb']);
     await srv?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -19,6 +19,7 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
     name: d.name,
     class: d.domain_class,
     image: d.image,
+    pending_image: d.pending_image,
     state: d.state,
     stored_state: d.stored_state,
     generation: Number(d.generation),
@@ -152,6 +153,7 @@ export const LEGEND: Readonly<Record<string, string>> = {
   HELD: 'HELD: out of scheduling until then, after dropping too often (flap damping)',
   drops: 'N drop(s) recently: times it went down within the flap-damping window',
   down: 'a down domain: why it is down',
+  switching: 'magrathea domain set-image: no job starts until the domain is up on this image',
 };
 
 /** A reset's steps as `name:ms` (the whole reset is its millis). */
@@ -165,6 +167,7 @@ function notes(d: DomainMessage): { text: string; key: string }[] {
   if (d.offline) n.push({ text: `offline: ${d.offline_reason || 'no reason given'}`, key: 'offline' });
   if (d.down_reason && (d.stored_state === 'down' || d.stored_state === 'down-bootable'))
     n.push({ text: d.down_reason, key: 'down' });
+  if (d.pending_image) n.push({ text: `switching to image ${d.pending_image}`, key: 'switching' });
   // A priority domain's counter is its victims' (for ranking), not its own: never "preempted".
   if (d.domain_class === 'normal' && d.preempted_cpu_seconds > 0)
     n.push({ text: `preempted ${d.preempted_cpu_seconds.toFixed(0)} cpu-s`, key: 'preempted' });
@@ -289,7 +292,7 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
   const r = d.last_release;
   const p = problemsOf(d, n);
   return [
-    `Domain=${d.name} Node=${n.name} Class=${d.domain_class} Image=${d.image || '-'}`,
+    `Domain=${d.name} Node=${n.name} Class=${d.domain_class} Image=${d.image || '-'}${d.pending_image ? ` PendingImage=${d.pending_image}` : ''}`,
     `   State=${d.state} StoredState=${d.stored_state} Generation=${d.generation} Since=${ms(d.since_ms)} (${ago(Number(d.since_ms), now)})`,
     `   Offline=${d.offline ? 'yes' : 'no'} OfflineReason=${d.offline ? d.offline_reason || '(none given)' : '-'}`,
     `   DownReason=${d.down_reason || '-'}`,

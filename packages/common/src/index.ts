@@ -155,3 +155,7 @@ export type {
   RemoveImageResponse as RemoveImageResponseInput,
   RemoveImageResponse__Output as RemoveImageResponseMessage,
 } from './generated/magrathea/v1/RemoveImageResponse';
+export type {
+  SetImageResponse as SetImageResponseInput,
+  SetImageResponse__Output as SetImageResponseMessage,
+} from './generated/magrathea/v1/SetImageResponse';

@@ -19,6 +19,7 @@ export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
     'StartJob',
     'EndJob',
     'DomainAction',
+    'SetImage',
     'ListImages',
     'PullImage',
     'RemoveImage',

@@ -67,6 +67,12 @@ export const REFUSAL_REASONS = [
   'state-dir-lost',
   // CPU-counting mode: the job's CPUs do not fit the node (even by suspending every preemptible job it may displace).
   'no-free-cpus',
+  // set-image: the domain is switching to another image (no job starts until it is up on it).
+  'switching-image',
+  // set-image: the image is not in the node's catalogue, is the one the domain runs, or the domain runs no catalogue image.
+  'unknown-image',
+  'same-image',
+  'not-image-backed',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

@@ -199,6 +199,7 @@ export class Daemon {
         onCommitted: (o) => this.metrics.commandCommitted(o),
         onReset: (domain, r) => this.metrics.domainReset(domain, r),
         keptOverlays: (domain) => this.lifecycleDisks?.keptOf(domain) ?? [],
+        ...(this.disks ? { images: this.disks } : {}),
         // Loudly: health says NOT_SERVING while no command can be made durable.
         onStorage: (problem) => {
           if (this.stateValue === 'running') this.rpc.setServing(problem === null);

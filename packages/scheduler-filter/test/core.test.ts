@@ -13,6 +13,8 @@ const domainArb = fc.record({
   offline: fc.boolean(),
   preemptedCpuSeconds: fc.double({ min: 0, max: 1e7, noNaN: true }),
   generation: fc.nat(),
+  // magrathea domain set-image in progress: the domain accepts nothing until it is up on it.
+  pendingImage: fc.constantFrom('', '', 'beta'),
 });
 const nodeArb = fc.record({
   name: fc.constantFrom('n1', 'n2', 'n3', 'n4'),
@@ -22,12 +24,12 @@ const nodeArb = fc.record({
 });
 
 describe('eligibility', () => {
-  test('a domain accepts exactly its own class, only when reachable, online and in an accepting state', () => {
+  test('a domain accepts exactly its own class, only when reachable, online, not switching image and in an accepting state', () => {
     fc.assert(
       fc.property(nodeArb, (n: NodeSnapshot) => {
         for (const d of n.domains) {
           const v = vnodeValues(n, d);
-          const should = n.reachable && !d.offline && ACCEPTING.includes(d.state);
+          const should = n.reachable && !d.offline && !d.pendingImage && ACCEPTING.includes(d.state);
           expect(v.magrathea).toBe(should ? d.class : 'none');
           expect(v.rank > 0).toBe(should);
           if (!n.reachable) expect(v.state).toBe('unreachable');
@@ -36,6 +38,18 @@ describe('eligibility', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  test('a domain switching image says so', () => {
+    const e = eligibility({
+      class: 'normal',
+      state: 'running',
+      offline: false,
+      preemptedCpuSeconds: 0,
+      reachable: true,
+      pendingImage: 'beta',
+    });
+    expect(e).toEqual({ accepts: [], token: 'none', rank: 0, reason: 'switching image to beta' });
   });
 
   test('rank order: running (pack) > free > would-preempt; less suffering is preempted first', () => {

@@ -1,5 +1,5 @@
 /**
- * The node commands: `status`, `watch`, `job start|end`, `domain <action>` and `domain show`
+ * The node commands: `status`, `watch`, `job start|end`, `domain <action>`, `domain set-image` and `domain show`
  * against one magrathead (`--node HOST:PORT` or `unix:PATH`, else MAGRATHEA_NODE, else the local
  * socket), over gRPC NodeService.
  */
@@ -13,9 +13,10 @@ import type {
   NodeEventMessage,
   NodeMessage,
   NodeServiceClient,
+  SetImageResponseMessage,
   StartJobResponseMessage,
 } from '@magrathea/common';
-import { DOMAIN_ACTIONS, JobLists, REPORTED_STATES } from '@magrathea/common';
+import { DOMAIN_ACTIONS, DOMAIN_NAME, JobLists, REPORTED_STATES } from '@magrathea/common';
 import type { Endpoint } from '../client';
 import { call, CliError, connect, EXIT, fromGrpcError } from '../client';
 import type { Io } from '../output';
@@ -44,6 +45,30 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw new InvalidArgumentError('must be an integer from 1 to 4096');
   return n;
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new InvalidArgumentError('must be seconds from 0 to 86400');
+  return n;
+}
+
+function imageName(v: string): string {
+  if (!DOMAIN_NAME.test(v)) throw new InvalidArgumentError(`"${v}" is not an image name (letters, digits, . _ -)`);
+  return v;
+}
+
+/** How a switch that `--wait` follows ended, from one GetNode: null while it goes on. */
+export function switchOutcome(d: NodeMessage['domains'][number], image: string): { ok: boolean; why: string } | null {
+  if (d.pending_image !== '' || d.stored_state === 'booting') return null;
+  if (d.image !== image)
+    return {
+      ok: false,
+      why: `the switch was given up (${d.down_reason || d.stored_state}); the domain runs ${d.image}`,
+    };
+  if (d.stored_state === 'down' || d.stored_state === 'down-bootable')
+    return { ok: false, why: `the domain is down on image ${image}: ${d.down_reason}` };
+  return { ok: true, why: '' };
 }
 
 function nonNegativeInt(v: string): number {
@@ -324,6 +349,72 @@ export function addNodeCommands(program: Command, deps: NodeCommandDeps): void {
           ].join('\n'),
         );
     });
+  domain
+    .command('set-image <domain> <image>')
+    .description(
+      'switch an image-backed domain to another catalogue image: no new job starts, its jobs end (or --now ends them, reported lost), then shut down, new overlay on the new base, boot',
+    )
+    .addOption(nodeOption())
+    .option('--now', "end the domain's running jobs now (reported lost) instead of waiting for them")
+    .option('--wait', 'wait until the domain is up on the new image (exit 3 if the switch fails, with why)')
+    .option('--wait-timeout <seconds>', 'give up waiting after this long (exit 5)', seconds, 1800)
+    .option('--json', 'print the result as JSON')
+    .action(
+      async (
+        name: string,
+        rawImage: string,
+        o: { node?: string; now?: boolean; wait?: boolean; waitTimeout: number; json?: boolean },
+      ) => {
+        let image: string;
+        try {
+          image = imageName(rawImage);
+        } catch (err) {
+          throw new CliError(`set-image: ${(err as Error).message}`, EXIT.usage);
+        }
+        const ep = node(o.node);
+        const r = await withClient(ep, (c) =>
+          call<SetImageResponseMessage>(ep, (opts, cb) =>
+            c.SetImage({ domain: name, image, now: o.now === true }, opts, cb),
+          ),
+        );
+        const result = {
+          domain: name,
+          image,
+          state: r.state,
+          generation: Number(r.generation),
+          lostJobs: r.lost_jobs,
+          waitingForJobs: r.waiting_for_jobs,
+        };
+        if (!o.wait) {
+          io.out(
+            o.json
+              ? JSON.stringify(result)
+              : `set-image ${name} ${image}: ${r.waiting_for_jobs ? 'draining, waiting for its jobs' : r.state}, generation ${r.generation}${r.lost_jobs.length ? `; lost ${r.lost_jobs.join(', ')}` : ''}`,
+          );
+          return;
+        }
+        const deadline = performance.now() + o.waitTimeout * 1000;
+        for (;;) {
+          const { d } = await nodeDomain(ep, name);
+          const end = switchOutcome(d, image);
+          if (end && !end.ok) throw new CliError(`set-image ${name} ${image}: ${end.why}`, EXIT.refused);
+          if (end) {
+            io.out(
+              o.json
+                ? JSON.stringify({ ...result, state: d.state, generation: Number(d.generation) })
+                : `set-image ${name} ${image}: up on ${image} (${d.state}), generation ${d.generation}${r.lost_jobs.length ? `; lost ${r.lost_jobs.join(', ')}` : ''}`,
+            );
+            return;
+          }
+          if (performance.now() > deadline)
+            throw new CliError(
+              `set-image ${name} ${image}: still ${d.pending_image ? `switching (${d.state}, ${d.job_count} job(s))` : d.state} after ${o.waitTimeout} s`,
+              EXIT.unavailable,
+            );
+          await new Promise((res) => setTimeout(res, 500));
+        }
+      },
+    );
   for (const action of DOMAIN_ACTIONS) {
     domain
       .command(`${action} <domain>`)

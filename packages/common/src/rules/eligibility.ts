@@ -23,6 +23,8 @@ export interface DomainFacts {
   readonly reachable: boolean;
   /** Held out of scheduling for flapping (the daemon's flap damping). */
   readonly held?: boolean;
+  /** The image the domain is switching to (`magrathea domain set-image`; '' or absent: none). */
+  readonly pendingImage?: string;
 }
 
 /** States in which a start of the domain's own class is allowed now. */
@@ -48,6 +50,7 @@ export function eligibility(d: DomainFacts): Eligibility {
   if (!d.reachable) return { accepts: [], token: 'none', rank: 0, reason: 'node daemon unreachable' };
   if (d.offline) return { accepts: [], token: 'none', rank: 0, reason: 'domain offline' };
   if (d.held) return { accepts: [], token: 'none', rank: 0, reason: 'held: flapping (flap damping)' };
+  if (d.pendingImage) return { accepts: [], token: 'none', rank: 0, reason: `switching image to ${d.pendingImage}` };
   if (!ACCEPTING.has(d.state)) return { accepts: [], token: 'none', rank: 0, reason: `domain ${d.state}` };
   const accepts: JobClass[] = [d.class];
   if (RUNNING.has(d.state)) return { accepts, token: d.class, rank: 350, reason: `packs onto running domain` };

@@ -64,8 +64,8 @@ function opsFor(from: Posture, to: Posture, rebooting: boolean, resetting: boole
     case 'off':
       return ['shutdown'];
     case 'booting':
-      // A per-job reset (lifecycle revert/reboot) throws the VM away in its background boot:
-      // no graceful shutdown holds up the job's end.
+      // A per-job reset (lifecycle revert/reboot) throws the VM away in its background boot, and
+      // an image switch shuts it down in its own: no graceful shutdown holds up the command.
       if (resetting) return ['boot'];
       return rebooting && from !== 'off' ? ['shutdown', 'boot'] : ['boot'];
     case 'idle':
@@ -98,7 +98,7 @@ export function planDriverOps(prev: NodeState, next: NodeState, skip: ReadonlySe
     if (!before || skip.has(d.name)) return;
     const from = postureOf(before.state);
     const to = postureOf(d.state);
-    for (const op of opsFor(from, to, d.rebooting, d.resetting !== undefined)) {
+    for (const op of opsFor(from, to, d.rebooting, d.resetting !== undefined || d.pendingImage !== undefined)) {
       // A domain whose jobs are stopped one by one is never stopped whole: its jobs' own operations do it.
       if (perJob.has(d.name) && (op === 'preempt' || op === 'resume')) continue;
       ops.push({ op, domain: d.name });

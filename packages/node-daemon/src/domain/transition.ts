@@ -16,6 +16,7 @@ import type {
   JobRef,
   NodeState,
   Refusal,
+  SetImageCommand,
   StartJobCommand,
   TransitionResult,
 } from './types';
@@ -102,6 +103,8 @@ function sameRecord(a: DomainRecord, b: DomainRecord): boolean {
     a.rebooting !== b.rebooting ||
     a.resetting !== b.resetting ||
     a.failedJob !== b.failedJob ||
+    a.image !== b.image ||
+    a.pendingImage !== b.pendingImage ||
     a.class !== b.class ||
     a.jobs.length !== b.jobs.length
   ) {
@@ -209,6 +212,11 @@ function startJob(prev: NodeState, ds: Draft[], d: Draft, c: StartJobCommand): T
   if (holder) return refuse('job-elsewhere', `job ${c.jobId} is already running in domain ${holder.name}`);
   if (d.state === 'removed') return refuse('removed', `domain ${d.name} is removed`);
   if (d.offline) return refuse('offline', `domain ${d.name} is offline: ${d.offlineReason || 'no reason given'}`);
+  if (d.pendingImage !== undefined)
+    return refuse(
+      'switching-image',
+      `domain ${d.name} is switching to image ${d.pendingImage}; no job starts until it is up on it`,
+    );
   if (c.expectedGeneration > 0 && d.generation !== c.expectedGeneration) {
     return refuse(
       'stale-generation',
@@ -288,7 +296,12 @@ function endJob(prev: NodeState, ds: Draft[], d: Draft, c: EndJobCommand): Trans
     else if (holdsMachine(d.state)) d.state = runningStateOf(d);
   }
   if (c.exitStatus !== undefined && c.exitStatus !== 0) d.failedJob = jobId;
-  if (c.reset && d.jobs.length === 0 && d.state === 'free') {
+  if (d.pendingImage !== undefined && d.jobs.length === 0 && d.state === 'free') {
+    // The last job of a draining domain ended: the image switch starts (a fresh overlay, so no reset).
+    d.state = 'booting';
+    d.rebooting = true;
+    delete d.failedJob;
+  } else if (c.reset && d.jobs.length === 0 && d.state === 'free') {
     // lifecycle revert/reboot: the domain takes no job until it is clean again.
     d.state = 'booting';
     d.rebooting = true;
@@ -338,6 +351,8 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
       d.state = 'down';
       d.rebooting = false;
       delete d.resetting;
+      // A switch cut short by an administrator: the domain keeps its recorded image.
+      delete d.pendingImage;
       d.downReason = `admin: ${c.reason || 'taken down by an administrator'}`;
       optimize(ds, c.atMs, resumed, prev.cpuCounting);
       recompute(ds, prev.cpuCounting);
@@ -391,6 +406,56 @@ function action(prev: NodeState, ds: Draft[], d: Draft, c: ActionCommand): Trans
   }
 }
 
+/**
+ * set-image: a domain without jobs (up or down) starts switching at once (`booting`: the
+ * manager shuts it down, makes the new overlay and boots it); one with jobs drains (no job
+ * starts, the switch starts when its last job ends), or with `now` its jobs are ended as lost.
+ */
+function setImage(prev: NodeState, ds: Draft[], d: Draft, c: SetImageCommand): TransitionResult {
+  if (d.state === 'removed') return refuse('removed', `domain ${d.name} is removed`);
+  if (d.pendingImage !== undefined && d.pendingImage !== c.image)
+    return refuse(
+      'switching-image',
+      `domain ${d.name} is switching to image ${d.pendingImage} already; wait until it is up on it`,
+    );
+  if (d.pendingImage === c.image && (d.state === 'booting' || !c.now)) return unchanged(prev);
+  if (d.state === 'booting') return refuse('booting', `domain ${d.name} is booting; set its image once it is up`);
+  if (d.state === 'frozen')
+    return refuse('frozen', `domain ${d.name} is frozen; defrost it (or end its jobs) before setting its image`);
+  if (d.state === 'preempted')
+    return refuse(
+      'preempted',
+      `domain ${d.name} is preempted (its jobs are suspended); set its image once they have resumed or ended`,
+    );
+  if (d.jobs.length > 0 && !c.now) {
+    d.pendingImage = c.image;
+    return finish(prev, ds, c.atMs);
+  }
+  const m = prev.cpuCounting;
+  const others = ds.filter((x) => x !== d);
+  if (exclusiveWorkRuns(others))
+    return refuse('occupied', `non-preemptible or priority work runs on this host; ${d.name} cannot boot now`);
+  const lostJobs = settleJobs(d, c.atMs, d.jobs);
+  d.jobs = [];
+  d.rebooting = !isDown(d.state);
+  d.state = 'booting';
+  d.downReason = '';
+  d.pendingImage = c.image;
+  delete d.resetting;
+  delete d.failedJob;
+  const resumed: string[] = [];
+  optimize(ds, c.atMs, resumed, m);
+  recompute(ds, m);
+  return finish(prev, ds, c.atMs, { lostJobs, resumed });
+}
+
+/** A boot ended: a switch in progress is over, and the domain runs (or ran, for a failed boot) its new image. */
+function endSwitch(d: Draft): void {
+  if (d.pendingImage === undefined) return;
+  d.image = d.pendingImage;
+  delete d.pendingImage;
+}
+
 /** Applies one command. Pure: the same state and command always give the same result. */
 export function transition(prev: NodeState, c: Command): TransitionResult {
   const ds = prev.domains.map(draftOf);
@@ -403,8 +468,11 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       return endJob(prev, ds, d, c);
     case 'action':
       return action(prev, ds, d, c);
+    case 'set-image':
+      return setImage(prev, ds, d, c);
     case 'boot-complete': {
       if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
+      endSwitch(d);
       d.state = 'free';
       d.rebooting = false;
       delete d.resetting;
@@ -413,6 +481,7 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
     }
     case 'boot-failed': {
       if (d.state !== 'booting') return unchanged(prev, `domain ${d.name} is not booting`);
+      endSwitch(d);
       d.state = 'down';
       d.rebooting = false;
       delete d.resetting;
@@ -427,6 +496,8 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       d.state = 'down';
       d.rebooting = false;
       delete d.resetting;
+      // A drain for set-image is given up: the VM is gone (set the image again once it is down).
+      delete d.pendingImage;
       d.downReason = c.reason;
       const resumed: string[] = [];
       optimize(ds, c.atMs, resumed, prev.cpuCounting);

@@ -41,6 +41,16 @@ export interface DomainRecord {
   readonly resetting?: ResetRecord;
   /** The last job that failed since the last reset ('' or absent: none); its overlay is kept by the reset. */
   readonly failedJob?: string;
+  /**
+   * The image `set-image` switched the domain to (absent: the configured domains[].image). Set
+   * when the switch's boot ends (complete or failed: the overlay is on the new image by then).
+   */
+  readonly image?: string;
+  /**
+   * A `set-image` in progress: no job starts; while jobs run the domain drains, then it is
+   * `booting` (shut down, new overlay on this image's base, boot) until the boot ends.
+   */
+  readonly pendingImage?: string;
 }
 
 /** What a domain does after each job (domains[].lifecycle). */
@@ -117,6 +127,16 @@ export interface ActionCommand extends CommandBase {
   readonly reason: string;
 }
 
+/**
+ * Switch the domain to another catalogue image (the manager has checked the image is known,
+ * differs and the domain is image-backed). With `now`, running jobs are ended as lost.
+ */
+export interface SetImageCommand extends CommandBase {
+  readonly kind: 'set-image';
+  readonly image: string;
+  readonly now: boolean;
+}
+
 /** The driver reports that a boot finished (the domain is ready). */
 export interface BootCompleteCommand extends CommandBase {
   readonly kind: 'boot-complete';
@@ -135,7 +155,13 @@ export interface ObservedDownCommand extends CommandBase {
 }
 
 export type Command =
-  StartJobCommand | EndJobCommand | ActionCommand | BootCompleteCommand | BootFailedCommand | ObservedDownCommand;
+  | StartJobCommand
+  | EndJobCommand
+  | ActionCommand
+  | SetImageCommand
+  | BootCompleteCommand
+  | BootFailedCommand
+  | ObservedDownCommand;
 
 export type CommandKind = Command['kind'];
 

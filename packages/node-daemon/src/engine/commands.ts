@@ -15,7 +15,9 @@ import {
   checkDomain,
   checkGeneration,
   checkExitStatus,
+  checkImage,
   checkJobId,
+  checkNow,
   checkPreemptible,
   checkReason,
 } from './validate';
@@ -53,6 +55,13 @@ export interface DomainActionFields {
   readonly reason?: unknown;
 }
 
+/** SetImage's raw request fields. */
+export interface SetImageFields {
+  readonly domain?: unknown;
+  readonly image?: unknown;
+  readonly now?: unknown;
+}
+
 /** What every accepted command reports. */
 export interface CommandDone {
   /** The command's domain (resolved from the request and the scope). */
@@ -87,6 +96,15 @@ export interface JobEnded extends CommandDone {
 
 /** An accepted DomainAction. */
 export type ActionDone = CommandDone & { readonly action: DomainActionName };
+
+/** An accepted SetImage. */
+export interface ImageSet extends CommandDone {
+  readonly image: string;
+  /** Jobs ended by `now` (reported lost). */
+  readonly lostJobs: readonly string[];
+  /** The switch waits for the domain's running jobs to end. */
+  readonly waitingForJobs: boolean;
+}
 
 /** The job and domain commands over one DomainManager. */
 export class DomainCommands {
@@ -161,5 +179,40 @@ export class DomainCommands {
     const reason = checkReason(f.reason);
     const o = await this.manager.execute({ kind: 'action', domain, action, reason });
     return { domain, action, generation: o.generation, state: o.state, phases: o.phases };
+  }
+
+  /**
+   * SetImage: refused (nothing changes) for an image not in the catalogue, the image the domain
+   * runs, or a domain without a catalogue image. The image is downloaded first (a bad digest
+   * refuses the switch, the domain keeps running its image), then the journalled command drains
+   * or switches the domain.
+   */
+  async setImage(f: SetImageFields, scope: CommandScope = {}): Promise<ImageSet> {
+    const domain = this.domainOf(f.domain, scope);
+    const image = checkImage(f.image);
+    const now = checkNow(f.now);
+    if (!this.manager.imageBacked(domain))
+      throw new RefusedError(
+        'not-image-backed',
+        `domain ${domain} runs no catalogue image (domains[].image); set-image switches only image-backed domains of the qemu driver`,
+      );
+    if (!this.manager.imageKnown(image))
+      throw new RefusedError('unknown-image', `no image named "${image}" in this node's catalogue (images[])`);
+    const pending = this.manager.current.domains.find((d) => d.name === domain)?.pendingImage;
+    if (pending === undefined && this.manager.imageOf(domain) === image)
+      throw new RefusedError('same-image', `domain ${domain} runs image ${image} already`);
+    await this.manager.pullImage(image);
+    const o = await this.manager.execute({ kind: 'set-image', domain, image, now });
+    const d = o.result.next.domains.find((x) => x.name === domain);
+    this.log.info({ domain, image, now, lostJobs: o.result.lostJobs.length }, 'set-image accepted');
+    return {
+      domain,
+      image,
+      generation: o.generation,
+      state: o.state,
+      phases: o.phases,
+      lostJobs: o.result.lostJobs.map((j) => j.id),
+      waitingForJobs: d !== undefined && d.pendingImage === image && d.jobs.length > 0,
+    };
   }
 }

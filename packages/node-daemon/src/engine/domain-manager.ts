@@ -107,6 +107,23 @@ export interface DomainManagerOptions {
   readonly cpuCounting?: { readonly cpus: number };
 }
 
+/**
+ * The image layer as set-image needs it (absent: no domain is image-backed). The manager's
+ * record of a domain's image is the authority: the layer is told it before every boot.
+ */
+export interface ImageSwitch {
+  /** The domain gets its disks from a catalogue image. */
+  backed(domain: string): boolean;
+  /** The image is in the node's catalogue. */
+  known(image: string): boolean;
+  /** Downloads the image into the cache if it is not there (a digest mismatch rejects). */
+  pull(image: string): Promise<void>;
+  /** The domain's disks are on this image (no overlay is thrown away: a boot replaces one on another base). */
+  adopt(domain: string, image: string): void;
+  /** Throws the domain's overlay away and puts it on this image (the VM is shut off). */
+  switchTo(domain: string, image: string): Promise<void>;
+}
+
 /** What the manager is given: journal, driver, clock, logger and observers. */
 export interface DomainManagerDeps {
   readonly journal: Journal;
@@ -120,6 +137,8 @@ export interface DomainManagerDeps {
   readonly onReset?: (domain: string, reset: ResetInfo) => void;
   /** The overlays kept of a domain's failed jobs, oldest first (domains[].keepFailed). */
   readonly keptOverlays?: (domain: string) => readonly KeptOverlayInfo[];
+  /** The image layer (set-image; absent: no domain is image-backed). */
+  readonly images?: ImageSwitch;
   /**
    * Told when the durable state stops (a problem: the state directory was deleted or replaced)
    * or starts again (null) being usable; the daemon reports NOT_SERVING meanwhile.
@@ -311,6 +330,8 @@ export class DomainManager {
 
   /** Hands the domains to the driver, then boots autostart domains that are down. */
   async startDriver(): Promise<void> {
+    // A VM found running is on the recorded image (set-image's, else the configured one).
+    for (const d of this.state.domains) this.adoptImage(d.name);
     await this.deps.driver.start(this.state.domains.map((d) => ({ name: d.name, posture: postureOf(d.state) })));
     // A domain that dies under us is reconciled as soon as the command in progress is done.
     this.deps.driver.onVanished?.((domain) => {
@@ -590,10 +611,13 @@ export class DomainManager {
       }
     }
     for (const j of r.lostJobs) {
-      this.log.warn(
-        { domain: cmd.domain, jobId: j.id, reason: 'reason' in cmd ? cmd.reason : '' },
-        'job lost: its domain vanished',
-      );
+      if (cmd.kind === 'set-image')
+        this.log.warn({ domain: cmd.domain, jobId: j.id, image: cmd.image }, 'job lost: set-image --now ended it');
+      else
+        this.log.warn(
+          { domain: cmd.domain, jobId: j.id, reason: 'reason' in cmd ? cmd.reason : '' },
+          'job lost: its domain vanished',
+        );
     }
     // Slim: the changed domains without their job lists, and how the job lists changed.
     const jobChanges: JobChangeInput[] = [];
@@ -672,11 +696,62 @@ export class DomainManager {
     }
   }
 
+  /** The image a domain runs: set-image's, else the configured one ('' for none). */
+  imageOf(domain: string): string {
+    return (
+      this.state.domains.find((d) => d.name === domain)?.image ??
+      this.opts.domains.find((c) => c.name === domain)?.image ??
+      ''
+    );
+  }
+
+  /** Whether set-image can act on the domain (it gets its disks from a catalogue image). */
+  imageBacked(domain: string): boolean {
+    return this.deps.images?.backed(domain) ?? false;
+  }
+
+  /** The image is in the node's catalogue. */
+  imageKnown(image: string): boolean {
+    return this.deps.images?.known(image) ?? false;
+  }
+
+  /** Downloads a catalogue image into the cache (set-image, before its command: not on the command chain). */
+  async pullImage(image: string): Promise<void> {
+    if (!this.deps.images) throw new RefusedError('not-image-backed', 'this node has no image layer');
+    await this.deps.images.pull(image);
+  }
+
+  private adoptImage(domain: string): void {
+    const image = this.imageOf(domain);
+    if (image !== '' && this.deps.images?.backed(domain) && this.deps.images.known(image))
+      this.deps.images.adopt(domain, image);
+  }
+
+  /**
+   * An image switch (set-image): shut down, a new overlay on the new base, boot. Run again from
+   * the start after a crash (the commit of set-image is journalled), so it ends on the new image.
+   */
+  private async runSwitch(domain: string, image: string): Promise<void> {
+    const t0 = performance.now();
+    const images = this.deps.images;
+    if (!images) throw new Error('no image layer on this node');
+    this.log.info({ domain, image, from: this.imageOf(domain) }, 'switching domain image');
+    await this.deps.driver.shutdown(domain);
+    const shutMs = performance.now() - t0;
+    await images.switchTo(domain, image);
+    const overlayMs = performance.now() - t0 - shutMs;
+    await this.runBoot(domain, false, [
+      { name: 'shutdown', millis: shutMs },
+      { name: 'set-image', millis: overlayMs },
+    ]);
+  }
+
   /** A boot through the driver, its length and steps recorded as the domain's last boot. */
-  private async runBoot(domain: string): Promise<void> {
+  private async runBoot(domain: string, adopt = true, before: readonly DriverStep[] = []): Promise<void> {
     const t0 = performance.now();
     let error = '';
     try {
+      if (adopt) this.adoptImage(domain);
       await this.deps.driver.boot(domain);
     } catch (err) {
       error = (err as Error).message;
@@ -690,7 +765,7 @@ export class DomainManager {
         keptFor: '',
         atMs: this.deps.clock.now(),
         millis,
-        steps: steps.length > 0 ? steps : [{ name: 'boot', millis }],
+        steps: [...before, ...(steps.length > 0 ? steps : [{ name: 'boot', millis }])],
         error,
       });
     }
@@ -708,9 +783,17 @@ export class DomainManager {
 
   private launchBoot(domain: string): void {
     if (this.bootsInFlight.has(domain)) return;
-    const reset = this.state.domains.find((x) => x.name === domain)?.resetting;
-    const what = reset ? 'reset' : 'boot';
-    const p = (reset ? this.runReset(domain, reset) : this.runBoot(domain))
+    const rec = this.state.domains.find((x) => x.name === domain);
+    const reset = rec?.resetting;
+    const switchTo = rec?.pendingImage;
+    const what = switchTo !== undefined ? `switch to image ${switchTo}` : reset ? 'reset' : 'boot';
+    const p = (
+      switchTo !== undefined
+        ? this.runSwitch(domain, switchTo)
+        : reset
+          ? this.runReset(domain, reset)
+          : this.runBoot(domain)
+    )
       .then(
         () => this.execute({ kind: 'boot-complete', domain }),
         (err: unknown) => {
@@ -741,7 +824,7 @@ export class DomainManager {
       flapCount: flapCount(f, mono, this.flapPolicy),
       heldForMs,
       heldUntilMs: heldForMs > 0 ? this.deps.clock.now() + heldForMs : 0,
-      image: this.opts.domains.find((c) => c.name === d.name)?.image ?? '',
+      image: this.imageOf(d.name),
       lifecycle: this.opts.domains.find((c) => c.name === d.name)?.lifecycle ?? 'persistent',
       reset: this.resets.get(d.name),
       boot: this.boots.get(d.name),

@@ -81,3 +81,17 @@ export function checkReason(v: unknown): string {
   if (/[\x00-\x1f\x7f]/.test(v)) throw new InvalidArgumentError('reason may not contain control characters');
   return v;
 }
+
+/** A catalogue image name (set-image). */
+export function checkImage(v: unknown): string {
+  if (typeof v !== 'string' || !DOMAIN_NAME.test(v))
+    throw new InvalidArgumentError(`image: ${JSON.stringify(v)} is not an image name`);
+  return v;
+}
+
+/** set-image's now flag. */
+export function checkNow(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`now: ${JSON.stringify(v)} is not a boolean`);
+  return v;
+}

@@ -64,7 +64,7 @@ export interface DomainExtras {
   readonly heldUntilMs?: number;
   /** How much longer the hold lasts, ms (measured on the monotonic clock; 0: not held). */
   readonly heldForMs?: number;
-  /** The image the domain runs (from the config). */
+  /** The image the domain runs (set-image's, else the config's). */
   readonly image?: string;
   /** domains[].lifecycle (default persistent). */
   readonly lifecycle?: string;
@@ -133,6 +133,7 @@ export function domainView(
     job_count: d.jobs.length,
     name: d.name,
     image: extras.image ?? '',
+    pending_image: d.pendingImage ?? '',
     domain_class: d.class,
     state: reportedState(node, d),
     stored_state: d.state,
@@ -211,6 +212,8 @@ export interface DomainSummary {
   readonly held: boolean;
   /** The image the domain runs ('' for none). */
   readonly image: string;
+  /** The image the domain is switching to ('' for none). */
+  readonly pendingImage: string;
 }
 
 /** One domain as a plain summary (the hook API's status). */
@@ -231,6 +234,7 @@ export function domainSummary(
     preemptedCpuSeconds: preemptedCpuSeconds(node, d, nowMs),
     held: (extras.heldForMs ?? 0) > 0,
     image: extras.image ?? '',
+    pendingImage: d.pendingImage ?? '',
   };
 }
 

@@ -126,6 +126,7 @@ export function domainStatus(d: DomainSummary): Record<string, unknown> {
     preemptedCpuSeconds: d.preemptedCpuSeconds,
     reachable: true,
     held: d.held,
+    pendingImage: d.pendingImage,
   });
   return {
     domain: d.name,

@@ -22,6 +22,7 @@ import { DriverError } from '../errors';
 import type { ImageCache, ImageLease } from './image-cache';
 import type { ContextConfig, DomainNetwork } from './image-config';
 import { stableMac } from './mac';
+import type { ImageSwitch } from '../engine/domain-manager';
 
 export interface DiskDomain {
   /** Catalogue image the domain runs ('' or not in the catalogue: no disks from here). */
@@ -56,7 +57,7 @@ function run(cmd: string, args: readonly string[]): Promise<string> {
   );
 }
 
-export class DomainDisks implements VmDisks {
+export class DomainDisks implements VmDisks, ImageSwitch {
   private readonly leases = new Map<string, ImageLease>();
   private opened: Promise<void> | null = null;
 
@@ -65,6 +66,42 @@ export class DomainDisks implements VmDisks {
   has(domain: string): boolean {
     const d = this.opts.domains[domain];
     return d !== undefined && d.image !== '' && this.opts.cache.names().includes(d.image);
+  }
+
+  /** Opens the cache once (a failed open is tried again next time). */
+  private async openCache(): Promise<void> {
+    this.opened ??= this.opts.cache.open();
+    try {
+      await this.opened;
+    } catch (err) {
+      this.opened = null;
+      throw err;
+    }
+  }
+
+  /** set-image can act on the domain: it runs a catalogue image. */
+  backed(domain: string): boolean {
+    return this.has(domain);
+  }
+
+  known(image: string): boolean {
+    return this.opts.cache.names().includes(image);
+  }
+
+  /** Downloads the image into the cache unless it is there (an ImageError on a bad digest, URL, disk). */
+  async pull(image: string): Promise<void> {
+    await this.openCache();
+    await this.opts.cache.pull(image);
+  }
+
+  /** The domain's disks are on this image (the engine's record); the next boot's overlay is made on its base. */
+  adopt(domain: string, image: string): void {
+    const d = this.opts.domains[domain];
+    if (d && this.known(image)) d.image = image;
+  }
+
+  switchTo(domain: string, image: string): Promise<void> {
+    return this.setImage(domain, image);
   }
 
   /** The image a domain runs now. */
@@ -92,13 +129,7 @@ export class DomainDisks implements VmDisks {
   async prepare(domain: string, use: DiskUse): Promise<{ disks: readonly VmDisk[]; nic: VmNic | null }> {
     const d = this.opts.domains[domain];
     if (!d || !this.has(domain)) throw new DriverError('qemu', 'boot', domain, 'the domain has no catalogue image');
-    this.opened ??= this.opts.cache.open();
-    try {
-      await this.opened;
-    } catch (err) {
-      this.opened = null;
-      throw err;
-    }
+    await this.openCache();
     let lease = this.leases.get(domain);
     if (lease && lease.name !== d.image) {
       lease.release();

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type {
   DomainActionResponseInput,
+  SetImageResponseInput,
   EndJobResponseInput,
   NodeEventInput,
   NodeInput,
@@ -209,6 +210,16 @@ export function createNodeService({
     DomainAction: unary(transport, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
       const r = await commands.domainAction(req);
       return { generation: String(r.generation), state: r.state };
+    }),
+
+    SetImage: unary(transport, 'SetImage', async (req): Promise<SetImageResponseInput> => {
+      const r = await commands.setImage(req);
+      return {
+        generation: String(r.generation),
+        state: r.state,
+        lost_jobs: [...r.lostJobs],
+        waiting_for_jobs: r.waitingForJobs,
+      };
     }),
 
     WatchNode: watch(transport),

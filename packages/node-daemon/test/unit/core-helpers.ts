@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { Command, NodeState, TransitionResult } from '../../src/domain';
 import { initialNodeState, transition } from '../../src/domain';
 
@@ -47,4 +48,33 @@ export function stamp(cmds: [Omit<Command, 'atMs'>, number][]): Command[] {
     t += dt;
     return { ...c, atMs: t } as Command;
   });
+}
+
+/**
+ * Random commands of the properties over the domains `names`: job starts, boot ends and the
+ * boot/down/reboot actions (each test adds its own commands beside these).
+ */
+export function baseCommandArbs(names: readonly string[]) {
+  return [
+    fc.record({
+      kind: fc.constant('start-job' as const),
+      domain: fc.constantFrom(...names),
+      jobId: fc.constantFrom('j1', 'j2', 'j3', 'j4'),
+      preemptible: fc.boolean(),
+      cpus: fc.constant(1),
+      expectedGeneration: fc.constant(0),
+    }),
+    fc.record({ kind: fc.constant('boot-complete' as const), domain: fc.constantFrom(...names) }),
+    fc.record({
+      kind: fc.constant('boot-failed' as const),
+      domain: fc.constantFrom(...names),
+      reason: fc.constant('x'),
+    }),
+    fc.record({
+      kind: fc.constant('action' as const),
+      domain: fc.constantFrom(...names),
+      action: fc.constantFrom('boot' as const, 'down' as const, 'reboot' as const),
+      reason: fc.constant(''),
+    }),
+  ] as const;
 }

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import type { Command, NodeState } from '../../src/domain';
 import { checkInvariants, planDriverOps, transition } from '../../src/domain';
-import { apply, bootedNode, EGEE, META, PRIV, start } from './core-helpers';
+import { apply, baseCommandArbs, bootedNode, EGEE, META, PRIV, start } from './core-helpers';
 
 const endWith = (
   domain: string,
@@ -72,32 +72,13 @@ describe('per-job lifecycle in the core', () => {
   test('property: invariants hold and a domain with a recorded reset has no job', () => {
     const names = [META, EGEE, PRIV].map((d) => d.name);
     const cmd = fc.oneof(
-      fc.record({
-        kind: fc.constant('start-job' as const),
-        domain: fc.constantFrom(...names),
-        jobId: fc.constantFrom('j1', 'j2', 'j3', 'j4'),
-        preemptible: fc.boolean(),
-        cpus: fc.constant(1),
-        expectedGeneration: fc.constant(0),
-      }),
+      ...baseCommandArbs(names),
       fc.record({
         kind: fc.constant('end-job' as const),
         domain: fc.constantFrom(...names),
         jobId: fc.constantFrom('j1', 'j2', 'j3', 'j4'),
         exitStatus: fc.constantFrom(0, 1),
         reset: fc.constantFrom('revert' as const, 'reboot' as const),
-      }),
-      fc.record({ kind: fc.constant('boot-complete' as const), domain: fc.constantFrom(...names) }),
-      fc.record({
-        kind: fc.constant('boot-failed' as const),
-        domain: fc.constantFrom(...names),
-        reason: fc.constant('x'),
-      }),
-      fc.record({
-        kind: fc.constant('action' as const),
-        domain: fc.constantFrom(...names),
-        action: fc.constantFrom('boot' as const, 'down' as const, 'reboot' as const),
-        reason: fc.constant(''),
       }),
     );
     fc.assert(

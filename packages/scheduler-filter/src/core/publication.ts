@@ -20,6 +20,8 @@ export interface DomainSnapshot {
   readonly held?: boolean;
   /** The image the domain runs ('' or absent: none). */
   readonly image?: string;
+  /** The image the domain is switching to ('' or absent: none); it accepts nothing meanwhile. */
+  readonly pendingImage?: string;
 }
 
 export interface NodeSnapshot {
@@ -50,6 +52,7 @@ export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligib
     preemptedCpuSeconds: d.preemptedCpuSeconds,
     reachable: node.reachable,
     held: d.held === true,
+    pendingImage: d.pendingImage ?? '',
   });
 }
 

@@ -132,6 +132,7 @@ export function domainEntry(
       generation: finite(Number(d.generation)),
       // Written into a qmgr command: only names of the domain alphabet.
       image: DOMAIN_NAME.test(d.image) ? d.image : '',
+      pendingImage: d.pending_image ?? '',
     },
     heldUntilMono,
     storedState: d.stored_state,

@@ -113,6 +113,11 @@ export interface Domain {
    * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
    */
   'last_boot'?: (_magrathea_v1_Reset | null);
+  /**
+   * The image the domain is switching to (magrathea domain set-image), '' when it is not: the
+   * domain takes no new job meanwhile (published as magrathea=none).
+   */
+  'pending_image'?: (string);
 }
 
 export interface Domain__Output {
@@ -221,4 +226,9 @@ export interface Domain__Output {
    * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
    */
   'last_boot': (_magrathea_v1_Reset__Output | null);
+  /**
+   * The image the domain is switching to (magrathea domain set-image), '' when it is not: the
+   * domain takes no new job meanwhile (published as magrathea=none).
+   */
+  'pending_image': (string);
 }

@@ -15,6 +15,8 @@ import type { PullImageRequest as _magrathea_v1_PullImageRequest, PullImageReque
 import type { PullImageResponse as _magrathea_v1_PullImageResponse, PullImageResponse__Output as _magrathea_v1_PullImageResponse__Output } from '../../magrathea/v1/PullImageResponse';
 import type { RemoveImageRequest as _magrathea_v1_RemoveImageRequest, RemoveImageRequest__Output as _magrathea_v1_RemoveImageRequest__Output } from '../../magrathea/v1/RemoveImageRequest';
 import type { RemoveImageResponse as _magrathea_v1_RemoveImageResponse, RemoveImageResponse__Output as _magrathea_v1_RemoveImageResponse__Output } from '../../magrathea/v1/RemoveImageResponse';
+import type { SetImageRequest as _magrathea_v1_SetImageRequest, SetImageRequest__Output as _magrathea_v1_SetImageRequest__Output } from '../../magrathea/v1/SetImageRequest';
+import type { SetImageResponse as _magrathea_v1_SetImageResponse, SetImageResponse__Output as _magrathea_v1_SetImageResponse__Output } from '../../magrathea/v1/SetImageResponse';
 import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from '../../magrathea/v1/StartJobRequest';
 import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from '../../magrathea/v1/StartJobResponse';
 import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from '../../magrathea/v1/WatchNodeRequest';
@@ -95,6 +97,23 @@ export interface NodeServiceClient extends grpc.Client {
   removeImage(argument: _magrathea_v1_RemoveImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
   removeImage(argument: _magrathea_v1_RemoveImageRequest, callback: grpc.requestCallback<_magrathea_v1_RemoveImageResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Switches an image-backed domain to another catalogue image: drain, wait for its jobs (or,
+   * with now, end them as lost), shut down, new overlay on the new base, boot (operators).
+   */
+  SetImage(argument: _magrathea_v1_SetImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  SetImage(argument: _magrathea_v1_SetImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  SetImage(argument: _magrathea_v1_SetImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  SetImage(argument: _magrathea_v1_SetImageRequest, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Switches an image-backed domain to another catalogue image: drain, wait for its jobs (or,
+   * with now, end them as lost), shut down, new overlay on the new base, boot (operators).
+   */
+  setImage(argument: _magrathea_v1_SetImageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  setImage(argument: _magrathea_v1_SetImageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  setImage(argument: _magrathea_v1_SetImageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  setImage(argument: _magrathea_v1_SetImageRequest, callback: grpc.requestCallback<_magrathea_v1_SetImageResponse__Output>): grpc.ClientUnaryCall;
+  
   StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
   StartJob(argument: _magrathea_v1_StartJobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
   StartJob(argument: _magrathea_v1_StartJobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_magrathea_v1_StartJobResponse__Output>): grpc.ClientUnaryCall;
@@ -144,6 +163,12 @@ export interface NodeServiceHandlers extends grpc.UntypedServiceImplementation {
    */
   RemoveImage: grpc.handleUnaryCall<_magrathea_v1_RemoveImageRequest__Output, _magrathea_v1_RemoveImageResponse>;
   
+  /**
+   * Switches an image-backed domain to another catalogue image: drain, wait for its jobs (or,
+   * with now, end them as lost), shut down, new overlay on the new base, boot (operators).
+   */
+  SetImage: grpc.handleUnaryCall<_magrathea_v1_SetImageRequest__Output, _magrathea_v1_SetImageResponse>;
+  
   StartJob: grpc.handleUnaryCall<_magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse>;
   
   /**
@@ -161,6 +186,7 @@ export interface NodeServiceDefinition extends grpc.ServiceDefinition {
   ListImages: MethodDefinition<_magrathea_v1_ListImagesRequest, _magrathea_v1_ListImagesResponse, _magrathea_v1_ListImagesRequest__Output, _magrathea_v1_ListImagesResponse__Output>
   PullImage: MethodDefinition<_magrathea_v1_PullImageRequest, _magrathea_v1_PullImageResponse, _magrathea_v1_PullImageRequest__Output, _magrathea_v1_PullImageResponse__Output>
   RemoveImage: MethodDefinition<_magrathea_v1_RemoveImageRequest, _magrathea_v1_RemoveImageResponse, _magrathea_v1_RemoveImageRequest__Output, _magrathea_v1_RemoveImageResponse__Output>
+  SetImage: MethodDefinition<_magrathea_v1_SetImageRequest, _magrathea_v1_SetImageResponse, _magrathea_v1_SetImageRequest__Output, _magrathea_v1_SetImageResponse__Output>
   StartJob: MethodDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobResponse, _magrathea_v1_StartJobRequest__Output, _magrathea_v1_StartJobResponse__Output>
   WatchNode: MethodDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_NodeEvent, _magrathea_v1_WatchNodeRequest__Output, _magrathea_v1_NodeEvent__Output>
 }
