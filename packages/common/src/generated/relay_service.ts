@@ -32,6 +32,8 @@ import type { Release as _magrathea_v1_Release, Release__Output as _magrathea_v1
 import type { RemoveImageRequest as _magrathea_v1_RemoveImageRequest, RemoveImageRequest__Output as _magrathea_v1_RemoveImageRequest__Output } from './magrathea/v1/RemoveImageRequest';
 import type { RemoveImageResponse as _magrathea_v1_RemoveImageResponse, RemoveImageResponse__Output as _magrathea_v1_RemoveImageResponse__Output } from './magrathea/v1/RemoveImageResponse';
 import type { Reset as _magrathea_v1_Reset, Reset__Output as _magrathea_v1_Reset__Output } from './magrathea/v1/Reset';
+import type { SetImageRequest as _magrathea_v1_SetImageRequest, SetImageRequest__Output as _magrathea_v1_SetImageRequest__Output } from './magrathea/v1/SetImageRequest';
+import type { SetImageResponse as _magrathea_v1_SetImageResponse, SetImageResponse__Output as _magrathea_v1_SetImageResponse__Output } from './magrathea/v1/SetImageResponse';
 import type { StartJobRequest as _magrathea_v1_StartJobRequest, StartJobRequest__Output as _magrathea_v1_StartJobRequest__Output } from './magrathea/v1/StartJobRequest';
 import type { StartJobResponse as _magrathea_v1_StartJobResponse, StartJobResponse__Output as _magrathea_v1_StartJobResponse__Output } from './magrathea/v1/StartJobResponse';
 import type { WatchNodeRequest as _magrathea_v1_WatchNodeRequest, WatchNodeRequest__Output as _magrathea_v1_WatchNodeRequest__Output } from './magrathea/v1/WatchNodeRequest';
@@ -82,6 +84,8 @@ export interface ProtoGrpcType {
       RemoveImageRequest: MessageTypeDefinition<_magrathea_v1_RemoveImageRequest, _magrathea_v1_RemoveImageRequest__Output>
       RemoveImageResponse: MessageTypeDefinition<_magrathea_v1_RemoveImageResponse, _magrathea_v1_RemoveImageResponse__Output>
       Reset: MessageTypeDefinition<_magrathea_v1_Reset, _magrathea_v1_Reset__Output>
+      SetImageRequest: MessageTypeDefinition<_magrathea_v1_SetImageRequest, _magrathea_v1_SetImageRequest__Output>
+      SetImageResponse: MessageTypeDefinition<_magrathea_v1_SetImageResponse, _magrathea_v1_SetImageResponse__Output>
       StartJobRequest: MessageTypeDefinition<_magrathea_v1_StartJobRequest, _magrathea_v1_StartJobRequest__Output>
       StartJobResponse: MessageTypeDefinition<_magrathea_v1_StartJobResponse, _magrathea_v1_StartJobResponse__Output>
       WatchNodeRequest: MessageTypeDefinition<_magrathea_v1_WatchNodeRequest, _magrathea_v1_WatchNodeRequest__Output>
