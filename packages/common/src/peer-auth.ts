@@ -26,7 +26,17 @@ export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
     'Candidates',
     'Admit',
   ]),
-  filter: new Set(['GetNode', 'WatchNode', 'ListNodes', 'WatchCluster', 'Candidates', 'Admit', 'ListImages']),
+  // DomainAction: only `boot` of a wake-on-demand domain (the daemon checks; docs/security.md).
+  filter: new Set([
+    'GetNode',
+    'WatchNode',
+    'ListNodes',
+    'WatchCluster',
+    'Candidates',
+    'Admit',
+    'ListImages',
+    'DomainAction',
+  ]),
 };
 
 export interface Principal {

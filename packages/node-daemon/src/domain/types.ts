@@ -134,8 +134,23 @@ export interface ObservedDownCommand extends CommandBase {
   readonly reason: string;
 }
 
+/**
+ * The domain has been up with no job for its idle time (domains[].idleShutdownMs): it goes down.
+ * Nothing changes when it has a job, is not idle or is already down (a job started meanwhile).
+ */
+export interface IdleDownCommand extends CommandBase {
+  readonly kind: 'idle-down';
+  readonly reason: string;
+}
+
 export type Command =
-  StartJobCommand | EndJobCommand | ActionCommand | BootCompleteCommand | BootFailedCommand | ObservedDownCommand;
+  | StartJobCommand
+  | EndJobCommand
+  | ActionCommand
+  | BootCompleteCommand
+  | BootFailedCommand
+  | ObservedDownCommand
+  | IdleDownCommand;
 
 export type CommandKind = Command['kind'];
 

@@ -20,6 +20,8 @@ export interface DomainSnapshot {
   readonly held?: boolean;
   /** The image the domain runs ('' or absent: none). */
   readonly image?: string;
+  /** domains[].wakeOnDemand: a down-bootable domain is booted for a queued job of its image. */
+  readonly wakeOnDemand?: boolean;
 }
 
 export interface NodeSnapshot {
@@ -56,7 +58,9 @@ export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligib
 export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues {
   const e = domainEligibility(node, d);
   const state = !node.reachable ? 'unreachable' : KNOWN_STATES.has(d.state) ? d.state : 'unknown';
-  const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}` : 'node daemon unreachable';
+  const bootable =
+    state === 'down-bootable' && d.wakeOnDemand === true && d.image ? `, boots for image ${d.image}` : '';
+  const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}${bootable}` : 'node daemon unreachable';
   return {
     magrathea: e.token,
     state,

@@ -27,6 +27,7 @@ import { Metrics } from './metrics';
 import { NodeWatcher } from './node-watcher';
 import { PbsWatch } from './pbs-watch';
 import { Publisher } from './publisher';
+import { Waker } from './waker';
 import { StatusFeed } from './status-feed';
 import { StatusHistory } from './status-history';
 import type { StatusServer } from './status-server';
@@ -45,6 +46,8 @@ export class Filter {
   readonly publisher: Publisher | null;
   readonly accounting: Accounting | null;
   readonly pbsWatch: PbsWatch | null;
+  /** Wake on demand (null: no PBS to read the queued jobs from). */
+  readonly waker: Waker | null;
   /** Runs the PBS commands (null: each is forked from this process, or no PBS). */
   readonly commands: CommandHelper | null;
   private readonly watchers: NodeWatcher[];
@@ -123,6 +126,17 @@ export class Filter {
           ...(run ? { run } : {}),
         })
       : null;
+    const byNode = new Map(this.watchers.map((w, i) => [cfg.nodes[i]?.name ?? '', w]));
+    this.waker = cfg.pbs
+      ? new Waker(cfg.pbs, {
+          view: this.view,
+          wake: (node, domain, reason) =>
+            byNode.get(node)?.wake(domain, reason) ?? Promise.reject(new Error(`no node ${node}`)),
+          logger: deps.logger.child({ component: 'waker' }),
+          metrics: this.metrics,
+          ...(run ? { run } : {}),
+        })
+      : null;
     if (this.publisher) this.view.subscribe(this.publisher.onView);
     if (this.accounting) this.view.subscribe(this.accounting.onView);
     const publisher = this.publisher;
@@ -182,6 +196,7 @@ export class Filter {
     }
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
+    this.waker?.start();
     this.log.info(
       { grpcPort, httpPort, webPort, nodes: this.cfg.nodes.length, publishing: this.publisher !== null },
       'magrathea-filter ready',
@@ -204,6 +219,7 @@ export class Filter {
       [
         { name: 'watchers', stop: () => this.watchers.forEach((w) => w.stop()) },
         { name: 'pbs-watch', stop: () => this.pbsWatch?.stop() },
+        { name: 'waker', stop: () => this.waker?.stop() },
         { name: 'cluster-streams', stop: () => this.grpc.closeStreams() },
         {
           name: 'publisher',

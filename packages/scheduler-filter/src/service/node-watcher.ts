@@ -142,6 +142,19 @@ export class NodeWatcher {
     this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.reconnectMaxMs);
   }
 
+  /** Asks the daemon to boot `domain` (wake on demand); rejects with the daemon's gRPC error. */
+  wake(domain: string, reason: string): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopped) return Promise.reject(new Error(`not connected to node ${this.node.name}`));
+    return new Promise((resolve, reject) => {
+      client.DomainAction(
+        { domain, action: 'boot', reason },
+        { deadline: Date.now() + Math.max(5000, this.cfg.graceMs) },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
   stop(): void {
     this.stopped = true;
     this.clearGrace();

@@ -113,6 +113,20 @@ export interface Domain {
    * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
    */
   'last_boot'?: (_magrathea_v1_Reset | null);
+  /**
+   * Wake on demand (domains[].wakeOnDemand): the filter boots the domain, when it is
+   * down-bootable, for a queued job that asks for its image.
+   */
+  'wake_on_demand'?: (boolean);
+  /**
+   * After a failed boot, how much longer the domain is not offered for a wake-up, ms, as of this
+   * message (domains[].bootBackoffMs; 0: it is offered). A duration, like held_for_ms.
+   */
+  'wake_backoff_for_ms'?: (number | string | Long);
+  /**
+   * domains[].idleShutdownMs: the domain goes down after this long up with no job (0: never).
+   */
+  'idle_shutdown_ms'?: (number | string | Long);
 }
 
 export interface Domain__Output {
@@ -221,4 +235,18 @@ export interface Domain__Output {
    * new-overlay, restore or boot and golden; others: the whole boot), absent before the first.
    */
   'last_boot': (_magrathea_v1_Reset__Output | null);
+  /**
+   * Wake on demand (domains[].wakeOnDemand): the filter boots the domain, when it is
+   * down-bootable, for a queued job that asks for its image.
+   */
+  'wake_on_demand': (boolean);
+  /**
+   * After a failed boot, how much longer the domain is not offered for a wake-up, ms, as of this
+   * message (domains[].bootBackoffMs; 0: it is offered). A duration, like held_for_ms.
+   */
+  'wake_backoff_for_ms': (string);
+  /**
+   * domains[].idleShutdownMs: the domain goes down after this long up with no job (0: never).
+   */
+  'idle_shutdown_ms': (string);
 }
