@@ -11,7 +11,7 @@ import type { DomainMessage, NodeServiceClient } from '@magrathea/common';
 import { serveImages } from '../helpers/image-server';
 import type { Served } from '../helpers/image-server';
 import { GUEST, hasQemuGuest } from '../helpers/guest';
-import { getNode, nodeClient, spawnDaemon, tmpDir, unary, until } from '../helpers/processes';
+import { cli, getNode, nodeClient, spawnDaemon, tmpDir, unary, until } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 
 const ready = hasQemuGuest();
@@ -88,6 +88,9 @@ domains:
     expect(up.last_boot?.policy).toBe('boot');
     expect(up.last_boot?.error).toBe('');
     expect(up.last_boot?.millis).toBeGreaterThan(0);
+    const shown = await cli(['domain', 'show', 'wk', '--node', d.admin]);
+    expect(shown.stdout).toMatch(/LastBoot=\d+ms Steps=boot:\d+ms/);
+    expect(shown.stdout).toMatch(/WakeOnDemand=yes IdleShutdown=4000ms WakeBackoff=-/);
     const pidFile = path.join(dir, 'run', 'wk.pid');
     expect(alive(pidFile)).toBe(true);
     await unary(c, c.StartJob, { domain: 'wk', job_id: '1.s', preemptible: true, cpus: 1 });
