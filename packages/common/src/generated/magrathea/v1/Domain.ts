@@ -114,8 +114,8 @@ export interface Domain {
    */
   'last_boot'?: (_magrathea_v1_Reset | null);
   /**
-   * Wake on demand (domains[].wakeOnDemand): the filter boots the domain, when it is
-   * down-bootable, for a queued job that asks for its image.
+   * Wake on demand (numbers from 50 on, kept clear of other additions; domains[].wakeOnDemand):
+   * the filter boots the domain, when it is down-bootable, for a queued job that asks for its image.
    */
   'wake_on_demand'?: (boolean);
   /**
@@ -236,8 +236,8 @@ export interface Domain__Output {
    */
   'last_boot': (_magrathea_v1_Reset__Output | null);
   /**
-   * Wake on demand (domains[].wakeOnDemand): the filter boots the domain, when it is
-   * down-bootable, for a queued job that asks for its image.
+   * Wake on demand (numbers from 50 on, kept clear of other additions; domains[].wakeOnDemand):
+   * the filter boots the domain, when it is down-bootable, for a queued job that asks for its image.
    */
   'wake_on_demand': (boolean);
   /**
