@@ -5,7 +5,8 @@
  * persistent VM +20 %, with save/restore between jobs +77 %, stop/start per job about 2x).
  * One run, side by side, through a real magrathead each: a bare job in a cgroup (no VM, the
  * baseline), and a 256 MiB QEMU/TCG guest on a qcow2 overlay under lifecycle persistent,
- * revert and reboot.
+ * revert and reboot, and woken on demand (domains[].wakeOnDemand: the domain is down until a job
+ * asks for it; the boot the filter asks for, as its wake-up does, is on the job's path).
  *
  * A job's overhead is what the node adds around the job itself: StartJob, EndJob, and the wait
  * until the domain takes the next job (the reset, for revert and reboot). The job's own work is
@@ -68,7 +69,7 @@ function cgroupsWritable() {
 
 /**
  * Runs `jobs` jobs in one domain; per job: overhead (ms) and the reset's steps.
- * @param {'cgroup' | 'persistent' | 'revert' | 'reboot'} kind
+ * @param {'cgroup' | 'persistent' | 'revert' | 'reboot' | 'wake'} kind
  * @param {number} jobs
  */
 async function measure(kind, jobs) {
@@ -85,7 +86,9 @@ async function measure(kind, jobs) {
       : `driver: { kind: qemu, qemu: { accel: tcg, runDir: ${dir}/run, cgroup: false, powerdownTimeoutMs: 1000, bootTimeoutMs: 300000 } }
 images: [{ name: img, url: '${srv.url}', sha256: '${sha256}', format: raw }]
 domains:
-  - { name: job, image: img, lifecycle: ${kind}, preemption: pause, ${vm} }
+  - { name: job, image: img, preemption: pause, ${vm}, ${
+    kind === 'wake' ? 'lifecycle: persistent, wakeOnDemand: true, autostart: false' : `lifecycle: ${kind}`
+  } }
 `;
   const t00 = process.hrtime.bigint();
   const d = await spawnDaemon({ stateDir: path.join(dir, 'state'), config });
@@ -98,11 +101,18 @@ domains:
   let goldenBytes = 0;
   let firstMs = 0;
   try {
-    await waitFree(c, 'job');
+    // A wake-on-demand domain stays down until the first job asks for it.
+    if (kind !== 'wake') await waitFree(c, 'job');
     // Paid once: the daemon's start and the first boot (for revert, with its golden state).
     firstMs = Number(process.hrtime.bigint() - t00) / 1e6;
     for (let i = 0; i < jobs; i++) {
       const t0 = process.hrtime.bigint();
+      // Wake on demand: the boot the filter asks for when the job is queued, until the domain is up.
+      if (kind === 'wake') {
+        await unary(c, 'DomainAction', { domain: 'job', action: 'boot', reason: `wake on demand: job j${i}` });
+        const up = await waitFree(c, 'job');
+        for (const s of up.last_boot?.steps ?? []) steps.set(s.name, [...(steps.get(s.name) ?? []), s.millis]);
+      }
       await unary(c, 'StartJob', { domain: 'job', job_id: `j${i}`, preemptible: true, cpus: 1 });
       const started = Number(process.hrtime.bigint() - t0) / 1e6;
       // (the job's own work would run here: the same in every row, so not measured)
@@ -110,6 +120,8 @@ domains:
       await unary(c, 'EndJob', { domain: 'job', job_id: `j${i}`, exit_status: 0, has_exit_status: true });
       const st = await waitFree(c, 'job');
       overhead.push(started + Number(process.hrtime.bigint() - t1) / 1e6);
+      // Idle shutdown (idleShutdownMs) comes after the idle time, off any job's path: not counted.
+      if (kind === 'wake') await unary(c, 'DomainAction', { domain: 'job', action: 'down', reason: 'idle' });
       if (kind === 'revert' || kind === 'reboot') {
         const r = st.last_reset;
         if (!r || r.after_job !== `j${i}`) throw new Error(`no reset recorded after j${i}`);
@@ -149,12 +161,13 @@ const pct = (xs, p) =>
 async function run() {
   const jobs = Math.max(2, Number(process.env.MAGRATHEA_BENCH_LIFECYCLE_JOBS ?? 10));
   const qemu = fs.existsSync(path.join(GUEST, 'vmlinux'));
-  /** @type {[string, 'cgroup' | 'persistent' | 'revert' | 'reboot', number, string, string][]} */
+  /** @type {[string, 'cgroup' | 'persistent' | 'revert' | 'reboot' | 'wake', number, string, string][]} */
   const plan = [
     ['bare job in a cgroup (no VM; baseline)', 'cgroup', jobs, '—', ''],
     ['persistent VM', 'persistent', jobs, '+20 %', '≤ 5 %'],
     ['revert (clean overlay + golden state restored)', 'revert', jobs, '+77 % (save/restore)', 'p95 ≤ 1.5 s, ≤ 5 %'],
     ['reboot (clean overlay + cold boot)', 'reboot', Math.min(jobs, 5), '≈ +100 % (stop/start)', '≤ 5 %'],
+    ['wake on demand (down domain booted for the job)', 'wake', Math.min(jobs, 5), '≈ +100 % (start per job)', '≤ 5 %'],
   ];
   /** @type {unknown[][]} */
   const rows = [];
@@ -201,6 +214,7 @@ async function run() {
     'once = from starting the daemon until the domain first takes a job (the cold boot; for revert also taking the golden state): paid once per domain, not per job.',
     `Overhead per job = StartJob + EndJob + waiting until the domain takes the next job (the reset), measured from the client through a real magrathead; the job's own work is the same in every row and left out. Share = mean overhead / ${JOB_S} s (GridWay's task).`,
     'QEMU rows run under TCG (no KVM here) on a shared, loaded 2-core machine: boots are several times slower than under KVM, which weighs on reboot most. revert restores the golden state with QEMU -incoming from a file (page cache warm after the first reset).',
+    'wake on demand = the domain is down when the job comes: the boot (DomainAction boot, as the filter asks for it) until the domain is free, StartJob and EndJob; the idle shutdown afterwards is off the job path. On a PBS site the filter adds up to pbs.wakeIntervalMs before the boot and the scheduler its cycle after it (the real-OpenPBS test measures qsub → running).',
     'GridWay figures as issue 19 quotes them (a 148 s task: persistent VM +20 %, save/restore between jobs +77 %, stop/start per job about 2x).',
   );
   return {

@@ -109,6 +109,7 @@ hookApi: { listen: "127.0.0.1:0" }
 domains:
   - { name: meta, class: normal, tokenFile: ${dir}/meta.token }
   - { name: priv, class: priority }
+  - { name: wk, class: normal, image: wk, wakeOnDemand: true, autostart: false }
 `,
     });
     hookPort = d.logs.find((l) => l.msg === 'magrathead ready')!.hookPort as number;
@@ -165,7 +166,19 @@ domains:
     expect(await codeOf(unary(filt, filt.DomainAction, { domain: 'meta', action: 'down' }))).toBe('PERMISSION_DENIED');
     const stranger = client('stranger');
     expect(await codeOf(unary(stranger, stranger.GetNode, {}))).toBe('PERMISSION_DENIED');
+    expect(await generation()).toBe(before); // Wake on demand: the filter may boot a wakeOnDemand domain that is down-bootable, nothing else.
+    const boot = (domain: string) =>
+      unary(filt, filt.DomainAction, { domain, action: 'boot', reason: 'wake' }).catch((x: grpc.ServiceError) => x);
+    const notWake = (await boot('priv')) as grpc.ServiceError;
+    expect([notWake.code, notWake.details]).toEqual([
+      grpc.status.PERMISSION_DENIED,
+      'filt: domain priv is not woken on demand (domains[].wakeOnDemand)',
+    ]);
     expect(await generation()).toBe(before);
+    expect(await boot('wk')).toEqual(expect.objectContaining({ state: expect.stringMatching(/booting/) }));
+    const again = (await boot('wk')) as grpc.ServiceError;
+    expect(again.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(again.details).toMatch(/^filt: domain wk is (booting|free), not down-bootable$/);
   });
 
   test('the Unix socket (mode 0600) stays the trusted local path: the CLI needs no certificate there', async () => {

@@ -21,6 +21,8 @@ export interface DeployOptions {
   /** Extra filter `pbs:` settings. */
   readonly filterPbs?: Record<string, unknown>;
   readonly graceMs?: number;
+  /** Extra YAML fields of a domain's entry in its node's config (e.g. `wakeOnDemand: true`). */
+  readonly domainFields?: (node: string, domain: string) => readonly string[];
 }
 
 export interface Deployment {
@@ -49,6 +51,7 @@ function daemonConfig(dir: string, node: string, opts: DeployOptions): string {
       `    preemption: ${d === 'meta' ? (opts.metaMode ?? 'throttle') : 'throttle'}`,
       `    tokenFile: ${path.join(dir, node, `${d}.token`)}`,
       `    command: ${JSON.stringify(['ip', 'netns', 'exec', `ns-${vnodeName(node, d)}`, 'unshare', '--uts', 'sh', '-c', cmd])}`,
+      ...(opts.domainFields?.(node, d) ?? []).map((f) => `    ${f}`),
     ].join('\n');
   });
   return [

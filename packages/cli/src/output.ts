@@ -322,6 +322,11 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
       (d.last_boot
         ? ` LastBoot=${d.last_boot.millis.toFixed(0)}ms Steps=${resetSteps(d.last_boot) || '-'}${d.last_boot.error ? ` Error="${d.last_boot.error}"` : ''}`
         : ' LastBoot=-'),
+    ...(d.wake_on_demand || Number(d.idle_shutdown_ms) > 0
+      ? [
+          `   WakeOnDemand=${d.wake_on_demand ? 'yes' : 'no'} IdleShutdown=${Number(d.idle_shutdown_ms) > 0 ? `${d.idle_shutdown_ms}ms` : '-'} WakeBackoff=${Number(d.wake_backoff_for_ms) > 0 ? `${d.wake_backoff_for_ms}ms` : '-'}`,
+        ]
+      : []),
     `   Flaps=${d.flap_count} HeldUntil=${ms(d.held_until_ms)}`,
     `   Problems=${p.length ? p.join('; ') : '-'}`,
   ].join('\n');

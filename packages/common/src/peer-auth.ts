@@ -28,6 +28,7 @@ export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
     'Candidates',
     'Admit',
   ]),
+  // DomainAction: only `boot` of a wake-on-demand domain (the daemon checks).
   filter: new Set([
     'GetNode',
     'WatchNode',
@@ -37,6 +38,7 @@ export const ROLE_METHODS: Readonly<Record<Role, ReadonlySet<string>>> = {
     'Candidates',
     'Admit',
     'ListImages',
+    'DomainAction',
   ]),
 };
 

@@ -313,6 +313,9 @@ export class Daemon {
       await this.manager.reconcile();
       this.tasks.add('reconcile', this.config.reconcileCron, () => this.manager.reconcile());
       this.tasks.add('host-metrics', this.config.metricsCron, () => this.hostMetrics.refresh());
+      // domains[].idleShutdownMs: checked every second (the idle time is exact to about a second).
+      if (this.config.domains.some((d) => (d.idleShutdownMs ?? 0) > 0))
+        this.tasks.add('idle-shutdown', { everyMs: 1000 }, () => this.manager.shutDownIdle());
       let tcpPort: number | null = null;
       const { tcp, unixSocket } = this.config.listen;
       if (tcp) tcpPort = await bound('gRPC', listenAddress(tcp.host, tcp.port), this.rpc.listenTcp(tcp.host, tcp.port));

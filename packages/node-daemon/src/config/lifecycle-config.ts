@@ -1,4 +1,7 @@
-/** Config checks of a domain's per-job lifecycle: `domains[].lifecycle` and `domains[].keepFailed`. */
+/**
+ * Config checks of a domain's per-job lifecycle (`domains[].lifecycle`, `domains[].keepFailed`)
+ * and of waking it on demand (`domains[].wakeOnDemand`, `idleShutdownMs`, `bootBackoffMs`).
+ */
 import type { ConfigChecker, ConfigObject as Obj } from '@magrathea/common';
 import type { Lifecycle } from '../domain';
 
@@ -9,13 +12,22 @@ export interface LifecycleConfig {
   readonly lifecycle: Lifecycle;
   /** Overlays of the last N failed jobs kept for debugging (0: none). Default 0. */
   readonly keepFailed: number;
+  /** The filter may boot the domain when a queued job asks for its image. Default false. */
+  readonly wakeOnDemand: boolean;
+  /** A domain up this long with no job is taken down (0: never). Default 0. */
+  readonly idleShutdownMs: number;
+  /** After a failed boot the domain is not offered for a wake-up for this long. Default 60000. */
+  readonly bootBackoffMs: number;
 }
 
-/** The two fields of one domain. */
+/** The lifecycle and wake-up fields of one domain. */
 export function checkLifecycle(c: ConfigChecker, o: Obj, at: string): LifecycleConfig {
   return {
     lifecycle: c.oneOf(o, 'lifecycle', at, LIFECYCLES) ?? 'persistent',
     keepFailed: c.int(o, 'keepFailed', at, 0, 1000) ?? 0,
+    wakeOnDemand: c.bool(o, 'wakeOnDemand', at) ?? false,
+    idleShutdownMs: c.int(o, 'idleShutdownMs', at, 0, 30 * 86_400_000) ?? 0,
+    bootBackoffMs: c.int(o, 'bootBackoffMs', at, 0, 86_400_000) ?? 60_000,
   };
 }
 
@@ -35,6 +47,8 @@ export function checkLifecycleUse(
       `${at}.lifecycle`,
       `${d.lifecycle} cannot make vm.disk clean again; give the domain a catalogue image (its disk is an overlay)`,
     );
+  if (d.wakeOnDemand && d.image === '')
+    c.fail(`${at}.wakeOnDemand`, 'a domain is woken for the image a job asks for: it needs domains[].image');
   if (d.keepFailed > 0 && d.lifecycle === 'persistent')
     c.fail(`${at}.keepFailed`, 'keeps overlays across resets: it needs lifecycle revert or reboot');
   else if (d.keepFailed > 0 && (d.image === '' || !hasCatalogue))

@@ -62,6 +62,12 @@ export interface DomainConfig {
   readonly lifecycle?: Lifecycle;
   /** Overlays of the last N failed jobs kept (lifecycle revert/reboot; default 0). */
   readonly keepFailed?: number;
+  /** Woken by the filter for a queued job of its image (default false). */
+  readonly wakeOnDemand?: boolean;
+  /** Taken down after this long up with no job (0, the default: never). */
+  readonly idleShutdownMs?: number;
+  /** Not offered for a wake-up this long after a failed boot (default 60000). */
+  readonly bootBackoffMs?: number;
 }
 
 /** The resolved configuration (see docs/configuration.md for every field, unit and default). */
@@ -237,6 +243,9 @@ function checkDomains(
         'network',
         'lifecycle',
         'keepFailed',
+        'wakeOnDemand',
+        'idleShutdownMs',
+        'bootBackoffMs',
       ]);
       if (!o) {
         if (d === null || d === undefined) c.fail(p, 'is empty');
@@ -289,7 +298,14 @@ function checkDomains(
     checkLifecycleUse(
       c,
       kind,
-      { ...d, lifecycle: d.lifecycle ?? 'persistent', keepFailed: d.keepFailed ?? 0 },
+      {
+        ...d,
+        lifecycle: d.lifecycle ?? 'persistent',
+        keepFailed: d.keepFailed ?? 0,
+        wakeOnDemand: d.wakeOnDemand ?? false,
+        idleShutdownMs: d.idleShutdownMs ?? 0,
+        bootBackoffMs: d.bootBackoffMs ?? 60_000,
+      },
       i,
       images.catalogue.length > 0,
     );

@@ -456,6 +456,9 @@ function endSwitch(d: Draft): void {
   delete d.pendingImage;
 }
 
+/** States in which a domain without jobs may be taken down for idleness. */
+const IDLE_WITHOUT_JOB: ReadonlySet<string> = new Set(['free', 'occupied', 'occupied-would-preempt']);
+
 /** Applies one command. Pure: the same state and command always give the same result. */
 export function transition(prev: NodeState, c: Command): TransitionResult {
   const ds = prev.domains.map(draftOf);
@@ -486,6 +489,14 @@ export function transition(prev: NodeState, c: Command): TransitionResult {
       d.rebooting = false;
       delete d.resetting;
       d.downReason = c.reason;
+      recompute(ds, prev.cpuCounting);
+      return finish(prev, ds, c.atMs);
+    }
+    case 'idle-down': {
+      if (d.jobs.length > 0 || d.offline || !IDLE_WITHOUT_JOB.has(d.state)) return unchanged(prev);
+      d.state = 'down';
+      d.rebooting = false;
+      d.downReason = `idle: ${c.reason}`;
       recompute(ds, prev.cpuCounting);
       return finish(prev, ds, c.atMs);
     }

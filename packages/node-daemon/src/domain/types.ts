@@ -154,6 +154,15 @@ export interface ObservedDownCommand extends CommandBase {
   readonly reason: string;
 }
 
+/**
+ * The domain has been up with no job for its idle time (domains[].idleShutdownMs): it goes down.
+ * Nothing changes when it has a job, is not idle or is already down (a job started meanwhile).
+ */
+export interface IdleDownCommand extends CommandBase {
+  readonly kind: 'idle-down';
+  readonly reason: string;
+}
+
 export type Command =
   | StartJobCommand
   | EndJobCommand
@@ -161,7 +170,8 @@ export type Command =
   | SetImageCommand
   | BootCompleteCommand
   | BootFailedCommand
-  | ObservedDownCommand;
+  | ObservedDownCommand
+  | IdleDownCommand;
 
 export type CommandKind = Command['kind'];
 

@@ -86,6 +86,12 @@ export interface ManagedDomain {
   readonly image?: string;
   /** What the domain does after each job (default persistent). */
   readonly lifecycle?: Lifecycle;
+  /** The filter may boot it for a queued job of its image (default false). */
+  readonly wakeOnDemand?: boolean;
+  /** Taken down after this long up with no job, ms (0 or absent: never). */
+  readonly idleShutdownMs?: number;
+  /** Not offered for a wake-up this long after a failed boot, ms (default 60000). */
+  readonly bootBackoffMs?: number;
 }
 
 /** What the manager is configured with. */
@@ -197,6 +203,10 @@ export class DomainManager {
   private readonly releases = new Map<string, ReleaseInfo>();
   private readonly resets = new Map<string, ResetInfo>();
   private readonly boots = new Map<string, ResetInfo>();
+  /** When (monotonic ms) each domain's last boot failed, for the wake-up back-off. */
+  private readonly bootFailedAt = new Map<string, number>();
+  /** Since when (monotonic ms) each domain has been seen idle with no job (domains[].idleShutdownMs). */
+  private readonly idleSince = new Map<string, number>();
   /** Flap history per domain, on the monotonic clock (in memory: a restart forgets it, and holds end). */
   private readonly flaps = new Map<string, FlapRecord>();
   /** Journal records at which a failed compaction is tried again. */
@@ -350,7 +360,8 @@ export class DomainManager {
         c.autostart &&
         d &&
         (d.state === 'down-bootable' || d.state === 'down') &&
-        !d.downReason.startsWith('admin:')
+        !d.downReason.startsWith('admin:') &&
+        !d.downReason.startsWith('idle:')
       ) {
         await this.execute({ kind: 'action', domain: c.name, action: 'boot', reason: 'autostart' }).catch(
           (err: unknown) => this.log.warn({ domain: c.name, err }, 'autostart boot refused'),
@@ -584,6 +595,8 @@ export class DomainManager {
     for (const d of r.next.domains) {
       const before = prev.domains.find((x) => x.name === d.name);
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
+      // A job that came and went between two idle checks starts the idle time again.
+      if (changed.has(d.name) || d.jobs.length > 0) this.idleSince.delete(d.name);
       if (before && isDrop(before, d)) {
         const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > mono;
         const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, mono, this.flapPolicy);
@@ -755,6 +768,7 @@ export class DomainManager {
       await this.deps.driver.boot(domain);
     } catch (err) {
       error = (err as Error).message;
+      this.bootFailedAt.set(domain, this.mono());
       throw err;
     } finally {
       const millis = performance.now() - t0;
@@ -816,6 +830,7 @@ export class DomainManager {
 
   extras(d: DomainRecord): DomainExtras {
     const f = this.flaps.get(d.name) ?? NO_FLAPS;
+    const c = this.opts.domains.find((x) => x.name === d.name);
     const mono = this.mono();
     const heldForMs = Math.max(0, Math.ceil(f.heldUntilMs - mono));
     return {
@@ -829,7 +844,70 @@ export class DomainManager {
       reset: this.resets.get(d.name),
       boot: this.boots.get(d.name),
       kept: this.deps.keptOverlays?.(d.name) ?? [],
+      wakeOnDemand: c?.wakeOnDemand ?? false,
+      wakeBackoffForMs: this.wakeBackoffForMs(d.name, mono),
+      idleShutdownMs: c?.idleShutdownMs ?? 0,
     };
+  }
+
+  /** Why the filter may not wake this domain now, or null when it may (down-bootable, wakeOnDemand, no back-off). */
+  wakeRefusal(domain: string): string | null {
+    const c = this.opts.domains.find((x) => x.name === domain);
+    const d = this.state.domains.find((x) => x.name === domain);
+    if (!c || !d) return `no domain named ${domain} on this node`;
+    if (c.wakeOnDemand !== true) return `domain ${domain} is not woken on demand (domains[].wakeOnDemand)`;
+    if (d.state !== 'down-bootable') return `domain ${domain} is ${d.state}, not down-bootable`;
+    const backoff = this.wakeBackoffForMs(domain, this.mono());
+    if (backoff > 0) return `domain ${domain} failed to boot; not woken for another ${backoff} ms (bootBackoffMs)`;
+    return null;
+  }
+
+  /** How much longer a failed boot keeps the domain from being offered for a wake-up, ms (0: offered). */
+  private wakeBackoffForMs(domain: string, mono: number): number {
+    const failedAt = this.bootFailedAt.get(domain);
+    if (failedAt === undefined || this.boots.get(domain)?.error === '') return 0;
+    const backoff = this.opts.domains.find((c) => c.name === domain)?.bootBackoffMs ?? 60_000;
+    return Math.max(0, Math.ceil(failedAt + backoff - mono));
+  }
+
+  /**
+   * Takes down the domains up with no job for their idle time (domains[].idleShutdownMs); run
+   * periodically. A domain is first seen idle at one call and taken down at a later one, so the
+   * idle time is measured from the first call that saw it idle (at most one period late).
+   */
+  async shutDownIdle(): Promise<string[]> {
+    const down: string[] = [];
+    const mono = this.mono();
+    for (const c of this.opts.domains) {
+      const limit = c.idleShutdownMs ?? 0;
+      const d = this.state.domains.find((x) => x.name === c.name);
+      if (limit <= 0 || !d) continue;
+      const idle = d.jobs.length === 0 && !d.offline && postureOf(d.state) === 'idle';
+      if (!idle) {
+        this.idleSince.delete(c.name);
+        continue;
+      }
+      const since = this.idleSince.get(c.name);
+      if (since === undefined) {
+        this.idleSince.set(c.name, mono);
+        continue;
+      }
+      if (mono - since < limit) continue;
+      const r = await this.execute({
+        kind: 'idle-down',
+        domain: c.name,
+        reason: `no job for ${Math.round((mono - since) / 1000)} s (idleShutdownMs ${limit})`,
+      });
+      this.idleSince.delete(c.name);
+      if (!r.result.noop) {
+        down.push(c.name);
+        this.log.info(
+          { domain: c.name, idleMs: Math.round(mono - since), idleShutdownMs: limit },
+          'idle domain shut down',
+        );
+      }
+    }
+    return down;
   }
 
   /**

@@ -73,6 +73,10 @@ export interface DomainExtras {
   readonly boot?: ResetInfo | undefined;
   /** Overlays kept of failed jobs, oldest first. */
   readonly kept?: readonly KeptOverlayInfo[];
+  /** domains[].wakeOnDemand, how much longer a failed boot's back-off lasts (ms), domains[].idleShutdownMs. */
+  readonly wakeOnDemand?: boolean;
+  readonly wakeBackoffForMs?: number;
+  readonly idleShutdownMs?: number;
 }
 
 /** One job in the wire shape. */
@@ -175,6 +179,9 @@ export function domainView(
     resetting: d.resetting !== undefined,
     last_reset: extras.reset ? resetView(extras.reset) : null,
     last_boot: extras.boot ? resetView(extras.boot) : null,
+    wake_on_demand: extras.wakeOnDemand ?? false,
+    wake_backoff_for_ms: String(extras.wakeBackoffForMs ?? 0),
+    idle_shutdown_ms: String(extras.idleShutdownMs ?? 0),
     kept_overlays: (extras.kept ?? []).map((k) => ({
       job_id: k.jobId,
       file: k.file,

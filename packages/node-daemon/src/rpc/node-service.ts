@@ -15,9 +15,10 @@ import type {
   StartJobResponseInput,
 } from '@magrathea/common';
 import { StreamPump, StreamRegistry } from '@magrathea/common';
+import type { Principal } from '@magrathea/common';
 import type { DomainManager } from '../engine/domain-manager';
 import type { DomainCommands } from '../engine/commands';
-import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
+import { InvalidArgumentError, PermissionDeniedError, ResourceExhaustedError } from '../errors';
 import type { Authorizer, Transport } from './authorizer';
 import { toGrpcStatus } from './to-grpc-status';
 import { checkGeneration } from '../engine/validate';
@@ -76,7 +77,11 @@ export function createNodeService({
 
   /** Wraps an async handler after authorization; the wrapper is the only code that calls `callback`. */
   const unary =
-    <Req, Res>(transport: Transport, method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    <Req, Res>(
+      transport: Transport,
+      method: string,
+      fn: (req: Req, principal: Principal) => Promise<Res>,
+    ): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
       Promise.resolve()
         .then(async () => {
@@ -85,7 +90,7 @@ export function createNodeService({
             if (a.delayMs > 0) await sleep(a.delayMs);
             throw a.error;
           }
-          return fn(call.request);
+          return fn(call.request, a.principal);
         })
         .then(
           (res) => callback(null, res),
@@ -207,7 +212,13 @@ export function createNodeService({
       };
     }),
 
-    DomainAction: unary(transport, 'DomainAction', async (req): Promise<DomainActionResponseInput> => {
+    DomainAction: unary(transport, 'DomainAction', async (req, principal): Promise<DomainActionResponseInput> => {
+      // The filter's certificate may only wake a domain for a queued job (domains[].wakeOnDemand).
+      if (principal.role === 'filter') {
+        const refusal =
+          req.action === 'boot' ? manager.wakeRefusal(req.domain) : 'the filter may only boot (wake) a domain';
+        if (refusal !== null) throw new PermissionDeniedError(`${principal.identity}: ${refusal}`);
+      }
       const r = await commands.domainAction(req);
       return { generation: String(r.generation), state: r.state };
     }),

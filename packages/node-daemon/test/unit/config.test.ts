@@ -15,6 +15,15 @@ function problems(fn: () => unknown): string[] {
   throw new Error('expected a ConfigError');
 }
 
+const DOMAIN_DEFAULTS = {
+  autostart: true,
+  image: '',
+  lifecycle: 'persistent',
+  keepFailed: 0,
+  wakeOnDemand: false,
+  idleShutdownMs: 0,
+  bootBackoffMs: 60_000,
+};
 const compile = (yaml: string) => compileConfig(parseConfigText(yaml, 'test.yaml'), '/etc/magrathea', {}, 'host1');
 
 describe('config', () => {
@@ -36,9 +45,9 @@ describe('config', () => {
         ),
       ),
     ).toEqual([
-      { name: 'meta', class: 'normal', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
-      { name: 'egee', class: 'normal', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
-      { name: 'priv', class: 'priority', autostart: true, image: '', lifecycle: 'persistent', keepFailed: 0 },
+      { name: 'meta', class: 'normal', ...DOMAIN_DEFAULTS },
+      { name: 'egee', class: 'normal', ...DOMAIN_DEFAULTS },
+      { name: 'priv', class: 'priority', ...DOMAIN_DEFAULTS },
     ]);
     expect(c.driver.kind).toBe('simulated');
     expect(c.listen.tcp).toEqual({ host: '127.0.0.1', port: 5678 });
@@ -283,5 +292,26 @@ describe('lifecycle config', () => {
     expect(bad('domains: [ { name: a, lifecycle: revert } ]\n')).toEqual([
       'domains.0.lifecycle: revert needs the qemu driver (this node uses simulated)',
     ]);
+  });
+});
+
+describe('wake-on-demand config', () => {
+  test('defaults: not woken, never shut down idle, 60 s back-off; the fields on any driver', () => {
+    const c = compile(
+      'domains:\n  - { name: a, image: alpha, wakeOnDemand: true, idleShutdownMs: 600000, bootBackoffMs: 5000 }\n  - { name: b }\n',
+    );
+    expect(c.domains.map((d) => [d.name, d.wakeOnDemand, d.idleShutdownMs, d.bootBackoffMs])).toEqual([
+      ['a', true, 600_000, 5000],
+      ['b', false, 0, 60_000],
+    ]);
+  });
+
+  test('bad values and uses are refused with the field named', () => {
+    expect(bad('domains: [ { name: a, wakeOnDemand: true } ]\n')).toEqual([
+      'domains.0.wakeOnDemand: a domain is woken for the image a job asks for: it needs domains[].image',
+    ]);
+    expect(bad('domains: [ { name: a, idleShutdownMs: -1 } ]\n')[0]).toMatch(/^domains\.0\.idleShutdownMs: /);
+    expect(bad('domains: [ { name: a, bootBackoffMs: 1.5 } ]\n')[0]).toMatch(/^domains\.0\.bootBackoffMs: /);
+    expect(bad('domains: [ { name: a, wakeOnDemand: maybe } ]\n')[0]).toMatch(/^domains\.0\.wakeOnDemand: /);
   });
 });

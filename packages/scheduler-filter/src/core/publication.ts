@@ -22,6 +22,8 @@ export interface DomainSnapshot {
   readonly image?: string;
   /** The image the domain is switching to ('' or absent: none); it accepts nothing meanwhile. */
   readonly pendingImage?: string;
+  /** domains[].wakeOnDemand: a down-bootable domain is booted for a queued job of its image. */
+  readonly wakeOnDemand?: boolean;
 }
 
 export interface NodeSnapshot {
@@ -59,7 +61,9 @@ export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligib
 export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues {
   const e = domainEligibility(node, d);
   const state = !node.reachable ? 'unreachable' : KNOWN_STATES.has(d.state) ? d.state : 'unknown';
-  const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}` : 'node daemon unreachable';
+  const bootable =
+    state === 'down-bootable' && d.wakeOnDemand === true && d.image ? `, boots for image ${d.image}` : '';
+  const what = node.reachable ? `${state}${d.offline ? ', offline' : ''}${bootable}` : 'node daemon unreachable';
   return {
     magrathea: e.token,
     state,

@@ -14,7 +14,7 @@ import type { DomainMessage, JobChangeMessage, JobMessage, NodeEventMessage } fr
 import { applyJobChange } from '@magrathea/common';
 import { DOMAIN_NAME, JOB_ID_TEXT, MAX_DOMAINS_PER_NODE } from '@magrathea/common/rules';
 import type { Logger } from 'pino';
-import type { DomainSnapshot, NodeSnapshot, Placed } from '../core';
+import type { DomainSnapshot, NodeSnapshot, Placed, WakeDomain } from '../core';
 import { KNOWN_STATES } from '../core';
 import type { FilterConfig, FilterNodeConfig } from './config';
 import { VNODE, vnodeName } from './config';
@@ -28,6 +28,10 @@ export interface DomainEntry {
   readonly snapshot: DomainSnapshot;
   /** Held out of scheduling for flapping until then, on the filter's monotonic clock (0: not held). */
   readonly heldUntilMono: number;
+  /** domains[].wakeOnDemand as the daemon reports it. */
+  readonly wakeOnDemand: boolean;
+  /** A failed boot's wake-up back-off runs until then, on the filter's monotonic clock (0: none). */
+  readonly wakeBackoffUntilMono: number;
   /** The stored state (honest accounting follows preempted ↔ running). */
   readonly storedState: string;
   /** The domain's jobs by id (kept across slim changes). */
@@ -133,8 +137,12 @@ export function domainEntry(
       // Written into a qmgr command: only names of the domain alphabet.
       image: DOMAIN_NAME.test(d.image) ? d.image : '',
       pendingImage: d.pending_image ?? '',
+      ...(d.wake_on_demand === true ? { wakeOnDemand: true } : {}),
     },
     heldUntilMono,
+    wakeOnDemand: d.wake_on_demand === true,
+    wakeBackoffUntilMono:
+      finite(Number(d.wake_backoff_for_ms)) > 0 ? t.monoMs + finite(Number(d.wake_backoff_for_ms)) : 0,
     storedState: d.stored_state,
     jobs,
     get jobIds() {
@@ -463,6 +471,18 @@ export class ClusterView {
   placed(vnode: string): PlacedEntry | undefined {
     const p = this.vnodes.get(vnode);
     return p && this.toPlaced(vnode, p.node, p.entry, this.mono());
+  }
+
+  /** Every known vnode with what waking it needs (wake on demand), as of now. */
+  wakeDomains(): WakeDomain[] {
+    const now = this.mono();
+    return [...this.vnodes].map(([vnode, p]) => ({
+      node: p.node.snapshot,
+      domain: snapshotAt(p.entry, now),
+      vnode,
+      wakeOnDemand: p.entry.wakeOnDemand,
+      backingOff: p.entry.wakeBackoffUntilMono > now,
+    }));
   }
 
   /** Every known vnode placed on its node (for ranking). */

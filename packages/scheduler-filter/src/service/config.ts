@@ -77,6 +77,12 @@ export interface FilterConfig {
     readonly qdel: string;
     /** Compare what PBS holds with what was published this often and write back what differs, ms (0: never). Default 30000. */
     readonly reassertIntervalMs: number;
+    /**
+     * Wake on demand: while some domain is down-bootable with domains[].wakeOnDemand, read the
+     * queued jobs (qstat) this often and boot domains for the images they ask for, ms (0: never).
+     * Default 5000.
+     */
+    readonly wakeIntervalMs: number;
     /** Re-check the PBS state of the jobs of preempted domains this often, ms. Default 10000. */
     readonly accountingRecheckMs: number;
     /**
@@ -349,6 +355,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     'pbsnodes',
     'qdel',
     'reassertIntervalMs',
+    'wakeIntervalMs',
     'accountingRecheckMs',
     'purgeResumedJobHistory',
     'commandHelper',
@@ -376,10 +383,13 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
       pbsnodes: pbsTool('pbsnodes'),
       qdel: pbsTool('qdel'),
       reassertIntervalMs: c.int(pb, 'reassertIntervalMs', 'pbs', 0, 86_400_000) ?? 30_000,
+      wakeIntervalMs: c.int(pb, 'wakeIntervalMs', 'pbs', 0, 86_400_000) ?? 5000,
       accountingRecheckMs: c.int(pb, 'accountingRecheckMs', 'pbs', 100, 3_600_000) ?? 10_000,
       purgeResumedJobHistory: c.bool(pb, 'purgeResumedJobHistory', 'pbs') ?? true,
       commandHelper: c.bool(pb, 'commandHelper', 'pbs') ?? true,
     };
+    if (pbs.wakeIntervalMs > 0 && pbs.wakeIntervalMs < 500)
+      c.fail('pbs.wakeIntervalMs', 'must be 0 (never) or at least 500 ms (each pass runs qstat)');
     if (pbs.reassertIntervalMs > 0 && pbs.reassertIntervalMs < 500)
       c.fail('pbs.reassertIntervalMs', 'must be 0 (never) or at least 500 ms (each pass runs pbsnodes)');
   }

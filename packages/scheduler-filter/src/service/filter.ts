@@ -28,6 +28,7 @@ import { NodeWatcher } from './node-watcher';
 import { PbsWatch } from './pbs-watch';
 import { RelayWatcher } from './relay-watcher';
 import { Publisher } from './publisher';
+import { Waker } from './waker';
 import { StatusFeed } from './status-feed';
 import { StatusHistory } from './status-history';
 import type { StatusServer } from './status-server';
@@ -46,6 +47,8 @@ export class Filter {
   readonly publisher: Publisher | null;
   readonly accounting: Accounting | null;
   readonly pbsWatch: PbsWatch | null;
+  /** Wake on demand (null: no PBS to read the queued jobs from). */
+  readonly waker: Waker | null;
   /** Runs the PBS commands (null: each is forked from this process, or no PBS). */
   readonly commands: CommandHelper | null;
   private readonly watchers: (NodeWatcher | RelayWatcher)[];
@@ -93,8 +96,11 @@ export class Filter {
       metrics: this.metrics,
     };
     // Nodes named with an address are watched directly; the others through their relay, one stream each.
+    const direct = new Map(
+      cfg.nodes.filter((n) => n.relay === null).map((n) => [n.name, new NodeWatcher(n, cfg, watcherDeps)] as const),
+    );
     this.watchers = [
-      ...cfg.nodes.filter((n) => n.relay === null).map((n) => new NodeWatcher(n, cfg, watcherDeps)),
+      ...direct.values(),
       ...cfg.relays.map(
         (r) =>
           new RelayWatcher(
@@ -130,6 +136,23 @@ export class Filter {
     this.pbsWatch = cfg.pbs
       ? new PbsWatch(cfg.pbs, {
           logger: deps.logger.child({ component: 'pbs-watch' }),
+          metrics: this.metrics,
+          ...(run ? { run } : {}),
+        })
+      : null;
+    this.waker = cfg.pbs
+      ? new Waker(cfg.pbs, {
+          view: this.view,
+          wake: (node, domain, reason) =>
+            direct.get(node)?.wake(domain, reason) ??
+            Promise.reject(
+              new Error(
+                cfg.nodes.some((n) => n.name === node)
+                  ? `node ${node} is watched through a relay: wake on demand needs it watched directly`
+                  : `no node ${node}`,
+              ),
+            ),
+          logger: deps.logger.child({ component: 'waker' }),
           metrics: this.metrics,
           ...(run ? { run } : {}),
         })
@@ -193,6 +216,7 @@ export class Filter {
     }
     for (const w of this.watchers) w.start();
     this.pbsWatch?.start();
+    this.waker?.start();
     this.log.info(
       {
         grpcPort,
@@ -222,6 +246,7 @@ export class Filter {
       [
         { name: 'watchers', stop: () => this.watchers.forEach((w) => w.stop()) },
         { name: 'pbs-watch', stop: () => this.pbsWatch?.stop() },
+        { name: 'waker', stop: () => this.waker?.stop() },
         { name: 'cluster-streams', stop: () => this.grpc.closeStreams() },
         {
           name: 'publisher',

@@ -101,6 +101,11 @@ export class Metrics {
     'command',
     'result',
   ]);
+  readonly wakes = this.counter(
+    'magrathea_filter_wakes_total',
+    'Wake-on-demand boots asked of node daemons for queued jobs, by result (ok, refused, failed).',
+    ['result'],
+  );
   readonly kicks = this.counter(
     'magrathea_filter_scheduler_kicks_total',
     'Scheduling cycles started after capacity opened.',

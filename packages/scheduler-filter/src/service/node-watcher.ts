@@ -120,6 +120,19 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
     );
   }
 
+  /** Asks the daemon to boot `domain` (wake on demand); rejects with the daemon's gRPC error. */
+  wake(domain: string, reason: string): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopped) return Promise.reject(new Error(`not connected to node ${this.node.name}`));
+    return new Promise((resolve, reject) => {
+      client.DomainAction(
+        { domain, action: 'boot', reason },
+        { deadline: Date.now() + Math.max(5000, this.cfg.graceMs) },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
   protected closeClient(): void {
     this.grace.clear();
     this.client?.close();

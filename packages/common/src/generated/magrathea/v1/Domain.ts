@@ -118,6 +118,20 @@ export interface Domain {
    * domain takes no new job meanwhile (published as magrathea=none).
    */
   'pending_image'?: (string);
+  /**
+   * Wake on demand (numbers from 50 on, kept clear of other additions; domains[].wakeOnDemand):
+   * the filter boots the domain, when it is down-bootable, for a queued job that asks for its image.
+   */
+  'wake_on_demand'?: (boolean);
+  /**
+   * After a failed boot, how much longer the domain is not offered for a wake-up, ms, as of this
+   * message (domains[].bootBackoffMs; 0: it is offered). A duration, like held_for_ms.
+   */
+  'wake_backoff_for_ms'?: (number | string | Long);
+  /**
+   * domains[].idleShutdownMs: the domain goes down after this long up with no job (0: never).
+   */
+  'idle_shutdown_ms'?: (number | string | Long);
 }
 
 export interface Domain__Output {
@@ -231,4 +245,18 @@ export interface Domain__Output {
    * domain takes no new job meanwhile (published as magrathea=none).
    */
   'pending_image': (string);
+  /**
+   * Wake on demand (numbers from 50 on, kept clear of other additions; domains[].wakeOnDemand):
+   * the filter boots the domain, when it is down-bootable, for a queued job that asks for its image.
+   */
+  'wake_on_demand': (boolean);
+  /**
+   * After a failed boot, how much longer the domain is not offered for a wake-up, ms, as of this
+   * message (domains[].bootBackoffMs; 0: it is offered). A duration, like held_for_ms.
+   */
+  'wake_backoff_for_ms': (string);
+  /**
+   * domains[].idleShutdownMs: the domain goes down after this long up with no job (0: never).
+   */
+  'idle_shutdown_ms': (string);
 }
