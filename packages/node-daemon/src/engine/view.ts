@@ -148,6 +148,7 @@ export function domainView(
           power: o.power,
           memory_bytes: String(o.memoryBytes),
           cpu_weight: o.cpuWeight,
+          cpu_cap: o.cpuCap ?? 0,
           detail: o.detail,
           observed_at_ms: String(o.observedAtMs),
           drift: o.drift,
