@@ -261,7 +261,11 @@ export class DomainManager {
       this.deps.driver.capabilities['stop-jobs'] === true && this.deps.driver.capabilities['continue-jobs'] === true;
     return {
       cpus: c.cpus,
-      perJob: perJob ? this.opts.domains.filter((d) => d.class === 'normal').map((d) => d.name) : [],
+      perJob: perJob
+        ? this.opts.domains
+            .filter((d) => d.class === 'normal' && (this.deps.driver.stopsJobsOf?.(d.name) ?? true))
+            .map((d) => d.name)
+        : [],
     };
   }
 

@@ -82,6 +82,11 @@ export interface HypervisorDriver {
    * of the domain running. Only drivers with the `stop-jobs` capability.
    */
   stopJobs?(domain: string, jobs: readonly string[]): Promise<void>;
+  /**
+   * Whether stopJobs reaches this domain's jobs (drivers with `stop-jobs` for some domains only,
+   * e.g. qemu: the guests with an agent). Absent: every domain.
+   */
+  stopsJobsOf?(domain: string): boolean;
   /** Undoes stopJobs (also for a job that ended while stopped, so its processes can exit). */
   continueJobs?(domain: string, jobs: readonly string[]): Promise<void>;
   /**

@@ -10,6 +10,8 @@
  *  - save = `stop`, `migrate` to `exec:cat > FILE.tmp && mv FILE.tmp FILE` (the file appears only
  *    when complete), `quit`; restore = spawn with `-incoming exec:cat FILE`, wait, `cont`;
  *  - shutdown = `system_powerdown` → time-out → `quit` → SIGKILL;
+ *  - one job stopped alone (CPU-counting mode, guests with an agent) = SIGSTOP / SIGCONT through
+ *    the guest agent to every process of the job's guest cgroup `<vm.jobsCgroup>/<job id>`;
  *  - CPU cap (CPU-counting mode) = CFS bandwidth of the same cpu group (`cpu.cfs_quota_us`),
  *    only with `driver.qemu.cgroup`.
  *
@@ -39,7 +41,7 @@ import type { AccelChoice } from './accel';
 import { QmpClient, QmpError } from './qmp-client';
 import type { ReclaimContext, ReclaimSettings } from './reclaim';
 import { readRecord, reclaim, unreclaim } from './reclaim';
-import { SWAP_SERIAL } from '../guest-agent';
+import { GuestAgent, GuestControl, jobCgroup, SWAP_SERIAL } from '../guest-agent';
 import { readCpuCap, writeCpuCap } from '../cpu-cap';
 import type { DiskUse, VmDisks, VmLifecycleDisks } from '../vm-disks';
 import type { ResetRecord } from '../../domain';
@@ -174,7 +176,60 @@ export class QemuDriver implements HypervisorDriver {
     private readonly signaller: Signaller,
   ) {
     // The CPU cap is the cpu group's bandwidth: only with a cgroup to put it on.
-    this.capabilities = { ...ALL_CAPABILITIES, 'cap-cpus': opts.cgroup !== undefined && opts.cgroup !== null };
+    this.capabilities = {
+      ...ALL_CAPABILITIES,
+      'cap-cpus': opts.cgroup !== undefined && opts.cgroup !== null,
+      'stop-jobs': true,
+      'continue-jobs': true,
+    };
+  }
+
+  /** Jobs are stopped one by one only in a guest with an agent; the others are preempted whole. */
+  stopsJobsOf(domain: string): boolean {
+    return this.opts.vms[domain] !== undefined && this.agentEnabled(domain);
+  }
+
+  /** Runs `f` over one guest agent session of the domain. */
+  private async inGuest<T>(domain: string, f: (g: GuestControl) => Promise<T>): Promise<T> {
+    const agent = await GuestAgent.connect(this.file(domain, 'ga'), this.opts.agentTimeoutMs);
+    try {
+      return await f(new GuestControl(agent, this.opts.agentTimeoutMs));
+    } finally {
+      agent.close();
+    }
+  }
+
+  /** SIGSTOP to each job's guest cgroup; a failure continues the jobs already stopped, so nothing is left half done. */
+  async stopJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    const cg = this.vmConfig(domain).jobsCgroup;
+    const stopped: string[] = [];
+    try {
+      await this.inGuest(domain, async (g) => {
+        try {
+          for (const j of jobs) {
+            await g.stopJobs(jobCgroup(cg, j));
+            stopped.push(j);
+          }
+        } catch (err) {
+          for (const j of stopped) await g.continueJobs(jobCgroup(cg, j), true).catch(() => undefined);
+          throw err;
+        }
+      });
+    } catch (err) {
+      throw this.fail('stop-jobs', domain, err);
+    }
+  }
+
+  /** SIGCONT to each job's guest cgroup (a job that ended meanwhile has none: nothing to do). */
+  async continueJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    const cg = this.vmConfig(domain).jobsCgroup;
+    try {
+      await this.inGuest(domain, async (g) => {
+        for (const j of jobs) await g.continueJobs(jobCgroup(cg, j), true);
+      });
+    } catch (err) {
+      throw this.fail('continue-jobs', domain, err);
+    }
   }
 
   onVanished(listener: (domain: string) => void): void {
