@@ -20,6 +20,8 @@ export interface DomainSnapshot {
   readonly held?: boolean;
   /** The image the domain runs ('' or absent: none). */
   readonly image?: string;
+  /** CPU-counting mode: the CPUs a job of this domain may take now; null or absent: exclusive mode. */
+  readonly cpusFree?: number | null;
 }
 
 export interface NodeSnapshot {
@@ -39,6 +41,11 @@ export interface VnodeValues {
   readonly comment: string;
   /** resources_available.magrathea_image ('' : none). */
   readonly image: string;
+  /**
+   * resources_available.magrathea_cpus: the CPUs a job may take on the vnode now (CPU-counting
+   * mode; 0 on a vnode that accepts nothing or whose node is unreachable); null: not published.
+   */
+  readonly cpus: number | null;
 }
 
 export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligibility {
@@ -63,6 +70,7 @@ export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues 
     rank: e.rank,
     comment: `magrathea: ${what} (gen ${d.generation})`,
     image: d.image ?? '',
+    cpus: d.cpusFree === null || d.cpusFree === undefined ? null : e.token === 'none' ? 0 : d.cpusFree,
   };
 }
 

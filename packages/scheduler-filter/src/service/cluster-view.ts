@@ -54,6 +54,8 @@ export interface NodeEntry {
   snapshot: NodeSnapshot;
   /** The node's domains in the daemon's order. */
   domains: Map<string, DomainEntry>;
+  /** The daemon is in CPU-counting mode (from its last snapshot: the mode changes only with a restart). */
+  cpuCounting?: boolean;
 }
 
 /** One changed domain: its entry before and after (undefined: not known before / gone). */
@@ -94,6 +96,8 @@ const MAX_TEXT = 1024;
 /** Most jobs kept per domain. */
 export const MAX_JOBS_PER_DOMAIN = 100_000;
 
+/** The largest magrathea_cpus the filter writes (the daemon's MAX_CPUS). */
+const MAX_PUBLISHED_CPUS = 4096;
 const finite = (x: number): number => (Number.isFinite(x) && x >= 0 ? x : 0);
 const cut = (t: string): string => (t.length > MAX_TEXT ? `${t.slice(0, MAX_TEXT)}…` : t);
 
@@ -112,6 +116,7 @@ export function domainEntry(
   vnode: string,
   t: ViewClock,
   jobs: ReadonlyMap<string, JobMessage> = new Map(d.jobs.map((j) => [j.id, j])),
+  cpuCounting = false,
 ): DomainEntry {
   const heldFor = finite(Number(d.held_for_ms));
   const heldUntilWall = finite(Number(d.held_until_ms));
@@ -132,6 +137,8 @@ export function domainEntry(
       generation: finite(Number(d.generation)),
       // Written into a qmgr command: only names of the domain alphabet.
       image: DOMAIN_NAME.test(d.image) ? d.image : '',
+      // CPU-counting mode: what a job of this domain may take now (a bounded integer, from an untrusted daemon).
+      cpusFree: cpuCounting ? Math.min(MAX_PUBLISHED_CPUS, Math.max(0, Math.floor(finite(d.cpus_free)))) : null,
     },
     heldUntilMono,
     storedState: d.stored_state,
@@ -326,7 +333,7 @@ export class ClusterView {
           }
       } else jobs = this.checkedJobs(n, d.name, d.jobs);
       if (!known.has(d.name) && !out.has(d.name)) count++;
-      const e = domainEntry(d, vnode, t, jobs);
+      const e = domainEntry(d, vnode, t, jobs, n.cpuCounting === true);
       this.armHoldExpiry(n, e);
       out.set(d.name, e);
       vnodeOf.set(vnode, d.name);
@@ -356,6 +363,7 @@ export class ClusterView {
       const previous = n.domains;
       // The node's vnodes are released first, so it may keep them in its new snapshot.
       for (const d of previous.values()) if (this.vnodes.get(d.vnode)?.node === n) this.vnodes.delete(d.vnode);
+      n.cpuCounting = e.snapshot.cpu_counting === true;
       n.domains = new Map(this.receive(n, e.snapshot.domains, new Map()).map((d) => [d.snapshot.name, d]));
       n.generation = gen;
       n.synced = true;
