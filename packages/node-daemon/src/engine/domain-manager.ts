@@ -60,7 +60,7 @@ import type {
 } from './view';
 
 export type { KeptOverlayInfo, ResetInfo } from './view';
-import { domainSummary, domainView, jobView, nodeView } from './view';
+import { domainSummary, domainView, jobView, nodeView, sameCpus } from './view';
 
 /** The time sources (tests pass a ManualClock). */
 export interface Clock {
@@ -594,6 +594,9 @@ export class DomainManager {
     for (const d of r.next.domains) {
       const before = prev.domains.find((x) => x.name === d.name);
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
+      // CPU-counting mode: a job elsewhere on the node changes this domain's free CPUs (the filter publishes them).
+      if (before && r.next.cpuCounting && !changed.has(d.name) && !sameCpus(prev, before, r.next, d))
+        changed.add(d.name);
       if (before && isDrop(before, d)) {
         const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > mono;
         const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, mono, this.flapPolicy);
