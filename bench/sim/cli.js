@@ -97,10 +97,10 @@ function options(argv) {
   const policy = /** @type {string} */ (v.policy);
   const policies = policy === 'all' ? POLICIES : policy.split(',').map((p) => p.trim());
   const badPolicy = policies.find((p) => !POLICIES.includes(/** @type {import('./placement').Policy} */ (p)));
-  if (badPolicy !== undefined || policies.length === 0 || new Set(policies).size !== policies.length)
-    usage(
-      `unknown or repeated policy "${badPolicy ?? policy}" (one of ${POLICIES.join(', ')}, a comma list of them, or all)`,
-    );
+  if (badPolicy !== undefined)
+    usage(`unknown policy "${badPolicy}" (one of ${POLICIES.join(', ')}, a comma list of them, or all)`);
+  const repeated = policies.find((p, k) => policies.indexOf(p) !== k);
+  if (repeated !== undefined) usage(`repeated policy "${repeated}" in --policy`);
   const placement = /** @type {string} */ (v.placement);
   if (placement !== 'indexed' && placement !== 'scan') usage(`unknown placement "${placement}" (indexed or scan)`);
   let priorityQueues;
