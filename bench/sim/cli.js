@@ -95,7 +95,8 @@ function options(argv) {
   if (v.log === undefined && (v.swf === undefined || v.machines === undefined))
     usage('give --log NAME, or --swf FILE with --machines FILE');
   const policy = /** @type {string} */ (v.policy);
-  const policies = policy === 'all' ? POLICIES : policy.split(',').map((p) => p.trim());
+  /** @type {string[]} */
+  const policies = policy === 'all' ? [...POLICIES] : policy.split(',').map((p) => p.trim());
   const badPolicy = policies.find((p) => !POLICIES.includes(/** @type {import('./placement').Policy} */ (p)));
   if (badPolicy !== undefined)
     usage(`unknown policy "${badPolicy}" (one of ${POLICIES.join(', ')}, a comma list of them, or all)`);
