@@ -30,7 +30,8 @@ the results table (wait times, utilisation, preemptions, starts per second).
   --priority-queues LIST  comma list of queue numbers or names whose jobs are priority
                           (interactive) work; names also match the SWF header's "; Queue: N name".
                           Default: the shipped log's choice; without --log every job is batch work
-  --policy P              ${POLICIES.join(', ')} or all (default magrathea)
+  --policy P              ${POLICIES.join(', ')}, a comma list of them (run one after another
+                          on the same jobs), or all (default magrathea)
   --from N                skip the first N replayable jobs (default: the shipped log's window, else 0)
   --jobs N                replay N jobs (default: the shipped log's window, else all)
   --placement MODE        indexed (default) or scan (the placement loop before issue 15)
@@ -94,8 +95,13 @@ function options(argv) {
   if (v.log === undefined && (v.swf === undefined || v.machines === undefined))
     usage('give --log NAME, or --swf FILE with --machines FILE');
   const policy = /** @type {string} */ (v.policy);
-  if (policy !== 'all' && !POLICIES.includes(/** @type {import('./placement').Policy} */ (policy)))
-    usage(`unknown policy "${policy}" (one of ${POLICIES.join(', ')}, all)`);
+  /** @type {string[]} */
+  const policies = policy === 'all' ? [...POLICIES] : policy.split(',').map((p) => p.trim());
+  const badPolicy = policies.find((p) => !POLICIES.includes(/** @type {import('./placement').Policy} */ (p)));
+  if (badPolicy !== undefined)
+    usage(`unknown policy "${badPolicy}" (one of ${POLICIES.join(', ')}, a comma list of them, or all)`);
+  const repeated = policies.find((p, k) => policies.indexOf(p) !== k);
+  if (repeated !== undefined) usage(`repeated policy "${repeated}" in --policy`);
   const placement = /** @type {string} */ (v.placement);
   if (placement !== 'indexed' && placement !== 'scan') usage(`unknown placement "${placement}" (indexed or scan)`);
   let priorityQueues;
@@ -112,7 +118,7 @@ function options(argv) {
     swf: v.swf,
     machines: v.machines,
     priorityQueues,
-    policies: policy === 'all' ? POLICIES : [policy],
+    policies: /** @type {import('./placement').Policy[]} */ (policies),
     placement: /** @type {import('./simulation').Placement} */ (placement),
     from,
     jobs,

@@ -3,7 +3,8 @@
  * through a real magrathead in CPU-counting mode on a 2-CPU node: two 1-CPU batch jobs in one
  * domain; a 1-CPU priority job stops exactly one of them (its own frozen group's CPU time stops,
  * the domain's keeps growing: the other job runs on) and it is resumed when the priority job
- * ends. The jobs' processes carry PBS_JOBID and sit in the domain's groups, as when pbs_mom
+ * ends. Each domain's CFS quota follows the CPUs its running jobs hold (the idle floor: 1 CPU).
+ * The jobs' processes carry PBS_JOBID and sit in the domain's groups, as when pbs_mom
  * inside the domain starts them. Needs root and the v1 hierarchies; elsewhere it says why it skips.
  */
 import { spawn } from 'node:child_process';
@@ -39,6 +40,12 @@ maybe('partial preemption in real cgroups (CPU-counting mode)', () => {
     return groups.map((g, i) => (cpuNs(...g) - (a[i] as number)) / 1e6);
   };
 
+  /** The domain's CPU cap in CPUs, from its cpu group's CFS quota and period (-1: none). */
+  const capOf = (domain: string) => {
+    const q = Number(fs.readFileSync(path.join(group('cpu', domain), 'cpu.cfs_quota_us'), 'utf8'));
+    return q < 0 ? -1 : q / Number(fs.readFileSync(path.join(group('cpu', domain), 'cpu.cfs_period_us'), 'utf8'));
+  };
+
   /** A batch job's process as pbs_mom in the domain would start it: PBS_JOBID set, in the domain's groups. */
   const startJobProcess = (domain: string, jobId: string): ChildProcess => {
     const p = spawn('/bin/sh', ['-c', 'while :; do :; done'], {
@@ -58,6 +65,7 @@ maybe('partial preemption in real cgroups (CPU-counting mode)', () => {
       config: `
 driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 2000 } }
 cpuCounting: { cpus: 2 }
+reconcileCron: "*/2 * * * * *"
 domains:
   - { name: meta, class: normal, command: ${IDLE} }
   - { name: priv, class: priority, command: ${IDLE} }
@@ -132,10 +140,14 @@ domains:
 
   test('a 1-CPU priority job stops exactly one of two 1-CPU batch jobs; the other runs on; it resumes at the end', async () => {
     const client = c!;
+    // Booted and idle: both at the floor.
+    expect([capOf('meta'), capOf('priv')]).toEqual([1, 1]);
     startJobProcess('meta', 'b1.pbs');
     startJobProcess('meta', 'b2.pbs');
     await unary(client, client.StartJob, { domain: 'meta', job_id: 'b1.pbs', preemptible: true, cpus: 1 });
+    expect(capOf('meta')).toBe(1);
     await unary(client, client.StartJob, { domain: 'meta', job_id: 'b2.pbs', preemptible: true, cpus: 1 });
+    expect(capOf('meta')).toBe(2);
     // Both burn (the domain's CPU time grows by well over one CPU's share of the wait, on a loaded machine too).
     const [both] = await cpuOver(500, ['meta']);
     expect(both).toBeGreaterThan(100);
@@ -148,7 +160,9 @@ domains:
     expect(r.suspended_jobs).toHaveLength(1);
     const victim = r.suspended_jobs[0]!.job_id;
     const other = victim === 'b1.pbs' ? 'b2.pbs' : 'b1.pbs';
-    expect(r.phases.map((p) => p.name)).toEqual(['stop-jobs:meta', 'grow:priv']);
+    // The victim stops, then meta's cap goes down to the one job left; priv's floor already is 1 CPU.
+    expect(r.phases.map((p) => p.name)).toEqual(['stop-jobs:meta', 'cap-cpus:meta', 'grow:priv']);
+    expect([capOf('meta'), capOf('priv')]).toEqual([1, 1]);
     const vg = `job.${victim}`;
     expect(fs.readFileSync(path.join(group('freezer', 'meta', vg), 'freezer.state'), 'utf8').trim()).toBe('FROZEN');
     // The victim's process is in its frozen group; the other job's is still right in the domain's.
@@ -166,6 +180,10 @@ domains:
     expect(Object.fromEntries(meta.jobs.map((j) => [j.id, j.suspended]))).toEqual({ [victim]: true, [other]: false });
     // The domain itself is not stopped: no drift at the next reconciliation.
     expect(meta.observed?.drift ?? false).toBe(false);
+    await until(async () => {
+      const o = (await getNode(client)).domains.find((x) => x.name === 'meta')?.observed;
+      return o !== null && o !== undefined && o.cpu_cap === 1;
+    }, 'the observation shows the cap');
 
     const e = await unary<object, { resumed_jobs: { domain: string; job_id: string }[] }>(client, client.EndJob, {
       domain: 'priv',
@@ -173,8 +191,12 @@ domains:
     });
     expect(e.resumed_jobs).toEqual([{ domain: 'meta', job_id: victim }]);
     expect(fs.readFileSync(path.join(group('freezer', 'meta', vg), 'freezer.state'), 'utf8').trim()).toBe('THAWED');
+    expect(capOf('meta')).toBe(2);
     const [resumedMs] = await cpuOver(500, ['meta', vg]);
     expect(resumedMs).toBeGreaterThan(50);
+    await unary(client, client.EndJob, { domain: 'meta', job_id: 'b1.pbs' });
+    await unary(client, client.EndJob, { domain: 'meta', job_id: 'b2.pbs' });
+    expect(capOf('meta')).toBe(1);
   }, 60_000);
 });
 

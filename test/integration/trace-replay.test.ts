@@ -63,6 +63,8 @@ describe('the replay CLI', () => {
       [['--swf', 'x.swf'], /give --log NAME, or --swf FILE with --machines FILE/],
       [['--log', 'nope'], /unknown log "nope"/],
       [['--log', 'sdsc-blue', '--policy', 'fifo'], /unknown policy "fifo"/],
+      [['--log', 'sdsc-blue', '--policy', 'partial,fifo'], /unknown policy "fifo"/],
+      [['--log', 'sdsc-blue', '--policy', 'partial,partial'], /repeated policy "partial"/],
       [['--log', 'sdsc-blue', '--jobs=-3'], /--jobs must be a whole number, got "-3"/],
       [['--log', 'sdsc-blue', '--jobs', '-3'], /Option '--jobs' argument is ambiguous/],
       [['--log', 'sdsc-blue', '--priority-queues', 'a;b'], /"a;b" is not a queue number or name/],

@@ -8,7 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cli, ROOT, spawnDaemon, spawnFilter, tmpDir } from '../helpers/processes';
 import type { CliResult, DaemonProcess, FilterProcess } from '../helpers/processes';
-import { BRIDGE_IP, CGROUP_ROOT, DOMAINS, NODES, PBS_BIN, SCHED_CONFIG, until } from './lab';
+import {
+  BRIDGE_IP,
+  CGROUP_ROOT,
+  cleanJobs,
+  DOMAINS,
+  NODES,
+  PBS_BIN,
+  recreateStuckVnodes,
+  SCHED_CONFIG,
+  thawAll,
+  until,
+} from './lab';
 
 export const HOOK_FILE = path.join(ROOT, 'packages/pbs-hooks/hooks/magrathea_hook.py');
 const MOM_PREFIX = '/var/lib/magrathea-pbslab/mom-in-cgroup.sh';
@@ -23,6 +34,8 @@ export interface DeployOptions {
   readonly graceMs?: number;
   /** Extra YAML fields of a domain's entry in its node's config (e.g. `wakeOnDemand: true`). */
   readonly domainFields?: (node: string, domain: string) => readonly string[];
+  /** CPU-counting mode with this many CPUs per node (default: exclusive mode). */
+  readonly cpuCounting?: number;
 }
 
 export interface Deployment {
@@ -61,6 +74,7 @@ function daemonConfig(dir: string, node: string, opts: DeployOptions): string {
     `driver:`,
     `  kind: cgroup`,
     `  cgroup: { root: ${CGROUP_ROOT}-${node} }`,
+    ...(opts.cpuCounting ? [`cpuCounting: { cpus: ${opts.cpuCounting} }`] : []),
     `domains:`,
     ...domains,
     '',
@@ -208,4 +222,19 @@ export async function deploy(opts: DeployOptions = {}): Promise<Deployment> {
     await dep.stop().catch(() => undefined);
     throw err;
   }
+}
+
+/** A suite's start: the lab cleared of what an earlier suite left (frozen groups, jobs, stuck vnodes), then deployed. */
+export async function deployOnCleanLab(opts: DeployOptions = {}): Promise<Deployment> {
+  thawAll();
+  await cleanJobs();
+  await recreateStuckVnodes();
+  return deploy(opts);
+}
+
+/** A suite's end: its jobs gone, daemons and filter stopped, every group thawed. */
+export async function undeploy(dep: Deployment | undefined): Promise<void> {
+  await cleanJobs().catch(() => undefined);
+  await dep?.stop();
+  thawAll();
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getNode, nodeClient, ROOT, spawnFilter } from '../helpers/processes';
 import type { Deployment } from './deploy';
-import { deploy, hooksOnMoms, install, siteConfig, vnodeName } from './deploy';
+import { deploy, deployOnCleanLab, hooksOnMoms, install, siteConfig, undeploy, vnodeName } from './deploy';
 import {
   asUser,
   cleanJobs,
@@ -21,7 +21,6 @@ import {
   pbsCmd,
   qmgr,
   qsub,
-  recreateStuckVnodes,
   restartServer,
   SCHED_CONFIG,
   serverLogSince,
@@ -128,18 +127,11 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
   let dep: Deployment;
 
   beforeAll(async () => {
-    thawAll();
-    await cleanJobs();
-    await recreateStuckVnodes();
     await qmgr('set server node_fail_requeue = 310');
-    dep = await deploy();
+    dep = await deployOnCleanLab();
   }, 300_000);
 
-  afterAll(async () => {
-    await cleanJobs().catch(() => undefined);
-    await dep?.stop();
-    thawAll();
-  }, 120_000);
+  afterAll(() => undeploy(dep), 120_000);
 
   afterEach(async () => {
     await cleanJobs();

@@ -51,6 +51,7 @@ export function domainJson(d: DomainMessage): Record<string, unknown> {
           power: d.observed.power,
           memory_bytes: Number(d.observed.memory_bytes),
           cpu_weight: d.observed.cpu_weight,
+          cpu_cap: d.observed.cpu_cap ?? 0,
           drift: d.observed.drift,
           detail: d.observed.detail,
         }
@@ -300,7 +301,7 @@ export function domainDetail(n: NodeMessage, d: DomainMessage, now = Date.now())
     d.domain_class === 'normal'
       ? `   PreemptedCpuSeconds=${d.preempted_cpu_seconds.toFixed(1)} (current jobs) ${d.preempted_cpu_seconds_total.toFixed(1)} (lifetime)`
       : `   VictimsPreemptedCpuSeconds=${d.preempted_cpu_seconds.toFixed(1)} (the host's normal domains; used for ranking)`,
-    `   Driver=${n.driver} Power=${o?.power ?? '-'} Memory=${o ? bytes(Number(o.memory_bytes)) : '-'} CpuWeight=${o?.cpu_weight ?? '-'} Drift=${o ? (o.drift ? 'YES' : 'no') : '-'}${o?.detail ? ` Detail="${o.detail}"` : ''}`,
+    `   Driver=${n.driver} Power=${o?.power ?? '-'} Memory=${o ? bytes(Number(o.memory_bytes)) : '-'} CpuWeight=${o?.cpu_weight ?? '-'} CpuCap=${o?.cpu_cap ? Number(o.cpu_cap.toFixed(2)) : '-'} Drift=${o ? (o.drift ? 'YES' : 'no') : '-'}${o?.detail ? ` Detail="${o.detail}"` : ''}`,
     r
       ? `   LastRelease=${r.mode} Released=${bytes(Number(r.memory_released_bytes))} CpuWeight=${r.cpu_weight_before}->${r.cpu_weight_after} Phases=${r.phases.map((x) => `${x.name}:${x.millis.toFixed(1)}ms`).join(',') || '-'}${
           r.outcome

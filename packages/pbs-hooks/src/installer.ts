@@ -29,6 +29,8 @@ export const RESOURCES: readonly { readonly name: string; readonly type: string;
   { name: 'magrathea_state', type: 'string', flag: 'h' },
   { name: 'magrathea_rank', type: 'float', flag: 'h' },
   { name: 'magrathea_image', type: 'string', flag: 'h' },
+  // CPU-counting mode: the CPUs a job may take on the vnode now (`select=…:magrathea_cpus=N`).
+  { name: 'magrathea_cpus', type: 'long', flag: 'h' },
 ];
 
 /** What the PBS server holds now (qmgr `list` of each kind): name → attributes. */
@@ -298,18 +300,20 @@ export function planUninstall(site: SiteConfig, obs: Observed, createdQueues: re
   return { steps, problems: [], createsQueues: [] };
 }
 
+/** The resources the scheduler must match on (sched_config `resources:`). */
+const OURS = ['magrathea', 'magrathea_image', 'magrathea_cpus'];
+
 /** The lines sched_config needs (then SIGHUP pbs_sched). */
 export function schedConfigLines(site: SiteConfig): string[] {
   const list = site.schedResources
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const r of ['magrathea', 'magrathea_image']) if (!list.includes(r)) list.push(r);
+  for (const r of OURS) if (!list.includes(r)) list.push(r);
   return [`resources: "${list.join(', ')}"`, SORT_KEY];
 }
 
 const SORT_KEY = 'node_sort_key: "magrathea_rank HIGH" ALL';
-const OURS = ['magrathea', 'magrathea_image'];
 
 function resourcesLine(line: string, edit: (list: string[]) => string[]): string | null {
   const m = /^resources:\s*"([^"]*)"(.*)$/.exec(line);
@@ -323,7 +327,7 @@ function resourcesLine(line: string, edit: (list: string[]) => string[]): string
 
 /**
  * Applies the sched_config lines to the text of a sched_config file: the `resources:` line gains
- * magrathea and magrathea_image, and our node_sort_key goes first (later keys only break ties).
+ * magrathea, magrathea_image and magrathea_cpus, and our node_sort_key goes first (later keys only break ties).
  * Applying it twice is the same as once.
  */
 export function editSchedConfig(text: string): string {

@@ -19,6 +19,7 @@ const REPORTED = new Set([
   'resources_available.magrathea_state',
   'resources_available.magrathea_rank',
   'resources_available.magrathea_image',
+  'resources_available.magrathea_cpus',
   'comment',
 ]);
 

@@ -81,7 +81,10 @@ export function checkSchedConfig(text: string | null, file: string | null): Chec
       detail: file ? `cannot read ${file}` : 'not on the PBS server host (give --sched-config)',
     };
   return editSchedConfig(text) === text
-    ? pass('sched_config', 'resources: lists magrathea, magrathea_image; node_sort_key magrathea_rank first')
+    ? pass(
+        'sched_config',
+        'resources: lists magrathea, magrathea_image, magrathea_cpus; node_sort_key magrathea_rank first',
+      )
     : fail('sched_config', 'lacks the magrathea lines: run magrathea pbs install --sched-config FILE');
 }
 

@@ -42,6 +42,7 @@ function installed(s = site): Observed {
       ['magrathea_state', { type: 'string', flag: 'h' }],
       ['magrathea_rank', { type: 'float', flag: 'h' }],
       ['magrathea_image', { type: 'string', flag: 'h' }],
+      ['magrathea_cpus', { type: 'long', flag: 'h' }],
     ]),
     queues: new Map([
       ['workq', { 'default_chunk.magrathea': 'normal' }],
@@ -80,6 +81,7 @@ describe('magrathea pbs install', () => {
       'create resource magrathea_state type=string, flag=h',
       'create resource magrathea_rank type=float, flag=h',
       'create resource magrathea_image type=string, flag=h',
+      'create resource magrathea_cpus type=long, flag=h',
       'create queue iprio queue_type=execution',
       'set queue iprio Priority = 150',
       'set queue iprio enabled = true',
@@ -95,7 +97,7 @@ describe('magrathea pbs install', () => {
       ...hook('magrathea_periodic', 'exechost_startup,exechost_periodic', ['alarm = 10', 'freq = 30']),
     ]);
     expect(planInstall(site, existing).createsQueues).toEqual(['iprio']);
-    expect(planInstall(site, existing).steps[13]).toMatchObject({
+    expect(planInstall(site, existing).steps[14]).toMatchObject({
       command: 'create hook magrathea_queuejob',
       retryWhile: /pending delete/i,
     });
@@ -202,7 +204,7 @@ describe('magrathea pbs install', () => {
       images: [],
     });
     expect(schedConfigLines(site)).toEqual([
-      'resources: "ncpus, mem, arch, host, vnode, aoe, eoe, magrathea, magrathea_image"',
+      'resources: "ncpus, mem, arch, host, vnode, aoe, eoe, magrathea, magrathea_image, magrathea_cpus"',
       'node_sort_key: "magrathea_rank HIGH" ALL',
     ]);
   });
@@ -219,6 +221,7 @@ describe('magrathea pbs install', () => {
       'unset queue long default_chunk.magrathea',
       'unset queue express default_chunk.magrathea',
       'delete queue iprio',
+      'delete resource magrathea_cpus',
       'delete resource magrathea_image',
       'delete resource magrathea_rank',
       'delete resource magrathea_state',
@@ -243,7 +246,7 @@ describe('magrathea pbs install', () => {
     const once = editSchedConfig(original);
     expect(once.split('\n')).toEqual([
       '# comment',
-      'resources: "ncpus, mem, arch, host, vnode, aoe, eoe, magrathea, magrathea_image"',
+      'resources: "ncpus, mem, arch, host, vnode, aoe, eoe, magrathea, magrathea_image, magrathea_cpus"',
       'node_sort_key: "magrathea_rank HIGH" ALL',
       'node_sort_key: "sort_priority HIGH" ALL',
       'backfill: true ALL',

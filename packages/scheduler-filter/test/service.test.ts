@@ -299,4 +299,55 @@ describe('Publisher', () => {
     publisher.stop();
     fs.rmSync(dir, { recursive: true });
   });
+  test('CPU-counting mode: each vnode gets resources_available.magrathea_cpus (0 where it accepts nothing); exclusive mode writes none', async () => {
+    const { view, publisher, batches, dir } = setup();
+    const counting = (gen: number, free: Record<string, number>, states: Record<string, string>): NodeEventMessage =>
+      ({
+        generation: String(gen),
+        snapshot: {
+          name: 'n1',
+          generation: String(gen),
+          cpu_counting: true,
+          cpus: 40,
+          domains: Object.entries(states).map(([d, st]) =>
+            domainMessage(d, st, gen, d === 'priv' ? 'priority' : 'normal', { cpus_free: free[d] }),
+          ),
+        },
+      }) as unknown as NodeEventMessage;
+    const setNode = () => batches().flatMap((b) => b.lines.filter((l) => l.startsWith('set node')));
+    try {
+      view.apply('n1', counting(1, { meta: 24, priv: 40 }, { meta: 'running-preemptible', priv: 'free' }));
+      await publisher.idle();
+      expect(setNode().find((l) => l.startsWith('set node n1-meta '))).toMatch(
+        /, resources_available\.magrathea_cpus = 24$/,
+      );
+      expect(setNode().find((l) => l.startsWith('set node n1-priv '))).toMatch(
+        /, resources_available\.magrathea_cpus = 40$/,
+      );
+      // A new count is a new value; a vnode that accepts nothing offers no CPUs, whatever the daemon says.
+      view.apply('n1', counting(2, { meta: 0, priv: 12 }, { meta: 'occupied', priv: 'down' }));
+      await publisher.idle();
+      expect(
+        setNode()
+          .filter((l) => l.startsWith('set node n1-priv '))
+          .pop(),
+      ).toMatch(/magrathea_cpus = 0$/);
+      expect(
+        setNode()
+          .filter((l) => l.startsWith('set node n1-meta '))
+          .pop(),
+      ).toMatch(/magrathea_cpus = 0$/);
+      // Restarted in exclusive mode: no CPU count at all.
+      view.apply('n1', snapshot(3, { meta: 'free', priv: 'free' }));
+      await publisher.idle();
+      expect(
+        setNode()
+          .filter((l) => l.startsWith('set node n1-meta '))
+          .pop(),
+      ).not.toMatch(/magrathea_cpus/);
+    } finally {
+      publisher.stop();
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
 });

@@ -1,8 +1,8 @@
 export { transition, initialNodeState, recomputed, holdsMachine, isIdle, isDown } from './transition';
 export { reportedState, preemptedCpuSeconds, preemptedCpuSecondsTotal, jobPreemptedMs } from './report';
 export { checkInvariants } from './invariants';
-export { planDriverOps, postureOf, inverseOf } from './postures';
-export type { Posture, DriverOp, DriverOpKind, DomainOpKind, JobOpKind } from './postures';
+export { planDriverOps, postureOf, inverseOf, inverseOp, cpuCapOf, IDLE_CPU_CAP } from './postures';
+export type { Posture, DriverOp, DriverOpKind, DomainOpKind, JobOpKind, CapOpKind } from './postures';
 export { chooseVictims, compareCost, costOf } from './victims';
 export type { VictimUnit, VictimChoice, VictimCost } from './victims';
 export { runningCpus, suspendedCpus, freeForNormal, freeForPriority, victimUnits } from './cpu-counting';

@@ -12,7 +12,6 @@ import type {
   CpuCounting,
   DomainRecord,
   DriverOp,
-  DriverOpKind,
   Lifecycle,
   NodeState,
   ResetRecord,
@@ -20,7 +19,8 @@ import type {
 import {
   checkInvariants,
   initialNodeState,
-  inverseOf,
+  inverseOp,
+  cpuCapOf,
   planDriverOps,
   postureOf,
   recomputed,
@@ -60,7 +60,7 @@ import type {
 } from './view';
 
 export type { KeptOverlayInfo, ResetInfo } from './view';
-import { domainSummary, domainView, jobView, nodeView } from './view';
+import { domainSummary, domainView, jobView, nodeView, sameCpus } from './view';
 
 /** The time sources (tests pass a ManualClock). */
 export interface Clock {
@@ -290,7 +290,11 @@ export class DomainManager {
       this.deps.driver.capabilities['stop-jobs'] === true && this.deps.driver.capabilities['continue-jobs'] === true;
     return {
       cpus: c.cpus,
-      perJob: perJob ? this.opts.domains.filter((d) => d.class === 'normal').map((d) => d.name) : [],
+      perJob: perJob
+        ? this.opts.domains
+            .filter((d) => d.class === 'normal' && (this.deps.driver.stopsJobsOf?.(d.name) ?? true))
+            .map((d) => d.name)
+        : [],
     };
   }
 
@@ -349,6 +353,7 @@ export class DomainManager {
       void this.chain.then(() => this.reconcile()).catch((err: unknown) => this.log.error({ err }, 'reconcile failed'));
     });
     await this.undoInterrupted();
+    await this.applyCpuCaps();
     this.accepting = true;
     for (const d of this.state.domains) {
       if (d.state === 'booting') this.launchBoot(d.name);
@@ -397,7 +402,7 @@ export class DomainManager {
     // A vanished domain, or one whose boot failed (the driver cleaned up after itself), has
     // nothing left to shut down: a failing cleanup must not keep it `booting` forever.
     const skip = new Set(cmd.kind === 'observed-down' || cmd.kind === 'boot-failed' ? [cmd.domain] : []);
-    const all = planDriverOps(this.state, r.next, skip);
+    const all = this.plan(this.state, r.next, skip);
     const sync = all.filter((o) => o.op !== 'boot');
     const unsupported = all.find((o) => !this.deps.driver.capabilities[o.op]);
     if (unsupported) {
@@ -444,16 +449,16 @@ export class DomainManager {
     for (const { seq, cmd } of [...this.dangling].reverse()) {
       const r = transition(this.state, cmd);
       if (!r.ok || r.noop) continue;
-      const ops = planDriverOps(this.state, r.next).filter((o) => o.op !== 'boot');
+      const ops = this.plan(this.state, r.next).filter((o) => o.op !== 'boot');
       for (const o of ops.reverse()) {
-        const inv = inverseOf(o.op);
-        if (!inv || !this.deps.driver.capabilities[inv]) continue;
+        const inv = inverseOp(o);
+        if (!inv || !this.deps.driver.capabilities[inv.op]) continue;
         try {
-          await this.runOp(inv, o.domain, undefined, o.jobs);
-          this.log.info({ seq, op: inv, domain: o.domain }, 'undid a driver operation of an interrupted command');
+          await this.runOp(inv);
+          this.log.info({ seq, op: inv.op, domain: o.domain }, 'undid a driver operation of an interrupted command');
         } catch (err) {
           this.log.error(
-            { err, seq, op: inv, domain: o.domain },
+            { err, seq, op: inv.op, domain: o.domain },
             'could not undo a driver operation; reconciliation will report the drift',
           );
         }
@@ -463,13 +468,39 @@ export class DomainManager {
     this.dangling = [];
   }
 
-  private async runOp(
-    op: DriverOpKind,
-    domain: string,
-    measured?: Map<string, ReleaseMeasurement>,
-    jobs: readonly string[] = [],
-  ): Promise<void> {
+  /** The driver operations from `prev` to `next`; CPU caps only where the driver has them (the others run uncapped). */
+  private plan(prev: NodeState, next: NodeState, skip?: ReadonlySet<string>): DriverOp[] {
+    const capping = this.deps.driver.capabilities['cap-cpus'] === true;
+    return planDriverOps(prev, next, skip).filter((o) => o.op !== 'cap-cpus' || capping);
+  }
+
+  /**
+   * Sets every up domain's CPU cap to what the recorded state says (CPU-counting mode), or takes
+   * the caps away (exclusive mode): a cap survives a daemon restart in the driver, a mode switch does not keep it.
+   */
+  private async applyCpuCaps(): Promise<void> {
     const d = this.deps.driver;
+    if (d.capabilities['cap-cpus'] !== true || !d.setCpuCap) return;
+    for (const dom of this.state.domains) {
+      const p = postureOf(dom.state);
+      if (p !== 'idle' && p !== 'active' && p !== 'preempted') continue;
+      const cpus = cpuCapOf(this.state, dom);
+      try {
+        await d.setCpuCap(dom.name, cpus);
+      } catch (err) {
+        this.log.warn({ err, domain: dom.name, cpus }, 'could not set the CPU cap at start');
+      }
+    }
+  }
+
+  private async runOp(o: DriverOp, measured?: Map<string, ReleaseMeasurement>): Promise<void> {
+    const { op, domain, jobs = [] } = o;
+    const d = this.deps.driver;
+    if (op === 'cap-cpus') {
+      if (!d.setCpuCap) throw new Error(`the ${d.kind} driver cannot cap-cpus`);
+      await d.setCpuCap(domain, o.cpus ?? null);
+      return;
+    }
     if (op === 'stop-jobs' || op === 'continue-jobs') {
       if (op === 'stop-jobs' && d.stopJobs) await d.stopJobs(domain, jobs);
       else if (op === 'continue-jobs' && d.continueJobs) await d.continueJobs(domain, jobs);
@@ -492,7 +523,7 @@ export class DomainManager {
     for (const o of ops) {
       const t0 = performance.now();
       try {
-        await this.runOp(o.op, o.domain, measured, o.jobs);
+        await this.runOp(o, measured);
       } catch (err) {
         this.log.error({ err, op: o.op, domain: o.domain, seq }, 'driver operation failed; rolling back');
         await this.undoOps(seq, done);
@@ -516,13 +547,13 @@ export class DomainManager {
   /** Undoes driver operations that were done, last first (a failed undo is logged; reconciliation reports the drift). */
   private async undoOps(seq: number, done: readonly DriverOp[]): Promise<void> {
     for (const u of [...done].reverse()) {
-      const inv = inverseOf(u.op);
+      const inv = inverseOp(u);
       if (!inv) continue;
       try {
-        await this.runOp(inv, u.domain, undefined, u.jobs);
+        await this.runOp(inv);
       } catch (undoErr) {
         this.log.error(
-          { err: undoErr, op: inv, domain: u.domain, seq },
+          { err: undoErr, op: inv.op, domain: u.domain, seq },
           'rollback operation failed; reconciliation will report the drift',
         );
       }
@@ -597,6 +628,9 @@ export class DomainManager {
       if (before && reportedState(prev, before) !== reportedState(r.next, d)) changed.add(d.name);
       // A job that came and went between two idle checks starts the idle time again.
       if (changed.has(d.name) || d.jobs.length > 0) this.idleSince.delete(d.name);
+      // CPU-counting mode: a job elsewhere on the node changes this domain's free CPUs (the filter publishes them).
+      if (before && r.next.cpuCounting && !changed.has(d.name) && !sameCpus(prev, before, r.next, d))
+        changed.add(d.name);
       if (before && isDrop(before, d)) {
         const wasHeld = (this.flaps.get(d.name)?.heldUntilMs ?? 0) > mono;
         const f = recordDrop(this.flaps.get(d.name) ?? NO_FLAPS, mono, this.flapPolicy);

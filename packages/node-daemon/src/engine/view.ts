@@ -115,6 +115,18 @@ export function domainCpus(
   };
 }
 
+/** Whether a domain's CPU figures (running, suspended, free, displaceable) are the same in two states. */
+export function sameCpus(prev: NodeState, before: DomainRecord, next: NodeState, after: DomainRecord): boolean {
+  const a = domainCpus(prev, before);
+  const b = domainCpus(next, after);
+  return (
+    a.cpus_running === b.cpus_running &&
+    a.cpus_suspended === b.cpus_suspended &&
+    a.cpus_free === b.cpus_free &&
+    a.cpus_displaceable === b.cpus_displaceable
+  );
+}
+
 /**
  * One domain in the wire shape of magrathea.v1 (GetNode, WatchNode). With `omitJobs` (the slim
  * records of a Change) the job list is left out and only counted.
@@ -153,6 +165,7 @@ export function domainView(
           power: o.power,
           memory_bytes: String(o.memoryBytes),
           cpu_weight: o.cpuWeight,
+          cpu_cap: o.cpuCap ?? 0,
           detail: o.detail,
           observed_at_ms: String(o.observedAtMs),
           drift: o.drift,

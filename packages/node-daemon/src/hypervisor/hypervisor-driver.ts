@@ -1,9 +1,12 @@
 /** The one interface every hypervisor driver implements (simulated, cgroup, qemu, libvirt). */
-import type { DomainOpKind, JobOpKind, Posture, ResetRecord } from '../domain';
+import type { CapOpKind, DomainOpKind, JobOpKind, Posture, ResetRecord } from '../domain';
 
-/** Every driver says which domain operations it can do; job operations (stopJobs, continueJobs) only the drivers that can. */
+/**
+ * Every driver says which domain operations it can do; job operations (stopJobs, continueJobs)
+ * and the CPU cap (setCpuCap) only the drivers that can (a driver without a cap runs uncapped).
+ */
 export type DriverCapabilities = Readonly<Record<DomainOpKind, boolean>> &
-  Readonly<Partial<Record<JobOpKind, boolean>>>;
+  Readonly<Partial<Record<JobOpKind | CapOpKind, boolean>>>;
 
 /** Sends a signal to a process (drivers that own processes get it injected: only main.ts touches `process`). */
 export type Signaller = (pid: number, signal: 'SIGTERM' | 'SIGKILL') => void;
@@ -18,6 +21,8 @@ export interface Observation {
   readonly cpuWeight: number;
   /** Free text, e.g. why a domain cannot run. */
   readonly detail: string;
+  /** CPU cap in force, CPUs (quota / period; 0 or absent: none, or the driver has no cap). */
+  readonly cpuCap?: number;
 }
 
 /** One step of a driver operation and how long it took. */
@@ -77,8 +82,18 @@ export interface HypervisorDriver {
    * of the domain running. Only drivers with the `stop-jobs` capability.
    */
   stopJobs?(domain: string, jobs: readonly string[]): Promise<void>;
+  /**
+   * Whether stopJobs reaches this domain's jobs (drivers with `stop-jobs` for some domains only,
+   * e.g. qemu: the guests with an agent). Absent: every domain.
+   */
+  stopsJobsOf?(domain: string): boolean;
   /** Undoes stopJobs (also for a job that ended while stopped, so its processes can exit). */
   continueJobs?(domain: string, jobs: readonly string[]): Promise<void>;
+  /**
+   * CPU-counting mode: limits the domain to `cpus` CPUs of time (null: no limit). Only drivers
+   * with the `cap-cpus` capability; must be safe to repeat.
+   */
+  setCpuCap?(domain: string, cpus: number | null): Promise<void>;
   /**
    * Per-job lifecycle (domains[].lifecycle revert or reboot): brings the domain back to a clean
    * state after a job, whatever it is doing now (running, half-reset by a crashed daemon, gone),

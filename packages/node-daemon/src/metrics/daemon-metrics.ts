@@ -250,6 +250,19 @@ export class DaemonMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'magrathea_domain_cpu_cap',
+      help: 'CPU-counting mode: the CPU cap the driver last observed on each domain, CPUs (absent: none, or not observed).',
+      labelNames: ['domain'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of manager.current.domains) {
+          const cap = manager.extras(d).observed?.cpuCap ?? 0;
+          if (cap > 0) this.set({ domain: d.name }, cap);
+        }
+      },
+    });
     const host = (name: string, help: string, value: (h: HostSample) => number): Gauge<'node'> =>
       new Gauge({
         name,

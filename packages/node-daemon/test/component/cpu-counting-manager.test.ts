@@ -49,6 +49,26 @@ describe('DomainManager in CPU-counting mode', () => {
     expect(driver.log.map((l) => l.op)).not.toContain('preempt');
   });
 
+  test("a job's start and end reach the watchers as a change of every domain whose free CPUs it changed", async () => {
+    const driver = new SimulatedDriver({ latencyMs: { boot: 0 } });
+    const m = await started(new MemoryJournal(), driver, { cpus: 4 });
+    const seen: { name: string; free: number }[][] = [];
+    m.hub.subscribe((e) => {
+      if (e.change) seen.push((e.change.domains ?? []).map((d) => ({ name: d.name ?? '', free: d.cpus_free ?? 0 })));
+    });
+    await m.execute(start('meta', 'a', 1));
+    // priv's own record did not change, but its free CPUs did: it is in the change too.
+    expect(seen.pop()).toEqual([
+      { name: 'meta', free: 3 },
+      { name: 'priv', free: 3 },
+    ]);
+    await m.execute({ kind: 'end-job', domain: 'meta', jobId: 'a' });
+    expect(seen.pop()).toEqual([
+      { name: 'meta', free: 4 },
+      { name: 'priv', free: 4 },
+    ]);
+  });
+
   test('a failure after the stop rolls the stop back (the job continues) and refuses the priority start', async () => {
     const driver = new SimulatedDriver({
       latencyMs: { boot: 0 },

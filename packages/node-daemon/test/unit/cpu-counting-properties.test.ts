@@ -11,7 +11,10 @@ import {
   compareCost,
   costOf,
   draftOf,
+  cpuCapOf,
+  IDLE_CPU_CAP,
   initialNodeState,
+  inverseOp,
   planDriverOps,
   runningCpus,
   transition,
@@ -263,6 +266,49 @@ describe('CPU-counting mode over long random command sequences', () => {
   });
 });
 
+describe('CPU caps', () => {
+  test('each up domain is capped at the CPUs of its running jobs (at least the idle floor); a cap goes down only after the stops and up only before the continues', () => {
+    fc.assert(
+      fc.property(modeArb, sequences, (m, raw) => {
+        let s = bootedCpuNode(m);
+        const caps = new Map(s.domains.map((d) => [d.name, cpuCapOf(s, d)]));
+        for (const c of stamp(raw)) {
+          const r = transition(s, c);
+          if (!r.ok || r.noop) continue;
+          const ops = planDriverOps(s, r.next);
+          for (const [i, o] of ops.entries()) {
+            if (o.op !== 'cap-cpus') continue;
+            expect(o.fromCpus).toBe(caps.get(o.domain));
+            // Undone, the cap is the one before.
+            expect(inverseOp(o)).toEqual({ op: 'cap-cpus', domain: o.domain, cpus: o.fromCpus, fromCpus: o.cpus });
+            caps.set(o.domain, o.cpus ?? null);
+            const down = o.fromCpus !== null && o.fromCpus !== undefined && (o.cpus as number) < o.fromCpus;
+            const before = ops.slice(0, i).map((x) => x.op);
+            const after = ops.slice(i + 1).map((x) => x.op);
+            if (down) expect(after).not.toContain('stop-jobs');
+            else expect(before).not.toContain('continue-jobs');
+          }
+          for (const d of r.next.domains) {
+            const want = cpuCapOf(r.next, d);
+            if (want === null) continue;
+            expect(caps.get(d.name)).toBe(want);
+            const running = d.jobs.filter((j) => j.suspendedSinceMs === null).reduce((t, j) => t + j.cpus, 0);
+            expect(want).toBe(Math.max(IDLE_CPU_CAP, running));
+          }
+          for (const d of r.next.domains) if (cpuCapOf(r.next, d) === null) caps.set(d.name, null);
+          s = r.next;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('exclusive mode caps nothing', () => {
+    const s = initialNodeState([BATCH1], 0);
+    expect(s.domains.map((d) => cpuCapOf(s, d))).toEqual([null]);
+  });
+});
+
 describe('CPU-counting mode, worked examples', () => {
   const m: CpuCounting = { cpus: 40, perJob: ['batch1', 'batch2'] };
 
@@ -285,7 +331,9 @@ describe('CPU-counting mode, worked examples', () => {
     });
     expect(planDriverOps(s, r.next)).toEqual([
       { op: 'stop-jobs', domain: 'batch1', jobs: ['b2'] },
+      { op: 'cap-cpus', domain: 'batch1', cpus: 16, fromCpus: 24 },
       { op: 'grow', domain: 'urgent' },
+      { op: 'cap-cpus', domain: 'urgent', cpus: 12, fromCpus: 1 },
     ]);
     // A batch start may not take the suspended job's CPUs.
     const refused = transition(r.next, start('batch2', 'b4', true, 2500, 1));
@@ -306,6 +354,7 @@ describe('CPU-counting mode, worked examples', () => {
     expect(r.ok && r.preempted).toEqual(['whole']);
     expect(r.ok && planDriverOps(s, r.next)).toEqual([
       { op: 'preempt', domain: 'whole' },
+      { op: 'cap-cpus', domain: 'whole', cpus: 1, fromCpus: 40 },
       { op: 'grow', domain: 'urgent' },
     ]);
   });

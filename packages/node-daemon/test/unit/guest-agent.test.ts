@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import {
   AgentError,
   GuestAgent,
+  jobCgroup,
   MAX_LINE,
   parseMemInfo,
   parseSignalled,
@@ -173,6 +174,22 @@ describe('guest scripts', () => {
         } else expect(() => signalJobsScript({ cgroup: p }, 'STOP')).toThrow();
       }),
     );
+  });
+
+  test("a job's guest cgroup: its id under the jobs cgroup, any job id made safe (never a parent, never a quote)", () => {
+    expect(jobCgroup('/sys/fs/cgroup/jobs', '123.server')).toEqual({ cgroup: '/sys/fs/cgroup/jobs/123.server' });
+    expect(jobCgroup('/sys/fs/cgroup/jobs', '12[3].server')).toEqual({ cgroup: '/sys/fs/cgroup/jobs/12_3_.server' });
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), (id) => {
+        const sel = jobCgroup('/sys/fs/cgroup/jobs', id) as { cgroup: string };
+        expect(selectorProblem(sel)).toBeNull();
+        expect(path.dirname(sel.cgroup)).toBe('/sys/fs/cgroup/jobs');
+      }),
+    );
+    expect(() => jobCgroup('/sys/fs/cgroup/jobs', '')).toThrow(/not a cgroup directory/);
+    // A job whose cgroup is gone (it ended) is continued as nothing; a stop says the cgroup is missing.
+    expect(signalJobsScript({ cgroup: '/sys/fs/cgroup/jobs/j' }, 'CONT', true)).toContain('echo "signalled 0"; exit 0');
+    expect(signalJobsScript({ cgroup: '/sys/fs/cgroup/jobs/j' }, 'STOP')).toContain('exit 3');
   });
 
   test('signal scripts name the selected jobs and the signal; their count is parsed, nonsense is not', () => {

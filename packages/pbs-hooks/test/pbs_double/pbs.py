@@ -486,7 +486,7 @@ def _setup(spec):
     """Called by the test runner before the hook file runs."""
     global _event, _server, _local_nodename, hook_config_filename, _resources
     _resources = set(BUILTIN_RESOURCES) | set(
-        r.lower() for r in spec.get("resourcedef", ["magrathea", "magrathea_state", "magrathea_rank", "magrathea_image"]))
+        r.lower() for r in spec.get("resourcedef", ["magrathea", "magrathea_state", "magrathea_rank", "magrathea_image", "magrathea_cpus"]))
     _server = server._make(spec.get("server", {}))
     _event = event._make(spec["event"])
     _local_nodename = spec.get("local_nodename", "localhost")

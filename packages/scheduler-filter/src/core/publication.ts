@@ -24,6 +24,8 @@ export interface DomainSnapshot {
   readonly pendingImage?: string;
   /** domains[].wakeOnDemand: a down-bootable domain is booted for a queued job of its image. */
   readonly wakeOnDemand?: boolean;
+  /** CPU-counting mode: the CPUs a job of this domain may take now; null or absent: exclusive mode. */
+  readonly cpusFree?: number | null;
 }
 
 export interface NodeSnapshot {
@@ -43,6 +45,11 @@ export interface VnodeValues {
   readonly comment: string;
   /** resources_available.magrathea_image ('' : none). */
   readonly image: string;
+  /**
+   * resources_available.magrathea_cpus: the CPUs a job may take on the vnode now (CPU-counting
+   * mode; 0 on a vnode that accepts nothing or whose node is unreachable); null: not published.
+   */
+  readonly cpus: number | null;
 }
 
 export function domainEligibility(node: NodeSnapshot, d: DomainSnapshot): Eligibility {
@@ -70,6 +77,7 @@ export function vnodeValues(node: NodeSnapshot, d: DomainSnapshot): VnodeValues 
     rank: e.rank,
     comment: `magrathea: ${what} (gen ${d.generation})`,
     image: d.image ?? '',
+    cpus: d.cpusFree === null || d.cpusFree === undefined ? null : e.token === 'none' ? 0 : d.cpusFree,
   };
 }
 

@@ -58,6 +58,8 @@ export interface NodeEntry {
   snapshot: NodeSnapshot;
   /** The node's domains in the daemon's order. */
   domains: Map<string, DomainEntry>;
+  /** The daemon is in CPU-counting mode (from its last snapshot: the mode changes only with a restart). */
+  cpuCounting?: boolean;
 }
 
 /** One changed domain: its entry before and after (undefined: not known before / gone). */
@@ -98,6 +100,8 @@ const MAX_TEXT = 1024;
 /** Most jobs kept per domain. */
 export const MAX_JOBS_PER_DOMAIN = 100_000;
 
+/** The largest magrathea_cpus the filter writes (the daemon's MAX_CPUS). */
+const MAX_PUBLISHED_CPUS = 4096;
 const finite = (x: number): number => (Number.isFinite(x) && x >= 0 ? x : 0);
 const cut = (t: string): string => (t.length > MAX_TEXT ? `${t.slice(0, MAX_TEXT)}…` : t);
 
@@ -116,6 +120,7 @@ export function domainEntry(
   vnode: string,
   t: ViewClock,
   jobs: ReadonlyMap<string, JobMessage> = new Map(d.jobs.map((j) => [j.id, j])),
+  cpuCounting = false,
 ): DomainEntry {
   const heldFor = finite(Number(d.held_for_ms));
   const heldUntilWall = finite(Number(d.held_until_ms));
@@ -138,6 +143,8 @@ export function domainEntry(
       image: DOMAIN_NAME.test(d.image) ? d.image : '',
       pendingImage: d.pending_image ?? '',
       ...(d.wake_on_demand === true ? { wakeOnDemand: true } : {}),
+      // CPU-counting mode: what a job of this domain may take now (a bounded integer, from an untrusted daemon).
+      cpusFree: cpuCounting ? Math.min(MAX_PUBLISHED_CPUS, Math.max(0, Math.floor(finite(d.cpus_free)))) : null,
     },
     heldUntilMono,
     wakeOnDemand: d.wake_on_demand === true,
@@ -335,7 +342,7 @@ export class ClusterView {
           }
       } else jobs = this.checkedJobs(n, d.name, d.jobs);
       if (!known.has(d.name) && !out.has(d.name)) count++;
-      const e = domainEntry(d, vnode, t, jobs);
+      const e = domainEntry(d, vnode, t, jobs, n.cpuCounting === true);
       this.armHoldExpiry(n, e);
       out.set(d.name, e);
       vnodeOf.set(vnode, d.name);
@@ -365,6 +372,7 @@ export class ClusterView {
       const previous = n.domains;
       // The node's vnodes are released first, so it may keep them in its new snapshot.
       for (const d of previous.values()) if (this.vnodes.get(d.vnode)?.node === n) this.vnodes.delete(d.vnode);
+      n.cpuCounting = e.snapshot.cpu_counting === true;
       n.domains = new Map(this.receive(n, e.snapshot.domains, new Map()).map((d) => [d.snapshot.name, d]));
       n.generation = gen;
       n.synced = true;

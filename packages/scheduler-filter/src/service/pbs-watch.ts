@@ -41,6 +41,7 @@ export function parsePbsnodes(json: string): Map<string, PbsVnode> {
       state: text(ra.magrathea_state),
       rank: rank !== null && Number.isFinite(rank) ? rank : null,
       image: text(ra.magrathea_image),
+      cpus: ra.magrathea_cpus === undefined ? null : Number(ra.magrathea_cpus),
       comment: text(n.comment) ?? '',
       pbsState: text(n.state) ?? '',
       jobs: Array.isArray(n.jobs) ? n.jobs.map((j) => text(j) ?? '').filter(Boolean) : [],

@@ -38,6 +38,8 @@ export interface HeldValues {
   readonly state: string | null;
   readonly rank: number | null;
   readonly image: string | null;
+  /** resources_available.magrathea_cpus (null: unset). */
+  readonly cpus?: number | null;
   readonly comment: string;
 }
 
@@ -47,7 +49,8 @@ const same = (a: VnodeValues | undefined, b: VnodeValues): boolean =>
   a.state === b.state &&
   a.rank === b.rank &&
   a.comment === b.comment &&
-  a.image === b.image;
+  a.image === b.image &&
+  a.cpus === b.cpus;
 
 /** A comment as qmgr gets it: printable ASCII without quotes or backslashes, at most 80 characters. */
 export const sanitizeComment = (c: string): string => c.replace(/[^\x20-\x7e]|["\\]/g, ' ').slice(0, 80);
@@ -65,15 +68,18 @@ const STATE = /^[a-z][a-z-]{0,39}$/;
  * has one). Every value is checked against what qmgr may get here, whatever produced it: a
  * value that does not fit throws PbsValueError and nothing is written for the vnode.
  */
-export function vnodeCommand(vnode: string, v: VnodeValues, withImage = true): string {
+export function vnodeCommand(vnode: string, v: VnodeValues, withImage = true, withCpus = true): string {
   if (!VNODE.test(vnode)) throw new PbsValueError(`vnode name ${JSON.stringify(vnode.slice(0, 80))} is not writable`);
   if (!TOKEN.test(v.magrathea)) throw new PbsValueError(`magrathea value ${JSON.stringify(v.magrathea.slice(0, 80))}`);
   if (!STATE.test(v.state)) throw new PbsValueError(`magrathea_state value ${JSON.stringify(v.state.slice(0, 80))}`);
   if (!Number.isFinite(v.rank) || Math.abs(v.rank) > 1e9) throw new PbsValueError(`magrathea_rank value ${v.rank}`);
   if (v.image !== '' && !DOMAIN_NAME.test(v.image))
     throw new PbsValueError(`magrathea_image value ${JSON.stringify(v.image.slice(0, 80))}`);
+  if (v.cpus !== null && !(Number.isSafeInteger(v.cpus) && v.cpus >= 0 && v.cpus <= 1e6))
+    throw new PbsValueError(`magrathea_cpus value ${v.cpus}`);
   const image = withImage && v.image ? `, resources_available.magrathea_image = ${v.image}` : '';
-  return `set node ${vnode} resources_available.magrathea = ${v.magrathea}, resources_available.magrathea_state = ${v.state}, resources_available.magrathea_rank = ${v.rank}, comment = "${sanitizeComment(v.comment)}"${image}`;
+  const cpus = withCpus && v.cpus !== null ? `, resources_available.magrathea_cpus = ${v.cpus}` : '';
+  return `set node ${vnode} resources_available.magrathea = ${v.magrathea}, resources_available.magrathea_state = ${v.state}, resources_available.magrathea_rank = ${v.rank}, comment = "${sanitizeComment(v.comment)}"${image}${cpus}`;
 }
 
 function reasonOf(message: string): string {
@@ -97,6 +103,8 @@ export class Publisher {
   private idleWaiters: (() => void)[] = [];
   /** PBS has no magrathea_image resource (not installed): publish without images. */
   private imageUnknown = false;
+  /** PBS has no magrathea_cpus resource (not installed): publish without free CPUs. */
+  private cpusUnknown = false;
 
   private readonly mono: () => number;
 
@@ -140,7 +148,8 @@ export class Publisher {
         h.state !== v.state ||
         h.rank !== v.rank ||
         h.comment !== sanitizeComment(v.comment) ||
-        (v.image !== '' && !this.imageUnknown && h.image !== v.image);
+        (v.image !== '' && !this.imageUnknown && h.image !== v.image) ||
+        (v.cpus !== null && !this.cpusUnknown && h.cpus !== undefined && h.cpus !== v.cpus);
       if (!differs) continue;
       this.deps.logger.info(
         { vnode, pbs: { magrathea: h.magrathea, state: h.state, comment: h.comment }, published: v.magrathea },
@@ -189,7 +198,7 @@ export class Publisher {
     let opens = false;
     for (const [vnode, p] of batch) {
       try {
-        lines.push(vnodeCommand(vnode, p.values, !this.imageUnknown));
+        lines.push(vnodeCommand(vnode, p.values, !this.imageUnknown, !this.cpusUnknown));
       } catch (err) {
         if (!(err instanceof PbsValueError)) throw err;
         batch.delete(vnode);
@@ -255,12 +264,30 @@ export class Publisher {
     if (batch.size > 0) this.deps.metrics.batchSize.observe(batch.size);
     const imageRefused =
       !this.imageUnknown &&
-      [...refused].some(([v, m]) => reasonOf(m) === 'unknown-resource' && batch.get(v)?.values.image);
+      [...refused].some(
+        ([v, m]) => reasonOf(m) === 'unknown-resource' && !/magrathea_cpus/.test(m) && batch.get(v)?.values.image,
+      );
     if (imageRefused) {
       this.imageUnknown = true;
       this.deps.logger.error(
         {},
         'PBS has no magrathea_image resource (run magrathea pbs install); publishing without images',
+      );
+    }
+    // Where PBS's message does not name the resource it lacks: without images first, then without CPUs.
+    const cpusRefused =
+      !this.cpusUnknown &&
+      [...refused].some(
+        ([v, m]) =>
+          reasonOf(m) === 'unknown-resource' &&
+          (/magrathea_cpus/.test(m) || !imageRefused) &&
+          (batch.get(v)?.values.cpus ?? null) !== null,
+      );
+    if (cpusRefused) {
+      this.cpusUnknown = true;
+      this.deps.logger.error(
+        {},
+        'PBS has no magrathea_cpus resource (run magrathea pbs install); publishing without free CPUs',
       );
     }
     for (const [vnode, p] of batch) {
@@ -275,13 +302,13 @@ export class Publisher {
       if (this.refused.get(vnode) !== why) {
         this.refused.set(vnode, why);
         this.deps.logger.error(
-          { vnode, pbs: why, command: vnodeCommand(vnode, p.values, !this.imageUnknown) },
+          { vnode, pbs: why, command: vnodeCommand(vnode, p.values, !this.imageUnknown, !this.cpusUnknown) },
           'PBS refused the values of a vnode (qmgr); retrying it alone',
         );
       }
       const failures = p.failures + 1;
       const wait =
-        imageRefused && reasonOf(why) === 'unknown-resource'
+        (imageRefused || cpusRefused) && reasonOf(why) === 'unknown-resource'
           ? 0
           : Math.min(this.pbs.retryInitialMs * 2 ** (failures - 1), this.pbs.retryMaxMs);
       const newer = this.pending.get(vnode);

@@ -15,6 +15,8 @@
  * whose environment names it (`PBS_JOBID`, which pbs_mom gives every process of a job); they
  * are moved into a child group `<controller>/<root>/<domain>/job.<id>` (freezer and cpuacct)
  * and that group is frozen, so the rest of the domain — the mom and the other jobs — runs on.
+ * Each domain is limited to the CPUs its running jobs hold (setCpuCap): CFS bandwidth on the
+ * domain's cpu group, `cpu.cfs_quota_us` = CPUs × `cpu.cfs_period_us` (-1: no limit).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -29,6 +31,7 @@ import type {
   Signaller,
 } from '../hypervisor-driver';
 import { meminfoBytes } from '../meminfo';
+import { readCpuCap, writeCpuCap } from '../cpu-cap';
 
 export interface CgroupDriverOptions {
   /** Where the v1 hierarchies are mounted. Default /sys/fs/cgroup. */
@@ -82,6 +85,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class CgroupDriver implements HypervisorDriver {
   readonly kind = 'cgroup';
   readonly capabilities: DriverCapabilities = {
+    'cap-cpus': true,
     'stop-jobs': true,
     'continue-jobs': true,
     preempt: true,
@@ -298,6 +302,15 @@ export class CgroupDriver implements HypervisorDriver {
     }
   }
 
+  setCpuCap(domain: string, cpus: number | null): Promise<void> {
+    try {
+      writeCpuCap(this.dir('cpu', domain), cpus);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(this.fail('cap-cpus', domain, err));
+    }
+  }
+
   async shutdown(domain: string): Promise<void> {
     try {
       const pids = this.pids(domain);
@@ -464,6 +477,7 @@ export class CgroupDriver implements HypervisorDriver {
         power: frozen ? 'paused' : shares <= this.opts.preemptedShares ? 'throttled' : 'running',
         memoryBytes: this.memoryUsage(domain),
         cpuWeight: shares,
+        cpuCap: readCpuCap(this.dir('cpu', domain)),
         detail: `${pids.length} process(es)`,
       });
     } catch (err) {

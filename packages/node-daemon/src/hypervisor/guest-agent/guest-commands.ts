@@ -41,7 +41,7 @@ function checked(sel: JobSelector): JobSelector {
  * Sends SIGSTOP or SIGCONT to the selected jobs and prints `signalled N`. For a cgroup, two
  * passes catch a process forked while the first ran; a missing cgroup exits 3.
  */
-export function signalJobsScript(sel: JobSelector, signal: 'STOP' | 'CONT'): string {
+export function signalJobsScript(sel: JobSelector, signal: 'STOP' | 'CONT', missingOk = false): string {
   const s = checked(sel);
   if ('processGroup' in s)
     return [
@@ -49,7 +49,9 @@ export function signalJobsScript(sel: JobSelector, signal: 'STOP' | 'CONT'): str
     ].join('\n');
   return [
     `cg='${s.cgroup}'`,
-    `[ -d "$cg" ] || { echo "no cgroup $cg in the guest"; exit 3; }`,
+    missingOk
+      ? '[ -d "$cg" ] || { echo "signalled 0"; exit 0; }'
+      : `[ -d "$cg" ] || { echo "no cgroup $cg in the guest"; exit 3; }`,
     'n=0',
     'for pass in 1 2; do',
     '  for f in $(find "$cg" -name cgroup.procs); do',
@@ -60,6 +62,15 @@ export function signalJobsScript(sel: JobSelector, signal: 'STOP' | 'CONT'): str
     'done',
     'echo "signalled $n"',
   ].join('\n');
+}
+
+/**
+ * The guest cgroup of one job (per-job suspension in CPU-counting mode): `<jobsCgroup>/<id>`,
+ * the job's id with anything but [A-Za-z0-9_.:@+-] made `_` (a PBS id `123.server` stays as it
+ * is, which is where PBS's cgroup hook puts a job: `…/pbs_jobs.service/jobid/123.server`).
+ */
+export function jobCgroup(jobsCgroup: string, jobId: string): JobSelector {
+  return checked({ cgroup: `${jobsCgroup}/${jobId.replace(/[^A-Za-z0-9_.:@+-]/g, '_').replace(/^\.+/, '_')}` });
 }
 
 /** Number of processes a signalJobsScript reached, or null when its output does not say. */

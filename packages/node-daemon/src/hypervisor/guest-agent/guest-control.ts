@@ -36,9 +36,9 @@ export class GuestControl {
     return parseSignalled(await this.run('stopping the jobs', signalJobsScript(sel, 'STOP'))) ?? 0;
   }
 
-  /** SIGCONT to the selected jobs; resolves with how many processes were continued. */
-  async continueJobs(sel: JobSelector): Promise<number> {
-    return parseSignalled(await this.run('continuing the jobs', signalJobsScript(sel, 'CONT'))) ?? 0;
+  /** SIGCONT to the selected jobs; resolves with how many processes were continued (`missingOk`: a cgroup gone is 0). */
+  async continueJobs(sel: JobSelector, missingOk = false): Promise<number> {
+    return parseSignalled(await this.run('continuing the jobs', signalJobsScript(sel, 'CONT', missingOk))) ?? 0;
   }
 
   async dropCaches(): Promise<void> {

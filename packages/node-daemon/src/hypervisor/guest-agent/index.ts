@@ -3,6 +3,7 @@ export { AgentError, GuestAgent, MAX_LINE, MAX_OUTPUT, MAX_SKIPPED } from './age
 export type { ExecResult } from './agent-client';
 export {
   DROP_CACHES_SCRIPT,
+  jobCgroup,
   parseMemInfo,
   parseSignalled,
   selectorProblem,

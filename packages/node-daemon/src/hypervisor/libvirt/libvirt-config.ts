@@ -18,6 +18,7 @@ export function checkLibvirt(
     'uri',
     'runDir',
     'weightParam',
+    'quotaParam',
     ...SHARE_KEYS,
     'preemptedMemoryMiB',
     'balloonMarginMiB',
@@ -33,6 +34,13 @@ export function checkLibvirt(
     weightParam:
       c.string(o, 'weightParam', at, { pattern: /^[a-z_]+$/, patternText: 'a scheduler parameter name' }) ??
       'cpu_shares',
+    quotaParam:
+      o && o.quotaParam === ''
+        ? ''
+        : (c.string(o, 'quotaParam', at, {
+            pattern: /^[a-z_]+_quota$/,
+            patternText: "a scheduler parameter name ending in _quota, or '' for no CPU cap",
+          }) ?? 'global_quota'),
     ...checkShares(c, o, at),
     preemptedMemoryMiB: c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0,
     balloonMarginMiB: c.int(o, 'balloonMarginMiB', at, 0, 1_048_576) ?? 32,

@@ -7,6 +7,9 @@
  * Memory is lowered only as far as the guest can spare (`dommemstat`'s `usable` plus a margin)
  * and what was released is measured (`rss` before and after). A VM that dies is found by the
  * periodic reconciliation (libvirt's event stream is not used).
+ *
+ * CPU-counting mode caps a domain's CPU time with the scheduler parameter `quotaParam`
+ * (global_quota: the whole VM's bandwidth per `global_period`), through `schedinfo --live --set`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +38,8 @@ export interface LibvirtDriverOptions {
   readonly modes: Readonly<Record<string, PreemptionMode>>;
   /** The scheduler parameter that weighs CPU (cpu_shares for QEMU/KVM). */
   readonly weightParam: string;
+  /** The scheduler parameter of the CPU cap, µs per period (global_quota for QEMU/KVM; its period is the `_period` one). '' = no cap. */
+  readonly quotaParam: string;
   readonly activeShares: number;
   readonly idleShares: number;
   readonly preemptedShares: number;
@@ -71,13 +76,14 @@ export function powerOf(domstate: string): PowerState {
 
 export class LibvirtDriver implements HypervisorDriver {
   readonly kind = 'libvirt';
-  readonly capabilities: DriverCapabilities = ALL_CAPABILITIES;
+  readonly capabilities: DriverCapabilities;
   private readonly session: VirshSession;
   /** Each domain's maximum memory (KiB), read from libvirt at start. */
   private readonly maxKiB = new Map<string, number>();
 
   constructor(private readonly opts: LibvirtDriverOptions) {
     this.session = new VirshSession(opts.virsh, opts.uri, opts.commandTimeoutMs);
+    this.capabilities = { ...ALL_CAPABILITIES, 'cap-cpus': opts.quotaParam !== '' };
   }
 
   private name(domain: string): string {
@@ -107,6 +113,34 @@ export class LibvirtDriver implements HypervisorDriver {
 
   private async setWeight(domain: string, shares: number): Promise<void> {
     await this.virsh('schedinfo', this.name(domain), '--set', `${this.opts.weightParam}=${shares}`);
+  }
+
+  private get periodParam(): string {
+    return this.opts.quotaParam.replace(/_quota$/, '_period');
+  }
+
+  /** The CPU cap: quota = CPUs × the domain's period (-1: no limit, as libvirt spells it). */
+  async setCpuCap(domain: string, cpus: number | null): Promise<void> {
+    try {
+      let quota = -1;
+      if (cpus !== null) {
+        const period = Number(parsePairs(await this.virsh('schedinfo', this.name(domain)))[this.periodParam]);
+        if (!(period > 0)) throw new Error(`schedinfo shows no ${this.periodParam} to scale the cap by`);
+        quota = Math.max(1000, Math.round(cpus * period));
+      }
+      await this.virsh('schedinfo', this.name(domain), '--live', '--set', `${this.opts.quotaParam}=${quota}`);
+    } catch (err) {
+      throw this.fail('cap-cpus', domain, err);
+    }
+  }
+
+  /** The weight and the CPU cap (CPUs; 0 = none) from one schedinfo. */
+  private async sched(domain: string): Promise<{ weight: number; cpuCap: number }> {
+    const p = parsePairs(await this.virsh('schedinfo', this.name(domain)));
+    const w = Number(p[this.opts.weightParam]);
+    const quota = this.opts.quotaParam ? Number(p[this.opts.quotaParam]) : 0;
+    const period = Number(p[this.periodParam]);
+    return { weight: Number.isFinite(w) ? w : 0, cpuCap: quota > 0 && period > 0 ? quota / period : 0 };
   }
 
   private async weight(domain: string): Promise<number> {
@@ -280,11 +314,12 @@ export class LibvirtDriver implements HypervisorDriver {
         return { power: 'saved', memoryBytes: 0, cpuWeight: 0, detail: `saved to ${this.stateFile(domain)}` };
       if (power !== 'running' && power !== 'paused')
         return { power, memoryBytes: 0, cpuWeight: 0, detail: `libvirt ${this.name(domain)}` };
-      const [mem, weight] = [await this.memstat(domain), await this.weight(domain)];
+      const [mem, { weight, cpuCap }] = [await this.memstat(domain), await this.sched(domain)];
       return {
         power: power === 'running' && weight > 0 && weight <= this.opts.preemptedShares ? 'throttled' : power,
         memoryBytes: (mem.rss ?? 0) * KiB,
         cpuWeight: weight,
+        cpuCap,
         detail: `libvirt ${this.name(domain)} on ${this.opts.uri}`,
       };
     } catch (err) {

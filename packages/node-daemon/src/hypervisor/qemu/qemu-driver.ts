@@ -9,7 +9,11 @@
  *    (ballooning below what the guest uses makes it OOM and panic);
  *  - save = `stop`, `migrate` to `exec:cat > FILE.tmp && mv FILE.tmp FILE` (the file appears only
  *    when complete), `quit`; restore = spawn with `-incoming exec:cat FILE`, wait, `cont`;
- *  - shutdown = `system_powerdown` → time-out → `quit` → SIGKILL.
+ *  - shutdown = `system_powerdown` → time-out → `quit` → SIGKILL;
+ *  - one job stopped alone (CPU-counting mode, guests with an agent) = SIGSTOP / SIGCONT through
+ *    the guest agent to every process of the job's guest cgroup `<vm.jobsCgroup>/<job id>`;
+ *  - CPU cap (CPU-counting mode) = CFS bandwidth of the same cpu group (`cpu.cfs_quota_us`),
+ *    only with `driver.qemu.cgroup`.
  *
  * What a preemption released is measured on the host (QEMU's resident memory before and
  * after), not taken from the configuration. Every QMP call has a time limit; a VM whose QMP
@@ -37,7 +41,8 @@ import type { AccelChoice } from './accel';
 import { QmpClient, QmpError } from './qmp-client';
 import type { ReclaimContext, ReclaimSettings } from './reclaim';
 import { readRecord, reclaim, unreclaim } from './reclaim';
-import { SWAP_SERIAL } from '../guest-agent';
+import { GuestAgent, GuestControl, jobCgroup, SWAP_SERIAL } from '../guest-agent';
+import { readCpuCap, writeCpuCap } from '../cpu-cap';
 import type { DiskUse, VmDisks, VmLifecycleDisks } from '../vm-disks';
 import type { ResetRecord } from '../../domain';
 import { diskArgs } from './disk-args';
@@ -160,7 +165,7 @@ function shellQuote(p: string): string {
 
 export class QemuDriver implements HypervisorDriver {
   readonly kind = 'qemu';
-  readonly capabilities: DriverCapabilities = ALL_CAPABILITIES;
+  readonly capabilities: DriverCapabilities;
   private readonly vms = new Map<string, Vm>();
   /** What the last resume of a reclaimed domain could not undo (shown in observe's detail). */
   private readonly reclaimProblems = new Map<string, string>();
@@ -169,7 +174,63 @@ export class QemuDriver implements HypervisorDriver {
   constructor(
     private readonly opts: QemuDriverOptions,
     private readonly signaller: Signaller,
-  ) {}
+  ) {
+    // The CPU cap is the cpu group's bandwidth: only with a cgroup to put it on.
+    this.capabilities = {
+      ...ALL_CAPABILITIES,
+      'cap-cpus': opts.cgroup !== undefined && opts.cgroup !== null,
+      'stop-jobs': true,
+      'continue-jobs': true,
+    };
+  }
+
+  /** Jobs are stopped one by one only in a guest with an agent; the others are preempted whole. */
+  stopsJobsOf(domain: string): boolean {
+    return this.opts.vms[domain] !== undefined && this.agentEnabled(domain);
+  }
+
+  /** Runs `f` over one guest agent session of the domain. */
+  private async inGuest<T>(domain: string, f: (g: GuestControl) => Promise<T>): Promise<T> {
+    const agent = await GuestAgent.connect(this.file(domain, 'ga'), this.opts.agentTimeoutMs);
+    try {
+      return await f(new GuestControl(agent, this.opts.agentTimeoutMs));
+    } finally {
+      agent.close();
+    }
+  }
+
+  /** SIGSTOP to each job's guest cgroup; a failure continues the jobs already stopped, so nothing is left half done. */
+  async stopJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    const cg = this.vmConfig(domain).jobsCgroup;
+    const stopped: string[] = [];
+    try {
+      await this.inGuest(domain, async (g) => {
+        try {
+          for (const j of jobs) {
+            await g.stopJobs(jobCgroup(cg, j));
+            stopped.push(j);
+          }
+        } catch (err) {
+          for (const j of stopped) await g.continueJobs(jobCgroup(cg, j), true).catch(() => undefined);
+          throw err;
+        }
+      });
+    } catch (err) {
+      throw this.fail('stop-jobs', domain, err);
+    }
+  }
+
+  /** SIGCONT to each job's guest cgroup (a job that ended meanwhile has none: nothing to do). */
+  async continueJobs(domain: string, jobs: readonly string[]): Promise<void> {
+    const cg = this.vmConfig(domain).jobsCgroup;
+    try {
+      await this.inGuest(domain, async (g) => {
+        for (const j of jobs) await g.continueJobs(jobCgroup(cg, j), true);
+      });
+    } catch (err) {
+      throw this.fail('continue-jobs', domain, err);
+    }
+  }
 
   onVanished(listener: (domain: string) => void): void {
     this.vanished = listener;
@@ -197,6 +258,27 @@ export class QemuDriver implements HypervisorDriver {
   private setShares(domain: string, shares: number): void {
     const dir = this.cgroupDir(domain);
     if (dir) fs.writeFileSync(path.join(dir, 'cpu.shares'), String(shares));
+  }
+
+  setCpuCap(domain: string, cpus: number | null): Promise<void> {
+    const dir = this.cgroupDir(domain);
+    if (!dir) return Promise.reject(new DriverError(this.kind, 'cap-cpus', domain, 'no driver.qemu.cgroup to cap'));
+    try {
+      writeCpuCap(dir, cpus);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(this.fail('cap-cpus', domain, err));
+    }
+  }
+
+  private cpuCap(domain: string): number {
+    const dir = this.cgroupDir(domain);
+    if (!dir) return 0;
+    try {
+      return readCpuCap(dir);
+    } catch {
+      return 0;
+    }
   }
 
   private shares(domain: string): number {
@@ -1060,6 +1142,7 @@ export class QemuDriver implements HypervisorDriver {
             : 'unknown',
         memoryBytes,
         cpuWeight,
+        cpuCap: this.cpuCap(domain),
         detail: `pid ${vm.pid}, ${accel}, QEMU status ${st.status}${
           this.reclaimProblems.has(domain) ? `; ${this.reclaimProblems.get(domain)}` : ''
         }`,

@@ -27,6 +27,10 @@ export interface DriverObservation {
    * True when the observation disagrees with the recorded state (never rewritten silently).
    */
   'drift'?: (boolean);
+  /**
+   * CPU-counting mode: the CPU cap in force, CPUs (quota / period; 0 = none or unknown).
+   */
+  'cpu_cap'?: (number | string);
 }
 
 /**
@@ -54,4 +58,8 @@ export interface DriverObservation__Output {
    * True when the observation disagrees with the recorded state (never rewritten silently).
    */
   'drift': (boolean);
+  /**
+   * CPU-counting mode: the CPU cap in force, CPUs (quota / period; 0 = none or unknown).
+   */
+  'cpu_cap': (number);
 }
