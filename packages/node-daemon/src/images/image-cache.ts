@@ -122,6 +122,12 @@ export const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_REDIRECTS = 3;
 /** Bytes gathered before one write. */
 const WRITE_BYTES = 4 * 1024 * 1024;
+/**
+ * Written bytes after which a data sync is started in the background: the disk writes the image
+ * out while the rest arrives, so the final fsync has at most this much left to flush (the
+ * download is no longer download time + flush time).
+ */
+const SYNC_BYTES = 32 * 1024 * 1024;
 
 /** Classifies a catalogue URL; throws ImageError('bad-url') for anything else. */
 export function parseImageSource(url: string): { kind: 'http'; url: URL } | { kind: 'file'; file: string } {
@@ -369,6 +375,9 @@ export class ImageCache {
       let pending: Buffer[] = [];
       let pendingBytes = 0;
       let writing: Promise<void> = Promise.resolve();
+      // One background data sync at a time, started every SYNC_BYTES; its failure is the write's.
+      let syncing: Promise<void> = Promise.resolve();
+      let unsynced = 0;
       const flush = async (): Promise<void> => {
         const buf = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
         const at = pos;
@@ -376,6 +385,13 @@ export class ImageCache {
         pending = [];
         pendingBytes = 0;
         await writing;
+        unsynced += buf.length;
+        if (unsynced >= SYNC_BYTES) {
+          await syncing;
+          unsynced = 0;
+          syncing = out.datasync();
+          syncing.catch(() => undefined);
+        }
         writing = writeAll(out, buf, at);
         // Awaited at the next flush or the end; until then a failure must not count as unhandled.
         writing.catch(() => undefined);
@@ -389,9 +405,12 @@ export class ImageCache {
         }
         if (pendingBytes > 0) await flush();
         await writing;
+        await syncing;
       } catch (err) {
         await writing.catch(() => undefined);
-        const problem = (err as NodeJS.ErrnoException).syscall === 'write' ? fsProblem(err) : 'download-failed';
+        await syncing.catch(() => undefined);
+        const syscall = (err as NodeJS.ErrnoException).syscall;
+        const problem = syscall === 'write' || syscall === 'fdatasync' ? fsProblem(err) : 'download-failed';
         if (problem === 'no-space') await fsp.rm(part, { force: true });
         throw new ImageError(
           problem,
