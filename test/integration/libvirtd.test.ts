@@ -73,6 +73,16 @@ maybe('libvirt driver against a real libvirtd with TCG guests', () => {
   const virsh = (...args: string[]) =>
     execFileSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const domainOf = async (name: string) => (await getNode(c)).domains.find((x) => x.name === name)!;
+  /** Stops the test's VMs lv-NAME (those not running are skipped). */
+  const destroy = (...names: string[]) => {
+    for (const n of names) {
+      try {
+        virsh('destroy', `lv-${n}`);
+      } catch {
+        // not running
+      }
+    }
+  };
   const ticks = (f: string) => {
     try {
       return [...fs.readFileSync(f, 'utf8').matchAll(/^tick (\d+)/gm)].map((m) => Number(m[1])).at(-1) ?? 0;
@@ -119,13 +129,7 @@ domains:
   afterAll(async () => {
     c?.close();
     await d?.stop();
-    for (const n of ['batch', 'prio']) {
-      try {
-        virsh('destroy', `lv-${n}`);
-      } catch {
-        // not running
-      }
-    }
+    destroy('batch', 'prio');
     if (lv?.pid) {
       try {
         process.kill(-lv.pid, 'SIGKILL');
@@ -181,4 +185,54 @@ domains:
     expect((await domainOf('batch')).down_reason).toMatch(/vanished/);
     expect(d.logs.some((l) => l.msg === 'job lost: its domain vanished' && l.jobId === 'doomed')).toBe(true);
   }, 120_000);
+
+  test('CPU-counting mode: each domain capped by global_quota to the CPUs its running jobs hold', async () => {
+    // A second daemon on two more domains of the same libvirtd, in CPU-counting mode (2 CPUs).
+    for (const n of ['cbatch', 'cprio']) {
+      fs.writeFileSync(path.join(dir, `${n}.xml`), domainXml(`lv-${n}`, path.join(dir, `${n}.serial`)));
+      virsh('define', path.join(dir, `${n}.xml`));
+    }
+    const quota = (name: string) => Number(/global_quota\s*:\s*(-?\d+)/.exec(virsh('schedinfo', name, '--live'))?.[1]);
+    const period = (name: string) => Number(/global_period\s*:\s*(\d+)/.exec(virsh('schedinfo', name, '--live'))?.[1]);
+    let d2: DaemonProcess | undefined;
+    let c2: NodeServiceClient | undefined;
+    try {
+      d2 = await spawnDaemon({
+        stateDir: path.join(dir, 'state2'),
+        config: `
+driver: { kind: libvirt, libvirt: { uri: "${uri}", runDir: ${dir}/saved2, shutdownTimeoutMs: 3000 } }
+cpuCounting: { cpus: 2 }
+domains:
+  - { name: cbatch, class: normal, preemption: pause, libvirtName: lv-cbatch }
+  - { name: cprio, class: priority, preemption: pause, libvirtName: lv-cprio }
+`,
+      });
+      const client = nodeClient(d2.admin);
+      c2 = client;
+      await until(
+        async () => Object.values(statesOf(await getNode(client))).every((s) => s === 'free'),
+        'domains booted',
+      );
+      const p = period('lv-cbatch');
+      expect(p).toBeGreaterThan(0);
+      // Idle: the floor of one CPU.
+      await until(() => quota('lv-cbatch') === p && quota('lv-cprio') === p, 'idle domains capped to 1 CPU');
+      await unary(client, client.StartJob, { domain: 'cbatch', job_id: 'q1', preemptible: true, cpus: 1 });
+      await unary(client, client.StartJob, { domain: 'cbatch', job_id: 'q2', preemptible: true, cpus: 1 });
+      await until(() => quota('lv-cbatch') === 2 * p, 'batch capped to 2 CPUs');
+      // The priority job suspends the batch domain (libvirt stops no single job): back to the floor.
+      await unary(client, client.StartJob, { domain: 'cprio', job_id: 'q3', cpus: 1 });
+      await until(() => quota('lv-cbatch') === p && quota('lv-cprio') === p, 'suspended batch back to the floor');
+      await unary(client, client.EndJob, { domain: 'cprio', job_id: 'q3' });
+      await until(() => quota('lv-cbatch') === 2 * p, 'batch capped to 2 CPUs');
+      await unary(client, client.EndJob, { domain: 'cbatch', job_id: 'q1' });
+      await unary(client, client.EndJob, { domain: 'cbatch', job_id: 'q2' });
+      await until(() => quota('lv-cbatch') === p, 'idle batch back to the floor');
+    } finally {
+      if (c2) await endAllJobs(c2).catch(() => undefined);
+      c2?.close();
+      await d2?.stop();
+      destroy('cbatch', 'cprio');
+    }
+  }, 300_000);
 });
