@@ -143,6 +143,7 @@ export class Filter {
     this.waker = cfg.pbs
       ? new Waker(cfg.pbs, {
           view: this.view,
+          canWake: (node) => direct.has(node),
           wake: (node, domain, reason) =>
             direct.get(node)?.wake(domain, reason) ??
             Promise.reject(

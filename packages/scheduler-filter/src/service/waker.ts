@@ -64,6 +64,8 @@ export class Waker {
     private readonly deps: {
       view: ClusterView;
       wake: WakeCall;
+      /** Whether `wake` can reach this node's daemon (the filter watches it directly, not through a relay). */
+      canWake: (node: string) => boolean;
       logger: Logger;
       metrics: Metrics;
       run?: RunCommand;
@@ -91,12 +93,16 @@ export class Waker {
   }
 
   private async once(): Promise<void> {
-    const domains = this.deps.view.wakeDomains();
     // No domain to wake: no qstat either (sites without wake-on-demand domains pay nothing).
-    if (!domains.some(wakeable)) return;
+    if (!this.reachableDomains().some(wakeable)) return;
     const jobs = await this.queuedJobs();
     if (!jobs) return;
-    for (const w of planWakes(jobs, this.deps.view.wakeDomains(), this.pending)) this.ask(w);
+    for (const w of planWakes(jobs, this.reachableDomains(), this.pending)) this.ask(w);
+  }
+
+  /** The view's wake-on-demand domains on nodes whose daemon `wake` can reach. */
+  private reachableDomains(): ReturnType<ClusterView['wakeDomains']> {
+    return this.deps.view.wakeDomains().filter((d) => this.deps.canWake(d.node.name));
   }
 
   private async queuedJobs(): Promise<QueuedJob[] | null> {
