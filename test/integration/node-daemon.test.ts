@@ -196,11 +196,16 @@ describe('magrathead (child process) through the CLI and gRPC', () => {
     const Refl = (grpc.loadPackageDefinition(reflDef) as any).grpc.reflection.v1.ServerReflection;
     const rc = new Refl(d.addr, grpc.credentials.createInsecure());
     const stream = rc.ServerReflectionInfo();
-    const services = await new Promise<string[]>((resolve) => {
+    // Wait for the call's own status before closing the channel: closing it while the server
+    // is still ending the stream makes grpc-js emit 'Connection dropped' after the test.
+    const services = await new Promise<string[]>((resolve, reject) => {
+      let names: string[] = [];
       stream.on('data', (m: any) => {
-        resolve(m.list_services_response.service.map((s: { name: string }) => s.name));
+        names = m.list_services_response.service.map((s: { name: string }) => s.name);
         stream.end();
       });
+      stream.on('error', reject);
+      stream.on('status', () => resolve(names));
       stream.write({ list_services: '' });
     });
     rc.close();
