@@ -9,11 +9,15 @@
  * failure does not cascade into the next test.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeServiceClient } from '@magrathea/common';
+import { rawImage } from '../helpers/guest';
+import { serveImages } from '../helpers/image-server';
 import {
+  cli,
   endAllJobs,
   getNode,
   nodeClient,
@@ -48,6 +52,7 @@ if (!ok) {
 }
 const maybe = ok ? describe : describe.skip;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 const domainXml = (name: string, serial: string) => `<domain type='qemu'>
   <name>${name}</name>
@@ -235,4 +240,127 @@ domains:
       destroy('cbatch', 'cprio');
     }
   }, 300_000);
+
+  test('image-backed libvirt domains: overlays and context disks written into the definitions, one download, set-image, a missing bridge refused with its reason', async () => {
+    // A third daemon on three more domains of the same libvirtd, defined without any disk: the
+    // daemon writes the root overlay (vda), the context disk (vdb) and the NIC into them.
+    const alpha = rawImage('image-alpha');
+    const beta = rawImage('image-beta');
+    const srv = await serveImages();
+    srv.files.set('/alpha.img', alpha);
+    srv.files.set('/beta.img', beta);
+    let d3: DaemonProcess | undefined;
+    let c3: NodeServiceClient | undefined;
+    const serials: Record<string, string> = {};
+    const serial = (n: string) => {
+      try {
+        return fs.readFileSync(serials[n]!, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const lines = (n: string, tag: string) => serial(n).match(new RegExp(`^${tag} .*$`, 'gm')) ?? [];
+    try {
+      for (const n of ['i1', 'i2', 'inet']) {
+        serials[n] = path.join(dir, `${n}.serial`);
+        fs.writeFileSync(path.join(dir, `${n}.xml`), domainXml(`lv-${n}`, serials[n]));
+        virsh('define', path.join(dir, `${n}.xml`));
+      }
+      const pki = path.join(dir, 'pki');
+      expect((await cli(['pki', 'init', '--out', pki, '--node', 'n1'])).code).toBe(0);
+      const token = 'token-of-i1-0123456789';
+      fs.writeFileSync(path.join(dir, 'i1.token'), token, { mode: 0o600 });
+      const stateDir = path.join(dir, 'state3');
+      d3 = await spawnDaemon({
+        stateDir,
+        config: `
+node: { name: n1 }
+driver: { kind: libvirt, libvirt: { uri: "${uri}", runDir: ${dir}/saved3, shutdownTimeoutMs: 3000 } }
+images:
+  - { name: alpha, url: '${srv.url('/alpha.img')}', sha256: ${sha(alpha)}, format: raw }
+  - { name: beta, url: '${srv.url('/beta.img')}', sha256: ${sha(beta)}, format: raw }
+imageCache: { maxMiB: 64 }
+context: { pkiDir: ${pki}, hookApiAddress: '10.0.2.2:5679' }
+hookApi: { listen: "127.0.0.1:0" }
+reconcileCron: "*/2 * * * * *"
+domains:
+  - { name: i1, image: alpha, hostName: i1.test, preemption: pause, tokenFile: ${dir}/i1.token, libvirtName: lv-i1 }
+  - { name: i2, image: alpha, preemption: pause, libvirtName: lv-i2 }
+  - { name: inet, image: alpha, preemption: pause, libvirtName: lv-inet, network: { bridge: mgnobr0 } }
+`,
+      });
+      const client = nodeClient(d3.admin);
+      c3 = client;
+      const dom = async (n: string) => (await getNode(client)).domains.find((x) => x.name === n)!;
+      await until(async () => {
+        const st = statesOf(await getNode(client));
+        return st.i1 === 'free' && st.i2 === 'free' && st.inet?.startsWith('down') === true;
+      }, 'i1 and i2 booted, inet down');
+      await until(
+        () => lines('i1', 'MAGRATHEA-DISK').length >= 2 && lines('i2', 'MAGRATHEA-DISK').length >= 2,
+        'guests read their disks',
+      );
+      // One download for the three domains of the image; each boots its own overlay on it.
+      expect(srv.requests.filter((r) => r.path === '/alpha.img')).toHaveLength(1);
+      const blob = path.join(stateDir, 'images', 'blobs', sha(alpha));
+      for (const n of ['i1', 'i2']) {
+        const xml = virsh('dumpxml', `lv-${n}`, '--inactive');
+        const root = path.join(stateDir, 'disks', n, 'root.qcow2');
+        expect(xml).toMatch(new RegExp(`<source file='${root}'/>\\s*<target dev='vda' bus='virtio'/>`));
+        expect(xml).toMatch(/<source file='[^']*context\.iso'\/>\s*<target dev='vdb' bus='virtio'\/>\s*<readonly\/>/);
+        const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', root], { encoding: 'utf8' }));
+        expect(info).toEqual(expect.objectContaining({ format: 'qcow2', 'backing-filename': blob }));
+        expect(lines(n, 'MAGRATHEA-DISK')[0]).toBe('MAGRATHEA-DISK base=MARKER image-alpha previous=');
+      }
+      expect(sha(fs.readFileSync(blob))).toBe(sha(alpha));
+      const ctx = lines('i1', 'MAGRATHEA-CONTEXT')[0] ?? '';
+      expect(ctx).toContain('hostname=i1.test ');
+      expect(ctx).toContain(`token-sha256=${sha(token)} `);
+      expect(ctx).toContain('token-mode=400:0:0 ');
+      expect(ctx).toMatch(/cert=.*i1\.test/);
+      expect(lines('i2', 'MAGRATHEA-CONTEXT')[0]).toContain('hostname=n1-i2 ');
+      // The NIC is in the definition with the stable MAC; the bridge does not exist here, so the
+      // boot fails with libvirt's reason and the domain is down (no NIC is added twice on retries).
+      const inet = virsh('dumpxml', 'lv-inet', '--inactive');
+      expect(inet.match(/<interface type='bridge'>/g)).toHaveLength(1);
+      expect(inet).toContain("<source bridge='mgnobr0'/>");
+      expect(inet).toMatch(/<mac address='([0-9a-f]{2}:){5}[0-9a-f]{2}'\/>/);
+      expect((await dom('inet')).down_reason).toMatch(/mgnobr0/);
+      // set-image: i1 goes from alpha to beta; its definition now points at a new overlay on beta.
+      await unary(client, client.SetImage, { domain: 'i1', image: 'beta' }, 120_000);
+      await until(async () => {
+        const x = await dom('i1');
+        return x.image === 'beta' && x.pending_image === '' && x.state === 'free';
+      }, 'i1 on beta').catch(async (err: Error) => {
+        const x = await dom('i1');
+        const logs = d3!.logs
+          .filter((l) => l.level >= 40)
+          .map((l) => JSON.stringify(l))
+          .slice(-5);
+        throw new Error(
+          `${err.message}: ${x.state} ${x.image} pending=${x.pending_image} ${x.down_reason}; ${logs.join(' | ')}`,
+        );
+      });
+      await until(
+        () =>
+          lines('i1', 'MAGRATHEA-DISK base=MARKER image-beta').length >= 1 ||
+          serial('i1').includes('base=MARKER image-beta'),
+        'i1 guest on beta',
+      );
+      const info = JSON.parse(
+        execFileSync('qemu-img', ['info', '-U', '--output=json', path.join(stateDir, 'disks', 'i1', 'root.qcow2')], {
+          encoding: 'utf8',
+        }),
+      );
+      expect(info['backing-filename']).toBe(path.join(stateDir, 'images', 'blobs', sha(beta)));
+      expect(virsh('dumpxml', 'lv-i1', '--inactive').match(/<target dev='vda'/g)).toHaveLength(1);
+      expect((await dom('i2')).image).toBe('alpha');
+    } finally {
+      if (c3) await endAllJobs(c3).catch(() => undefined);
+      c3?.close();
+      await d3?.stop();
+      destroy('i1', 'i2', 'inet');
+      await srv.close();
+    }
+  }, 400_000);
 });

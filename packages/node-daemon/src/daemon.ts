@@ -59,15 +59,17 @@ export interface DaemonDeps {
   readonly version?: string;
 }
 
-/** The node's image cache and the disks of image-based domains (qemu driver with a catalogue). */
+/** The node's image cache and the disks of image-based domains (qemu or libvirt driver with a catalogue). */
 export function createImageLayer(config: DaemonConfig): { cache: ImageCache; disks: DomainDisks | null } {
   const cache = new ImageCache({ ...config.images.cache, images: config.images.catalogue });
-  if (config.driver.kind !== 'qemu' || config.images.catalogue.length === 0) return { cache, disks: null };
+  const { kind } = config.driver;
+  if ((kind !== 'qemu' && kind !== 'libvirt') || config.images.catalogue.length === 0) return { cache, disks: null };
   const hook = config.hookApi;
   // Loaded only for image-based domains (like the drivers in create-driver.ts: not held at idle otherwise).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { DomainDisks } = require('./images/domain-disks') as typeof DomainDisksModule;
   const disks = new DomainDisks({
+    driver: kind,
     cache,
     dir: `${config.stateDir}/disks`,
     nodeName: config.nodeName,

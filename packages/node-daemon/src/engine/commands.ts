@@ -194,7 +194,7 @@ export class DomainCommands {
     if (!this.manager.imageBacked(domain))
       throw new RefusedError(
         'not-image-backed',
-        `domain ${domain} runs no catalogue image (domains[].image); set-image switches only image-backed domains of the qemu driver`,
+        `domain ${domain} runs no catalogue image (domains[].image); set-image switches only image-backed domains (qemu or libvirt driver)`,
       );
     if (!this.manager.imageKnown(image))
       throw new RefusedError('unknown-image', `no image named "${image}" in this node's catalogue (images[])`);

@@ -33,7 +33,7 @@ export interface DriverConfig {
   /** Options of the qemu driver (without the per-domain VMs, which come from domains[]). */
   readonly qemu: QemuConfig;
   /** Options of the libvirt driver (without the per-domain names and modes). */
-  readonly libvirt: Omit<LibvirtDriverOptions, 'names' | 'modes'>;
+  readonly libvirt: Omit<LibvirtDriverOptions, 'names' | 'modes' | 'disks'>;
 }
 
 export interface DriverEnv {
@@ -48,7 +48,7 @@ export interface DriverEnv {
   readonly signaller: Signaller;
   /** Host facts for choosing QEMU's accelerator (read by the caller). */
   readonly accelFacts: () => AccelFacts;
-  /** Disks of image-based domains (the qemu driver), or null. */
+  /** Disks of image-based domains (the qemu and libvirt drivers), or null. */
   readonly disks?: VmDisks | null;
   /** Domains that reset after each job (domains[].lifecycle revert/reboot; the qemu driver). */
   readonly lifecycles?: Readonly<Record<string, 'revert' | 'reboot'>>;
@@ -95,7 +95,12 @@ export function createDriver(config: DriverConfig, env: DriverEnv): HypervisorDr
     }
     case 'libvirt': {
       const { LibvirtDriver } = require('./libvirt/libvirt-driver') as typeof LibvirtModule;
-      return new LibvirtDriver({ ...config.libvirt, names: env.libvirtNames, modes: env.modes });
+      return new LibvirtDriver({
+        ...config.libvirt,
+        names: env.libvirtNames,
+        modes: env.modes,
+        disks: env.disks ?? null,
+      });
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The disks of image-based domains (qemu driver):
+ * The disks of image-based domains (qemu and libvirt drivers):
  *
  *  - root: a qcow2 overlay (`qemu-img create -f qcow2 -F FORMAT -b BASE`) on the cached base,
  *    so the base is shared and never written. The overlay lives across reboots; discard()
@@ -33,6 +33,8 @@ export interface DiskDomain {
 }
 
 export interface DomainDisksOptions {
+  /** The driver the disks are for (qemu or libvirt), named in errors. */
+  readonly driver: string;
   readonly cache: ImageCache;
   /** Directory for the overlays and context disks (one subdirectory per domain). */
   readonly dir: string;
@@ -128,7 +130,8 @@ export class DomainDisks implements VmDisks, ImageSwitch {
 
   async prepare(domain: string, use: DiskUse): Promise<{ disks: readonly VmDisk[]; nic: VmNic | null }> {
     const d = this.opts.domains[domain];
-    if (!d || !this.has(domain)) throw new DriverError('qemu', 'boot', domain, 'the domain has no catalogue image');
+    if (!d || !this.has(domain))
+      throw new DriverError(this.opts.driver, 'boot', domain, 'the domain has no catalogue image');
     await this.openCache();
     let lease = this.leases.get(domain);
     if (lease && lease.name !== d.image) {
@@ -171,7 +174,7 @@ export class DomainDisks implements VmDisks, ImageSwitch {
   /** Switches the domain to another catalogue image (its overlay is discarded; the next boot uses the new base). */
   async setImage(domain: string, image: string): Promise<void> {
     const d = this.opts.domains[domain];
-    if (!d) throw new DriverError('qemu', 'set-image', domain, 'no such domain');
+    if (!d) throw new DriverError(this.opts.driver, 'set-image', domain, 'no such domain');
     this.opts.cache.spec(image); // unknown image: ImageError, nothing changed
     await this.discard(domain);
     this.release(domain);

@@ -137,7 +137,7 @@ export function checkNetwork(c: ConfigChecker, o: Obj, at: string): DomainNetwor
   return bridge ? { bridge } : null;
 }
 
-/** A domain naming an image: with the qemu driver and a catalogue it must be in it, and it replaces vm.disk. */
+/** A domain naming an image: with a VM driver (qemu, libvirt) and a catalogue it must be in it, and it replaces vm.disk. */
 export function checkImageUse(
   c: ConfigChecker,
   kind: string,
@@ -145,7 +145,7 @@ export function checkImageUse(
   i: number,
   images: ImagesConfig,
 ): void {
-  if (d.image === '' || kind !== 'qemu' || images.catalogue.length === 0) return;
+  if (d.image === '' || (kind !== 'qemu' && kind !== 'libvirt') || images.catalogue.length === 0) return;
   if (!images.catalogue.some((s) => s.name === d.image)) {
     c.fail(
       `domains.${i}.image`,

@@ -91,6 +91,15 @@ ${qemuDomain()}`),
     ]);
   });
 
+  test('a libvirt domain naming an image: checked against the catalogue as for qemu; without a catalogue it is a published name', () => {
+    const lv = 'driver: { kind: libvirt }\ndomains:\n  - { name: meta, image: sl7 }\n';
+    expect(problems(`images: [{ name: deb, url: /x, sha256: ${SHA} }]\n${lv}`)).toEqual([
+      'domains.0.image: "sl7" is not in images (known: deb)',
+    ]);
+    expect(compile(`images: [{ name: sl7, url: /x, sha256: ${SHA} }]\n${lv}`).domains[0]?.image).toBe('sl7');
+    expect(compile(lv).domains[0]?.image).toBe('sl7');
+  });
+
   test('images must be a list; network needs a bridge; ssh keys must look like keys', () => {
     expect(
       problems(`images: { sl7: x }

@@ -11,7 +11,7 @@ export function checkLibvirt(
   v: unknown,
   stateDir: string,
   baseDir: string,
-): Omit<LibvirtDriverOptions, 'names' | 'modes'> {
+): Omit<LibvirtDriverOptions, 'names' | 'modes' | 'disks'> {
   const at = 'driver.libvirt';
   const o = c.object(v, at, [
     'virsh',

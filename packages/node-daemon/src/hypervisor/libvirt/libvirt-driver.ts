@@ -4,6 +4,12 @@
  * dommemstat), in one long-lived virsh session. Domains must be defined in libvirt beforehand
  * (`virsh define`); the daemon starts, preempts and stops them, it does not create them.
  *
+ * A domain naming a catalogue image (domains[].image) gets its disks from the image layer: before
+ * each boot the daemon writes the root overlay (target vda), the context disk (vdb) and the NIC
+ * with the stable MAC into the persistent definition (device-xml.ts), then starts it; the rest of
+ * the admin's definition (kernel, memory, other devices) is kept. A restore uses the saved
+ * definition (same files); the base image is leased while the VM exists.
+ *
  * Memory is lowered only as far as the guest can spare (`dommemstat`'s `usable` plus a margin)
  * and what was released is measured (`rss` before and after). A VM that dies is found by the
  * periodic reconciliation (libvirt's event stream is not used).
@@ -16,6 +22,8 @@ import * as path from 'node:path';
 import { DriverError } from '../../errors';
 import type { PreemptionMode } from '../preemption';
 import { ALL_CAPABILITIES } from '../hypervisor-driver';
+import type { DiskUse, VmDisks } from '../vm-disks';
+import { blockTargets, DISK_TARGETS, diskXml, interfaceMacs, interfaceXml } from './device-xml';
 import type {
   AdoptedDomain,
   DriverCapabilities,
@@ -49,6 +57,8 @@ export interface LibvirtDriverOptions {
   readonly commandTimeoutMs: number;
   readonly bootTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** Disks of image-based domains, or null. */
+  readonly disks?: VmDisks | null;
 }
 
 const KiB = 1024;
@@ -166,6 +176,61 @@ export class LibvirtDriver implements HypervisorDriver {
       } catch {
         // Reported when the domain is booted or observed.
       }
+      if (!this.imageBacked(d.name)) continue;
+      try {
+        // A VM that outlived the daemon (or its saved state) holds its base: lease it again.
+        const st = await this.domstate(d.name);
+        if (st === 'running' || st === 'paused' || st === 'saved' || fs.existsSync(this.stateFile(d.name)))
+          await this.opts.disks?.prepare(d.name, 'adopt');
+      } catch {
+        // Reported when the domain is booted or observed.
+      }
+    }
+  }
+
+  private imageBacked(domain: string): boolean {
+    return this.opts.disks?.has(domain) ?? false;
+  }
+
+  /**
+   * The image layer's disks for the domain (downloaded, overlay made); for a boot they are written
+   * into the persistent definition (a restore brings its own, saved with the state).
+   */
+  private async imageDevices(domain: string, use: DiskUse): Promise<void> {
+    const disks = this.opts.disks;
+    if (!disks?.has(domain)) return;
+    let prepared: Awaited<ReturnType<VmDisks['prepare']>>;
+    try {
+      prepared = await disks.prepare(domain, use);
+    } catch (err) {
+      throw new Error(`its image: ${(err as Error).message}`);
+    }
+    if (use !== 'boot') return;
+    try {
+      const name = this.name(domain);
+      fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+      const targets = blockTargets(await this.virsh('domblklist', name, '--inactive', '--details'));
+      for (const d of prepared.disks) {
+        const file = path.join(this.opts.runDir, `${domain}.${d.role}.xml`);
+        fs.writeFileSync(file, diskXml(d), { mode: 0o600 });
+        const verb = targets.includes(DISK_TARGETS[d.role]) ? 'update-device' : 'attach-device';
+        await this.virsh(verb, name, file, '--config');
+      }
+      const nic = prepared.nic;
+      if (nic) {
+        const macs = interfaceMacs(await this.virsh('domiflist', name, '--inactive'));
+        const file = path.join(this.opts.runDir, `${domain}.nic.xml`);
+        fs.writeFileSync(file, interfaceXml(nic), { mode: 0o600 });
+        await this.virsh(
+          macs.includes(nic.mac.toLowerCase()) ? 'update-device' : 'attach-device',
+          name,
+          file,
+          '--config',
+        );
+      }
+    } catch (err) {
+      disks.release(domain);
+      throw new Error(`writing its image disks into the libvirt definition: ${(err as Error).message}`);
     }
   }
 
@@ -178,7 +243,15 @@ export class LibvirtDriver implements HypervisorDriver {
     try {
       fs.rmSync(this.stateFile(domain), { force: true });
       const st = await this.domstate(domain);
-      if (st !== 'running') await this.virsh('start', this.name(domain));
+      if (st !== 'running') {
+        await this.imageDevices(domain, 'boot');
+        try {
+          await this.virsh('start', this.name(domain));
+        } catch (err) {
+          this.opts.disks?.release(domain);
+          throw err;
+        }
+      }
       const until = Date.now() + this.opts.bootTimeoutMs;
       while ((await this.domstate(domain)) !== 'running') {
         if (Date.now() > until) throw new Error(`not running within ${this.opts.bootTimeoutMs} ms`);
@@ -201,6 +274,7 @@ export class LibvirtDriver implements HypervisorDriver {
         if ((await this.domstate(domain)) !== 'shut-off') await this.virsh('destroy', this.name(domain));
       }
       fs.rmSync(this.stateFile(domain), { force: true });
+      this.opts.disks?.release(domain);
     } catch (err) {
       throw this.fail('shutdown', domain, err);
     }
@@ -301,6 +375,7 @@ export class LibvirtDriver implements HypervisorDriver {
 
   private async restoreFromFile(domain: string): Promise<void> {
     const file = this.stateFile(domain);
+    await this.imageDevices(domain, 'restore');
     await this.virsh('restore', file);
     if ((await this.domstate(domain)) === 'paused') await this.virsh('resume', this.name(domain));
     await this.setWeight(domain, this.opts.activeShares);
