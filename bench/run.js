@@ -18,6 +18,7 @@ const BENCHMARKS = [
   ['status-page', require('./status-page')],
   ['images', require('./images')],
   ['lifecycle', require('./lifecycle')],
+  ['codec', require('./codec')],
 ];
 const FILE = path.join(ROOT, 'BENCHMARKS.md');
 

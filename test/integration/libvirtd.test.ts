@@ -334,7 +334,7 @@ domains:
       }, 'i1 on beta').catch(async (err: Error) => {
         const x = await dom('i1');
         const logs = d3!.logs
-          .filter((l) => l.level >= 40)
+          .filter((l) => Number(l.level) >= 40)
           .map((l) => JSON.stringify(l))
           .slice(-5);
         throw new Error(

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import * as protobuf from 'protobufjs';
 import type { ProtoGrpcType as NodeServiceProto } from './generated/node_service';
 import type { ProtoGrpcType as ClusterServiceProto } from './generated/cluster_service';
 import type { ProtoGrpcType as RelayServiceProto } from './generated/relay_service';
@@ -36,6 +37,29 @@ export const PROTO_FILES = [
   'magrathea/v1/cluster_service.proto',
   'magrathea/v1/relay_service.proto',
 ];
+
+/**
+ * int64 fields are decoded as plain numbers instead of long.js objects: decoding a watch message
+ * costs much less (bench/codec.js, BENCHMARKS.md). The API still shows them as decimal strings
+ * (`longs: String`). Exact up to 2^53: every int64 of the contract is a generation, a count, a
+ * byte size or a time in ms, and the code that reads one refuses a value that is not a safe
+ * integer (a larger value on the wire decodes to a number above 2^53, so it is still refused).
+ * Encoding keeps long.js (a decimal string is converted exactly, so a client's 2^64-1 still
+ * reaches the server as 2^64-1). protobufjs is configured once per process; every codec of the
+ * process (gRPC, reflection) shares it.
+ */
+export function decodeInt64AsNumber(): void {
+  if (numberReaders) return;
+  const long = protobuf.util.Long;
+  // configure() picks the readers from util.Long (toNumber without it); fromObject and the writer
+  // read util.Long at each call, so restoring it keeps encoding exact.
+  protobuf.util.Long = null as unknown as typeof protobuf.util.Long;
+  protobuf.configure();
+  protobuf.util.Long = long;
+  numberReaders = true;
+}
+let numberReaders = false;
+decodeInt64AsNumber();
 
 let cached: protoLoader.PackageDefinition | null = null;
 
