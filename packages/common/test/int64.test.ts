@@ -12,7 +12,8 @@ const event = loadPackageDefinition()['magrathea.v1.NodeEvent'] as unknown as Co
 /** The varint protobufjs would write for field 1 with long.js (the exact reference). */
 function reference(decimal: string): Buffer {
   const w = protobuf.Writer.create();
-  w.uint32(8).uint64(protobuf.util.Long.fromString(decimal, true));
+  const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): protobuf.Long };
+  w.uint32(8).uint64(Long.fromString(decimal, true));
   return Buffer.from(w.finish());
 }
 
