@@ -227,6 +227,17 @@ describe('H2Client server streams', () => {
     await new Promise<void>((r) => silent.close(() => r()));
   });
 
+  test('the connection dropped mid-stream (a daemon killed): UNAVAILABLE after the messages it sent', async () => {
+    const srv = await h2Server((s) => {
+      s.respond(ok);
+      s.write(grpcFrame(Buffer.from('last')), () => setTimeout(() => s.session?.destroy(), 20));
+    });
+    const o = await outcome(client(srv.port).serverStream(PATH, Buffer.alloc(0)));
+    expect(o.messages).toEqual([Buffer.from('last')]);
+    expect(o.end).toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await srv.close();
+  });
+
   test('a cancelled call ends without an event; the next call on the client works', async () => {
     const srv = await h2Server((s) => {
       s.respond(ok, { waitForTrailers: true });

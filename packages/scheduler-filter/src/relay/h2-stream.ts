@@ -166,8 +166,15 @@ export class H2StreamCall extends EventEmitter {
     stream.on('error', (err: Error) =>
       this.finish({ code: grpcStatus.UNAVAILABLE, details: `stream error: ${err.message}` }),
     );
+    // (A closed stream no longer names its session.)
+    const session = stream.session;
     stream.on('close', () => {
       if (this.done) return;
+      // The connection went (a daemon killed, a network cut): its streams close before it says so.
+      if (!session || session.destroyed || session.closed) {
+        this.finish({ code: grpcStatus.UNAVAILABLE, details: 'connection closed' });
+        return;
+      }
       const rst = stream.rstCode;
       this.finish({
         code: rst === http2.constants.NGHTTP2_REFUSED_STREAM ? grpcStatus.UNAVAILABLE : grpcStatus.INTERNAL,
