@@ -6,6 +6,8 @@
  * missed (generations compared with the daemons'); a daemon restarted behind it resumes.
  */
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterServiceClient, NodeServiceClient } from '@magrathea/common';
@@ -344,4 +346,97 @@ tls: { ca: ${pki}/ca.pem, cert: ${pki}/clients/filt.pem, key: ${pki}/clients/fil
       await first(grpc.credentials.createSsl(pem('ca.pem'), pem('clients/filt.key'), pem('clients/filt.pem'))),
     ).toBe('data');
   }, 60_000);
+});
+
+describe('magrathea-relay with daemons that answer badly (a fake NodeService over bare HTTP/2)', () => {
+  let dir: string;
+  let daemon: DaemonProcess;
+  let relay: DaemonProcess;
+  const fakes: http2.Http2Server[] = [];
+  const ports: Record<string, number> = {};
+  /** What the fake daemon does with each WatchNode call, by the node it stands for. */
+  const answers: Record<string, (s: http2.ServerHttp2Stream) => void> = {
+    // A message whose prefix says 3 bytes, holding a field that claims 5.
+    malformed: (s) => {
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      s.write(Buffer.from([0, 0, 0, 0, 3, 0x12, 0x05, 0x01]));
+    },
+    // Trailers-only with a grpc-status that is no status.
+    badstatus: (s) =>
+      s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '99' }, { endStream: true }),
+  };
+
+  beforeAll(async () => {
+    dir = tmpDir('mg-relay-bad-15r-');
+    for (const [name, answer] of Object.entries(answers)) {
+      const fake = http2.createServer();
+      fake.on('stream', (s) => {
+        s.on('error', () => undefined);
+        answer(s);
+      });
+      await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+      ports[name] = (fake.address() as AddressInfo).port;
+      fakes.push(fake);
+    }
+    daemon = await spawnDaemon({ stateDir: path.join(dir, 'good'), config: DAEMON_CONFIG });
+    const cfg = path.join(dir, 'relay.yaml');
+    fs.writeFileSync(
+      cfg,
+      `
+listen: "127.0.0.1:0"
+nodes:
+  - { name: good, address: "${daemon.addr}" }
+  - { name: malformed, address: "127.0.0.1:${ports.malformed}" }
+  - { name: badstatus, address: "127.0.0.1:${ports.badstatus}" }
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+log: { level: debug }
+`,
+    );
+    relay = await spawnRelay(cfg);
+  }, 60_000);
+
+  afterAll(async () => {
+    await relay?.stop();
+    await daemon?.stop();
+    for (const f of fakes) await new Promise<void>((r) => f.close(() => r()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each is that node’s failure, logged with the reason; the relay keeps serving the good node', async () => {
+    const api = loadMagratheaApi();
+    const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+    const s = c.WatchNodes({
+      nodes: ['good', 'malformed', 'badstatus'].map((node) => ({ node, since_generation: '0' })),
+    });
+    const seen: { node: string; kind: string; error: string | undefined }[] = [];
+    s.on('data', (e: { node: string; kind: string; down?: { error: string } }) =>
+      seen.push({ node: e.node, kind: e.kind, error: e.down?.error }),
+    );
+    s.on('error', () => undefined);
+    await until(
+      () =>
+        Promise.resolve(
+          seen.some((e) => e.node === 'good' && e.kind === 'event') &&
+            relay.logs.some((l) => l.msg === 'bad message from node daemon; dropping its stream') &&
+            relay.logs.some((l) => l.node === 'badstatus' && String(l.why).includes('bad grpc-status "99"')),
+        ),
+      'the good node served, the bad ones logged',
+      20_000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; relay said: ${JSON.stringify(relay.logs.slice(-12))}; reader saw: ${JSON.stringify(seen.slice(-6))}`,
+      );
+    });
+    s.cancel();
+    c.close();
+    const bad = relay.logs.find((l) => l.msg === 'bad message from node daemon; dropping its stream')!;
+    expect(bad).toMatchObject({ level: 'warn', node: 'malformed' });
+    expect(String(bad.problem)).toMatch(/^malformed NodeEvent: /);
+    // Never forwarded: the bad nodes are only ever down for the reader.
+    expect(seen.filter((e) => e.node !== 'good').every((e) => e.kind === 'down')).toBe(true);
+    expect(seen.filter((e) => e.node === 'malformed').length).toBeGreaterThan(0);
+    // Still alive and answering after the retries.
+    expect(relay.proc.exitCode).toBeNull();
+  }, 40_000);
 });

@@ -4,15 +4,10 @@
  * since the last snapshot grow past maxChangesPerNode), each node's NodeLog, and the
  * RelayService listener whose WatchNodes readers get every node's events on one stream.
  */
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type {
-  NodeEventMessage,
-  NodeServiceClient,
-  RelayEventInput,
-  RelayServiceHandlers,
-  WatchNodesRequestMessage,
-} from '@magrathea/common';
+import type { WatchNodesRequestMessage } from '@magrathea/common';
 import {
   ConnectionGuard,
   FIRST_BYTES_MS,
@@ -21,8 +16,6 @@ import {
   StreamPump,
   StreamRegistry,
   bound,
-  clientChannel,
-  grpcTarget,
   listenAddress,
   listenGrpcTcp,
   loadMagratheaApi,
@@ -37,32 +30,31 @@ import {
 import type { GrpcListener } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
 import { ResyncBackoff } from '../service/grace';
-import { watchChannelOptions } from '../service/node-watcher';
+import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
 import { ReconnectingWatch } from '../service/reconnecting-watch';
 import type { RelayConfig } from './config';
+import { H2Client } from './h2-stream';
+import type { H2StreamCall, H2Tls } from './h2-stream';
 import { NodeLog } from './node-log';
-import type { LogEvent } from './node-log';
+import { NodeEventCodec, encodeRelayEvent } from './wire';
+import type { RelayOut } from './wire';
 
-type Api = ReturnType<typeof loadMagratheaApi>;
+/** The daemons' watch call, spoken over a bare HTTP/2 session (h2-stream.ts). */
+const WATCH_NODE_PATH = '/magrathea.v1.NodeService/WatchNode';
 
 /** One reader of WatchNodes: where it stands on each node it asked for. */
 interface Reader {
-  readonly pump: StreamPump<RelayEventInput>;
+  readonly pump: StreamPump<RelayOut>;
   readonly positions: Map<string, number>;
 }
 
-function logEvent(e: NodeEventMessage): LogEvent<NodeEventMessage> {
-  const kind = e.snapshot ? 'snapshot' : e.change ? 'change' : 'heartbeat';
-  return { kind, generation: Number(e.generation), event: e };
-}
-
 /**
- * The WatchNode stream of one daemon, feeding its NodeLog; tells the relay of every event and
- * loss. A stopped daemon is found by keepalive pings (a third of graceMs).
+ * The WatchNode stream of one daemon, feeding its NodeLog with the encoded events; tells the
+ * relay of every event and loss. A stopped daemon is found by keepalive pings (a third of graceMs).
  */
-class Upstream extends ReconnectingWatch<NodeEventMessage> {
-  readonly log: NodeLog<NodeEventMessage>;
-  private client: NodeServiceClient | null = null;
+class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
+  readonly log: NodeLog<Uint8Array>;
+  private readonly client: H2Client;
   /** Set when the next connection must start from a snapshot. */
   private fresh = false;
   private readonly resyncs: ResyncBackoff;
@@ -73,10 +65,10 @@ class Upstream extends ReconnectingWatch<NodeEventMessage> {
     readonly node: NodeListEntry,
     private readonly cfg: RelayConfig,
     private readonly deps: {
-      api: Api;
-      channel: { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
+      codec: NodeEventCodec;
+      tls: H2Tls | null;
       logger: Logger;
-      onEvent: (node: string, e: NodeEventMessage, alive: boolean) => void;
+      onEvent: (node: string, e: Uint8Array, generation: number, alive: boolean) => void;
       onDown: (node: string, error: string) => void;
       /** The daemon took a resumed watch: the node's log holds. */
       onBack: (node: string) => void;
@@ -85,6 +77,10 @@ class Upstream extends ReconnectingWatch<NodeEventMessage> {
     super(cfg);
     this.log = new NodeLog(cfg.maxChangesPerNode);
     this.resyncs = new ResyncBackoff(cfg);
+    this.client = new H2Client(node.address, deps.tls, {
+      pingMs: Math.max(500, Math.floor(cfg.graceMs / 3)),
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+    });
   }
 
   start(): void {
@@ -93,17 +89,9 @@ class Upstream extends ReconnectingWatch<NodeEventMessage> {
 
   protected connect(): void {
     if (this.stopped) return;
-    this.client ??= new this.deps.api.magrathea.v1.NodeService(
-      grpcTarget(this.node.address),
-      this.deps.channel.credentials,
-      {
-        ...this.deps.channel.options,
-        ...watchChannelOptions(this.cfg),
-      },
-    );
     const since = this.fresh ? 0 : (this.log.generation ?? 0);
     this.fresh = false;
-    const stream = this.client.WatchNode({ since_generation: String(since) });
+    const stream = this.client.serverStream(WATCH_NODE_PATH, this.deps.codec.request(since));
     stream.on('metadata', () => {
       // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
       if (!this.current(stream) || since === 0) return;
@@ -113,22 +101,36 @@ class Upstream extends ReconnectingWatch<NodeEventMessage> {
     });
     this.watch(
       stream,
-      (e) => {
+      (bytes) => {
+        const info = this.deps.codec.inspect(bytes);
+        if ('problem' in info) {
+          // Not forwarded (it would fail the reader's stream of every node): this node's failure.
+          this.deps.logger.warn(
+            { node: this.node.name, problem: info.problem, bytes: bytes.length },
+            'bad message from node daemon; dropping its stream',
+          );
+          stream.abort({ code: grpc.status.INTERNAL, details: info.problem });
+          return;
+        }
         this.heard();
         this.down = null;
-        const r = this.log.accept(logEvent(e));
+        const r = this.log.accept({ kind: info.kind, generation: info.generation, event: bytes });
         if (r === 'resync') {
           this.deps.logger.warn(
-            { node: this.node.name, got: e.generation, last: this.log.generation },
+            { node: this.node.name, got: info.generation, last: this.log.generation },
             'event out of order; re-reading the node',
           );
           this.reread('out-of-order event', this.resyncs.next());
           return;
         }
-        this.deps.onEvent(this.node.name, e, r === 'alive');
+        this.deps.onEvent(this.node.name, bytes, info.generation, r === 'alive');
         if (this.log.wantsSnapshot) this.reread('changes since the last snapshot past maxChangesPerNode', 0);
       },
       (why) => {
+        // The first loss of a live stream is worth a line; the retries while it stays down are not.
+        const line = { node: this.node.name, why };
+        if (this.down === null) this.deps.logger.warn(line, 'node daemon stream lost');
+        else this.deps.logger.debug(line, 'node daemon stream failed');
         this.down = why;
         this.deps.onDown(this.node.name, why);
       },
@@ -147,7 +149,7 @@ class Upstream extends ReconnectingWatch<NodeEventMessage> {
   }
 
   protected closeClient(): void {
-    this.client?.close();
+    this.client.close();
   }
 }
 
@@ -171,6 +173,7 @@ export class Relay {
   private readonly streams = new StreamRegistry();
   private readonly guard: ConnectionGuard;
   private readonly auth: PeerAuthenticator | null;
+  private readonly codec = new NodeEventCodec();
   private listener: GrpcListener | null = null;
   private stopping: Promise<number> | null = null;
 
@@ -189,15 +192,25 @@ export class Relay {
     const api = loadMagratheaApi(loadPackageDefinition());
     this.auth = cfg.tls ? new PeerAuthenticator(readPem(cfg.tls.ca, 'CA certificate'), cfg.tls.clients) : null;
     const upLog = deps.logger.child({ component: 'upstream' });
+    const c = cfg.tls?.client;
+    // One secure context for every daemon session (the CA and our certificate parsed once).
+    const h2tls: H2Tls | null = c
+      ? {
+          context: tls.createSecureContext({
+            ca: readPem(c.ca, 'CA certificate'),
+            cert: readPem(c.cert, 'certificate'),
+            key: readPem(c.key, 'private key'),
+          }),
+        }
+      : null;
     for (const n of cfg.nodes) {
-      const host = n.address.kind === 'tcp' ? n.address.host : null;
       this.upstreams.set(
         n.name,
         new Upstream(n, cfg, {
-          api,
-          channel: clientChannel(cfg.tls?.client ?? null, host),
+          codec: this.codec,
+          tls: h2tls,
           logger: upLog,
-          onEvent: (node, e, alive) => this.fanOut(node, e, alive),
+          onEvent: (node, e, generation, alive) => this.fanOut(node, e, generation, alive),
           onDown: (node, error) => this.tellDown(node, error),
           onBack: (node) => {
             for (const r of this.readers.get(node) ?? []) this.catchUp(r, node, true);
@@ -211,8 +224,16 @@ export class Relay {
       'grpc.keepalive_time_ms': 20_000,
       'grpc.keepalive_timeout_ms': 20_000,
     });
-    const handlers: RelayServiceHandlers = { WatchNodes: (call) => this.watchNodes(call) };
-    this.server.addService(api.magrathea.v1.RelayService.service, handlers);
+    // Events go out as the daemons' bytes: RelayEvents are written around them (wire.ts).
+    const svc = api.magrathea.v1.RelayService.service;
+    const service: grpc.ServiceDefinition = {
+      ...svc,
+      WatchNodes: { ...svc.WatchNodes, responseSerialize: (o: RelayOut) => encodeRelayEvent(o) },
+    };
+    const handlers: grpc.UntypedServiceImplementation = {
+      WatchNodes: (call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayOut>) => this.watchNodes(call),
+    };
+    this.server.addService(service, handlers);
     this.guard = new ConnectionGuard(
       { maxConnections: 64, maxPerSource: 16 },
       deps.logger.child({ component: 'grpc' }),
@@ -240,7 +261,7 @@ export class Relay {
     return this.listener.port;
   }
 
-  private watchNodes(call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayEventInput>): void {
+  private watchNodes(call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayOut>): void {
     const req = call.request;
     if (this.auth) {
       const r = this.auth.check(verifiedPeerCertificate(call.getAuthContext()), 'WatchNodes');
@@ -304,11 +325,7 @@ export class Relay {
     if (events === null) return false;
     for (const e of events) reader.pump.push({ node, event: e });
     const gen = log.generation!;
-    if (events.length === 0 && confirm)
-      reader.pump.push({
-        node,
-        event: { generation: String(gen), heartbeat: { at_ms: String(Date.now()), interval_ms: 0 } },
-      });
+    if (events.length === 0 && confirm) reader.pump.push({ node, event: this.codec.heartbeat(gen, Date.now()) });
     reader.positions.set(node, gen);
     return true;
   }
@@ -317,9 +334,9 @@ export class Relay {
    * A stored event or a heartbeat of `node`: each reader gets what it lacks, or (a heartbeat, a
    * snapshot at the reader's own generation: a relay that restarted) a heartbeat saying it is up to date.
    */
-  private fanOut(node: string, e: NodeEventMessage, alive: boolean): void {
+  private fanOut(node: string, e: Uint8Array, generation: number, alive: boolean): void {
     for (const r of this.readers.get(node) ?? []) {
-      if (alive && r.positions.get(node) === Number(e.generation)) r.pump.push({ node, event: e });
+      if (alive && r.positions.get(node) === generation) r.pump.push({ node, event: e });
       else this.catchUp(r, node, true);
     }
   }

@@ -6,8 +6,16 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
-export abstract class ReconnectingWatch<T> {
-  protected stream: grpc.ClientReadableStream<T> | null = null;
+/** What a watch needs of its stream: a grpc-js ClientReadableStream, or the relay's H2StreamCall. */
+export interface WatchStream {
+  /** 'data' (a message), 'error' ({ code, details }: a gRPC status), 'end' (status OK). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the listener type of EventEmitter.on, which both streams have
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  cancel(): void;
+}
+
+export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientReadableStream<T>> {
+  protected stream: S | null = null;
   protected stopped = false;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -27,12 +35,7 @@ export abstract class ReconnectingWatch<T> {
    * Makes `stream` the current one: `onData` gets its messages, `onEnded` its end or error (once,
    * and only while it is current; a reconnection is then scheduled).
    */
-  protected watch(
-    stream: grpc.ClientReadableStream<T>,
-    onData: (m: T) => void,
-    onEnded: (why: string) => void,
-    endedBy: string,
-  ): void {
+  protected watch(stream: S, onData: (m: T) => void, onEnded: (why: string) => void, endedBy: string): void {
     this.stream = stream;
     stream.on('data', (m: T) => {
       if (stream === this.stream) onData(m);
@@ -43,12 +46,14 @@ export abstract class ReconnectingWatch<T> {
       onEnded(why);
       this.scheduleReconnect(why);
     };
-    stream.on('error', (err: grpc.ServiceError) => ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
+    stream.on('error', (err: { code: number; details: string }) =>
+      ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`),
+    );
     stream.on('end', () => ended(`stream ended by the ${endedBy}`));
   }
 
   /** True when `stream` is the current stream. */
-  protected current(stream: grpc.ClientReadableStream<T>): boolean {
+  protected current(stream: S): boolean {
     return stream === this.stream;
   }
 

@@ -1,0 +1,77 @@
+/**
+ * The relay's codecs: it keeps and forwards each daemon's NodeEvent as the bytes the daemon sent,
+ * so it decodes a message only to check it (a malformed one is the node's failure here, not a
+ * failed stream of every node at the filter) and to learn its kind and generation, and writes
+ * its RelayEvents around those bytes (an embedded message is a length-delimited field).
+ */
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+import { PROTO_ROOT } from '@magrathea/common';
+
+/** What the relay needs of one NodeEvent. */
+export interface EventInfo {
+  readonly kind: 'snapshot' | 'change' | 'heartbeat';
+  readonly generation: number;
+}
+
+/** One message to a reader: a node's event (encoded NodeEvent) or its loss. */
+export type RelayOut =
+  | { readonly node: string; readonly event: Uint8Array; readonly down?: undefined }
+  | { readonly node: string; readonly down: { readonly error: string }; readonly event?: undefined };
+
+type Long = { toNumber(): number; toString(): string };
+
+export class NodeEventCodec {
+  private readonly nodeEvent: protobuf.Type;
+  private readonly watchRequest: protobuf.Type;
+
+  constructor() {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
+    root.loadSync('magrathea/v1/node_service.proto', { keepCase: true });
+    this.nodeEvent = root.lookupType('magrathea.v1.NodeEvent');
+    this.watchRequest = root.lookupType('magrathea.v1.WatchNodeRequest');
+  }
+
+  /** Kind and generation of an encoded NodeEvent, or why it is not one. */
+  inspect(bytes: Uint8Array): EventInfo | { readonly problem: string } {
+    let m: { generation?: number | Long; snapshot?: unknown; change?: unknown };
+    try {
+      m = this.nodeEvent.decode(bytes) as typeof m;
+    } catch (err) {
+      return { problem: `malformed NodeEvent: ${(err as Error).message}` };
+    }
+    const g = m.generation ?? 0;
+    const generation = typeof g === 'number' ? g : g.toNumber();
+    if (!Number.isSafeInteger(generation) || generation < 0)
+      return { problem: `NodeEvent generation ${g.toString()} is not a generation` };
+    // A message of no kind counts as a heartbeat, as it did decoded.
+    const kind = m.snapshot != null ? 'snapshot' : m.change != null ? 'change' : 'heartbeat';
+    return { kind, generation };
+  }
+
+  /** A heartbeat at `generation` (the relay's own: "you missed nothing"). */
+  heartbeat(generation: number, atMs: number): Uint8Array {
+    return this.nodeEvent.encode({ generation, heartbeat: { at_ms: atMs, interval_ms: 0 } }).finish();
+  }
+
+  /** A WatchNodeRequest resuming after `since` (0: from a snapshot). */
+  request(since: number): Uint8Array {
+    return this.watchRequest.encode({ since_generation: since }).finish();
+  }
+}
+
+/** RelayEvent: node = 1, event = 2 (NodeEvent), down = 3 (NodeDown: error = 1). */
+export function encodeRelayEvent(out: RelayOut): Buffer {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(out.node);
+  if (out.event) w.uint32((2 << 3) | 2).bytes(out.event);
+  else
+    w.uint32((3 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string(out.down.error)
+      .ldelim();
+  const b = w.finish();
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
