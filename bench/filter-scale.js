@@ -14,6 +14,8 @@ const { waitForLogLine } = require('@magrathea/common');
 const { fmt, procStats, tmpDir, startSinkFilter, track } = require('./lib');
 
 const SIMS = 4;
+/** Relays in relay mode (BENCH_RELAYS; default one per simulator process). */
+const RELAYS = Math.max(1, Number(process.env.BENCH_RELAYS ?? SIMS) || SIMS);
 
 /** @typedef {{ child: import('node:child_process').ChildProcess, nodes: { name: string, host: string, port: number }[] }} Sim */
 
@@ -131,11 +133,16 @@ async function runScale(total, ratePerSecond, seconds, mode) {
     /** @type {string[]} */
     const extra = [];
     if (mode === 'relay') {
-      // One relay per simulator process (a "rack" of total/SIMS nodes).
-      const started = await Promise.all(sims.map((s, i) => startRelay(dir, `rack${i}`, s.nodes)));
+      // RELAYS relays (default: one per simulator process), each the "rack" of a contiguous share of the nodes.
+      const all = sims.flatMap((s) => s.nodes);
+      const per = Math.ceil(all.length / RELAYS);
+      const racks = Array.from({ length: RELAYS }, (_, i) => all.slice(i * per, (i + 1) * per)).filter(
+        (r) => r.length > 0,
+      );
+      const started = await Promise.all(racks.map((r, i) => startRelay(dir, `rack${i}`, r)));
       relays.push(...started.map((r) => r.proc));
       extra.push('relays:', ...started.map((r, i) => `  - { name: rack${i}, address: "127.0.0.1:${r.port}" }`));
-      nodes = sims.flatMap((s, i) => s.nodes.map((n) => ({ name: n.name, relay: `rack${i}` })));
+      nodes = racks.flatMap((r, i) => r.map((n) => ({ name: n.name, relay: `rack${i}` })));
     }
     const filter = await startSinkFilter({ dir, nodes, commandHelper: mode !== 'fork', extra });
     f = filter.proc;
@@ -191,7 +198,7 @@ async function runScale(total, ratePerSecond, seconds, mode) {
 const MODE_TEXT = {
   fork: 'direct, qmgr forked by the filter (before)',
   helper: 'direct, qmgr from the helper',
-  relay: `through ${SIMS} relays, qmgr from the helper`,
+  relay: `through ${RELAYS} relays, qmgr from the helper`,
 };
 
 async function run() {
@@ -274,7 +281,7 @@ async function run() {
       },
     ],
     notes: [
-      `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production). Each scale point is run in each mode in the same run: every qmgr forked by the filter itself (before issue 15), the command helper (one small process started once that forks them), and the helper with the nodes watched through ${SIMS} real magrathea-relay processes, one per simulator process (fan-in: the filter holds ${SIMS} streams; each relay holds its nodes' streams). The total RSS is the filter's plus the relays'.`,
+      `Each node is a light gRPC server (the real NodeService contract, one port and one TCP connection each) in ${SIMS} simulator processes; 1,000 domain state changes per second in total, for ${seconds} s after a 3 s warm-up. The real magrathea-filter process publishes through a qmgr stand-in that discards its input (one process per batch, as in production). Each scale point is run in each mode in the same run: every qmgr forked by the filter itself (before issue 15), the command helper (one small process started once that forks them), and the helper with the nodes watched through ${RELAYS} real magrathea-relay processes (BENCH_RELAYS; each the rack of a contiguous 1/${RELAYS} of the nodes; fan-in: the filter holds ${RELAYS} streams, each relay its nodes' streams). The total RSS is the filter's plus the relays'.`,
       "Latency is the filter's own measure (daemon commit timestamp → qmgr batch written), exact quantiles over its most recent 10,000 samples. Reference: OpenPBS exechost_periodic hooks default to every 120 s.",
       "Memory per watched node was measured separately: a grpc-js client channel with an open stream costs about 77 KB RSS, a bare node:http2 session about 39 KB; one connection per node daemon makes the 10,000-node RSS target unreachable for a single Node.js process with either. Through relays the filter holds one stream per relay and meets it; the relays then pay the per-connection cost instead: each holds one bare node:http2 session per daemon (no grpc-js channel) and each node's last snapshot and changes as the encoded bytes it forwards, ≈ 30–40 KB per daemon, on top of ≈ 67 MB per relay process.",
     ],
