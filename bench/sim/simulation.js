@@ -49,9 +49,12 @@ const { Waiters } = require('./waiters');
 
 /**
  * How a cycle finds room: `indexed` (candidates kept in rank order until a rank changes, and
- * counted by free CPUs, so a job that cannot fit costs a look-up) or `scan` (sort the
- * candidates every cycle and scan them for every queued job: the replay before issue 15,
- * kept as the benchmark's baseline). Both place exactly the same jobs on the same nodes.
+ * counted by free CPUs, so a job that cannot fit costs a look-up; the loop waits for busy nodes
+ * only when they could hold a queued job) or `scan` (sort the candidates every cycle and scan
+ * them for every queued job, and wait for every busy node whenever a queued job does not fit:
+ * the replay before issue 15, kept as the benchmark's baseline). From the same view both
+ * place the same jobs on the same nodes; `scan` waits for the view more often, so its view
+ * (and its timing) can differ.
  * @typedef {'indexed' | 'scan'} Placement
  */
 
