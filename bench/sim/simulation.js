@@ -479,10 +479,10 @@ class Simulation {
    * when the busy nodes could hold a queued job (otherwise only a later event can free room,
    * and waiting for the filter would hold the clock for nothing).
    */
-  worthWaiting() {
+  worthWaiting(classes = /** @type {readonly ('priority' | 'normal')[]} */ (['priority', 'normal'])) {
     if (this.busyNodes().length === 0) return false;
     if (this.placement === 'scan') return true;
-    for (const cls of /** @type {const} */ (['priority', 'normal'])) {
+    for (const cls of classes) {
       const jobs = [...this.retry[cls], ...this.queue[cls]];
       const probe = jobs[0];
       if (probe === undefined) continue;
@@ -498,6 +498,10 @@ class Simulation {
   /** A scheduling cycle; when work waits and nothing fitted while nodes are busy, the view may be behind: wait for it if that can place something. */
   async schedule() {
     if (this.queued() === 0) return;
+    // Priority work is placed from a settled view of the nodes that could hold it (where it
+    // goes decides whether batch work is preempted): wait for those first.
+    while (this.placement !== 'scan' && this.worthWaiting(['priority']))
+      await this.changed.nextWithin(30_000, 'no answer and no view change within 30 s');
     let s = await this.cycle();
     while (s === 0 && this.queued() > 0 && this.worthWaiting()) {
       await this.changed.nextWithin(30_000, 'no answer and no view change within 30 s');
