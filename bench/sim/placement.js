@@ -108,6 +108,22 @@ function roomAtMost(n, dom, policy) {
 }
 
 /**
+ * Whether a chunk of `dom` with `cpus` CPUs on `n` suspends batch work there: a priority chunk
+ * on a node with batch work (whole-domain preemption), or one that needs CPUs batch jobs hold
+ * (partial). Never under the other policies.
+ * @param {SimNode} n
+ * @param {Dom} dom
+ * @param {number} cpus
+ * @param {Policy} [policy]
+ */
+function preempts(n, dom, cpus, policy) {
+  if (dom !== 'prio') return false;
+  if (policy === 'magrathea') return n.used.batch > 0;
+  if (policy === 'partial') return n.used.batch + n.used.prio + cpus > n.cpus;
+  return false;
+}
+
+/**
  * Whether waiting for the busy nodes (an answer or a publication outstanding) could let one of
  * `jobs` start at this time: counted over the usable nodes that publish `tok` (their room now)
  * and the busy ones whatever they will publish (the most room they may get). False means no
@@ -273,6 +289,7 @@ module.exports = {
   pick,
   room,
   roomAtMost,
+  preempts,
   couldFitOnceSettled,
   FreeIndex,
   RankOrder,

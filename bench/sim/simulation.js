@@ -18,6 +18,8 @@ const {
   couldFitOnceSettled,
   domainFor,
   pick,
+  preempts,
+  roomAtMost,
   tokenFor,
 } = require('./placement');
 const { Waiters } = require('./waiters');
@@ -122,6 +124,8 @@ class Simulation {
     this.t0 = Date.now();
     this.lastProgress = 0;
     this.inflight = 0;
+    /** A priority job was held back this cycle: a busy node may take it without preemption. */
+    this.deferred = false;
     this.slots = new Waiters();
     /** @type {unknown[]} */
     this.failures = [];
@@ -382,7 +386,11 @@ class Simulation {
           continue;
         }
         const chosen = pick(cands, dom, ch, this.policy);
-        if (chosen) {
+        if (chosen && cls === 'priority' && indexed && this.couldAvoidPreemption(chosen, dom, ch)) {
+          // A busy node may take it without suspending batch work: decide once it has settled.
+          this.deferred = true;
+          keep.push(job);
+        } else if (chosen) {
           const waited = await this.slot();
           if (free && !waited) for (const n of chosen) free.take(n);
           this.startJob(job, chosen);
@@ -394,6 +402,25 @@ class Simulation {
       this.queue[cls] = keep;
     }
     return started;
+  }
+
+  /**
+   * Whether the priority chunks would suspend batch work on `chosen` while a busy node (its
+   * answer or publication outstanding) might take them without: where a priority job goes
+   * decides whether batch work is preempted, so it is placed from the settled view then.
+   * @param {readonly SimNode[]} chosen
+   * @param {Dom} dom
+   * @param {{ count: number, cpus: number }} ch
+   */
+  couldAvoidPreemption(chosen, dom, ch) {
+    if (!chosen.some((n) => preempts(n, dom, ch.cpus, this.policy))) return false;
+    return this.nodes.some(
+      (m) =>
+        !this.usable(m) &&
+        roomAtMost(m, dom, this.policy) >= ch.cpus &&
+        !preempts(m, dom, ch.cpus, this.policy) &&
+        !(this.policy === 'static' && !m.reservedForPriority),
+    );
   }
 
   queued() {
@@ -498,13 +525,11 @@ class Simulation {
   /** A scheduling cycle; when work waits and nothing fitted while nodes are busy, the view may be behind: wait for it if that can place something. */
   async schedule() {
     if (this.queued() === 0) return;
-    // Priority work is placed from a settled view of the nodes that could hold it (where it
-    // goes decides whether batch work is preempted): wait for those first.
-    while (this.placement !== 'scan' && this.worthWaiting(['priority']))
-      await this.changed.nextWithin(30_000, 'no answer and no view change within 30 s');
+    this.deferred = false;
     let s = await this.cycle();
-    while (s === 0 && this.queued() > 0 && this.worthWaiting()) {
+    while ((s === 0 || this.deferred) && this.queued() > 0 && this.worthWaiting()) {
       await this.changed.nextWithin(30_000, 'no answer and no view change within 30 s');
+      this.deferred = false;
       s = await this.cycle();
     }
   }
