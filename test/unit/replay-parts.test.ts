@@ -12,6 +12,7 @@ import {
   domainFor,
   pick,
   room,
+  preempts,
   roomAtMost,
 } from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
@@ -236,4 +237,14 @@ test('waiting for busy nodes is worth it only when their most room could place a
   const d = node('d', { used: { batch: 2, prio: 4 }, inflight: 1, pendingCpus: { batch: 0, prio: 4 } });
   expect(roomAtMost(d, 'batch', 'partial')).toBe(6);
   expect(roomAtMost(d, 'prio', 'partial')).toBe(8);
+});
+
+test('a priority chunk preempts where batch work runs (whole domain) or where it needs batch CPUs (partial)', () => {
+  const n = node('a', { used: { batch: 3, prio: 2 } });
+  expect(preempts(n, 'prio', 1, 'magrathea')).toBe(true);
+  expect(preempts(node('b'), 'prio', 8, 'magrathea')).toBe(false);
+  expect(preempts(n, 'prio', 3, 'partial')).toBe(false); // 3 + 2 + 3 = 8 CPUs: fits beside the batch jobs
+  expect(preempts(n, 'prio', 4, 'partial')).toBe(true);
+  expect(preempts(n, 'batch', 8, 'magrathea')).toBe(false);
+  for (const policy of ['static', 'nopriority'] as const) expect(preempts(n, 'prio', 8, policy)).toBe(false);
 });
