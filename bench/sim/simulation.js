@@ -506,10 +506,10 @@ class Simulation {
    * when the busy nodes could hold a queued job (otherwise only a later event can free room,
    * and waiting for the filter would hold the clock for nothing).
    */
-  worthWaiting(classes = /** @type {readonly ('priority' | 'normal')[]} */ (['priority', 'normal'])) {
+  worthWaiting() {
     if (this.busyNodes().length === 0) return false;
     if (this.placement === 'scan') return true;
-    for (const cls of classes) {
+    for (const cls of /** @type {const} */ (['priority', 'normal'])) {
       const jobs = [...this.retry[cls], ...this.queue[cls]];
       const probe = jobs[0];
       if (probe === undefined) continue;
