@@ -34,7 +34,8 @@ the results table (wait times, utilisation, preemptions, starts per second).
                           on the same jobs), or all (default magrathea)
   --from N                skip the first N replayable jobs (default: the shipped log's window, else 0)
   --jobs N                replay N jobs (default: the shipped log's window, else all)
-  --placement MODE        indexed (default) or scan (the placement loop before issue 15)
+  --placement MODE        indexed (default) or scan (the placement loop before issue 15: sorts
+                          and scans every cycle, waits for every busy node when a job does not fit)
   --json                  print the results as JSON on stdout instead of a table
   -h, --help              print this help and exit
 

@@ -120,6 +120,12 @@ async function cpuOf(hostProcs, filter) {
  * @param {{ dir: string, hostProcs: readonly NodeHost[], filter: SinkFilter }} c
  */
 async function stopCluster({ dir, hostProcs, filter }) {
+  if (process.env.SIM_PROF) {
+    // A profiled filter writes its profile only when it exits by itself.
+    const exited = new Promise((r) => filter.proc.once('exit', r));
+    filter.proc.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+  }
   filter.proc.kill('SIGKILL');
   await Promise.all(
     hostProcs.map(

@@ -26,6 +26,7 @@
  * @property {Record<Dom, Set<number>>} running ids of the jobs with a chunk here
  * @property {number} inflight requests in flight to the daemon
  * @property {number} inflightPrio priority starts among them
+ * @property {Record<Dom, number>} pendingCpus CPUs of the starts in flight, per domain (a refusal gives them back)
  * @property {Promise<unknown>} chain the node's requests, one at a time, in order
  * @property {Promise<unknown> | null} settled resolves when the requests in flight are answered
  */
@@ -91,6 +92,76 @@ function candidatesFor(nodes, policy, dom, tok, reservedForPriority) {
 function room(n, dom, policy) {
   if (policy !== 'partial') return n.cpus - n.used[dom];
   return dom === 'batch' ? n.cpus - n.used.batch - n.used.prio : n.cpus - n.used.prio;
+}
+
+/**
+ * The most CPUs a chunk of `dom` may have on `n` once its requests in flight are answered: its
+ * room now plus the CPUs of the starts in flight that count against it (a refused start gives
+ * them back; nothing else the answers bring changes the CPUs the loop has handed out).
+ * @param {SimNode} n
+ * @param {Dom} dom
+ * @param {Policy} [policy]
+ */
+function roomAtMost(n, dom, policy) {
+  const back = policy === 'partial' && dom === 'batch' ? n.pendingCpus.batch + n.pendingCpus.prio : n.pendingCpus[dom];
+  return Math.min(n.cpus, room(n, dom, policy) + back);
+}
+
+/**
+ * Whether a chunk of `dom` with `cpus` CPUs on `n` suspends batch work there: a priority chunk
+ * on a node with batch work (whole-domain preemption), or one that needs CPUs batch jobs hold
+ * (partial). Never under the other policies.
+ * @param {SimNode} n
+ * @param {Dom} dom
+ * @param {number} cpus
+ * @param {Policy} [policy]
+ */
+function preempts(n, dom, cpus, policy) {
+  if (dom !== 'prio') return false;
+  if (policy === 'magrathea') return n.used.batch > 0;
+  if (policy === 'partial') return n.used.batch + n.used.prio + cpus > n.cpus;
+  return false;
+}
+
+/**
+ * Whether waiting for the busy nodes (an answer or a publication outstanding) could let one of
+ * `jobs` start at this time: counted over the usable nodes that publish `tok` (their room now)
+ * and the busy ones whatever they will publish (the most room they may get). False means no
+ * answer or publication can place any of them now; only a later event (an end) can free room.
+ * @param {readonly SimNode[]} nodes
+ * @param {(n: SimNode) => boolean} usable
+ * @param {Policy} policy
+ * @param {Dom} dom
+ * @param {string} tok
+ * @param {boolean} reservedForPriority
+ * @param {readonly Job[]} jobs
+ * @param {number} maxNodeCpus
+ */
+function couldFitOnceSettled(nodes, usable, policy, dom, tok, reservedForPriority, jobs, maxNodeCpus) {
+  /** @type {number[]} nodes by the most free CPUs they may have (0 … maxNodeCpus) */
+  const count = new Array(maxNodeCpus + 1).fill(0);
+  let busy = 0;
+  for (const n of nodes) {
+    if (policy === 'static' && n.reservedForPriority !== reservedForPriority) continue;
+    let f;
+    if (usable(n)) {
+      if (n.tok[dom] !== tok) continue;
+      f = room(n, dom, policy);
+    } else {
+      busy++;
+      f = roomAtMost(n, dom, policy);
+    }
+    f = Math.min(Math.max(0, f), maxNodeCpus);
+    count[f] = /** @type {number} */ (count[f]) + 1;
+  }
+  if (busy === 0) return false;
+  for (let f = maxNodeCpus - 1; f >= 0; f--)
+    count[f] = /** @type {number} */ (count[f]) + /** @type {number} */ (count[f + 1]);
+  for (const job of jobs) {
+    const ch = chunksFor(job.procs, maxNodeCpus);
+    if (ch.cpus <= maxNodeCpus && /** @type {number} */ (count[Math.max(0, ch.cpus)]) >= ch.count) return true;
+  }
+  return false;
 }
 
 /**
@@ -210,4 +281,16 @@ class RankOrder {
   }
 }
 
-module.exports = { chunksFor, domainFor, tokenFor, candidatesFor, pick, room, FreeIndex, RankOrder };
+module.exports = {
+  chunksFor,
+  domainFor,
+  tokenFor,
+  candidatesFor,
+  pick,
+  room,
+  roomAtMost,
+  preempts,
+  couldFitOnceSettled,
+  FreeIndex,
+  RankOrder,
+};

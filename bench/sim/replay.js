@@ -81,6 +81,7 @@ function simNodes(machine, ready) {
       running: { batch: new Set(), prio: new Set() },
       inflight: 0,
       inflightPrio: 0,
+      pendingCpus: { batch: 0, prio: 0 },
       chain: Promise.resolve(),
       settled: null,
     };

@@ -3,8 +3,20 @@ import { Heap } from '../../bench/sim/event-heap';
 import { parseAleaMachines, parseClusters, parseMachines, parseSwf } from '../../bench/sim/swf';
 import { queueClassifier } from '../../bench/sim/logs';
 import fc from 'fast-check';
-import { FreeIndex, RankOrder, candidatesFor, chunksFor, domainFor, pick, room } from '../../bench/sim/placement';
+import {
+  FreeIndex,
+  RankOrder,
+  candidatesFor,
+  chunksFor,
+  couldFitOnceSettled,
+  domainFor,
+  pick,
+  room,
+  preempts,
+  roomAtMost,
+} from '../../bench/sim/placement';
 import type { SimNode } from '../../bench/sim/placement';
+import type { Job } from '../../bench/sim/swf';
 
 function node(name: string, over: Partial<SimNode> = {}): SimNode {
   return {
@@ -21,6 +33,7 @@ function node(name: string, over: Partial<SimNode> = {}): SimNode {
     running: { batch: new Set(), prio: new Set() },
     inflight: 0,
     inflightPrio: 0,
+    pendingCpus: { batch: 0, prio: 0 },
     chain: Promise.resolve(),
     settled: null,
     ...over,
@@ -195,4 +208,43 @@ describe('SWF from other tools and machine tables', () => {
     });
     expect(parseMachines(mwf, 'x.machines').format).toBe('alea');
   });
+});
+
+test('waiting for busy nodes is worth it only when their most room could place a queued job', () => {
+  const job = (procs: number): Job => ({ procs }) as Job;
+  // a: usable, full; b: busy (an answer outstanding), 2 CPUs free now and a 4-CPU start in flight.
+  const a = node('a', { used: { batch: 8, prio: 0 } });
+  const b = node('b', { used: { batch: 6, prio: 0 }, inflight: 1, pendingCpus: { batch: 4, prio: 0 } });
+  const usable = (n: SimNode): boolean => n.inflight === 0 && n.gen >= n.ackGen;
+  expect(roomAtMost(b, 'batch', 'magrathea')).toBe(6);
+  const fits = (jobs: Job[], nodes = [a, b], policy: 'magrathea' | 'static' = 'magrathea'): boolean =>
+    couldFitOnceSettled(nodes, usable, policy, 'batch', 'normal', false, jobs, 8);
+  expect(fits([job(6)])).toBe(true); // if b's start is refused
+  expect(fits([job(7)])).toBe(false); // no answer can free 7 CPUs anywhere
+  expect(fits([job(7), job(2)])).toBe(true); // a later queued job may fit
+  expect(fits([job(12)])).toBe(false); // two whole nodes: a is full
+  // Nothing busy: waiting cannot help (the cycle saw every node).
+  expect(fits([job(1)], [a])).toBe(false);
+  // A usable node publishing another token does not count; a busy one may publish the right one.
+  const c = node('c', { tok: { batch: 'none', prio: 'priority' } });
+  expect(fits([job(1)], [a, c])).toBe(false);
+  c.ackGen = 2;
+  expect(fits([job(8)], [a, c])).toBe(true);
+  // Static partitioning: a node reserved for priority work never takes a batch job.
+  c.reservedForPriority = true;
+  expect(fits([job(1)], [a, c], 'static')).toBe(false);
+  // Partial: a batch chunk counts every CPU held on the node; a refused priority start gives them back too.
+  const d = node('d', { used: { batch: 2, prio: 4 }, inflight: 1, pendingCpus: { batch: 0, prio: 4 } });
+  expect(roomAtMost(d, 'batch', 'partial')).toBe(6);
+  expect(roomAtMost(d, 'prio', 'partial')).toBe(8);
+});
+
+test('a priority chunk preempts where batch work runs (whole domain) or where it needs batch CPUs (partial)', () => {
+  const n = node('a', { used: { batch: 3, prio: 2 } });
+  expect(preempts(n, 'prio', 1, 'magrathea')).toBe(true);
+  expect(preempts(node('b'), 'prio', 8, 'magrathea')).toBe(false);
+  expect(preempts(n, 'prio', 3, 'partial')).toBe(false); // 3 + 2 + 3 = 8 CPUs: fits beside the batch jobs
+  expect(preempts(n, 'prio', 4, 'partial')).toBe(true);
+  expect(preempts(n, 'batch', 8, 'magrathea')).toBe(false);
+  for (const policy of ['static', 'nopriority'] as const) expect(preempts(n, 'prio', 8, policy)).toBe(false);
 });
