@@ -94,7 +94,8 @@ function timeOne(t, msg) {
 /** @param {number[]} xs */
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-async function run() {
+/** @returns {Promise<import('./lib').BenchResult>} */
+function run() {
   const { t, change, snapshot } = messages();
   const long = protobuf.util.Long;
   /** @param {boolean} numbers */
@@ -129,7 +130,7 @@ async function run() {
     const after = median(us[k].after);
     rows.push([name, msg.length, fmt(before, 2), fmt(after, 2), `${fmt((1 - after / before) * 100, 0)} %`]);
   }
-  return {
+  return Promise.resolve({
     title: 'gRPC codec on the watch path: int64 as long.js objects (before) and as numbers (after)',
     sections: [
       {
@@ -141,7 +142,7 @@ async function run() {
       `The serializers grpc-js uses (proto-loader, longs: String), ${N.toLocaleString('en')} decode+encode per round, ${ROUNDS} interleaved rounds of each, median. The decoded messages are identical either way (the API sees decimal strings); encoding keeps long.js, so a decimal string converts exactly.`,
       'A filter decodes one change per domain state change and a relay decodes and re-encodes it: this is per message on the hot path of both.',
     ],
-  };
+  });
 }
 
 module.exports = { run };
