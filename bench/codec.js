@@ -5,11 +5,10 @@
  * messages a filter and a relay handle most — a NodeEvent change (three domains, their job
  * changes) and a NodeEvent snapshot (a node of three domains and ten jobs) — through the very
  * serializers grpc-js uses (proto-loader, `longs: String`). int64 fields decoded with long.js
- * objects (before) and as numbers (after, packages/common `decodeInt64AsNumber`), interleaved
+ * objects (before) and as numbers (after, packages/common `decodeInt64AsNumbers`), interleaved
  * rounds in one process, median of the rounds.
  */
-const protobuf = require('protobufjs');
-const { loadPackageDefinition } = require('@magrathea/common');
+const { decodeInt64AsNumbers, loadPackageDefinition } = require('@magrathea/common');
 const { fmt } = require('./lib');
 
 const ROUNDS = Number(process.env.BENCH_CODEC_ROUNDS ?? 7);
@@ -97,29 +96,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] 
 /** @returns {Promise<import('./lib').BenchResult>} */
 function run() {
   const { t, change, snapshot } = messages();
-  const long = protobuf.util.Long;
-  /** @param {boolean} numbers */
-  const configure = (numbers) => {
-    protobuf.util.Long = numbers ? /** @type {any} */ (null) : long;
-    protobuf.configure();
-    protobuf.util.Long = long;
-  };
   /** @type {{ change: { before: number[], after: number[] }, snapshot: { before: number[], after: number[] } }} */
   const us = { change: { before: [], after: [] }, snapshot: { before: [], after: [] } };
   // Warm-up of both paths (the codecs are generated on first use).
   for (const numbers of [false, true]) {
-    configure(numbers);
+    decodeInt64AsNumbers(numbers);
     timeOne(t, change);
     timeOne(t, snapshot);
   }
   for (let r = 0; r < ROUNDS; r++)
     for (const numbers of r % 2 === 0 ? [false, true] : [true, false]) {
-      configure(numbers);
+      decodeInt64AsNumbers(numbers);
       const k = numbers ? 'after' : 'before';
       us.change[k].push(timeOne(t, change));
       us.snapshot[k].push(timeOne(t, snapshot));
     }
-  configure(true);
+  decodeInt64AsNumbers(true);
   const rows = [];
   for (const [name, msg] of /** @type {const} */ ([
     ['change (3 domains, jobs omitted)', change],

@@ -1,4 +1,11 @@
-export { LOAD_OPTIONS, PROTO_ROOT, PROTO_FILES, loadPackageDefinition, loadMagratheaApi } from './proto';
+export {
+  LOAD_OPTIONS,
+  PROTO_ROOT,
+  PROTO_FILES,
+  decodeInt64AsNumbers,
+  loadPackageDefinition,
+  loadMagratheaApi,
+} from './proto';
 export {
   STORED_STATES,
   REPORTED_ONLY_STATES,

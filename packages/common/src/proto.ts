@@ -46,20 +46,18 @@ export const PROTO_FILES = [
  * integer (a larger value on the wire decodes to a number above 2^53, so it is still refused).
  * Encoding keeps long.js (a decimal string is converted exactly, so a client's 2^64-1 still
  * reaches the server as 2^64-1). protobufjs is configured once per process; every codec of the
- * process (gRPC, reflection) shares it.
+ * process (gRPC, reflection, the relay's own codec) shares it; `false` brings back long.js
+ * readers (the codec bench's before).
  */
-export function decodeInt64AsNumber(): void {
-  if (numberReaders) return;
+export function decodeInt64AsNumbers(numbers = true): void {
   const long = protobuf.util.Long;
   // configure() picks the readers from util.Long (toNumber without it); fromObject and the writer
   // read util.Long at each call, so restoring it keeps encoding exact.
-  protobuf.util.Long = null as unknown as typeof protobuf.util.Long;
+  protobuf.util.Long = (numbers ? null : long) as typeof protobuf.util.Long;
   protobuf.configure();
   protobuf.util.Long = long;
-  numberReaders = true;
 }
-let numberReaders = false;
-decodeInt64AsNumber();
+decodeInt64AsNumbers();
 
 let cached: protoLoader.PackageDefinition | null = null;
 

@@ -19,8 +19,6 @@ export type RelayOut =
   | { readonly node: string; readonly event: Uint8Array; readonly down?: undefined }
   | { readonly node: string; readonly down: { readonly error: string }; readonly event?: undefined };
 
-type Long = { toNumber(): number; toString(): string };
-
 export class NodeEventCodec {
   private readonly nodeEvent: protobuf.Type;
   private readonly watchRequest: protobuf.Type;
@@ -35,16 +33,16 @@ export class NodeEventCodec {
 
   /** Kind and generation of an encoded NodeEvent, or why it is not one. */
   inspect(bytes: Uint8Array): EventInfo | { readonly problem: string } {
-    let m: { generation?: number | Long; snapshot?: unknown; change?: unknown };
+    // int64 fields decode as numbers: @magrathea/common configures protobufjs so (decodeInt64AsNumbers).
+    let m: { generation?: number; snapshot?: unknown; change?: unknown };
     try {
       m = this.nodeEvent.decode(bytes) as typeof m;
     } catch (err) {
       return { problem: `malformed NodeEvent: ${(err as Error).message}` };
     }
-    const g = m.generation ?? 0;
-    const generation = typeof g === 'number' ? g : g.toNumber();
+    const generation = m.generation ?? 0;
     if (!Number.isSafeInteger(generation) || generation < 0)
-      return { problem: `NodeEvent generation ${g.toString()} is not a generation` };
+      return { problem: `NodeEvent generation ${generation} is not a generation` };
     // A message of no kind counts as a heartbeat, as it did decoded.
     const kind = m.snapshot != null ? 'snapshot' : m.change != null ? 'change' : 'heartbeat';
     return { kind, generation };
