@@ -36,6 +36,7 @@ import { createRpcServer } from './rpc/rpc-server';
 import type { PeriodicTasks } from './tasks/periodic-tasks';
 import { CronTasks } from './tasks/periodic-tasks';
 import { ImageCache } from './images/image-cache';
+import { hasImageLayer } from './images/image-config';
 import type { DomainDisks } from './images/domain-disks';
 import type { LifecycleDisks } from './images/lifecycle-disks';
 import type * as DomainDisksModule from './images/domain-disks';
@@ -63,7 +64,7 @@ export interface DaemonDeps {
 export function createImageLayer(config: DaemonConfig): { cache: ImageCache; disks: DomainDisks | null } {
   const cache = new ImageCache({ ...config.images.cache, images: config.images.catalogue });
   const { kind } = config.driver;
-  if ((kind !== 'qemu' && kind !== 'libvirt') || config.images.catalogue.length === 0) return { cache, disks: null };
+  if (!hasImageLayer(kind) || config.images.catalogue.length === 0) return { cache, disks: null };
   const hook = config.hookApi;
   // Loaded only for image-based domains (like the drivers in create-driver.ts: not held at idle otherwise).
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -137,6 +137,11 @@ export function checkNetwork(c: ConfigChecker, o: Obj, at: string): DomainNetwor
   return bridge ? { bridge } : null;
 }
 
+/** The drivers whose domains get their disks from the image layer (with a catalogue); elsewhere `image` is only a published name. */
+export function hasImageLayer(kind: string): boolean {
+  return kind === 'qemu' || kind === 'libvirt';
+}
+
 /** A domain naming an image: with a VM driver (qemu, libvirt) and a catalogue it must be in it, and it replaces vm.disk. */
 export function checkImageUse(
   c: ConfigChecker,
@@ -145,7 +150,7 @@ export function checkImageUse(
   i: number,
   images: ImagesConfig,
 ): void {
-  if (d.image === '' || (kind !== 'qemu' && kind !== 'libvirt') || images.catalogue.length === 0) return;
+  if (d.image === '' || !hasImageLayer(kind) || images.catalogue.length === 0) return;
   if (!images.catalogue.some((s) => s.name === d.image)) {
     c.fail(
       `domains.${i}.image`,

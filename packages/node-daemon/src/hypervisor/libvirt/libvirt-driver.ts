@@ -198,7 +198,7 @@ export class LibvirtDriver implements HypervisorDriver {
    */
   private async imageDevices(domain: string, use: DiskUse): Promise<void> {
     const disks = this.opts.disks;
-    if (!disks?.has(domain)) return;
+    if (!disks || !this.imageBacked(domain)) return;
     let prepared: Awaited<ReturnType<VmDisks['prepare']>>;
     try {
       prepared = await disks.prepare(domain, use);
@@ -210,28 +210,24 @@ export class LibvirtDriver implements HypervisorDriver {
       const name = this.name(domain);
       fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
       const targets = blockTargets(await this.virsh('domblklist', name, '--inactive', '--details'));
-      for (const d of prepared.disks) {
-        const file = path.join(this.opts.runDir, `${domain}.${d.role}.xml`);
-        fs.writeFileSync(file, diskXml(d), { mode: 0o600 });
-        const verb = targets.includes(DISK_TARGETS[d.role]) ? 'update-device' : 'attach-device';
-        await this.virsh(verb, name, file, '--config');
-      }
+      for (const d of prepared.disks)
+        await this.putDevice(domain, d.role, diskXml(d), targets.includes(DISK_TARGETS[d.role]));
       const nic = prepared.nic;
       if (nic) {
         const macs = interfaceMacs(await this.virsh('domiflist', name, '--inactive'));
-        const file = path.join(this.opts.runDir, `${domain}.nic.xml`);
-        fs.writeFileSync(file, interfaceXml(nic), { mode: 0o600 });
-        await this.virsh(
-          macs.includes(nic.mac.toLowerCase()) ? 'update-device' : 'attach-device',
-          name,
-          file,
-          '--config',
-        );
+        await this.putDevice(domain, 'nic', interfaceXml(nic), macs.includes(nic.mac.toLowerCase()));
       }
     } catch (err) {
       disks.release(domain);
       throw new Error(`writing its image disks into the libvirt definition: ${(err as Error).message}`);
     }
+  }
+
+  /** Writes one device into the persistent definition: replaced when it is there (`present`), else added. */
+  private async putDevice(domain: string, what: string, xml: string, present: boolean): Promise<void> {
+    const file = path.join(this.opts.runDir, `${domain}.${what}.xml`);
+    fs.writeFileSync(file, xml, { mode: 0o600 });
+    await this.virsh(present ? 'update-device' : 'attach-device', this.name(domain), file, '--config');
   }
 
   stop(): Promise<void> {
