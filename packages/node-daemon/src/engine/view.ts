@@ -85,7 +85,7 @@ export function jobView(j: JobRecord, nowMs: number): JobInput {
     id: j.id,
     preemptible: j.preemptible,
     cpus: j.cpus,
-    started_at_ms: String(j.startedMs),
+    started_at_ms: j.startedMs,
     preempted_seconds: jobPreemptedMs(j, nowMs) / 1000,
     suspended: j.suspendedSinceMs !== null,
     preemptions: j.preemptions ?? 0,
@@ -143,8 +143,8 @@ export function domainView(
   const heldForMs = extras.heldForMs ?? 0;
   return {
     flap_count: extras.flapCount ?? 0,
-    held_until_ms: String(heldForMs > 0 ? (extras.heldUntilMs ?? 0) : 0),
-    held_for_ms: String(heldForMs),
+    held_until_ms: heldForMs > 0 ? (extras.heldUntilMs ?? 0) : 0,
+    held_for_ms: heldForMs,
     jobs_omitted: omitJobs,
     job_count: d.jobs.length,
     name: d.name,
@@ -153,8 +153,8 @@ export function domainView(
     domain_class: d.class,
     state: reportedState(node, d),
     stored_state: d.state,
-    generation: String(d.generation),
-    since_ms: String(d.sinceMs),
+    generation: d.generation,
+    since_ms: d.sinceMs,
     jobs: omitJobs ? [] : d.jobs.map((j) => jobView(j, nowMs)),
     offline: d.offline,
     offline_reason: d.offlineReason,
@@ -163,11 +163,11 @@ export function domainView(
     observed: o
       ? {
           power: o.power,
-          memory_bytes: String(o.memoryBytes),
+          memory_bytes: o.memoryBytes,
           cpu_weight: o.cpuWeight,
           cpu_cap: o.cpuCap ?? 0,
           detail: o.detail,
-          observed_at_ms: String(o.observedAtMs),
+          observed_at_ms: o.observedAtMs,
           drift: o.drift,
         }
       : null,
@@ -175,17 +175,17 @@ export function domainView(
     ...domainCpus(node, d),
     last_release: r
       ? {
-          at_ms: String(r.atMs),
+          at_ms: r.atMs,
           mode: r.mode,
-          memory_released_bytes: String(r.memoryReleasedBytes),
+          memory_released_bytes: r.memoryReleasedBytes,
           cpu_weight_before: r.cpuWeightBefore,
           cpu_weight_after: r.cpuWeightAfter,
           phases: [...r.phases],
           outcome: r.outcome ?? '',
           reason: r.reason ?? '',
           steps: (r.steps ?? []).map((x) => ({ name: x.name, millis: x.millis })),
-          target_bytes: String(r.targetBytes ?? 0),
-          balloon_bytes: String(r.balloonBytes ?? 0),
+          target_bytes: r.targetBytes ?? 0,
+          balloon_bytes: r.balloonBytes ?? 0,
         }
       : null,
     lifecycle: extras.lifecycle ?? 'persistent',
@@ -193,13 +193,13 @@ export function domainView(
     last_reset: extras.reset ? resetView(extras.reset) : null,
     last_boot: extras.boot ? resetView(extras.boot) : null,
     wake_on_demand: extras.wakeOnDemand ?? false,
-    wake_backoff_for_ms: String(extras.wakeBackoffForMs ?? 0),
-    idle_shutdown_ms: String(extras.idleShutdownMs ?? 0),
+    wake_backoff_for_ms: extras.wakeBackoffForMs ?? 0,
+    idle_shutdown_ms: extras.idleShutdownMs ?? 0,
     kept_overlays: (extras.kept ?? []).map((k) => ({
       job_id: k.jobId,
       file: k.file,
-      bytes: String(k.bytes),
-      kept_at_ms: String(k.keptAtMs),
+      bytes: k.bytes,
+      kept_at_ms: k.keptAtMs,
     })),
   };
 }
@@ -208,7 +208,7 @@ function resetView(x: ResetInfo): ResetInput {
   return {
     policy: x.policy,
     after_job: x.afterJob,
-    at_ms: String(x.atMs),
+    at_ms: x.atMs,
     millis: x.millis,
     steps: x.steps.map((st) => ({ name: st.name, millis: st.millis })),
     error: x.error,
@@ -280,16 +280,16 @@ export function nodeView(
   return {
     name,
     version,
-    generation: String(node.generation),
+    generation: node.generation,
     driver,
-    reported_at_ms: String(nowMs),
+    reported_at_ms: nowMs,
     host: host
       ? {
-          memory_total_bytes: String(host.memoryTotalBytes),
-          memory_available_bytes: String(host.memoryAvailableBytes),
+          memory_total_bytes: host.memoryTotalBytes,
+          memory_available_bytes: host.memoryAvailableBytes,
           load1: host.load1,
           cpus: host.cpus,
-          sampled_at_ms: String(host.sampledAtMs),
+          sampled_at_ms: host.sampledAtMs,
         }
       : null,
     domains: node.domains.map((d) => domainView(node, d, nowMs, extras(d))),

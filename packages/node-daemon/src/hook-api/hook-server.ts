@@ -205,8 +205,10 @@ export function createHookServer(
   });
 
   const route = async (req: http.IncomingMessage): Promise<Reply> => {
-    const url = new URL(req.url ?? '/', 'http://hook-api');
-    const path = url.pathname;
+    // The path without its query (no URL object per request: this runs for every job start and end).
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
     if (req.method === 'GET' && path === '/metrics')
       return { status: 200, body: await deps.metrics.text(), type: deps.metrics.contentType };
     if (req.method === 'GET' && path.startsWith('/v1/domains/')) {

@@ -202,6 +202,11 @@ export class FileJournal implements Journal {
 
   verify(): void {
     if (this.fd === null || !this.dirId || !this.fileId) return;
+    // The common case costs one lstat (it runs before every append): while the journal's path
+    // still leads to the file the daemon writes, that file is reachable where a restart reads
+    // it. Anything else is told apart below for a precise message.
+    const at = fs.lstatSync(this.journalPath, { throwIfNoEntry: false });
+    if (at !== undefined && sameFile(identityOf(at), this.fileId)) return;
     let why: string | null = null;
     try {
       if (!sameFile(identityOf(fs.statSync(this.dir)), this.dirId)) why = 'was replaced by another directory';

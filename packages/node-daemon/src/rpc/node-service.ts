@@ -162,7 +162,7 @@ export function createNodeService({
     // Headers now, so a watcher that resumes with nothing to replay still learns it is in sync.
     call.sendMetadata(new grpc.Metadata());
     // Snapshot/backlog and subscription happen in the same tick: no event can slip between them.
-    if (backlog === null) send({ generation: String(current), snapshot: manager.view() });
+    if (backlog === null) send({ generation: current, snapshot: manager.view() });
     else for (const e of backlog) send(e);
     // An idle daemon still speaks: a heartbeat whenever the stream has been quiet that long.
     let lastWrite = performance.now(); // monotonic: a clock step neither silences nor floods the stream
@@ -174,8 +174,8 @@ export function createNodeService({
       if (performance.now() - lastWrite < heartbeatMs * 0.9 || pump.queued > 0) return;
       lastWrite = performance.now();
       send({
-        generation: String(manager.current.generation),
-        heartbeat: { at_ms: String(Date.now()), interval_ms: heartbeatMs },
+        generation: manager.current.generation,
+        heartbeat: { at_ms: Date.now(), interval_ms: heartbeatMs },
       });
     }, heartbeatMs);
     beat.unref();
@@ -191,7 +191,7 @@ export function createNodeService({
     StartJob: unary(transport, 'StartJob', async (req): Promise<StartJobResponseInput> => {
       const r = await commands.startJob(req);
       return {
-        generation: String(r.generation),
+        generation: r.generation,
         preempted: [...r.preempted],
         already_running: r.alreadyRunning,
         state: r.state,
@@ -203,7 +203,7 @@ export function createNodeService({
     EndJob: unary(transport, 'EndJob', async (req): Promise<EndJobResponseInput> => {
       const r = await commands.endJob(req);
       return {
-        generation: String(r.generation),
+        generation: r.generation,
         resumed: [...r.resumed],
         warning: r.warning,
         state: r.state,
@@ -220,13 +220,13 @@ export function createNodeService({
         if (refusal !== null) throw new PermissionDeniedError(`${principal.identity}: ${refusal}`);
       }
       const r = await commands.domainAction(req);
-      return { generation: String(r.generation), state: r.state };
+      return { generation: r.generation, state: r.state };
     }),
 
     SetImage: unary(transport, 'SetImage', async (req): Promise<SetImageResponseInput> => {
       const r = await commands.setImage(req);
       return {
-        generation: String(r.generation),
+        generation: r.generation,
         state: r.state,
         lost_jobs: [...r.lostJobs],
         waiting_for_jobs: r.waitingForJobs,

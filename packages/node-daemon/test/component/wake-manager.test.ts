@@ -42,7 +42,7 @@ describe('wake on demand (DomainManager)', () => {
   test('a wake-on-demand domain is reported as such; only a down-bootable one may be woken by the filter', async () => {
     const { m } = await started();
     expect(wire(m, 'wk')).toEqual(
-      expect.objectContaining({ wake_on_demand: true, wake_backoff_for_ms: '0', idle_shutdown_ms: '10000' }),
+      expect.objectContaining({ wake_on_demand: true, wake_backoff_for_ms: 0, idle_shutdown_ms: 10000 }),
     );
     expect(wire(m, 'other')?.wake_on_demand).toBe(false);
     expect(m.wakeRefusal('wk')).toBeNull();
@@ -141,12 +141,12 @@ describe('wake on demand (DomainManager)', () => {
     expect(m.wakeRefusal('wk')).toMatch(/another 1 ms/);
     clock.advance(1);
     expect(m.wakeRefusal('wk')).toBeNull();
-    expect(wire(m, 'wk')?.wake_backoff_for_ms).toBe('0');
+    expect(wire(m, 'wk')?.wake_backoff_for_ms).toBe(0);
     // The next boot succeeds: no back-off left over.
     await boot(m, 'wk');
     await m.settleBoots();
     expect(stateOf(m, 'wk')?.state).toBe('free');
-    expect(wire(m, 'wk')?.wake_backoff_for_ms).toBe('0');
+    expect(wire(m, 'wk')?.wake_backoff_for_ms).toBe(0);
   });
 
   test('an idle shutdown is journalled: a restart finds the domain down and does not autostart it', async () => {

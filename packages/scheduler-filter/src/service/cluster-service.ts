@@ -38,10 +38,10 @@ export function nodeView(view: ClusterView, n: NodeEntry): NodeViewInput {
     name: n.cfg.name,
     address: nodeAddressText(n.cfg),
     reachable: n.snapshot.reachable,
-    last_seen_ms: String(n.lastSeenMs),
-    generation: String(n.generation),
+    last_seen_ms: n.lastSeenMs,
+    generation: n.generation,
     error: n.error,
-    since_ms: String(n.sinceMs),
+    since_ms: n.sinceMs,
     vnodes: [...n.domains.values()].map((d): VnodeViewInput => {
       const e = domainEligibility(n.snapshot, view.snapshotNow(d));
       return {
