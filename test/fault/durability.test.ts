@@ -7,7 +7,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeMessage, NodeServiceClient } from '@magrathea/common';
-import { DAEMON_BIN, getNode, nodeClient, runToExit, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
+import {
+  DAEMON_BIN,
+  getNode,
+  nodeClient,
+  runToExit,
+  spawnDaemon,
+  statesOf,
+  tmpDir,
+  unary,
+  until,
+} from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 import { healthOf, record, tmpfs, waitFor } from './helpers';
 
@@ -191,10 +201,11 @@ test('class 7: a state directory replaced or deleted under the daemon is noticed
     // Deleted: refused, and the jobs in memory are logged whole.
     fs.rmSync(state, { recursive: true, force: true });
     expect(await start('4.s')).toMatchObject({ ok: false, reason: 'state-dir-lost' });
-    const lost = d.logs.find(
-      (l) => l.msg === 'state directory lost: refusing every command until it is back (see the runbook)',
-    );
-    expect(JSON.stringify(lost?.jobs)).toContain('3.s');
+    // The log line is read from the daemon's output as it comes: on a loaded machine it may follow the answer.
+    const lostLine = () =>
+      d.logs.find((l) => l.msg === 'state directory lost: refusing every command until it is back (see the runbook)');
+    await until(() => lostLine() !== undefined, 'the state-directory-lost log line');
+    expect(JSON.stringify(lostLine()?.jobs)).toContain('3.s');
     expect(await healthOf(d.addr)).toBe('NOT_SERVING');
     record('7 state directory lost', { inputs: 4, faults: 2, acked: 2, lost: 0, crashes: 0 });
   } finally {
