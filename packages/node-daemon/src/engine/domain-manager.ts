@@ -680,7 +680,7 @@ export class DomainManager {
       });
     }
     const event: NodeEventInput = {
-      generation: String(r.next.generation),
+      generation: r.next.generation,
       change: {
         cause,
         domain: cmd.domain,
@@ -688,7 +688,7 @@ export class DomainManager {
         domains: r.next.domains
           .filter((d) => changed.has(d.name))
           .map((d) => domainView(r.next, d, now, this.extras(d), true)),
-        at_ms: String(now),
+        at_ms: now,
         job_changes: jobChanges,
       },
     };
