@@ -8,6 +8,7 @@ import type { GrpcListener, loadMagratheaApi } from '@magrathea/common';
 import { ConnectionGuard, FIRST_BYTES_MS, listenGrpcTcp, shutdownGrpcServer } from '@magrathea/common';
 import type { ClusterView } from './cluster-view';
 import type { FilterConfig } from './config';
+import { ClusterViewCodec } from './cluster-codec';
 import { createClusterService } from './cluster-service';
 
 type Api = ReturnType<typeof loadMagratheaApi>;
@@ -45,7 +46,11 @@ export function createGrpcServer(deps: {
     limits,
     ...(deps.onStreamRefused ? { onRefused: deps.onStreamRefused } : {}),
   });
-  server.addService(deps.api.magrathea.v1.ClusterService.service, service.handlers);
+  // Node views are encoded with each domain's bytes kept beside its message (cluster-codec.ts).
+  server.addService(
+    new ClusterViewCodec().serviceDefinition(deps.api.magrathea.v1.ClusterService.service),
+    service.handlers,
+  );
   const guard = new ConnectionGuard(
     { maxConnections: limits.maxConnections, maxPerSource: limits.maxConnectionsPerSource },
     deps.logger.child({ component: 'grpc' }),
