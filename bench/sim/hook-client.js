@@ -42,9 +42,14 @@ class Connection {
     this.socket = s;
     this.answered = 0;
     this.buf = Buffer.alloc(0);
-    s.on('data', (chunk) => this.onData(chunk));
+    // Only the current socket's events count: a closed socket's "close" can come after the next
+    // request went out on a new one.
+    s.on('data', (chunk) => {
+      if (this.socket === s) this.onData(chunk);
+    });
     const gone = (/** @type {Error} */ err) => {
-      if (this.socket === s) this.socket = null;
+      if (this.socket !== s) return;
+      this.socket = null;
       const p = this.pending;
       this.pending = null;
       p?.reject(Object.assign(err, { reused: this.answered > 0 }));
