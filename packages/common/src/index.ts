@@ -2,9 +2,11 @@ export {
   LOAD_OPTIONS,
   PROTO_ROOT,
   PROTO_FILES,
+  asBuffer,
   decodeInt64AsNumbers,
   loadPackageDefinition,
   loadMagratheaApi,
+  loadProtoRoot,
 } from './proto';
 export {
   STORED_STATES,

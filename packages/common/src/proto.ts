@@ -59,6 +59,21 @@ export function decodeInt64AsNumbers(numbers = true): void {
 }
 decodeInt64AsNumbers();
 
+/**
+ * One file of the contract (with what it imports) as a protobufjs Root, field names as written:
+ * for the codecs that write pre-encoded messages or read raw bytes (proto-loader does not hand
+ * out its own Root).
+ */
+export function loadProtoRoot(file: string): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
+  return root.loadSync(file, { keepCase: true });
+}
+
+/** A protobufjs writer's bytes as a Buffer (the same memory, no copy). */
+export const asBuffer = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
 let cached: protoLoader.PackageDefinition | null = null;
 
 /**

@@ -4,9 +4,8 @@
  * failed stream of every node at the filter) and to learn its kind and generation, and writes
  * its RelayEvents around those bytes (an embedded message is a length-delimited field).
  */
-import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { PROTO_ROOT } from '@magrathea/common';
+import { asBuffer, loadProtoRoot } from '@magrathea/common';
 
 /** What the relay needs of one NodeEvent. */
 export interface EventInfo {
@@ -24,9 +23,7 @@ export class NodeEventCodec {
   private readonly watchRequest: protobuf.Type;
 
   constructor() {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
-    root.loadSync('magrathea/v1/node_service.proto', { keepCase: true });
+    const root = loadProtoRoot('magrathea/v1/node_service.proto');
     this.nodeEvent = root.lookupType('magrathea.v1.NodeEvent');
     this.watchRequest = root.lookupType('magrathea.v1.WatchNodeRequest');
   }
@@ -70,6 +67,5 @@ export function encodeRelayEvent(out: RelayOut): Buffer {
       .uint32((1 << 3) | 2)
       .string(out.down.error)
       .ldelim();
-  const b = w.finish();
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return asBuffer(w.finish());
 }

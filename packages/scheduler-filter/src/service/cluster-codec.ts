@@ -7,9 +7,8 @@
  * domain of the node again. The bytes are exactly what proto-loader's serializer writes
  * (cluster-codec.test.ts compares them).
  */
-import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { PROTO_ROOT } from '@magrathea/common';
+import { asBuffer, loadProtoRoot } from '@magrathea/common';
 
 type Plain = Record<string, unknown>;
 /** A grpc-js method definition (the part replaced here). */
@@ -27,9 +26,7 @@ export class ClusterViewCodec {
   private readonly encoded = new WeakMap<object, Uint8Array>();
 
   constructor() {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
-    root.loadSync('magrathea/v1/cluster_service.proto', { keepCase: true });
+    const root = loadProtoRoot('magrathea/v1/cluster_service.proto');
     this.domain = root.lookupType('magrathea.v1.Domain');
     const detail = root.lookupType(VNODE_VIEW).fields.detail;
     if (!detail || detail.resolvedType !== this.domain)
@@ -69,8 +66,7 @@ export class ClusterViewCodec {
   }
 
   private finish(type: protobuf.Type, m: Plain): Buffer {
-    const b = type.encode(type.fromObject(m)).finish();
-    return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    return asBuffer(type.encode(type.fromObject(m)).finish());
   }
 
   /** A ClusterEvent (snapshot of nodes, or one node). */
