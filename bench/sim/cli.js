@@ -22,7 +22,9 @@ the results table (wait times, utilisation, preemptions, starts per second).
                           queues and default window)
   --swf FILE              an SWF log (.gz is read too); with --log it replaces that log's jobs.
                           Fields after the 18 standard ones are ignored; user, group,
-                          executable, queue and partition may be names
+                          executable, queue and partition may be names. A line with a job
+                          number used before or a fractional processor count is reported
+                          and skipped
   --machines FILE         the machine: a MetaCentrum cluster table (.mwf: id, name, MHz, RAM,
                           CPU type, OS, properties, nodes, CPUs, CPUs per node, …; tab-separated)
                           or an Alea-style .machines table (id, name, nodes, CPUs per node, …;

@@ -75,6 +75,8 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
   const lines = text.split('\n');
   /** @param {string} why */
   const skip = (why) => (skipped[why] = (skipped[why] ?? 0) + 1);
+  /** @type {Map<number, number>} job number → the line that used it first */
+  const seen = new Map();
   for (let i = 0; i < lines.length && jobs.length < maxLines; i++) {
     const raw = /** @type {string} */ (lines[i]).trim();
     if (raw === '') continue;
@@ -107,6 +109,22 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
       bad.push({ line: i + 1, message: `negative submit time ${submit}` });
       continue;
     }
+    // Job numbers and processor counts are whole numbers (times may have fractions).
+    const whole = [
+      [1, id],
+      [5, alloc],
+      [8, reqProcs],
+    ].find(([, v]) => !Number.isSafeInteger(v));
+    if (whole) {
+      bad.push({ line: i + 1, message: `field ${whole[0]} is not a whole number: "${f[/** @type {number} */ (whole[0]) - 1]}"` });
+      continue;
+    }
+    const first = seen.get(id);
+    if (first !== undefined) {
+      bad.push({ line: i + 1, message: `job number ${id} is used twice (first on line ${first})` });
+      continue;
+    }
+    seen.set(id, i + 1);
     if (run < 0) {
       skip('never ran (run time -1)');
       continue;

@@ -165,6 +165,7 @@ describe('SWF from other tools and machine tables', () => {
 
   test('extra fields are ignored, names are taken in the text fields, numbers are still required elsewhere', () => {
     const withNames = [...std];
+    withNames[0] = 8;
     withNames[11] = 'alice';
     withNames[12] = 'physics';
     withNames[13] = './sim';
@@ -189,6 +190,29 @@ describe('SWF from other tools and machine tables', () => {
       { line: 6, message: 'field 17 is not a number: "prev"' },
     ]);
     expect(parseSwf(text, { classify: queueClassifier(['9']) }).jobs.every((j) => j.class === 'normal')).toBe(true);
+  });
+
+  test('job numbers are unique and processor counts whole, else the line is bad; times may have fractions', () => {
+    const at = (over: Record<number, string | number>) => line(std.map((v, k) => over[k] ?? v));
+    const text = [
+      at({ 1: '100.25', 3: '50.5' }),
+      at({ 4: '4.5' }),
+      at({ 0: 8, 4: -1, 7: '2.5' }),
+      at({ 0: '9.5' }),
+      at({ 2: 0 }),
+      at({ 0: 8 }),
+    ].join('\n');
+    const r = parseSwf(text);
+    expect(r.jobs.map((j) => [j.id, j.submit, j.run, j.procs])).toEqual([
+      [7, 100.25, 50.5, 4],
+      [8, 100, 50, 4],
+    ]);
+    expect(r.bad).toEqual([
+      { line: 2, message: 'field 5 is not a whole number: "4.5"' },
+      { line: 3, message: 'field 8 is not a whole number: "2.5"' },
+      { line: 4, message: 'field 1 is not a whole number: "9.5"' },
+      { line: 5, message: 'job number 7 is used twice (first on line 1)' },
+    ]);
   });
 
   test('an Alea .machines table: nodes per cluster, bad rows reported; the format is told by name or shape', () => {
