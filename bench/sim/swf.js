@@ -116,7 +116,10 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
       [8, reqProcs],
     ].find(([, v]) => !Number.isSafeInteger(v));
     if (whole) {
-      bad.push({ line: i + 1, message: `field ${whole[0]} is not a whole number: "${f[/** @type {number} */ (whole[0]) - 1]}"` });
+      bad.push({
+        line: i + 1,
+        message: `field ${whole[0]} is not a whole number: "${f[/** @type {number} */ (whole[0]) - 1]}"`,
+      });
       continue;
     }
     const first = seen.get(id);
