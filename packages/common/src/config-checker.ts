@@ -75,7 +75,10 @@ export class ConfigChecker {
     if (v === undefined || v === null) return undefined;
     const p = at ? `${at}.${key}` : key;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(p, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      this.fail(
+        p,
+        `must be an integer from ${min} to ${max}, got ${typeof v === 'number' ? String(v) : JSON.stringify(v)}`,
+      );
       return undefined;
     }
     return v;

@@ -122,6 +122,13 @@ surprise: true
     ]);
   });
 
+  test('a number YAML reads as infinite or NaN is named as such, not as null', () => {
+    expect(problems(() => compile('domains: [{ name: a }]\nsnapshotEvery: 1e400\nheartbeatMs: .nan\n'))).toEqual([
+      'snapshotEvery: must be an integer from 1 to 10000000, got Infinity',
+      'heartbeatMs: must be an integer from 100 to 600000, got NaN',
+    ]);
+  });
+
   test('a missing or unreadable file is a clear error of its own (exit 66, not 78)', () => {
     expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(InputFileError);
     expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(
