@@ -53,12 +53,32 @@ export class ConfigChecker {
     return v;
   }
 
+  /**
+   * A file or directory path: a non-empty string without control characters (a newline, tab or
+   * NUL in a path is a YAML mistake, and would garble the log lines and unit files that name it).
+   */
+  path(o: Obj | null, key: string, at: string): string | undefined {
+    const v = this.string(o, key, at);
+    if (v === undefined) return undefined;
+    if (/[\x00-\x1f\x7f]/.test(v)) {
+      this.fail(
+        at ? `${at}.${key}` : key,
+        `${JSON.stringify(v)} contains a control character (newline, tab, NUL…): not a usable path`,
+      );
+      return undefined;
+    }
+    return v;
+  }
+
   int(o: Obj | null, key: string, at: string, min: number, max: number): number | undefined {
     const v = o?.[key];
     if (v === undefined || v === null) return undefined;
     const p = at ? `${at}.${key}` : key;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(p, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      this.fail(
+        p,
+        `must be an integer from ${min} to ${max}, got ${typeof v === 'number' ? String(v) : JSON.stringify(v)}`,
+      );
       return undefined;
     }
     return v;

@@ -36,7 +36,40 @@ export function parseJsonObject(
   }
   if (typeof v !== 'object' || v === null || (Array.isArray(v) && opts.allowArrays !== true))
     throw invalid('the body must be a JSON object');
+  const dup = duplicateKey(text);
+  if (dup !== null) throw invalid(`the body has the field ${JSON.stringify(dup)} twice`);
   return v as Record<string, unknown>;
+}
+
+/**
+ * The first key that an object of `text` (already valid JSON) has twice, or null. JSON.parse
+ * keeps the last one silently, while another reader (a proxy, a log tool) may keep the first:
+ * a request must mean one thing.
+ */
+function duplicateKey(text: string): string | null {
+  const open: Set<string>[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x7b /* { */) open.push(new Set());
+    else if (ch === 0x7d /* } */) open.pop();
+    else if (ch === 0x5b /* [ */)
+      open.push(new Set()); // arrays: a placeholder, never a key
+    else if (ch === 0x5d /* ] */) open.pop();
+    else if (ch === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      let k = j + 1;
+      while (k < text.length && /\s/.test(text.charAt(k))) k++;
+      if (text.charAt(k) === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const keys = open[open.length - 1];
+        if (keys?.has(key)) return key;
+        keys?.add(key);
+      }
+      i = j;
+    }
+  }
+  return null;
 }
 
 /** How an edge turns body problems into its own errors. */

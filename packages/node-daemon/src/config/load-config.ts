@@ -192,7 +192,7 @@ function checkListen(
     (listen && 'unixSocket' in listen
       ? listen.unixSocket === null
         ? null
-        : c.string(listen, 'unixSocket', 'listen')
+        : c.path(listen, 'unixSocket', 'listen')
       : undefined);
   if (sockText === null) unixSocket = null;
   else if (sockText !== undefined) unixSocket = path.resolve(baseDir, sockText.replace(/^unix:/, ''));
@@ -258,7 +258,7 @@ function checkDomains(
       if (o.name === undefined) c.fail(`${p}.name`, 'is required');
       const cls = c.oneOf(o, 'class', p, ['normal', 'priority'] as const) ?? 'normal';
       const autostart = c.bool(o, 'autostart', p) ?? true;
-      const tokenFile = c.string(o, 'tokenFile', p);
+      const tokenFile = c.path(o, 'tokenFile', p);
       const preemption = c.oneOf(o, 'preemption', p, PREEMPTION_MODES) ?? 'throttle';
       const command = checkCommand(c, o, p);
       const vm = o.vm === undefined || o.vm === null ? null : checkVm(c, o.vm, `${p}.vm`, baseDir);
@@ -381,7 +381,7 @@ export function compileConfig(
   const nodeName =
     c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ??
     hostname;
-  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.string(top, 'stateDir', '') ?? './.magrathea');
+  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.path(top, 'stateDir', '') ?? './.magrathea');
 
   const listen = checkListen(c, top?.listen, overrides, stateDir, baseDir);
   const driver = checkDriver(c, top?.driver, stateDir, baseDir);
@@ -466,7 +466,7 @@ function checkTls(c: ConfigChecker, v: unknown, baseDir: string): TlsConfig | nu
   const o = c.object(v, at, ['ca', 'cert', 'key', 'clients']);
   if (!o) return null;
   const file = (key: string): string | undefined => {
-    const f = c.string(o, key, at);
+    const f = c.path(o, key, at);
     if (o[key] === undefined) c.fail(`${at}.${key}`, 'is required (a PEM file)');
     return f ? path.resolve(baseDir, f) : undefined;
   };

@@ -92,7 +92,7 @@ export function checkImages(
         catalogue.push({ name, url, sha256: sha.toLowerCase(), format });
     });
   const o = c.object(cacheV, 'imageCache', ['dir', 'maxMiB', 'idleTimeoutMs']);
-  const dirText = c.string(o, 'dir', 'imageCache');
+  const dirText = c.path(o, 'dir', 'imageCache');
   return {
     catalogue,
     cache: {
@@ -108,8 +108,8 @@ export function checkContext(c: ConfigChecker, v: unknown, baseDir: string): Con
   const at = 'context';
   const o = c.object(v, at, ['pkiDir', 'certDays', 'sshKeys', 'startScript', 'hookApiAddress']);
   if (!o) return null;
-  const pki = c.string(o, 'pkiDir', at);
-  const script = c.string(o, 'startScript', at);
+  const pki = c.path(o, 'pkiDir', at);
+  const script = c.path(o, 'startScript', at);
   let sshKeys: string[] = [];
   if (o.sshKeys !== undefined && o.sshKeys !== null) {
     if (!Array.isArray(o.sshKeys) || !o.sshKeys.every((k) => typeof k === 'string' && /^(ssh|ecdsa)-\S+ \S+/.test(k)))

@@ -107,6 +107,28 @@ surprise: true
     expect(problems(() => compile('domains: []\ndomains: []\n'))[0]).toMatch(/^test\.yaml:2:1: /);
   });
 
+  test('a path with a newline, tab or NUL is refused with its field, not used as a directory name', () => {
+    expect(
+      problems(() =>
+        compile(
+          'stateDir: "/var/lib/m\\nx"\nlisten: { unixSocket: "/run/m\\t.sock" }\n' +
+            'domains: [{ name: a, tokenFile: "/etc/t\\u0000" }]\n',
+        ),
+      ),
+    ).toEqual([
+      'stateDir: "/var/lib/m\\nx" contains a control character (newline, tab, NUL…): not a usable path',
+      'listen.unixSocket: "/run/m\\t.sock" contains a control character (newline, tab, NUL…): not a usable path',
+      'domains.0.tokenFile: "/etc/t\\u0000" contains a control character (newline, tab, NUL…): not a usable path',
+    ]);
+  });
+
+  test('a number YAML reads as infinite or NaN is named as such, not as null', () => {
+    expect(problems(() => compile('domains: [{ name: a }]\nsnapshotEvery: 1e400\nheartbeatMs: .nan\n'))).toEqual([
+      'snapshotEvery: must be an integer from 1 to 10000000, got Infinity',
+      'heartbeatMs: must be an integer from 100 to 600000, got NaN',
+    ]);
+  });
+
   test('a missing or unreadable file is a clear error of its own (exit 66, not 78)', () => {
     expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(InputFileError);
     expect(() => loadConfig('/nonexistent/magrathea.yaml', {}, '/')).toThrow(

@@ -64,7 +64,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
   const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
   const clientFile = (k: string): string | undefined => {
-    const f = c.string(t?.o ?? null, k, 'tls');
+    const f = c.path(t?.o ?? null, k, 'tls');
     return f ? path.resolve(baseDir, f) : undefined;
   };
   const clientCert = clientFile('clientCert');

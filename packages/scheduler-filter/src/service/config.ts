@@ -164,7 +164,7 @@ export function pemFiles(
   if (!o) return null;
   const file = (k: string): string | undefined => {
     if (o[k] === undefined) c.fail(`${at}.${k}`, 'is required (a PEM file)');
-    const f = c.string(o, k, at);
+    const f = c.path(o, k, at);
     return f ? path.resolve(baseDir, f) : undefined;
   };
   const ca = file('ca');

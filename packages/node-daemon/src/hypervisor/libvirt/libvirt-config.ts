@@ -26,9 +26,9 @@ export function checkLibvirt(
     'bootTimeoutMs',
     'shutdownTimeoutMs',
   ]);
-  const runDir = c.string(o, 'runDir', at);
+  const runDir = c.path(o, 'runDir', at);
   return {
-    virsh: c.string(o, 'virsh', at) ?? 'virsh',
+    virsh: c.path(o, 'virsh', at) ?? 'virsh',
     uri: c.string(o, 'uri', at, { pattern: /^[a-z+]+:\/\/[^\s']*$/, patternText: 'a libvirt URI' }) ?? 'qemu:///system',
     runDir: runDir ? path.resolve(baseDir, runDir) : path.join(stateDir, 'libvirt'),
     weightParam:

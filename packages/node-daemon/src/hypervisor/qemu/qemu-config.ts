@@ -41,10 +41,10 @@ export function checkQemu(c: ConfigChecker, v: unknown, stateDir: string, baseDi
       root: c.string(cg, 'root', `${at}.cgroup`, CGROUP_NAME) ?? 'magrathea',
     };
   }
-  const runDirText = c.string(q, 'runDir', at);
+  const runDirText = c.path(q, 'runDir', at);
   const runDir = runDirText ? path.resolve(baseDir, runDirText) : path.join(stateDir, 'qemu');
   return {
-    binary: c.string(q, 'binary', at) ?? 'qemu-system-x86_64',
+    binary: c.path(q, 'binary', at) ?? 'qemu-system-x86_64',
     accel: c.oneOf(q, 'accel', at, ['auto', 'kvm', 'tcg'] as const) ?? 'auto',
     runDir,
     cgroup,
@@ -87,10 +87,10 @@ export function checkVm(c: ConfigChecker, v: unknown, at: string, baseDir: strin
     ...RECLAIM_KEYS,
   ]);
   if (!o) return null;
-  const kernel = c.string(o, 'kernel', at);
+  const kernel = c.path(o, 'kernel', at);
   if (o.kernel === undefined) c.fail(`${at}.kernel`, 'is required (path of the guest kernel)');
-  const initrd = c.string(o, 'initrd', at);
-  const disk = c.string(o, 'disk', at);
+  const initrd = c.path(o, 'initrd', at);
+  const disk = c.path(o, 'disk', at);
   const memoryMiB = c.int(o, 'memoryMiB', at, 96, 4_194_304) ?? 256;
   const idleMemoryMiB = c.int(o, 'idleMemoryMiB', at, 1, 4_194_304) ?? null;
   const preemptedMemoryMiB = c.int(o, 'preemptedMemoryMiB', at, 0, 4_194_304) ?? 0;
