@@ -321,6 +321,77 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, rea
   });
 });
 
+describe("magrathea-filter with two nodes' addresses swapped", () => {
+  test("each node's address leads to the other's daemon: neither is published, the reason is shown; fixed, both are", async () => {
+    const dir = tmpDir('mg-swap-');
+    const qlog = path.join(dir, 'qmgr.log');
+    const daemons: DaemonProcess[] = [];
+    let filter: FilterProcess | undefined;
+    try {
+      for (const n of ['a', 'b'])
+        daemons.push(
+          await spawnDaemon({ stateDir: path.join(dir, n), config: `node: { name: ${n} }\n${DAEMON_CONFIG}` }),
+        );
+      const [a, b] = daemons as [DaemonProcess, DaemonProcess];
+      const cfg = (addrA: string, addrB: string): string => {
+        const f = path.join(dir, 'filter.yaml');
+        fs.writeFileSync(
+          f,
+          `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
+nodes:
+  - { name: a, address: "${addrA}" }
+  - { name: b, address: "${addrB}" }
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10 }
+`,
+        );
+        return f;
+      };
+      filter = await spawnFilter(cfg(b.addr, a.addr), { FAKE_QMGR_LOG: qlog });
+      const f = filter;
+      await until(
+        () =>
+          f.logs.filter((l) => l.msg === 'node daemon is another configured node; its reports are not taken').length >=
+          2,
+        'both refusals logged',
+      );
+      expect(
+        f.logs.filter((l) => l.msg === 'node daemon is another configured node; its reports are not taken'),
+      ).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ node: 'a', reported: 'b' }),
+          expect.objectContaining({ node: 'b', reported: 'a' }),
+        ]),
+      );
+      // A change on the daemon is not taken either.
+      await unary(nodeClient(a.admin), nodeClient(a.admin).StartJob, {
+        domain: 'meta',
+        job_id: '1.pbs',
+        preemptible: true,
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(
+        [...published(qlog).keys()].filter((v) => /^[ab]-/.test(v) && published(qlog).get(v)?.magrathea !== 'none'),
+      ).toEqual([]);
+      const st = await cli(['cluster', 'status', '--filter', `127.0.0.1:${f.grpcPort}`]);
+      expect(st.code).toBe(9);
+      expect(st.stdout).toMatch(/says it is node b/);
+      const metrics = await (await fetch(`http://127.0.0.1:${f.httpPort}/metrics`)).text();
+      expect(metrics).toMatch(/magrathea_filter_wrong_node_total [2-9]/);
+      await f.stop();
+      // The addresses put right: both published, a's running job with it.
+      filter = await spawnFilter(cfg(a.addr, b.addr), { FAKE_QMGR_LOG: qlog });
+      await until(() => published(qlog).get('a-meta')?.state === 'running-preemptible', 'a published');
+      await until(() => published(qlog).get('b-meta')?.state === 'free', 'b published');
+    } finally {
+      await filter?.stop();
+      for (const d of daemons) await d.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('magrathea-filter bad configuration', () => {
   test('a config listing the same vnode twice, or a bad address: every problem reported, exit 78', async () => {
     const dir = tmpDir('mg-fcfg-');

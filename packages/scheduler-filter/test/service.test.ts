@@ -16,11 +16,11 @@ import { domainMessage } from './domain-message';
 const QMGR = path.resolve(__dirname, '../../../test/fixtures/fake-qmgr.js');
 
 const domain = domainMessage;
-const snapshot = (gen: number, states: Record<string, string>): NodeEventMessage =>
+const snapshot = (gen: number, states: Record<string, string>, name = 'n1'): NodeEventMessage =>
   ({
     generation: String(gen),
     snapshot: {
-      name: 'n1',
+      name,
       generation: String(gen),
       domains: Object.entries(states).map(([d, s]) => domain(d, s, gen, d === 'priv' ? 'priority' : 'normal')),
     },
@@ -37,7 +37,7 @@ const change = (gen: number, states: Record<string, string>): NodeEventMessage =
   },
 });
 
-function setup(pbs: Record<string, unknown> = {}) {
+function setup(pbs: Record<string, unknown> = {}, nodes = [{ name: 'n1', address: '127.0.0.1:1' }]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mg-pub-'));
   const log = path.join(dir, 'q.log');
   // Jest sandboxes process.env, so the recording qmgr gets its log path from a wrapper.
@@ -46,7 +46,7 @@ function setup(pbs: Record<string, unknown> = {}) {
     mode: 0o755,
   });
   const cfg = compileFilterConfig({
-    nodes: [{ name: 'n1', address: '127.0.0.1:1' }],
+    nodes,
     pbs: { qmgr, batchDelayMs: 5, ...pbs },
   });
   const lines: Record<string, unknown>[] = [];
@@ -102,6 +102,51 @@ describe('ClusterView', () => {
     expect(publisher.publishedValues('n1-priv')).toMatchObject({ magrathea: 'priority', state: 'free' });
     publisher.stop();
     fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('ClusterView: a daemon that names another node', () => {
+  test("another configured node's daemon at this node's address is not taken; another host name is, with one warning", async () => {
+    const nodes = [
+      { name: 'n1', address: '127.0.0.1:1' },
+      { name: 'n2', address: '127.0.0.1:2' },
+    ];
+    const { view, metrics, publisher, lines, dir } = setup({}, nodes);
+    try {
+      const refusedLines = () =>
+        lines.filter((l) => l.msg === 'node daemon is another configured node; its reports are not taken');
+      // Never synced: n2's daemon answers at n1's address.
+      expect(view.apply('n1', snapshot(4, { meta: 'free', priv: 'free' }, 'n2'))).toBe(true);
+      expect(view.nodes.get('n1')).toMatchObject({ synced: false, reachable: false });
+      expect(view.nodes.get('n1')?.error).toContain('says it is node n2');
+      expect(view.apply('n1', change(5, { meta: 'occupied' }))).toBe(true); // not taken either
+      expect(view.nodes.get('n1')).toMatchObject({ synced: false, reachable: false });
+      expect(view.apply('n1', snapshot(5, { meta: 'free', priv: 'free' }, 'n2'))).toBe(true);
+      expect(refusedLines()).toHaveLength(1); // once per name, not per snapshot
+      expect((await metrics.wrongNode.get()).values[0]?.value).toBe(2);
+      await publisher.idle();
+      expect(publisher.publishedValues('n1-meta')).toBeUndefined();
+      // Its own daemon: taken.
+      expect(view.apply('n1', snapshot(7, { meta: 'free', priv: 'free' }))).toBe(true);
+      await publisher.idle();
+      expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'normal', state: 'free' });
+      // Synced, then the address leads to n2's daemon: n1 accepts nothing, its last view kept.
+      expect(view.apply('n1', snapshot(8, { meta: 'occupied', priv: 'free' }, 'n2'))).toBe(true);
+      await publisher.idle();
+      expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'none', state: 'unreachable' });
+      expect(refusedLines()).toHaveLength(2);
+      // A name no node is configured with (a daemon's default FQDN host name): taken, warned once.
+      expect(view.apply('n1', snapshot(9, { meta: 'free', priv: 'free' }, 'n1.example.org'))).toBe(true);
+      expect(view.apply('n1', snapshot(10, { meta: 'free', priv: 'free' }, 'n1.example.org'))).toBe(true);
+      await publisher.idle();
+      expect(publisher.publishedValues('n1-meta')).toMatchObject({ magrathea: 'normal', state: 'free' });
+      expect(
+        lines.filter((l) => l.msg === 'node daemon reports another node name; taken as the configured node'),
+      ).toHaveLength(1);
+    } finally {
+      publisher.stop();
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });
 

@@ -60,6 +60,10 @@ export interface NodeEntry {
   domains: Map<string, DomainEntry>;
   /** The daemon is in CPU-counting mode (from its last snapshot: the mode changes only with a restart). */
   cpuCounting?: boolean;
+  /** The other name its daemon reported and was warned about (a host name that is not the configured one). */
+  warnedName?: string;
+  /** The other configured node its daemon's last snapshot named (its reports are not taken), or undefined. */
+  refusedAs?: string | undefined;
 }
 
 /** One changed domain: its entry before and after (undefined: not known before / gone). */
@@ -362,6 +366,7 @@ export class ClusterView {
     const wasReachable = n.reachable;
     n.lastSeenMs = now;
     if (e.snapshot) {
+      if (this.claimsAnotherNode(n, e.snapshot.name)) return true;
       if (n.synced && gen < n.generation) {
         this.deps.logger.warn(
           { node: nodeName, from: n.generation, to: gen },
@@ -376,6 +381,7 @@ export class ClusterView {
       n.domains = new Map(this.receive(n, e.snapshot.domains, new Map()).map((d) => [d.snapshot.name, d]));
       n.generation = gen;
       n.synced = true;
+      n.refusedAs = undefined;
       n.reachable = true;
       n.error = '';
       if (!wasReachable) n.sinceMs = now;
@@ -406,6 +412,10 @@ export class ClusterView {
       return true;
     }
     if (!e.change) return true;
+    // Refused as another node's daemon (logged then): its changes are not taken either. Re-reading
+    // would reach the same daemon (and, through a relay, restart every node's stream); the next
+    // snapshot, after any reconnection, is judged again.
+    if (n.refusedAs !== undefined) return true;
     if (!n.synced || gen <= n.generation) {
       this.deps.metrics.generationBackwards.inc();
       this.deps.logger.warn(
@@ -425,6 +435,45 @@ export class ClusterView {
     n.error = '';
     if (!wasReachable) n.sinceMs = now;
     this.commit(n, changes, Number(e.change.at_ms), e.change.cause, e.change.job_id);
+    return true;
+  }
+
+  /**
+   * Whether the snapshot's node name is another configured node's: the address of this node leads
+   * to that node's daemon (two nodes' addresses swapped, a stale DNS entry), and publishing its
+   * domains as this node's vnodes would show PBS the wrong machine. The node then accepts nothing,
+   * with the reason shown, until a snapshot names it again (its next change asks for one). Any other
+   * name (the daemon's default host name, say node12.example.org for node12) is taken, with a
+   * warning once per name.
+   */
+  private claimsAnotherNode(n: NodeEntry, claimed: string): boolean {
+    const name = n.cfg.name;
+    if (claimed === '' || claimed === name) return false;
+    if (!this.nodes.has(claimed)) {
+      if (n.warnedName !== claimed) {
+        n.warnedName = claimed;
+        this.deps.logger.warn(
+          { node: name, reported: claimed.slice(0, 100) },
+          'node daemon reports another node name; taken as the configured node',
+        );
+      }
+      return false;
+    }
+    const error = `the daemon at this node's address says it is node ${claimed}: check nodes[].address (its reports are not taken)`;
+    if (n.refusedAs !== claimed)
+      this.deps.logger.error(
+        { node: name, reported: claimed },
+        'node daemon is another configured node; its reports are not taken',
+      );
+    this.deps.metrics.wrongNode.inc();
+    n.refusedAs = claimed;
+    n.synced = false;
+    n.error = error;
+    if (n.reachable) {
+      n.reachable = false;
+      n.sinceMs = this.deps.now();
+      this.commit(n, this.allUnchanged(n), 0);
+    }
     return true;
   }
 

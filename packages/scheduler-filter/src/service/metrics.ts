@@ -73,6 +73,10 @@ export class Metrics {
     'magrathea_filter_rejected_domains_total',
     'Domains a node daemon reported that the filter did not take (invalid name, too many, a vnode not its own).',
   );
+  readonly wrongNode = this.counter(
+    'magrathea_filter_wrong_node_total',
+    "Snapshots whose daemon named another configured node (that node's address leads elsewhere); not taken.",
+  );
   readonly resyncDelays = this.counter(
     'magrathea_filter_resyncs_total',
     'Watches re-read from a snapshot after an event out of order (each waits longer than the last).',
