@@ -155,6 +155,28 @@ domains:
   - { name: priv, class: priority }
 `;
 
+/**
+ * A TCP-only address field: HOST:PORT or [IPv6]:PORT. Its problem names only those forms (the
+ * CLI's unix:PATH is not one of them here) and, for a socket, the field that takes one.
+ */
+function tcpAddress(
+  c: ConfigChecker,
+  field: string,
+  text: string,
+  socketField: string | null,
+): { host: string; port: number } | null {
+  const forms = 'must be HOST:PORT or [IPv6]:PORT';
+  try {
+    const a = parseAddress(text);
+    if (a.kind === 'tcp') return { host: a.host, port: a.port };
+    c.fail(field, socketField ? `${forms} (a Unix socket goes in ${socketField})` : `${forms}, got "${text}"`);
+  } catch (err) {
+    const msg = (err as Error).message;
+    c.fail(field, /^"/.test(msg) ? `${forms}, got "${text}"` : msg);
+  }
+  return null;
+}
+
 /** `listen` (and the --listen/--socket overrides): gRPC on TCP and/or a Unix socket, TLS. */
 function checkListen(
   c: ConfigChecker,
@@ -171,13 +193,8 @@ function checkListen(
     (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
   if (tcpText === null) tcp = null;
   else if (tcpText !== undefined) {
-    try {
-      const a = parseAddress(tcpText);
-      if (a.kind !== 'tcp') c.fail('listen.tcp', 'must be HOST:PORT (use listen.unixSocket for a socket)');
-      else tcp = { host: a.host, port: a.port };
-    } catch (err) {
-      c.fail(overrides.listen ? '--listen' : 'listen.tcp', (err as Error).message);
-    }
+    const field = overrides.listen ? '--listen' : 'listen.tcp';
+    tcp = tcpAddress(c, field, tcpText, overrides.listen ? '--socket' : 'listen.unixSocket');
   }
   const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback && !tls) {
@@ -325,18 +342,13 @@ function checkHookApi(c: ConfigChecker, v: unknown, domains: readonly DomainConf
     const maxBodyBytes = c.int(hook, 'maxBodyBytes', 'hookApi', 256, 1024 * 1024) ?? 4096;
     const requestTimeoutMs = c.int(hook, 'requestTimeoutMs', 'hookApi', 100, 120_000) ?? 5000;
     if (listenText !== undefined) {
-      try {
-        const a = parseAddress(listenText);
-        if (a.kind !== 'tcp') c.fail('hookApi.listen', 'must be HOST:PORT');
-        else if (!isLoopbackHost(a.host) && !allow) {
-          c.fail(
-            'hookApi.listen',
-            `${a.host} is not a loopback address; serving the hook API beyond loopback needs hookApi.allowNonLoopback: true`,
-          );
-        } else hookApi = { host: a.host, port: a.port, maxBodyBytes, requestTimeoutMs };
-      } catch (err) {
-        c.fail('hookApi.listen', (err as Error).message);
-      }
+      const a = tcpAddress(c, 'hookApi.listen', listenText, null);
+      if (a && !isLoopbackHost(a.host) && !allow) {
+        c.fail(
+          'hookApi.listen',
+          `${a.host} is not a loopback address; serving the hook API beyond loopback needs hookApi.allowNonLoopback: true`,
+        );
+      } else if (a) hookApi = { host: a.host, port: a.port, maxBodyBytes, requestTimeoutMs };
     }
     if (domains.length > 0 && domains.every((d) => d.tokenFile === null)) {
       c.fail('domains', 'the hook API is enabled but no domain has a tokenFile; give each domain its own token');

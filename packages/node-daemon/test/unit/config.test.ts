@@ -101,6 +101,23 @@ surprise: true
     expect(ok.listen.tcp?.host).toBe('10.1.2.3');
   });
 
+  test('a TCP-only address names only the TCP forms, and --listen problems name the option and --socket', () => {
+    const d = 'domains: [{ name: a, tokenFile: /t }]\n';
+    expect(problems(() => compile(`listen: { tcp: foo }\nhookApi: { listen: "unix:/x" }\n${d}`))).toEqual([
+      'listen.tcp: must be HOST:PORT or [IPv6]:PORT, got "foo"',
+      'hookApi.listen: must be HOST:PORT or [IPv6]:PORT, got "unix:/x"',
+    ]);
+    expect(problems(() => compile(`listen: { tcp: "unix:/x" }\n${d}`))).toEqual([
+      'listen.tcp: must be HOST:PORT or [IPv6]:PORT (a Unix socket goes in listen.unixSocket)',
+    ]);
+    const withListen = (listen: string) =>
+      compileConfig(parseConfigText(d, 'test.yaml'), '/etc/magrathea', { listen }, 'host1');
+    expect(problems(() => withListen('foo'))).toEqual(['--listen: must be HOST:PORT or [IPv6]:PORT, got "foo"']);
+    expect(problems(() => withListen('unix:/x'))).toEqual([
+      '--listen: must be HOST:PORT or [IPv6]:PORT (a Unix socket goes in --socket)',
+    ]);
+  });
+
   test('domains are required; YAML syntax errors carry line and column; duplicate keys are errors', () => {
     expect(problems(() => compile('stateDir: /x\n'))).toEqual(['domains: is required: list the domains of this node']);
     expect(problems(() => compile('domains: [ { name: a }\n  oops: ]'))[0]).toMatch(/^test\.yaml:\d+:\d+: /);
