@@ -177,6 +177,11 @@ function tcpAddress(
   return null;
 }
 
+/** A path given by a command-line flag, checked as a path field of the config is (the problem names the flag). */
+function flagPath(c: ConfigChecker, flag: string, value: string): string | undefined {
+  return c.path({ [flag]: value }, flag, '');
+}
+
 /** `listen` (and the --listen/--socket overrides): gRPC on TCP and/or a Unix socket, TLS. */
 function checkListen(
   c: ConfigChecker,
@@ -193,19 +198,19 @@ function checkListen(
     (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
   if (tcpText === null) tcp = null;
   else if (tcpText !== undefined) {
-    const field = overrides.listen ? '--listen' : 'listen.tcp';
-    tcp = tcpAddress(c, field, tcpText, overrides.listen ? '--socket' : 'listen.unixSocket');
+    const field = overrides.listen !== undefined ? '--listen' : 'listen.tcp';
+    tcp = tcpAddress(c, field, tcpText, overrides.listen !== undefined ? '--socket' : 'listen.unixSocket');
   }
   const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback && !tls) {
     c.fail(
-      overrides.listen ? '--listen' : 'listen.tcp',
+      overrides.listen !== undefined ? '--listen' : 'listen.tcp',
       `${tcp.host} is not a loopback address; configure listen.tls (mTLS), or accept plaintext gRPC beyond loopback with listen.allowNonLoopback: true`,
     );
   }
   let unixSocket: string | null = path.join(stateDir, 'magrathead.sock');
   const sockText =
-    overrides.socket ??
+    (overrides.socket !== undefined ? flagPath(c, '--socket', overrides.socket) : undefined) ??
     (listen && 'unixSocket' in listen
       ? listen.unixSocket === null
         ? null
@@ -393,7 +398,11 @@ export function compileConfig(
   const nodeName =
     c.string(node, 'name', 'node', { pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, patternText: 'a host name' }) ??
     hostname;
-  const stateDir = path.resolve(baseDir, overrides.stateDir ?? c.path(top, 'stateDir', '') ?? './.magrathea');
+  const stateDir = path.resolve(
+    baseDir,
+    (overrides.stateDir !== undefined ? flagPath(c, '--state-dir', overrides.stateDir) : c.path(top, 'stateDir', '')) ??
+      './.magrathea',
+  );
 
   const listen = checkListen(c, top?.listen, overrides, stateDir, baseDir);
   const driver = checkDriver(c, top?.driver, stateDir, baseDir);

@@ -116,6 +116,22 @@ surprise: true
     expect(problems(() => withListen('unix:/x'))).toEqual([
       '--listen: must be HOST:PORT or [IPv6]:PORT (a Unix socket goes in --socket)',
     ]);
+    expect(problems(() => withListen(''))).toEqual(['--listen: must be HOST:PORT or [IPv6]:PORT, got ""']);
+  });
+
+  test('--state-dir and --socket are checked as the path fields they override are, naming the flag', () => {
+    const d = 'domains: [{ name: a, tokenFile: /t }]\n';
+    const withFlags = (o: { stateDir?: string; socket?: string }) =>
+      compileConfig(parseConfigText(d, 'test.yaml'), '/etc/magrathea', o, 'host1');
+    expect(problems(() => withFlags({ stateDir: '', socket: '' }))).toEqual([
+      '--state-dir: must be a non-empty string',
+      '--socket: must be a non-empty string',
+    ]);
+    expect(problems(() => withFlags({ stateDir: '/var/lib/m\nx', socket: '/run/m\tx.sock' }))).toEqual([
+      '--state-dir: "/var/lib/m\\nx" contains a control character (newline, tab, NUL…): not a usable path',
+      '--socket: "/run/m\\tx.sock" contains a control character (newline, tab, NUL…): not a usable path',
+    ]);
+    expect(withFlags({ stateDir: '/var/lib/m', socket: 'unix:/run/m.sock' }).listen.unixSocket).toBe('/run/m.sock');
   });
 
   test('domains are required; YAML syntax errors carry line and column; duplicate keys are errors', () => {
