@@ -75,6 +75,18 @@ describe('magrathea against a plaintext daemon', () => {
     expect(none.stderr).toMatch(/no magrathead to talk to: give --node HOST:PORT or unix:PATH, or set MAGRATHEA_NODE/);
   });
 
+  test('a misspelled required option is named as unknown, with the right one suggested; a missing one is named', async () => {
+    const typo = await cliIn(dir, ['job', 'start', '--domian', 'meta', '--job', '3.pbs']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown option '--domian'\s+\(Did you mean --domain\?\)/);
+    const missing = await cliIn(dir, ['job', 'end', '--domain', 'meta', '--json']);
+    expect(missing.code).toBe(2);
+    expect(json(missing).error).toMatchObject({ kind: 'usage', message: "required option '--job <id>' not specified" });
+    const before = json(await cliIn(dir, ['status', '--json'])).generation;
+    expect((await cliIn(dir, ['job', 'start', '--job', '4.pbs'])).code).toBe(2);
+    expect(json(await cliIn(dir, ['status', '--json'])).generation).toBe(before); // nothing was sent
+  });
+
   test('--json everywhere: a refused job start prints the refusal as JSON on stdout (exit 3)', async () => {
     expect((await cliIn(dir, ['job', 'start', '--domain', 'meta', '--job', '1.pbs', '--json'])).code).toBe(0);
     const r = await cliIn(dir, ['job', 'start', '--domain', 'egee', '--job', '2.pbs', '--json']);

@@ -127,7 +127,27 @@ export function createProgram(deps: ProgramDeps): Command {
     env: deps.env ?? {},
   });
   addPkiCommands(program, io);
+  checkRequiredAfterUnknown(program);
   return program;
+}
+
+/**
+ * Commander checks required options before unknown ones, so a misspelled required option
+ * (`job start --domian meta`) was reported as `--domain` missing. Required options are checked
+ * in a preAction hook instead, after the unknown-option check (which suggests the right name).
+ */
+function checkRequiredAfterUnknown(cmd: Command): void {
+  for (const sub of cmd.commands) checkRequiredAfterUnknown(sub);
+  const required = cmd.options.filter((o) => o.mandatory);
+  if (required.length === 0) return;
+  for (const o of required) o.mandatory = false;
+  cmd.hook('preAction', (c) => {
+    const missing = required.find((o) => c.getOptionValue(o.attributeName()) === undefined);
+    if (missing)
+      c.error(`error: required option '${missing.flags}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+  });
 }
 
 /** True when the command line asks for JSON (`--json` before any `--`). */
