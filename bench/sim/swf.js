@@ -110,16 +110,9 @@ function parseSwf(text, { classify, maxLines = Infinity } = {}) {
       continue;
     }
     // Job numbers and processor counts are whole numbers (times may have fractions).
-    const whole = [
-      [1, id],
-      [5, alloc],
-      [8, reqProcs],
-    ].find(([, v]) => !Number.isSafeInteger(v));
-    if (whole) {
-      bad.push({
-        line: i + 1,
-        message: `field ${whole[0]} is not a whole number: "${f[/** @type {number} */ (whole[0]) - 1]}"`,
-      });
+    const notWhole = [1, 5, 8].find((field) => !Number.isSafeInteger(n[field - 1]));
+    if (notWhole !== undefined) {
+      bad.push({ line: i + 1, message: `field ${notWhole} is not a whole number: "${f[notWhole - 1]}"` });
       continue;
     }
     const first = seen.get(id);

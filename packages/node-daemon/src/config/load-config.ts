@@ -196,15 +196,14 @@ function checkListen(
   const tcpText =
     overrides.listen ??
     (listen && 'tcp' in listen ? (listen.tcp === null ? null : c.string(listen, 'tcp', 'listen')) : undefined);
+  const fromFlag = overrides.listen !== undefined;
+  const tcpField = fromFlag ? '--listen' : 'listen.tcp';
   if (tcpText === null) tcp = null;
-  else if (tcpText !== undefined) {
-    const field = overrides.listen !== undefined ? '--listen' : 'listen.tcp';
-    tcp = tcpAddress(c, field, tcpText, overrides.listen !== undefined ? '--socket' : 'listen.unixSocket');
-  }
+  else if (tcpText !== undefined) tcp = tcpAddress(c, tcpField, tcpText, fromFlag ? '--socket' : 'listen.unixSocket');
   const allowNonLoopback = c.bool(listen, 'allowNonLoopback', 'listen') ?? false;
   if (tcp && !isLoopbackHost(tcp.host) && !allowNonLoopback && !tls) {
     c.fail(
-      overrides.listen !== undefined ? '--listen' : 'listen.tcp',
+      tcpField,
       `${tcp.host} is not a loopback address; configure listen.tls (mTLS), or accept plaintext gRPC beyond loopback with listen.allowNonLoopback: true`,
     );
   }

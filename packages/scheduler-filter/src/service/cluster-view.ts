@@ -442,7 +442,7 @@ export class ClusterView {
    * Whether the snapshot's node name is another configured node's: the address of this node leads
    * to that node's daemon (two nodes' addresses swapped, a stale DNS entry), and publishing its
    * domains as this node's vnodes would show PBS the wrong machine. The node then accepts nothing,
-   * with the reason shown, until a snapshot names it again (its next change asks for one). Any other
+   * with the reason shown, and its changes are not taken, until a snapshot names it again. Any other
    * name (the daemon's default host name, say node12.example.org for node12) is taken, with a
    * warning once per name.
    */
