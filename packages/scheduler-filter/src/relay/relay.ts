@@ -75,7 +75,10 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
     },
   ) {
     super(cfg);
-    this.log = new NodeLog(cfg.maxChangesPerNode);
+    this.log = new NodeLog(cfg.maxChangesPerNode, {
+      maxChangeBytes: cfg.maxChangeBytesPerNode,
+      sizeOf: (e) => e.length,
+    });
     this.resyncs = new ResyncBackoff(cfg);
     this.client = new H2Client(node.address, deps.tls, {
       pingMs: Math.max(500, Math.floor(cfg.graceMs / 3)),
@@ -124,7 +127,8 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
           return;
         }
         this.deps.onEvent(this.node.name, bytes, info.generation, r === 'alive');
-        if (this.log.wantsSnapshot) this.reread('changes since the last snapshot past maxChangesPerNode', 0);
+        const why = this.log.whySnapshot;
+        if (why) this.reread(why, 0);
       },
       (why) => {
         // The first loss of a live stream is worth a line; the retries while it stays down are not.
@@ -283,16 +287,26 @@ export class Relay {
       return;
     }
     const reader: Reader = {
-      pump: new StreamPump(call, this.cfg.maxQueuedPerReader, () => {
-        this.deps.logger.warn(
-          { source: sourceOf(call.getPeer()) },
-          'reader does not keep up; ending its stream (it resumes)',
-        );
-        call.emit('error', {
-          code: grpc.status.RESOURCE_EXHAUSTED,
-          details: 'reader too slow: resume from what you have',
-        });
-      }),
+      pump: new StreamPump(
+        call,
+        this.cfg.maxQueuedPerReader,
+        () => {
+          this.deps.logger.warn(
+            {
+              source: sourceOf(call.getPeer()),
+              maxQueued: this.cfg.maxQueuedPerReader,
+              maxQueuedBytes: this.cfg.maxQueuedBytesPerReader,
+            },
+            'reader does not keep up; ending its stream (it resumes)',
+          );
+          call.emit('error', {
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: 'reader too slow: resume from what you have',
+          });
+        },
+        // A message costs its event's bytes (shared with the node's log, but kept here once the log has moved on).
+        { max: this.cfg.maxQueuedBytesPerReader, sizeOf: (m) => (m.event ? m.event.length : m.down.error.length) + 64 },
+      ),
       positions: new Map(),
     };
     const mine: string[] = [];

@@ -1,0 +1,126 @@
+/**
+ * Fault suite, the relay as a hostile daemon and a reader that stops reading would meet it: a
+ * real magrathea-relay between fake NodeServices (grpc-js on 127.0.0.1:0) and a RelayService
+ * client. What the relay keeps of a node and queues for a reader is bounded in bytes, not only
+ * in messages: a daemon that sends large changes, or a reader that does not read while large
+ * changes arrive, cannot make the relay's memory grow with what the daemon sends.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { NodeEventInput } from '@magrathea/common';
+import { loadMagratheaApi } from '@magrathea/common';
+import { spawnRelay, tmpDir } from '../helpers/processes';
+import type { DaemonProcess } from '../helpers/processes';
+import { domainMsg, fakeDaemon, rssOf, snapshotOf, waitFor } from './helpers';
+import type { FakeDaemon } from './helpers';
+
+const api = loadMagratheaApi();
+const MiB = 1024 ** 2;
+
+/** A change of `bytes` (its cause padded): valid, and as large as a hostile daemon makes it. */
+const bigChange = (gen: number, bytes: number): NodeEventInput => ({
+  generation: String(gen),
+  change: { cause: `start-job ${'x'.repeat(bytes)}`, domain: 'meta', job_id: `${gen}.pbs`, domains: [] },
+});
+
+/**
+ * A daemon of node `n` that answers each watch with a snapshot at its generation, then sends
+ * large changes until `total` were sent over all its calls (then only snapshots and silence).
+ */
+function flooding(total: number, bytes: number): Promise<FakeDaemon & { sent(): number }> {
+  let gen = 1;
+  let sent = 0;
+  return fakeDaemon((call) => {
+    call.write(snapshotOf('n', gen, [domainMsg('meta', 'free', gen)]));
+    const more = (): void => {
+      while (sent < total && !call.cancelled) {
+        gen++;
+        sent++;
+        if (!call.write(bigChange(gen, bytes))) {
+          call.once('drain', more);
+          return;
+        }
+      }
+    };
+    more();
+  }).then((f) => Object.assign(f, { sent: () => sent }));
+}
+
+async function relayOf(dir: string, addr: string): Promise<DaemonProcess> {
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: 3000\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\n`,
+  );
+  return spawnRelay(cfg);
+}
+
+test('relay: a daemon sending large changes does not grow what the relay keeps of it past a bound (a fresh snapshot is read)', async () => {
+  const dir = tmpDir('mg-fault-relay-log-');
+  const fake = await flooding(80, 4 * MiB);
+  const relay = await relayOf(dir, fake.addr);
+  try {
+    await waitFor(() => fake.sent() === 80, 'the daemon sent its 80 changes of 4 MiB', 60_000);
+    // Let the relay take in what is in flight, then look at what it holds.
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss = rssOf(relay.proc.pid!);
+    expect(relay.proc.exitCode).toBeNull();
+    // Without a bound in bytes it kept every change since the snapshot: 320 MiB.
+    process.stdout.write(`relay RSS after 80 changes of 4 MiB: ${Math.round(rss / MiB)} MiB\n`);
+    expect(rss).toBeLessThan(160 * MiB);
+    expect(relay.logs.some((l) => l.msg === 'reconnecting to node daemon' && String(l.why).includes('bytes'))).toBe(
+      true,
+    );
+  } finally {
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+test('relay: a reader that stops reading while large changes arrive is cut off by bytes queued, and resumes', async () => {
+  const dir = tmpDir('mg-fault-relay-reader-');
+  const fake = await flooding(300, 1 * MiB);
+  const relay = await relayOf(dir, fake.addr);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    let first = false;
+    s.once('data', () => {
+      first = true;
+      s.pause();
+    });
+    const ended = new Promise<string>((resolve) =>
+      s.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`)),
+    );
+    await waitFor(() => first, 'the first message');
+    await waitFor(() => fake.sent() === 300, 'the daemon sent its 300 changes of 1 MiB', 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss = rssOf(relay.proc.pid!);
+    process.stdout.write(`relay RSS with a paused reader after 300 changes of 1 MiB: ${Math.round(rss / MiB)} MiB\n`);
+    s.resume();
+    expect(await ended).toBe('RESOURCE_EXHAUSTED: reader too slow: resume from what you have');
+    expect(relay.logs.find((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toMatchObject({
+      level: 'warn',
+    });
+    // Without a bound in bytes the 300 MiB waited for it (fewer than maxQueuedPerReader messages).
+    expect(rss).toBeLessThan(200 * MiB);
+    // It resumes: a new stream from 0 gets the node.
+    const again = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    const got = await new Promise<string>((resolve) => {
+      again.once('data', (e: { kind: string }) => resolve(e.kind));
+      again.once('error', (e: grpc.ServiceError) => resolve(e.message));
+    });
+    expect(got).toBe('event');
+    again.cancel();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
