@@ -6,6 +6,8 @@
  * changes arrive, cannot make the relay's memory grow with what the daemon sends.
  */
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeEventInput } from '@magrathea/common';
@@ -17,6 +19,13 @@ import type { FakeDaemon } from './helpers';
 
 const api = loadMagratheaApi();
 const MiB = 1024 ** 2;
+
+/** One gRPC message: the 5-byte prefix (uncompressed, length), then the bytes. */
+const grpcFrame = (m: Buffer): Buffer => {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(m.length, 1);
+  return Buffer.concat([head, m]);
+};
 
 /** A change of `bytes` (its cause padded): valid, and as large as a hostile daemon makes it. */
 const bigChange = (gen: number, bytes: number): NodeEventInput => ({
@@ -47,11 +56,11 @@ function flooding(total: number, bytes: number): Promise<FakeDaemon & { sent(): 
   }).then((f) => Object.assign(f, { sent: () => sent }));
 }
 
-async function relayOf(dir: string, addr: string): Promise<DaemonProcess> {
+async function relayOf(dir: string, addr: string, graceMs = 3000): Promise<DaemonProcess> {
   const cfg = path.join(dir, 'relay.yaml');
   fs.writeFileSync(
     cfg,
-    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: 3000\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\n`,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\n`,
   );
   return spawnRelay(cfg);
 }
@@ -124,3 +133,56 @@ test('relay: a reader that stops reading while large changes arrive is cut off b
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 90_000);
+
+test('relay: a daemon that starts a message and never finishes it (pings still answered) is that node’s failure after graceMs', async () => {
+  const dir = tmpDir('mg-fault-relay-stall-');
+  const codec = api.magrathea.v1.NodeService.service.WatchNode;
+  let calls = 0;
+  const fake = http2.createServer();
+  const trickles: NodeJS.Timeout[] = [];
+  fake.on('stream', (s) => {
+    calls++;
+    s.on('error', () => undefined);
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    const snap = codec.responseSerialize(snapshotOf('n', 1, [domainMsg('meta', 'free', 1)]));
+    s.write(grpcFrame(snap));
+    // A message of 1 MiB announced, then a byte every 100 ms: it never ends.
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(MiB, 1);
+    s.write(head);
+    const t = setInterval(() => s.write(Buffer.from([0x0a])), 100);
+    trickles.push(t);
+    s.on('close', () => clearInterval(t));
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const relay = await relayOf(dir, `127.0.0.1:${(fake.address() as AddressInfo).port}`, 1500);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  try {
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    const seen: { kind: string; error: string | undefined }[] = [];
+    s.on('data', (e: { kind: string; down?: { error: string } }) => seen.push({ kind: e.kind, error: e.down?.error }));
+    s.on('error', () => undefined);
+    await waitFor(() => seen.some((e) => e.kind === 'event'), 'the snapshot');
+    // The stalled message is the node's failure: its readers are told, the relay reconnects.
+    await waitFor(() => seen.some((e) => e.kind === 'down'), 'the node told down', 8000).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; reader saw ${JSON.stringify(seen)}; relay said ${JSON.stringify(relay.logs.slice(-5))}`,
+      );
+    });
+    expect(seen.find((e) => e.kind === 'down')!.error).toBe(
+      'DEADLINE_EXCEEDED: a message from the daemon not complete within 1500 ms',
+    );
+    expect(relay.logs.find((l) => l.msg === 'node daemon stream lost')).toMatchObject({ level: 'warn', node: 'n' });
+    await waitFor(() => calls >= 2, 'the relay reconnected');
+    s.cancel();
+  } finally {
+    for (const t of trickles) clearInterval(t);
+    c.close();
+    await relay.stop();
+    await new Promise<void>((r) => {
+      fake.close(() => r());
+      setTimeout(r, 500);
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -83,6 +83,8 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
     this.client = new H2Client(node.address, deps.tls, {
       pingMs: Math.max(500, Math.floor(cfg.graceMs / 3)),
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      // A message begun and not finished within the grace period is the node's failure (pings are still answered).
+      messageTimeoutMs: cfg.graceMs,
     });
   }
 
