@@ -186,3 +186,47 @@ test('relay: a daemon that starts a message and never finishes it (pings still a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('relay: one client opening 300 WatchNodes streams is refused past the per-client limit; the relay’s memory stays bounded', async () => {
+  const dir = tmpDir('mg-fault-relay-streams-');
+  // A snapshot of 1 MiB (a long offline reason): each stream that is served gets its own copy written.
+  const fake = await fakeDaemon((call) =>
+    call.write(snapshotOf('n', 1, [domainMsg('meta', 'free', 1, { offline_reason: 'x'.repeat(MiB) })])),
+  );
+  const relay = await relayOf(dir, fake.addr);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    const streams = Array.from({ length: 300 }, () => c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] }));
+    const firsts = await Promise.all(
+      streams.map(
+        (s) =>
+          new Promise<string>((resolve) => {
+            s.once('data', () => {
+              s.pause();
+              resolve('OK');
+            });
+            s.once('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`));
+          }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const rss = rssOf(relay.proc.pid!);
+    process.stdout.write(`relay RSS with 300 paused streams of one client: ${Math.round(rss / MiB)} MiB\n`);
+    const counts: Record<string, number> = {};
+    for (const f of firsts) counts[f] = (counts[f] ?? 0) + 1;
+    expect(counts).toEqual({ OK: 16, 'RESOURCE_EXHAUSTED: at most 16 open WatchNodes streams per client': 284 });
+    expect(rss).toBeLessThan(200 * MiB);
+    const refusals = relay.logs.filter((l) => l.msg === 'WatchNodes stream refused: too many open');
+    expect(refusals.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ client: 'tcp:127.0.0.1', open: 16 });
+    for (const s of streams) s.cancel();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -151,6 +151,8 @@ describe('relay and filter configs', () => {
       maxChangesPerNode: 1000,
       maxChangeBytesPerNode: 16 * 2 ** 20,
       maxQueuedBytesPerReader: 64 * 2 ** 20,
+      maxStreams: 64,
+      maxStreamsPerClient: 16,
       tls: null,
       nodes: [{ name: 'n1', address: { kind: 'tcp', host: '10.0.0.1', port: 5679 }, relay: null }],
     });

@@ -22,6 +22,10 @@ export interface RelayConfig {
   readonly maxQueuedPerReader: number;
   /** Bytes queued for one reader past which its stream is ended too. Default 64 MiB. */
   readonly maxQueuedBytesPerReader: number;
+  /** Open WatchNodes streams in all (more: RESOURCE_EXHAUSTED). Default 64. */
+  readonly maxStreams: number;
+  /** Open WatchNodes streams of one client (certificate identity, or source address). Default 16. */
+  readonly maxStreamsPerClient: number;
   /**
    * mTLS: the listener's certificate (`cert`, `key`; readers need a client certificate with a role
    * in `clients`) and the client certificate toward the daemons (`client`: clientCert and
@@ -59,6 +63,8 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     'maxChangeBytesPerNode',
     'maxQueuedPerReader',
     'maxQueuedBytesPerReader',
+    'maxStreams',
+    'maxStreamsPerClient',
     'tls',
     'log',
   ]);
@@ -74,6 +80,8 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   // At least one largest message (16 MiB) must fit, or a node could never be read whole.
   const maxChangeBytesPerNode = c.int(top, 'maxChangeBytesPerNode', '', MIN_BYTES, 2 ** 40) ?? 16 * 2 ** 20;
   const maxQueuedBytesPerReader = c.int(top, 'maxQueuedBytesPerReader', '', MIN_BYTES, 2 ** 40) ?? 64 * 2 ** 20;
+  const maxStreams = c.int(top, 'maxStreams', '', 1, 100_000) ?? 64;
+  const maxStreamsPerClient = c.int(top, 'maxStreamsPerClient', '', 1, 100_000) ?? 16;
   const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
   const clientFile = (k: string): string | undefined => {
     const f = c.path(t?.o ?? null, k, 'tls');
@@ -115,6 +123,8 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     maxChangeBytesPerNode,
     maxQueuedPerReader,
     maxQueuedBytesPerReader,
+    maxStreams,
+    maxStreamsPerClient,
     tls,
     logLevel,
   };

@@ -177,6 +177,10 @@ export class Relay {
   private readonly readers = new Map<string, Set<Reader>>();
   private readonly server: grpc.Server;
   private readonly streams = new StreamRegistry();
+  /** Open WatchNodes streams by client (certificate identity, or source address without tls). */
+  private readonly perClient = new Map<string, number>();
+  /** Clients refused a stream since one of theirs last ended (told once at warn). */
+  private readonly refused = new Set<string>();
   private readonly guard: ConnectionGuard;
   private readonly auth: PeerAuthenticator | null;
   private readonly codec = new NodeEventCodec();
@@ -269,6 +273,8 @@ export class Relay {
 
   private watchNodes(call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayOut>): void {
     const req = call.request;
+    // Who the stream counts against: the certificate's identity, or (plaintext) the source address.
+    let client = `tcp:${sourceOf(call.getPeer())}`;
     if (this.auth) {
       const r = this.auth.check(verifiedPeerCertificate(call.getAuthContext()), 'WatchNodes');
       if (!r.ok) {
@@ -282,6 +288,24 @@ export class Relay {
         });
         return;
       }
+      client = r.principal.identity;
+    }
+    // Each stream holds its own queue and a copy of what it is being written: bounded per client and in all.
+    const open = this.perClient.get(client) ?? 0;
+    const limit =
+      open >= this.cfg.maxStreamsPerClient
+        ? `at most ${this.cfg.maxStreamsPerClient} open WatchNodes streams per client`
+        : this.streams.size >= this.cfg.maxStreams
+          ? `at most ${this.cfg.maxStreams} open WatchNodes streams in all`
+          : null;
+    if (limit) {
+      // One line per client while it stays at its limit (a client retrying in a loop does not flood the log).
+      const line = { client, open, streams: this.streams.size, limit };
+      if (this.refused.has(client)) this.deps.logger.debug(line, 'WatchNodes stream refused: too many open');
+      else this.deps.logger.warn(line, 'WatchNodes stream refused: too many open');
+      this.refused.add(client);
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: limit });
+      return;
     }
     const problem = requestProblem(req);
     if (problem) {
@@ -325,8 +349,13 @@ export class Relay {
         reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
     }
     this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
+    this.perClient.set(client, open + 1);
     this.streams.add(call, () => {
       for (const n of mine) this.readers.get(n)?.delete(reader);
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
+      this.refused.delete(client);
     });
   }
 
