@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeEventInput } from '@magrathea/common';
 import { loadMagratheaApi } from '@magrathea/common';
-import { spawnRelay, tmpDir } from '../helpers/processes';
+import { spawnFilter, spawnRelay, tmpDir } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
 import { domainMsg, fakeDaemon, rssOf, snapshotOf, waitFor } from './helpers';
 import type { FakeDaemon } from './helpers';
@@ -230,3 +230,44 @@ test('relay: one client opening 300 WatchNodes streams is refused past the per-c
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test('filter: a relay that takes the stream and sends what is not a RelayEvent is logged once at warn, and retried with back-off', async () => {
+  const dir = tmpDir('mg-fault-relay-garbage-');
+  const server = new grpc.Server();
+  const svc = api.magrathea.v1.RelayService.service;
+  let calls = 0;
+  server.addService(
+    { ...svc, WatchNodes: { ...svc.WatchNodes, responseSerialize: (b: Buffer) => b } },
+    {
+      WatchNodes: (call: grpc.ServerWritableStream<unknown, Buffer>) => {
+        calls++;
+        // Headers (the relay took the call), then bytes of wire type 7: not protobuf.
+        call.write(Buffer.from([0x0f, 0xff]));
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\nrelays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n`,
+  );
+  const f = await spawnFilter(cfg);
+  try {
+    await new Promise((r) => setTimeout(r, 4000));
+    const lost = f.logs.filter((l) => l.msg === 'relay stream lost');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ level: 'warn', relay: 'rack1' });
+    expect(String(lost[0]!.why)).toMatch(/^INTERNAL: Response message parsing error/);
+    // 100, 200, 400, 800, 800 … ms apart: about 7 in 4 s (it was 40: the headers counted as heard).
+    process.stdout.write(`filter calls to a garbage relay in 4 s: ${calls}\n`);
+    expect(calls).toBeLessThanOrEqual(10);
+    expect(f.proc.exitCode).toBeNull();
+  } finally {
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
