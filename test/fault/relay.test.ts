@@ -271,3 +271,60 @@ test('filter: a relay that takes the stream and sends what is not a RelayEvent i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('a daemon that accepts each resumed watch and then sends garbage is unreachable after the grace period, behind a relay and watched directly', async () => {
+  const dir = tmpDir('mg-fault-resume-garbage-');
+  const codec = api.magrathea.v1.NodeService.service.WatchNode;
+  /** A daemon of `name`: a good snapshot on the first call, then (every later call) headers and a message that is not protobuf. */
+  const broken = async (name: string): Promise<{ server: http2.Http2Server; port: number; calls: () => number }> => {
+    let calls = 0;
+    const server = http2.createServer();
+    server.on('stream', (s) => {
+      calls++;
+      s.on('error', () => undefined);
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      if (calls === 1) {
+        s.write(grpcFrame(codec.responseSerialize(snapshotOf(name, 5, [domainMsg('meta', 'free', 5)]))));
+        setTimeout(() => s.close(), 300);
+      } else setTimeout(() => s.write(grpcFrame(Buffer.from([0x0f, 0xff]))), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, port: (server.address() as AddressInfo).port, calls: () => calls };
+  };
+  const a = await broken('n1');
+  const b = await broken('n2');
+  const timing = 'graceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\n';
+  const rc = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(rc, `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}`);
+  const relay = await spawnRelay(rc);
+  const fc = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    fc,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\n${timing}relays:\n  - { name: rack1, address: "127.0.0.1:${relay.port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, address: "127.0.0.1:${b.port}" }\n`,
+  );
+  const f = await spawnFilter(fc);
+  const unreachable = (node: string) =>
+    f.logs.find(
+      (l) => l.msg === 'node daemon unreachable past the grace period; its vnodes accept nothing' && l.node === node,
+    );
+  try {
+    await waitFor(
+      () => unreachable('n1') !== undefined && unreachable('n2') !== undefined,
+      'both nodes unreachable',
+      8000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}: n1 ${unreachable('n1') ? 'unreachable' : 'still reachable'}, n2 ${unreachable('n2') ? 'unreachable' : 'still reachable'}; daemon calls ${a.calls()} and ${b.calls()}`,
+      );
+    });
+    expect(String(unreachable('n1')!.error)).toMatch(/^relay rack1: /);
+    expect(String(unreachable('n2')!.error)).toMatch(/^INTERNAL: /);
+    expect(f.proc.exitCode).toBeNull();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    await f.stop();
+    await relay.stop();
+    for (const s of [a.server, b.server]) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -138,6 +138,9 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         if (this.down === null) this.deps.logger.warn(line, 'node daemon stream lost');
         else this.deps.logger.debug(line, 'node daemon stream failed');
         this.down = why;
+        // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
+        // say the node is back (it would, each time, for a daemon that then sends garbage again).
+        if (why.startsWith('INTERNAL:')) this.fresh = true;
         this.deps.onDown(this.node.name, why);
       },
       'daemon',
