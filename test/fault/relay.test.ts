@@ -328,3 +328,48 @@ test('a daemon that accepts each resumed watch and then sends garbage is unreach
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('relay: a reader starting on a rack whose snapshots together pass maxQueuedBytesPerReader gets them all (they are the logs’ own)', async () => {
+  const dir = tmpDir('mg-fault-relay-catchup-');
+  // 40 snapshots of 1 MiB: past what grpc-js buffers (16 messages), 24 MiB wait in the relay's queue.
+  const NAMES = Array.from({ length: 40 }, (_, i) => `n${i}`);
+  const fakes = await Promise.all(
+    NAMES.map((n) =>
+      fakeDaemon((call) =>
+        call.write(snapshotOf(n, 1, [domainMsg('meta', 'free', 1, { offline_reason: 'x'.repeat(MiB) })])),
+      ),
+    ),
+  );
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n${fakes.map((f, i) => `  - { name: ${NAMES[i]}, address: "${f.addr}" }\n`).join('')}maxQueuedBytesPerReader: ${17 * MiB}\nlog: { level: debug }\n`,
+  );
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    // Every node's snapshot in the relay first (a reader before that would wait for them one by one).
+    await waitFor(
+      () => relay.logs.filter((l) => l.msg === 'reader connected').length === 0 && fakes.every((f) => f.calls > 0),
+      'the daemons read',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const s = c.WatchNodes({ nodes: NAMES.map((node) => ({ node, since_generation: '0' })) });
+    const got = new Set<string>();
+    let error = '';
+    s.on('data', (e: { node: string; kind: string }) => {
+      if (e.kind === 'event') got.add(e.node);
+    });
+    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+    await waitFor(() => got.size === NAMES.length || error !== '', 'every snapshot or an error', 20_000);
+    expect({ got: got.size, error }).toEqual({ got: NAMES.length, error: '' });
+    s.cancel();
+  } finally {
+    c.close();
+    await relay.stop();
+    for (const f of fakes) await f.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -334,7 +334,10 @@ export class Relay {
           });
         },
         // A message costs its event's bytes (shared with the node's log, but kept here once the log has moved on).
-        { max: this.cfg.maxQueuedBytesPerReader, sizeOf: (m) => (m.event ? m.event.length : m.down.error.length) + 64 },
+        {
+          max: this.cfg.maxQueuedBytesPerReader,
+          sizeOf: (m) => (m.shared ? 0 : (m.event ? m.event.length : m.down.error.length) + 64),
+        },
       ),
       positions: new Map(),
     };
@@ -348,7 +351,7 @@ export class Relay {
       mine.push(p.node);
       reader.positions.set(p.node, Number(p.since_generation));
       this.readers.get(p.node)!.add(reader);
-      if (!this.catchUp(reader, p.node, true) || up.down)
+      if (!this.catchUp(reader, p.node, true, true) || up.down)
         reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
     }
     this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
@@ -365,13 +368,15 @@ export class Relay {
   /**
    * Sends the reader what it lacks of `node`; with `confirm`, a heartbeat at the node's generation
    * when it lacks nothing (it is up to date). False while the relay holds no snapshot of the node.
+   * `start`: the stream's first catch-up, whose events are the logs' own (not counted against
+   * maxQueuedBytesPerReader: a rack's snapshots together may be larger, and a reader must get them).
    */
-  private catchUp(reader: Reader, node: string, confirm: boolean): boolean {
+  private catchUp(reader: Reader, node: string, confirm: boolean, start = false): boolean {
     const log = this.upstreams.get(node)!.log;
     const at = reader.positions.get(node)!;
     const events = log.since(at);
     if (events === null) return false;
-    for (const e of events) reader.pump.push({ node, event: e });
+    for (const e of events) reader.pump.push(start ? { node, event: e, shared: true } : { node, event: e });
     const gen = log.generation!;
     if (events.length === 0 && confirm) reader.pump.push({ node, event: this.codec.heartbeat(gen, Date.now()) });
     reader.positions.set(node, gen);
