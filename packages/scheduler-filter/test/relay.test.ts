@@ -66,6 +66,20 @@ describe('NodeLog', () => {
     expect(log.since(3)).toEqual(['s4']);
   });
 
+  test('past maxChangeBytes of changes it wants a snapshot too (a daemon sending changes of megabytes)', () => {
+    const log = new NodeLog<Ev>(1000, { maxChangeBytes: 10, sizeOf: (e) => e.length });
+    log.accept(ev('snapshot', 1));
+    for (const g of [2, 3, 4, 5]) log.accept(ev('change', g));
+    expect(log.changeByteCount).toBe(8);
+    expect(log.whySnapshot).toBeNull();
+    log.accept(ev('change', 6));
+    log.accept(ev('change', 7));
+    expect(log.whySnapshot).toBe('bytes of changes since the last snapshot past maxChangeBytesPerNode');
+    log.accept(ev('snapshot', 7));
+    expect(log.wantsSnapshot).toBe(false);
+    expect(log.changeByteCount).toBe(0);
+  });
+
   test('property: readers that come and go, through re-reads and compaction, never lose nor repeat a change', () => {
     const op = fc.oneof(
       fc.constant({ t: 'commit' as const }),
@@ -135,6 +149,10 @@ describe('relay and filter configs', () => {
       listen: { host: '127.0.0.1', port: 5690 },
       graceMs: 10_000,
       maxChangesPerNode: 1000,
+      maxChangeBytesPerNode: 16 * 2 ** 20,
+      maxQueuedBytesPerReader: 64 * 2 ** 20,
+      maxStreams: 64,
+      maxStreamsPerClient: 16,
       tls: null,
       nodes: [{ name: 'n1', address: { kind: 'tcp', host: '10.0.0.1', port: 5679 }, relay: null }],
     });

@@ -16,8 +16,16 @@ export interface RelayConfig {
   readonly reconnectMaxMs: number;
   /** Changes kept per node after its last snapshot before a fresh snapshot is asked for. Default 1000. */
   readonly maxChangesPerNode: number;
+  /** Bytes of those changes past which a fresh snapshot is asked for too. Default 16 MiB. */
+  readonly maxChangeBytesPerNode: number;
   /** Messages queued for one reader that does not keep up before its stream is ended. Default 200000. */
   readonly maxQueuedPerReader: number;
+  /** Bytes queued for one reader past which its stream is ended too. Default 64 MiB. */
+  readonly maxQueuedBytesPerReader: number;
+  /** Open WatchNodes streams in all (more: RESOURCE_EXHAUSTED). Default 64. */
+  readonly maxStreams: number;
+  /** Open WatchNodes streams of one client (certificate identity, or source address). Default 16. */
+  readonly maxStreamsPerClient: number;
   /**
    * mTLS: the listener's certificate (`cert`, `key`; readers need a client certificate with a role
    * in `clients`) and the client certificate toward the daemons (`client`: clientCert and
@@ -32,6 +40,9 @@ export interface RelayConfig {
   } | null;
   readonly logLevel: string;
 }
+
+/** The least of the byte bounds: a message of the largest size the relay takes (16 MiB) and its framing. */
+const MIN_BYTES = 17 * 2 ** 20;
 
 export class RelayConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -49,7 +60,11 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     'graceMs',
     'reconnect',
     'maxChangesPerNode',
+    'maxChangeBytesPerNode',
     'maxQueuedPerReader',
+    'maxQueuedBytesPerReader',
+    'maxStreams',
+    'maxStreamsPerClient',
     'tls',
     'log',
   ]);
@@ -62,6 +77,11 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
   const maxChangesPerNode = c.int(top, 'maxChangesPerNode', '', 1, 1_000_000) ?? 1000;
   const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
+  // At least one largest message (16 MiB) must fit, or a node could never be read whole.
+  const maxChangeBytesPerNode = c.int(top, 'maxChangeBytesPerNode', '', MIN_BYTES, 2 ** 40) ?? 16 * 2 ** 20;
+  const maxQueuedBytesPerReader = c.int(top, 'maxQueuedBytesPerReader', '', MIN_BYTES, 2 ** 40) ?? 64 * 2 ** 20;
+  const maxStreams = c.int(top, 'maxStreams', '', 1, 100_000) ?? 64;
+  const maxStreamsPerClient = c.int(top, 'maxStreamsPerClient', '', 1, 100_000) ?? 16;
   const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
   const clientFile = (k: string): string | undefined => {
     const f = c.path(t?.o ?? null, k, 'tls');
@@ -100,7 +120,11 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     reconnectInitialMs,
     reconnectMaxMs,
     maxChangesPerNode,
+    maxChangeBytesPerNode,
     maxQueuedPerReader,
+    maxQueuedBytesPerReader,
+    maxStreams,
+    maxStreamsPerClient,
     tls,
     logLevel,
   };

@@ -34,6 +34,12 @@ export interface H2CallOptions {
   readonly pingMs: number;
   /** Largest message accepted, bytes (larger: RESOURCE_EXHAUSTED, the call is cancelled). */
   readonly maxMessageBytes: number;
+  /**
+   * A message begun must be complete within this, ms (else DEADLINE_EXCEEDED, the call is
+   * cancelled): a server that announces a message and trickles it, or never sends the rest,
+   * answers pings all the same. Default: no limit.
+   */
+  readonly messageTimeoutMs?: number;
 }
 
 /** gRPC status OK. */
@@ -151,8 +157,13 @@ export class H2StreamCall extends EventEmitter {
   private done = false;
   private readonly frames: FrameReader;
   private stream: http2.ClientHttp2Stream | null = null;
+  /** Runs while a message is begun and not complete (with messageTimeoutMs). */
+  private partial: NodeJS.Timeout | null = null;
 
-  constructor(maxMessageBytes: number) {
+  constructor(
+    maxMessageBytes: number,
+    private readonly messageTimeoutMs = 0,
+  ) {
     super();
     this.frames = new FrameReader(maxMessageBytes);
   }
@@ -216,7 +227,30 @@ export class H2StreamCall extends EventEmitter {
       if (this.done) return;
       this.emit('data', m);
     }
-    if (problem) this.fail(problem);
+    if (problem) {
+      this.fail(problem);
+      return;
+    }
+    if (this.done || this.messageTimeoutMs <= 0) return;
+    if (!this.frames.pending) this.clearPartial();
+    else if (messages.length > 0 || !this.partial) {
+      // A new message begun: its own time (a message completed in this chunk restarts it).
+      this.clearPartial();
+      const ms = this.messageTimeoutMs;
+      this.partial = setTimeout(() => {
+        this.partial = null;
+        this.fail({
+          code: grpcStatus.DEADLINE_EXCEEDED,
+          details: `a message from the daemon not complete within ${ms} ms`,
+        });
+      }, ms);
+      this.partial.unref();
+    }
+  }
+
+  private clearPartial(): void {
+    if (this.partial) clearTimeout(this.partial);
+    this.partial = null;
   }
 
   private onTrailers(h: http2.IncomingHttpHeaders): void {
@@ -230,6 +264,7 @@ export class H2StreamCall extends EventEmitter {
   }
 
   private finishWith(st: CallError): void {
+    this.clearPartial();
     if (st.code === OK) {
       this.done = true;
       this.emit('end');
@@ -243,6 +278,7 @@ export class H2StreamCall extends EventEmitter {
   }
 
   private finish(err: CallError): void {
+    this.clearPartial();
     if (this.done) return;
     this.done = true;
     this.emit('error', err);
@@ -256,6 +292,7 @@ export class H2StreamCall extends EventEmitter {
   /** Ends the call without an event (the caller dropped it). */
   cancel(): void {
     this.done = true;
+    this.clearPartial();
     this.close();
   }
 
@@ -288,7 +325,7 @@ export class H2Client {
   /** Starts a server-streaming call of `path` with one request message (encoded). */
   serverStream(path: string, request: Uint8Array): H2StreamCall {
     const session = this.open();
-    const call = new H2StreamCall(this.opts.maxMessageBytes);
+    const call = new H2StreamCall(this.opts.maxMessageBytes, this.opts.messageTimeoutMs);
     let stream: http2.ClientHttp2Stream;
     try {
       stream = session.request(

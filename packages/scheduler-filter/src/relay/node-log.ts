@@ -9,7 +9,8 @@
  * - Any other reader (before the snapshot, unknown, or past what the relay has seen: a relay
  *   that restarted, a daemon whose state was replaced) gets the snapshot and every change after it.
  *
- * The changes since the snapshot are bounded: past `maxChanges` the relay should ask the daemon
+ * The changes since the snapshot are bounded: past `maxChanges`, or past `maxChangeBytes` of them
+ * (`sizeOf` each event: a daemon may send changes of megabytes), the relay should ask the daemon
  * for a fresh snapshot (`wantsSnapshot`), which replaces them all.
  */
 
@@ -32,8 +33,12 @@ export type Accepted =
 export class NodeLog<E> {
   private snapshot: LogEvent<E> | null = null;
   private changes: LogEvent<E>[] = [];
+  private changeBytes = 0;
 
-  constructor(private readonly maxChanges: number) {}
+  constructor(
+    private readonly maxChanges: number,
+    private readonly bytes: { readonly maxChangeBytes: number; readonly sizeOf: (e: E) => number } | null = null,
+  ) {}
 
   /** The generation of the last event stored, or null before the first snapshot. */
   get generation(): number | null {
@@ -46,9 +51,22 @@ export class NodeLog<E> {
     return this.changes.length;
   }
 
-  /** True when the changes have grown past maxChanges: a fresh snapshot should replace them. */
+  /** Bytes of the changes stored after the snapshot (0 without `sizeOf`). */
+  get changeByteCount(): number {
+    return this.changeBytes;
+  }
+
+  /** True when the changes have grown past maxChanges or maxChangeBytes: a fresh snapshot should replace them. */
   get wantsSnapshot(): boolean {
-    return this.changes.length > this.maxChanges;
+    return this.whySnapshot !== null;
+  }
+
+  /** Why a fresh snapshot should replace the changes, or null. */
+  get whySnapshot(): string | null {
+    if (this.changes.length > this.maxChanges) return 'changes since the last snapshot past maxChangesPerNode';
+    if (this.bytes && this.changeBytes > this.bytes.maxChangeBytes)
+      return 'bytes of changes since the last snapshot past maxChangeBytesPerNode';
+    return null;
   }
 
   accept(e: LogEvent<E>): Accepted {
@@ -56,11 +74,13 @@ export class NodeLog<E> {
     if (e.kind === 'snapshot') {
       this.snapshot = e;
       this.changes = [];
+      this.changeBytes = 0;
       return 'stored';
     }
     if (e.kind === 'heartbeat') return gen === e.generation ? 'alive' : 'resync';
     if (gen === null || e.generation <= gen) return 'resync';
     this.changes.push(e);
+    if (this.bytes) this.changeBytes += this.bytes.sizeOf(e.event);
     return 'stored';
   }
 

@@ -75,11 +75,16 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
     },
   ) {
     super(cfg);
-    this.log = new NodeLog(cfg.maxChangesPerNode);
+    this.log = new NodeLog(cfg.maxChangesPerNode, {
+      maxChangeBytes: cfg.maxChangeBytesPerNode,
+      sizeOf: (e) => e.length,
+    });
     this.resyncs = new ResyncBackoff(cfg);
     this.client = new H2Client(node.address, deps.tls, {
       pingMs: Math.max(500, Math.floor(cfg.graceMs / 3)),
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      // A message begun and not finished within the grace period is the node's failure (pings are still answered).
+      messageTimeoutMs: cfg.graceMs,
     });
   }
 
@@ -124,7 +129,8 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
           return;
         }
         this.deps.onEvent(this.node.name, bytes, info.generation, r === 'alive');
-        if (this.log.wantsSnapshot) this.reread('changes since the last snapshot past maxChangesPerNode', 0);
+        const why = this.log.whySnapshot;
+        if (why) this.reread(why, 0);
       },
       (why) => {
         // The first loss of a live stream is worth a line; the retries while it stays down are not.
@@ -132,6 +138,9 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         if (this.down === null) this.deps.logger.warn(line, 'node daemon stream lost');
         else this.deps.logger.debug(line, 'node daemon stream failed');
         this.down = why;
+        // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
+        // say the node is back (it would, each time, for a daemon that then sends garbage again).
+        if (why.startsWith('INTERNAL:')) this.fresh = true;
         this.deps.onDown(this.node.name, why);
       },
       'daemon',
@@ -171,6 +180,10 @@ export class Relay {
   private readonly readers = new Map<string, Set<Reader>>();
   private readonly server: grpc.Server;
   private readonly streams = new StreamRegistry();
+  /** Open WatchNodes streams by client (certificate identity, or source address without tls). */
+  private readonly perClient = new Map<string, number>();
+  /** Clients refused a stream since one of theirs last ended (told once at warn). */
+  private readonly refused = new Set<string>();
   private readonly guard: ConnectionGuard;
   private readonly auth: PeerAuthenticator | null;
   private readonly codec = new NodeEventCodec();
@@ -263,6 +276,8 @@ export class Relay {
 
   private watchNodes(call: grpc.ServerWritableStream<WatchNodesRequestMessage, RelayOut>): void {
     const req = call.request;
+    // Who the stream counts against: the certificate's identity, or (plaintext) the source address.
+    let client = `tcp:${sourceOf(call.getPeer())}`;
     if (this.auth) {
       const r = this.auth.check(verifiedPeerCertificate(call.getAuthContext()), 'WatchNodes');
       if (!r.ok) {
@@ -276,6 +291,24 @@ export class Relay {
         });
         return;
       }
+      client = r.principal.identity;
+    }
+    // Each stream holds its own queue and a copy of what it is being written: bounded per client and in all.
+    const open = this.perClient.get(client) ?? 0;
+    const limit =
+      open >= this.cfg.maxStreamsPerClient
+        ? `at most ${this.cfg.maxStreamsPerClient} open WatchNodes streams per client`
+        : this.streams.size >= this.cfg.maxStreams
+          ? `at most ${this.cfg.maxStreams} open WatchNodes streams in all`
+          : null;
+    if (limit) {
+      // One line per client while it stays at its limit (a client retrying in a loop does not flood the log).
+      const line = { client, open, streams: this.streams.size, limit };
+      if (this.refused.has(client)) this.deps.logger.debug(line, 'WatchNodes stream refused: too many open');
+      else this.deps.logger.warn(line, 'WatchNodes stream refused: too many open');
+      this.refused.add(client);
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: limit });
+      return;
     }
     const problem = requestProblem(req);
     if (problem) {
@@ -283,16 +316,29 @@ export class Relay {
       return;
     }
     const reader: Reader = {
-      pump: new StreamPump(call, this.cfg.maxQueuedPerReader, () => {
-        this.deps.logger.warn(
-          { source: sourceOf(call.getPeer()) },
-          'reader does not keep up; ending its stream (it resumes)',
-        );
-        call.emit('error', {
-          code: grpc.status.RESOURCE_EXHAUSTED,
-          details: 'reader too slow: resume from what you have',
-        });
-      }),
+      pump: new StreamPump(
+        call,
+        this.cfg.maxQueuedPerReader,
+        () => {
+          this.deps.logger.warn(
+            {
+              source: sourceOf(call.getPeer()),
+              maxQueued: this.cfg.maxQueuedPerReader,
+              maxQueuedBytes: this.cfg.maxQueuedBytesPerReader,
+            },
+            'reader does not keep up; ending its stream (it resumes)',
+          );
+          call.emit('error', {
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: 'reader too slow: resume from what you have',
+          });
+        },
+        // A message costs its event's bytes (shared with the node's log, but kept here once the log has moved on).
+        {
+          max: this.cfg.maxQueuedBytesPerReader,
+          sizeOf: (m) => (m.shared ? 0 : (m.event ? m.event.length : m.down.error.length) + 64),
+        },
+      ),
       positions: new Map(),
     };
     const mine: string[] = [];
@@ -305,25 +351,32 @@ export class Relay {
       mine.push(p.node);
       reader.positions.set(p.node, Number(p.since_generation));
       this.readers.get(p.node)!.add(reader);
-      if (!this.catchUp(reader, p.node, true) || up.down)
+      if (!this.catchUp(reader, p.node, true, true) || up.down)
         reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
     }
     this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
+    this.perClient.set(client, open + 1);
     this.streams.add(call, () => {
       for (const n of mine) this.readers.get(n)?.delete(reader);
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
+      this.refused.delete(client);
     });
   }
 
   /**
    * Sends the reader what it lacks of `node`; with `confirm`, a heartbeat at the node's generation
    * when it lacks nothing (it is up to date). False while the relay holds no snapshot of the node.
+   * `start`: the stream's first catch-up, whose events are the logs' own (not counted against
+   * maxQueuedBytesPerReader: a rack's snapshots together may be larger, and a reader must get them).
    */
-  private catchUp(reader: Reader, node: string, confirm: boolean): boolean {
+  private catchUp(reader: Reader, node: string, confirm: boolean, start = false): boolean {
     const log = this.upstreams.get(node)!.log;
     const at = reader.positions.get(node)!;
     const events = log.since(at);
     if (events === null) return false;
-    for (const e of events) reader.pump.push({ node, event: e });
+    for (const e of events) reader.pump.push(start ? { node, event: e, shared: true } : { node, event: e });
     const gen = log.generation!;
     if (events.length === 0 && confirm) reader.pump.push({ node, event: this.codec.heartbeat(gen, Date.now()) });
     reader.positions.set(node, gen);

@@ -13,10 +13,18 @@ export interface EventInfo {
   readonly generation: number;
 }
 
-/** One message to a reader: a node's event (encoded NodeEvent) or its loss. */
+/**
+ * One message to a reader: a node's event (encoded NodeEvent) or its loss. `shared`: what the
+ * node's log holds as the reader's stream starts (it costs the reader no memory of its own).
+ */
 export type RelayOut =
-  | { readonly node: string; readonly event: Uint8Array; readonly down?: undefined }
-  | { readonly node: string; readonly down: { readonly error: string }; readonly event?: undefined };
+  | { readonly node: string; readonly event: Uint8Array; readonly down?: undefined; readonly shared?: true }
+  | {
+      readonly node: string;
+      readonly down: { readonly error: string };
+      readonly event?: undefined;
+      readonly shared?: true;
+    };
 
 export class NodeEventCodec {
   private readonly nodeEvent: protobuf.Type;

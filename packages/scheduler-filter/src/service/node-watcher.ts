@@ -106,6 +106,9 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
       },
       (why) => {
         this.lastError = why;
+        // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
+        // say the node is back (it would, each time, for a daemon that then sends garbage again).
+        if (why.startsWith('INTERNAL:')) this.resumeFrom = 0;
         this.grace.arm();
       },
       'daemon',

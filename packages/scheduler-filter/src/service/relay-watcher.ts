@@ -25,6 +25,8 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private client: RelayServiceClient | null = null;
   private readonly nodes = new Map<string, RelayedNode>();
   private readonly resyncs: ResyncBackoff;
+  /** False until the first message after start, and after each loss until a message comes again. */
+  private live = true;
 
   constructor(
     private readonly relay: RelayRef,
@@ -62,13 +64,23 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     const stream = this.client.WatchNodes({
       nodes: [...this.nodes.values()].map((n) => ({ node: n.name, since_generation: String(n.resumeFrom) })),
     });
-    stream.on('metadata', () => {
-      if (this.current(stream)) this.heard();
-    });
+    // Heard only by a message that decodes: a relay that takes the call and then sends garbage is
+    // retried with the doubling back-off, not every reconnect.initialMs.
     this.watch(
       stream,
-      (m) => this.received(m),
-      (why) => this.lostRelay(why),
+      (m) => {
+        this.heard();
+        this.live = true;
+        this.received(m);
+      },
+      (why) => {
+        // The first loss of a live stream is worth a line; the retries while it stays down are not.
+        const line = { relay: this.relay.name, why };
+        if (this.live) this.deps.logger.warn(line, 'relay stream lost');
+        else this.deps.logger.debug(line, 'relay stream failed');
+        this.live = false;
+        this.lostRelay(why);
+      },
       'relay',
     );
   }

@@ -1,0 +1,375 @@
+/**
+ * Fault suite, the relay as a hostile daemon and a reader that stops reading would meet it: a
+ * real magrathea-relay between fake NodeServices (grpc-js on 127.0.0.1:0) and a RelayService
+ * client. What the relay keeps of a node and queues for a reader is bounded in bytes, not only
+ * in messages: a daemon that sends large changes, or a reader that does not read while large
+ * changes arrive, cannot make the relay's memory grow with what the daemon sends.
+ */
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { NodeEventInput } from '@magrathea/common';
+import { loadMagratheaApi } from '@magrathea/common';
+import { spawnFilter, spawnRelay, tmpDir } from '../helpers/processes';
+import type { DaemonProcess } from '../helpers/processes';
+import { domainMsg, fakeDaemon, rssOf, snapshotOf, waitFor } from './helpers';
+import type { FakeDaemon } from './helpers';
+
+const api = loadMagratheaApi();
+const MiB = 1024 ** 2;
+
+/** One gRPC message: the 5-byte prefix (uncompressed, length), then the bytes. */
+const grpcFrame = (m: Buffer): Buffer => {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(m.length, 1);
+  return Buffer.concat([head, m]);
+};
+
+/** A change of `bytes` (its cause padded): valid, and as large as a hostile daemon makes it. */
+const bigChange = (gen: number, bytes: number): NodeEventInput => ({
+  generation: String(gen),
+  change: { cause: `start-job ${'x'.repeat(bytes)}`, domain: 'meta', job_id: `${gen}.pbs`, domains: [] },
+});
+
+/**
+ * A daemon of node `n` that answers each watch with a snapshot at its generation, then sends
+ * large changes until `total` were sent over all its calls (then only snapshots and silence).
+ */
+function flooding(total: number, bytes: number): Promise<FakeDaemon & { sent(): number }> {
+  let gen = 1;
+  let sent = 0;
+  return fakeDaemon((call) => {
+    call.write(snapshotOf('n', gen, [domainMsg('meta', 'free', gen)]));
+    const more = (): void => {
+      while (sent < total && !call.cancelled) {
+        gen++;
+        sent++;
+        if (!call.write(bigChange(gen, bytes))) {
+          call.once('drain', more);
+          return;
+        }
+      }
+    };
+    more();
+  }).then((f) => Object.assign(f, { sent: () => sent }));
+}
+
+async function relayOf(dir: string, addr: string, graceMs = 3000): Promise<DaemonProcess> {
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\n`,
+  );
+  return spawnRelay(cfg);
+}
+
+test('relay: a daemon sending large changes does not grow what the relay keeps of it past a bound (a fresh snapshot is read)', async () => {
+  const dir = tmpDir('mg-fault-relay-log-');
+  const fake = await flooding(80, 4 * MiB);
+  const relay = await relayOf(dir, fake.addr);
+  try {
+    await waitFor(() => fake.sent() === 80, 'the daemon sent its 80 changes of 4 MiB', 60_000);
+    // Let the relay take in what is in flight, then look at what it holds.
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss = rssOf(relay.proc.pid!);
+    expect(relay.proc.exitCode).toBeNull();
+    // Without a bound in bytes it kept every change since the snapshot: 320 MiB.
+    process.stdout.write(`relay RSS after 80 changes of 4 MiB: ${Math.round(rss / MiB)} MiB\n`);
+    expect(rss).toBeLessThan(160 * MiB);
+    expect(relay.logs.some((l) => l.msg === 'reconnecting to node daemon' && String(l.why).includes('bytes'))).toBe(
+      true,
+    );
+  } finally {
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+test('relay: a reader that stops reading while large changes arrive is cut off by bytes queued, and resumes', async () => {
+  const dir = tmpDir('mg-fault-relay-reader-');
+  const fake = await flooding(300, 1 * MiB);
+  const relay = await relayOf(dir, fake.addr);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    let first = false;
+    s.once('data', () => {
+      first = true;
+      s.pause();
+    });
+    const ended = new Promise<string>((resolve) =>
+      s.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`)),
+    );
+    await waitFor(() => first, 'the first message');
+    await waitFor(() => fake.sent() === 300, 'the daemon sent its 300 changes of 1 MiB', 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss = rssOf(relay.proc.pid!);
+    process.stdout.write(`relay RSS with a paused reader after 300 changes of 1 MiB: ${Math.round(rss / MiB)} MiB\n`);
+    s.resume();
+    expect(await ended).toBe('RESOURCE_EXHAUSTED: reader too slow: resume from what you have');
+    expect(relay.logs.find((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toMatchObject({
+      level: 'warn',
+    });
+    // Without a bound in bytes the 300 MiB waited for it (fewer than maxQueuedPerReader messages).
+    expect(rss).toBeLessThan(200 * MiB);
+    // It resumes: a new stream from 0 gets the node.
+    const again = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    const got = await new Promise<string>((resolve) => {
+      again.once('data', (e: { kind: string }) => resolve(e.kind));
+      again.once('error', (e: grpc.ServiceError) => resolve(e.message));
+    });
+    expect(got).toBe('event');
+    again.cancel();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+test('relay: a daemon that starts a message and never finishes it (pings still answered) is that node’s failure after graceMs', async () => {
+  const dir = tmpDir('mg-fault-relay-stall-');
+  const codec = api.magrathea.v1.NodeService.service.WatchNode;
+  let calls = 0;
+  const fake = http2.createServer();
+  const trickles: NodeJS.Timeout[] = [];
+  fake.on('stream', (s) => {
+    calls++;
+    s.on('error', () => undefined);
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    const snap = codec.responseSerialize(snapshotOf('n', 1, [domainMsg('meta', 'free', 1)]));
+    s.write(grpcFrame(snap));
+    // A message of 1 MiB announced, then a byte every 100 ms: it never ends.
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(MiB, 1);
+    s.write(head);
+    const t = setInterval(() => s.write(Buffer.from([0x0a])), 100);
+    trickles.push(t);
+    s.on('close', () => clearInterval(t));
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const relay = await relayOf(dir, `127.0.0.1:${(fake.address() as AddressInfo).port}`, 1500);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  try {
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    const seen: { kind: string; error: string | undefined }[] = [];
+    s.on('data', (e: { kind: string; down?: { error: string } }) => seen.push({ kind: e.kind, error: e.down?.error }));
+    s.on('error', () => undefined);
+    await waitFor(() => seen.some((e) => e.kind === 'event'), 'the snapshot');
+    // The stalled message is the node's failure: its readers are told, the relay reconnects.
+    await waitFor(() => seen.some((e) => e.kind === 'down'), 'the node told down', 8000).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; reader saw ${JSON.stringify(seen)}; relay said ${JSON.stringify(relay.logs.slice(-5))}`,
+      );
+    });
+    expect(seen.find((e) => e.kind === 'down')!.error).toBe(
+      'DEADLINE_EXCEEDED: a message from the daemon not complete within 1500 ms',
+    );
+    expect(relay.logs.find((l) => l.msg === 'node daemon stream lost')).toMatchObject({ level: 'warn', node: 'n' });
+    await waitFor(() => calls >= 2, 'the relay reconnected');
+    s.cancel();
+  } finally {
+    for (const t of trickles) clearInterval(t);
+    c.close();
+    await relay.stop();
+    await new Promise<void>((r) => {
+      fake.close(() => r());
+      setTimeout(r, 500);
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
+
+test('relay: one client opening 300 WatchNodes streams is refused past the per-client limit; the relay’s memory stays bounded', async () => {
+  const dir = tmpDir('mg-fault-relay-streams-');
+  // A snapshot of 1 MiB (a long offline reason): each stream that is served gets its own copy written.
+  const fake = await fakeDaemon((call) =>
+    call.write(snapshotOf('n', 1, [domainMsg('meta', 'free', 1, { offline_reason: 'x'.repeat(MiB) })])),
+  );
+  const relay = await relayOf(dir, fake.addr);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    const streams = Array.from({ length: 300 }, () => c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] }));
+    const firsts = await Promise.all(
+      streams.map(
+        (s) =>
+          new Promise<string>((resolve) => {
+            s.once('data', () => {
+              s.pause();
+              resolve('OK');
+            });
+            s.once('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`));
+          }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const rss = rssOf(relay.proc.pid!);
+    process.stdout.write(`relay RSS with 300 paused streams of one client: ${Math.round(rss / MiB)} MiB\n`);
+    const counts: Record<string, number> = {};
+    for (const f of firsts) counts[f] = (counts[f] ?? 0) + 1;
+    expect(counts).toEqual({ OK: 16, 'RESOURCE_EXHAUSTED: at most 16 open WatchNodes streams per client': 284 });
+    expect(rss).toBeLessThan(200 * MiB);
+    const refusals = relay.logs.filter((l) => l.msg === 'WatchNodes stream refused: too many open');
+    expect(refusals.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ client: 'tcp:127.0.0.1', open: 16 });
+    for (const s of streams) s.cancel();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('filter: a relay that takes the stream and sends what is not a RelayEvent is logged once at warn, and retried with back-off', async () => {
+  const dir = tmpDir('mg-fault-relay-garbage-');
+  const server = new grpc.Server();
+  const svc = api.magrathea.v1.RelayService.service;
+  let calls = 0;
+  server.addService(
+    { ...svc, WatchNodes: { ...svc.WatchNodes, responseSerialize: (b: Buffer) => b } },
+    {
+      WatchNodes: (call: grpc.ServerWritableStream<unknown, Buffer>) => {
+        calls++;
+        // Headers (the relay took the call), then bytes of wire type 7: not protobuf.
+        call.write(Buffer.from([0x0f, 0xff]));
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\nrelays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n`,
+  );
+  const f = await spawnFilter(cfg);
+  try {
+    await new Promise((r) => setTimeout(r, 4000));
+    const lost = f.logs.filter((l) => l.msg === 'relay stream lost');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ level: 'warn', relay: 'rack1' });
+    expect(String(lost[0]!.why)).toMatch(/^INTERNAL: Response message parsing error/);
+    // 100, 200, 400, 800, 800 … ms apart: about 7 in 4 s (it was 40: the headers counted as heard).
+    process.stdout.write(`filter calls to a garbage relay in 4 s: ${calls}\n`);
+    expect(calls).toBeLessThanOrEqual(10);
+    expect(f.proc.exitCode).toBeNull();
+  } finally {
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
+
+test('a daemon that accepts each resumed watch and then sends garbage is unreachable after the grace period, behind a relay and watched directly', async () => {
+  const dir = tmpDir('mg-fault-resume-garbage-');
+  const codec = api.magrathea.v1.NodeService.service.WatchNode;
+  /** A daemon of `name`: a good snapshot on the first call, then (every later call) headers and a message that is not protobuf. */
+  const broken = async (name: string): Promise<{ server: http2.Http2Server; port: number; calls: () => number }> => {
+    let calls = 0;
+    const server = http2.createServer();
+    server.on('stream', (s) => {
+      calls++;
+      s.on('error', () => undefined);
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      if (calls === 1) {
+        s.write(grpcFrame(codec.responseSerialize(snapshotOf(name, 5, [domainMsg('meta', 'free', 5)]))));
+        setTimeout(() => s.close(), 300);
+      } else setTimeout(() => s.write(grpcFrame(Buffer.from([0x0f, 0xff]))), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, port: (server.address() as AddressInfo).port, calls: () => calls };
+  };
+  const a = await broken('n1');
+  const b = await broken('n2');
+  const timing = 'graceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\n';
+  const rc = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(rc, `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}`);
+  const relay = await spawnRelay(rc);
+  const fc = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    fc,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\n${timing}relays:\n  - { name: rack1, address: "127.0.0.1:${relay.port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, address: "127.0.0.1:${b.port}" }\n`,
+  );
+  const f = await spawnFilter(fc);
+  const unreachable = (node: string) =>
+    f.logs.find(
+      (l) => l.msg === 'node daemon unreachable past the grace period; its vnodes accept nothing' && l.node === node,
+    );
+  try {
+    await waitFor(
+      () => unreachable('n1') !== undefined && unreachable('n2') !== undefined,
+      'both nodes unreachable',
+      8000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}: n1 ${unreachable('n1') ? 'unreachable' : 'still reachable'}, n2 ${unreachable('n2') ? 'unreachable' : 'still reachable'}; daemon calls ${a.calls()} and ${b.calls()}`,
+      );
+    });
+    expect(String(unreachable('n1')!.error)).toMatch(/^relay rack1: /);
+    expect(String(unreachable('n2')!.error)).toMatch(/^INTERNAL: /);
+    expect(f.proc.exitCode).toBeNull();
+    expect(relay.proc.exitCode).toBeNull();
+  } finally {
+    await f.stop();
+    await relay.stop();
+    for (const s of [a.server, b.server]) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
+
+test('relay: a reader starting on a rack whose snapshots together pass maxQueuedBytesPerReader gets them all (they are the logs’ own)', async () => {
+  const dir = tmpDir('mg-fault-relay-catchup-');
+  // 40 snapshots of 1 MiB: past what grpc-js buffers (16 messages), 24 MiB wait in the relay's queue.
+  const NAMES = Array.from({ length: 40 }, (_, i) => `n${i}`);
+  const fakes = await Promise.all(
+    NAMES.map((n) =>
+      fakeDaemon((call) =>
+        call.write(snapshotOf(n, 1, [domainMsg('meta', 'free', 1, { offline_reason: 'x'.repeat(MiB) })])),
+      ),
+    ),
+  );
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n${fakes.map((f, i) => `  - { name: ${NAMES[i]}, address: "${f.addr}" }\n`).join('')}maxQueuedBytesPerReader: ${17 * MiB}\nlog: { level: debug }\n`,
+  );
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 32 * MiB,
+  });
+  try {
+    // Every node's snapshot in the relay first (a reader before that would wait for them one by one).
+    await waitFor(
+      () => relay.logs.filter((l) => l.msg === 'reader connected').length === 0 && fakes.every((f) => f.calls > 0),
+      'the daemons read',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const s = c.WatchNodes({ nodes: NAMES.map((node) => ({ node, since_generation: '0' })) });
+    const got = new Set<string>();
+    let error = '';
+    s.on('data', (e: { node: string; kind: string }) => {
+      if (e.kind === 'event') got.add(e.node);
+    });
+    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+    await waitFor(() => got.size === NAMES.length || error !== '', 'every snapshot or an error', 20_000);
+    expect({ got: got.size, error }).toEqual({ got: NAMES.length, error: '' });
+    s.cancel();
+  } finally {
+    c.close();
+    await relay.stop();
+    for (const f of fakes) await f.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
