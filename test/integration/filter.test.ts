@@ -392,6 +392,84 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10 }
   });
 });
 
+describe('magrathea-filter and a daemon whose stream stays open but silent', () => {
+  test('no message (not even a heartbeat) within the quiet limit: the stream is dropped, the node is none after its grace; messages again: back', async () => {
+    const dir = tmpDir('mg-silent-');
+    const qlog = path.join(dir, 'qmgr.log');
+    let daemon: DaemonProcess | undefined;
+    let filter: FilterProcess | undefined;
+    const server = new grpc.Server();
+    const upstream: grpc.ClientReadableStream<unknown>[] = [];
+    let frozen = false;
+    try {
+      // Heartbeats every 300 ms: the quiet limit is the grace period (1,500 ms).
+      daemon = await spawnDaemon({ stateDir: path.join(dir, 'n'), config: `heartbeatMs: 300\n${DAEMON_CONFIG}` });
+      const real = nodeClient(daemon.addr);
+      // In front of the daemon: a NodeService that forwards WatchNode, or (frozen) accepts the call,
+      // answers its headers and HTTP/2 pings, and forwards nothing: a stalled publication.
+      const api = loadMagratheaApi();
+      server.addService(api.magrathea.v1.NodeService.service, {
+        WatchNode: (call: grpc.ServerWritableStream<{ since_generation: string }, unknown>) => {
+          call.sendMetadata(new grpc.Metadata());
+          const up = real.WatchNode(call.request);
+          upstream.push(up);
+          up.on('data', (m: unknown) => {
+            if (!frozen) call.write(m);
+          });
+          up.on('error', () => undefined);
+          call.on('cancelled', () => up.cancel());
+        },
+      });
+      const port = await new Promise<number>((res, rej) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+      );
+      const f = path.join(dir, 'filter.yaml');
+      fs.writeFileSync(
+        f,
+        `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
+nodes:
+  - { name: n, address: "127.0.0.1:${port}" }
+graceMs: 1500
+reconnect: { initialMs: 100, maxMs: 400 }
+pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, batchDelayMs: 10 }
+`,
+      );
+      filter = await spawnFilter(f, { FAKE_QMGR_LOG: qlog });
+      const fl = filter;
+      await until(() => published(qlog).get('n-meta')?.state === 'free', 'n published');
+      // Long enough for several heartbeats, which tell the filter their interval.
+      await new Promise((r) => setTimeout(r, 2000));
+      frozen = true;
+      await until(() => published(qlog).get('n-meta')?.state === 'unreachable', 'n unreachable', 30_000);
+      expect(magOf(qlog, ['n-meta', 'n-egee', 'n-priv'])).toEqual([
+        'n-meta=none/unreachable',
+        'n-egee=none/unreachable',
+        'n-priv=none/unreachable',
+      ]);
+      expect(fl.logs.find((l) => l.msg === 'node daemon stream silent; reconnecting')).toMatchObject({
+        node: 'n',
+        limitMs: 1500,
+        heartbeatMs: 300,
+      });
+      const metrics = await (await fetch(`http://127.0.0.1:${fl.httpPort}/metrics`)).text();
+      expect(metrics).toMatch(/magrathea_filter_silent_streams_total [1-9]/);
+      // Once the daemon speaks again the node is back, and what it does is seen.
+      frozen = false;
+      const admin = nodeClient(daemon.admin);
+      await unary(admin, admin.StartJob, { domain: 'meta', job_id: '1.pbs', preemptible: true });
+      admin.close();
+      await until(() => published(qlog).get('n-meta')?.state === 'running-preemptible', 'n back, with its job', 15_000);
+      real.close();
+    } finally {
+      for (const u of upstream) u.cancel();
+      server.forceShutdown();
+      await filter?.stop();
+      await daemon?.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('magrathea-filter bad configuration', () => {
   test('a config listing the same vnode twice, or a bad address: every problem reported, exit 78', async () => {
     const dir = tmpDir('mg-fcfg-');

@@ -61,6 +61,10 @@ export class Metrics {
   readonly contentType = this.registry.contentType;
   private view: ClusterView | null = null;
   readonly reconnects = this.counter('magrathea_filter_reconnects_total', 'Reconnections to node daemons.');
+  readonly silentStreams = this.counter(
+    'magrathea_filter_silent_streams_total',
+    'Open watch streams to node daemons dropped because no message (not even a heartbeat) came within the quiet limit.',
+  );
   readonly generationBackwards = this.counter(
     'magrathea_filter_out_of_order_total',
     'Node events whose generation did not follow the last one (re-read from a snapshot).',
