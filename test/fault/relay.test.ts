@@ -65,6 +65,18 @@ async function relayOf(dir: string, addr: string, graceMs = 3000): Promise<Daemo
   return spawnRelay(cfg);
 }
 
+/** A WatchNodes stream of node `n` from the start, once its first event (the snapshot) came: what it sees. */
+async function watchN(
+  c: InstanceType<typeof api.magrathea.v1.RelayService>,
+): Promise<{ s: grpc.ClientReadableStream<unknown>; seen: { kind: string; error: string | undefined }[] }> {
+  const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+  const seen: { kind: string; error: string | undefined }[] = [];
+  s.on('data', (e: { kind: string; down?: { error: string } }) => seen.push({ kind: e.kind, error: e.down?.error }));
+  s.on('error', () => undefined);
+  await waitFor(() => seen.some((e) => e.kind === 'event'), 'the snapshot');
+  return { s, seen };
+}
+
 test('relay: a daemon sending large changes does not grow what the relay keeps of it past a bound (a fresh snapshot is read)', async () => {
   const dir = tmpDir('mg-fault-relay-log-');
   const fake = await flooding(80, 4 * MiB);
@@ -158,11 +170,7 @@ test('relay: a daemon that starts a message and never finishes it (pings still a
   const relay = await relayOf(dir, `127.0.0.1:${(fake.address() as AddressInfo).port}`, 1500);
   const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
   try {
-    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
-    const seen: { kind: string; error: string | undefined }[] = [];
-    s.on('data', (e: { kind: string; down?: { error: string } }) => seen.push({ kind: e.kind, error: e.down?.error }));
-    s.on('error', () => undefined);
-    await waitFor(() => seen.some((e) => e.kind === 'event'), 'the snapshot');
+    const { s, seen } = await watchN(c);
     // The stalled message is the node's failure: its readers are told, the relay reconnects.
     await waitFor(() => seen.some((e) => e.kind === 'down'), 'the node told down', 8000).catch((err: Error) => {
       throw new Error(
@@ -186,6 +194,61 @@ test('relay: a daemon that starts a message and never finishes it (pings still a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('relay: a daemon whose stream stays open but brings nothing (not even a heartbeat) is that node’s failure after its quiet limit; it is back only with a snapshot', async () => {
+  const dir = tmpDir('mg-fault-relay-silent-');
+  let speaking = true;
+  const requests: string[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  // Heartbeats every 200 ms while speaking; silent (the call open, pings answered) otherwise.
+  const fake = await fakeDaemon((call) => {
+    requests.push(String((call.request as { since_generation?: string }).since_generation));
+    if (speaking) call.write(snapshotOf('n', 1, [domainMsg('meta', 'free', 1)]));
+    const t = setInterval(() => {
+      if (speaking && !call.cancelled)
+        call.write({ generation: '1', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } });
+    }, 200);
+    timers.push(t);
+    call.on('cancelled', () => clearInterval(t));
+  });
+  const relay = await relayOf(dir, fake.addr, 1500);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  try {
+    const { s, seen } = await watchN(c);
+    await new Promise((r) => setTimeout(r, 1000)); // heartbeats tell their interval
+    speaking = false;
+    await waitFor(() => seen.some((e) => e.kind === 'down'), 'the node told down', 10_000).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; reader saw ${JSON.stringify(seen)}; relay said ${JSON.stringify(relay.logs.slice(-5))}`,
+      );
+    });
+    expect(seen.find((e) => e.kind === 'down')!.error).toMatch(
+      /^no message from the daemon for \d+ ms on an open stream \(not even a heartbeat\)$/,
+    );
+    expect(relay.logs.find((l) => l.msg === 'node daemon stream silent; reconnecting')).toMatchObject({
+      level: 'warn',
+      node: 'n',
+      limitMs: 1500,
+      heartbeatMs: 200,
+    });
+    // The daemon accepts the next watch and stays silent: that does not bring the node back.
+    await waitFor(() => requests.length >= 2, 'the relay reconnected');
+    expect(requests[1]).toBe('0');
+    const downs = seen.length;
+    await new Promise((r) => setTimeout(r, 800));
+    expect(seen.slice(downs).filter((e) => e.kind === 'event')).toEqual([]);
+    // Speaking again: the next watch brings a snapshot, the reader hears the node again.
+    speaking = true;
+    await waitFor(() => seen.slice(downs).some((e) => e.kind === 'event'), 'the node back', 15_000);
+    s.cancel();
+  } finally {
+    for (const t of timers) clearInterval(t);
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
 
 test('relay: one client opening 300 WatchNodes streams is refused past the per-client limit; the relay’s memory stays bounded', async () => {
   const dir = tmpDir('mg-fault-relay-streams-');
@@ -271,6 +334,66 @@ test('filter: a relay that takes the stream and sends what is not a RelayEvent i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('filter: a relay that holds a node live but forwards nothing of it (not even its heartbeats) makes that node unreachable after its quiet limit; the rack’s other nodes stay', async () => {
+  const dir = tmpDir('mg-fault-relay-quiet-node-');
+  const server = new grpc.Server();
+  const quiet = new Set<string>();
+  const timers: NodeJS.Timeout[] = [];
+  server.addService(api.magrathea.v1.RelayService.service, {
+    WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      for (const n of ['n1', 'n2']) call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
+      const t = setInterval(() => {
+        for (const n of ['n1', 'n2'])
+          if (!quiet.has(n) && !call.cancelled)
+            call.write({
+              node: n,
+              event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } },
+            });
+      }, 200);
+      timers.push(t);
+      call.on('cancelled', () => clearInterval(t));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nrelays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, relay: rack1 }\n`,
+  );
+  const f = await spawnFilter(cfg);
+  const line = (msg: string, node: string) => f.logs.find((l) => l.msg === msg && l.node === node);
+  try {
+    await new Promise((r) => setTimeout(r, 1000)); // heartbeats tell their interval
+    quiet.add('n1');
+    await waitFor(
+      () => line('node daemon unreachable past the grace period; its vnodes accept nothing', 'n1') !== undefined,
+      'n1 unreachable',
+      10_000,
+    );
+    expect(
+      String(line('node daemon unreachable past the grace period; its vnodes accept nothing', 'n1')!.error),
+    ).toMatch(/^relay rack1: no message from the daemon for \d+ ms on an open stream/);
+    expect(line('relayed node silent', 'n1')).toMatchObject({
+      level: 'warn',
+      relay: 'rack1',
+      limitMs: 1500,
+      heartbeatMs: 200,
+    });
+    expect(line('node daemon unreachable past the grace period; its vnodes accept nothing', 'n2')).toBeUndefined();
+    expect(line('relayed node silent', 'n2')).toBeUndefined();
+    // Forwarded again: n1 is back.
+    quiet.delete('n1');
+    await waitFor(() => line('node daemon reachable again', 'n1') !== undefined, 'n1 back');
+  } finally {
+    for (const t of timers) clearInterval(t);
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
 
 test('a daemon that accepts each resumed watch and then sends garbage is unreachable after the grace period, behind a relay and watched directly', async () => {
   const dir = tmpDir('mg-fault-resume-garbage-');

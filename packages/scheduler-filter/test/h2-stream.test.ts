@@ -283,7 +283,7 @@ describe('against a real grpc-js NodeService, with the relay codecs', () => {
     expect(asked).toBe('7');
     expect(o.end).toBe('ok');
     expect(o.messages.map((m) => codec.inspect(m))).toEqual([
-      { kind: 'heartbeat', generation: 8 },
+      { kind: 'heartbeat', generation: 8, heartbeatMs: 5 },
       { kind: 'change', generation: 9 },
     ]);
     expect(codec.inspect(Buffer.from([0x12, 0x05, 0x01]))).toEqual({

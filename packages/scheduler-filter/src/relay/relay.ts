@@ -32,6 +32,7 @@ import type { NodeListEntry } from '../service/config';
 import { ResyncBackoff } from '../service/grace';
 import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
 import { ReconnectingWatch } from '../service/reconnecting-watch';
+import { SilenceWatch } from '../service/silence';
 import type { RelayConfig } from './config';
 import { H2Client } from './h2-stream';
 import type { H2StreamCall, H2Tls } from './h2-stream';
@@ -50,7 +51,8 @@ interface Reader {
 
 /**
  * The WatchNode stream of one daemon, feeding its NodeLog with the encoded events; tells the
- * relay of every event and loss. A stopped daemon is found by keepalive pings (a third of graceMs).
+ * relay of every event and loss. A stopped daemon is found by keepalive pings (a third of graceMs),
+ * one whose stream stays open but silent (not even a heartbeat) by its quiet limit (silence.ts).
  */
 class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
   readonly log: NodeLog<Uint8Array>;
@@ -58,6 +60,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
   /** Set when the next connection must start from a snapshot. */
   private fresh = false;
   private readonly resyncs: ResyncBackoff;
+  private readonly silence: SilenceWatch;
   /** Why the node's stream is lost, or null while it is live. */
   down: string | null = 'not heard from yet';
 
@@ -86,6 +89,15 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
       // A message begun and not finished within the grace period is the node's failure (pings are still answered).
       messageTimeoutMs: cfg.graceMs,
     });
+    this.silence = new SilenceWatch(cfg.graceMs, (s) => {
+      this.deps.logger.warn(
+        { node: this.node.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
+        'node daemon stream silent; reconnecting',
+      );
+      this.lost(s.why);
+      // Read again from a snapshot: the daemon merely accepting the next watch does not bring the node back.
+      this.reread(s.why, this.cfg.reconnectInitialMs);
+    });
   }
 
   start(): void {
@@ -104,6 +116,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
       this.down = null;
       this.deps.onBack(this.node.name);
     });
+    this.silence.open();
     this.watch(
       stream,
       (bytes) => {
@@ -117,6 +130,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
           stream.abort({ code: grpc.status.INTERNAL, details: info.problem });
           return;
         }
+        this.silence.message(info.heartbeatMs);
         this.heard();
         this.down = null;
         const r = this.log.accept({ kind: info.kind, generation: info.generation, event: bytes });
@@ -133,18 +147,24 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         if (why) this.reread(why, 0);
       },
       (why) => {
+        this.silence.close();
         // The first loss of a live stream is worth a line; the retries while it stays down are not.
         const line = { node: this.node.name, why };
         if (this.down === null) this.deps.logger.warn(line, 'node daemon stream lost');
         else this.deps.logger.debug(line, 'node daemon stream failed');
-        this.down = why;
         // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
         // say the node is back (it would, each time, for a daemon that then sends garbage again).
         if (why.startsWith('INTERNAL:')) this.fresh = true;
-        this.deps.onDown(this.node.name, why);
+        this.lost(why);
       },
       'daemon',
     );
+  }
+
+  /** The node's stream is lost: its readers are told. */
+  private lost(why: string): void {
+    this.down = why;
+    this.deps.onDown(this.node.name, why);
   }
 
   /** Drops the stream and reads the node again from a snapshot (readers are kept up to date by it). */
@@ -158,6 +178,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
   }
 
   protected closeClient(): void {
+    this.silence.close();
     this.client.close();
   }
 }

@@ -11,6 +11,8 @@ import { asBuffer, loadProtoRoot } from '@magrathea/common';
 export interface EventInfo {
   readonly kind: 'snapshot' | 'change' | 'heartbeat';
   readonly generation: number;
+  /** A heartbeat's announced interval, ms (0 when it names none); absent for other kinds. */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export class NodeEventCodec {
   /** Kind and generation of an encoded NodeEvent, or why it is not one. */
   inspect(bytes: Uint8Array): EventInfo | { readonly problem: string } {
     // int64 fields decode as numbers: @magrathea/common configures protobufjs so (decodeInt64AsNumbers).
-    let m: { generation?: number; snapshot?: unknown; change?: unknown };
+    let m: { generation?: number; snapshot?: unknown; change?: unknown; heartbeat?: { interval_ms?: number } };
     try {
       m = this.nodeEvent.decode(bytes) as typeof m;
     } catch (err) {
@@ -50,7 +52,9 @@ export class NodeEventCodec {
       return { problem: `NodeEvent generation ${generation} is not a generation` };
     // A message of no kind counts as a heartbeat, as it did decoded.
     const kind = m.snapshot != null ? 'snapshot' : m.change != null ? 'change' : 'heartbeat';
-    return { kind, generation };
+    return kind === 'heartbeat'
+      ? { kind, generation, heartbeatMs: m.heartbeat?.interval_ms ?? 0 }
+      : { kind, generation };
   }
 
   /** A heartbeat at `generation` (the relay's own: "you missed nothing"). */

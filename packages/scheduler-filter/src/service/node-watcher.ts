@@ -6,9 +6,9 @@
  * coming out of order is re-read from a snapshot after a wait that doubles each time (up to
  * reconnect.maxMs), never in a tight loop. A stream that stays open but brings no complete
  * message (not even a heartbeat) for the quiet limit — the daemon's publication stalled, or a peer
- * that answers pings but trickles a message forever — is treated as lost: dropped, the grace armed,
- * and only a message (not the daemon's mere acceptance of the next call) clears it again. Timers run
- * on the monotonic clock.
+ * that answers pings but trickles a message forever — is treated as lost (silence.ts): dropped, the
+ * grace armed, and read again from a snapshot, so only a message (not the daemon's mere acceptance
+ * of the next call) brings the node back. Timers run on the monotonic clock.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -18,22 +18,10 @@ import type { ClusterView } from './cluster-view';
 import type { FilterConfig, FilterNodeConfig } from './config';
 import { GraceTimer, ResyncBackoff } from './grace';
 import { ReconnectingWatch } from './reconnecting-watch';
+import { SilenceWatch } from './silence';
 import type { Metrics } from './metrics';
 
 type Api = ReturnType<typeof loadMagratheaApi>;
-
-/** The heartbeat interval assumed of a daemon until one of its heartbeats says (its default). */
-export const ASSUMED_HEARTBEAT_MS = 5000;
-/** The longest heartbeat interval a daemon may announce (its heartbeatMs maximum). */
-const MAX_HEARTBEAT_MS = 600_000;
-
-/**
- * How long an open stream may bring no message before it is treated as lost: the grace period,
- * or three heartbeat intervals if that is longer (a daemon set to send heartbeats seldom).
- */
-export function quietLimitMs(graceMs: number, heartbeatMs: number): number {
-  return Math.max(graceMs, 3 * heartbeatMs);
-}
 
 /** Largest message accepted from a daemon, bytes. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -74,13 +62,7 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
   private resumeFrom = 0;
   private lastError = '';
   private readonly resyncs: ResyncBackoff;
-  /** The daemon's heartbeat interval: announced in its heartbeats, assumed until then. */
-  private heartbeatMs = ASSUMED_HEARTBEAT_MS;
-  private heartbeatSeen = false;
-  private lastMessageAt = 0;
-  private quietTimer: NodeJS.Timeout | null = null;
-  /** Set when a stream was dropped for silence: only a message clears the grace then. */
-  private needMessage = false;
+  private readonly silence: SilenceWatch;
 
   constructor(
     private readonly node: FilterNodeConfig,
@@ -92,6 +74,18 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
     this.grace = new GraceTimer(cfg.graceMs, () =>
       this.deps.view.markUnreachable(this.node.name, this.lastError || `no answer within ${this.cfg.graceMs} ms`),
     );
+    this.silence = new SilenceWatch(cfg.graceMs, (s) => {
+      this.deps.logger.warn(
+        { node: this.node.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
+        'node daemon stream silent; reconnecting',
+      );
+      this.deps.metrics.silentStreams.inc();
+      this.lastError = s.why;
+      // Read again from a snapshot: the daemon merely accepting the next watch does not bring the node back.
+      this.resumeFrom = 0;
+      this.grace.arm();
+      this.restart(s.why, this.cfg.reconnectInitialMs);
+    });
   }
 
   start(): void {
@@ -109,23 +103,16 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
     stream.on('metadata', () => {
       // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
-      if (!this.current(stream) || this.resumeFrom === 0 || this.needMessage) return;
+      if (!this.current(stream) || this.resumeFrom === 0) return;
       this.heard();
       this.grace.clear();
       this.deps.view.markReachable(this.node.name);
     });
-    this.lastMessageAt = performance.now();
-    this.armQuiet(stream);
+    this.silence.open();
     this.watch(
       stream,
       (e) => {
-        this.lastMessageAt = performance.now();
-        if (e.heartbeat) {
-          const ms = Number(e.heartbeat.interval_ms);
-          if (Number.isInteger(ms) && ms > 0) this.heartbeatMs = Math.min(ms, MAX_HEARTBEAT_MS);
-          this.heartbeatSeen = true;
-        }
-        this.needMessage = false;
+        this.silence.message(e.heartbeat ? Number(e.heartbeat.interval_ms) : undefined);
         this.heard();
         this.grace.clear();
         if (!this.deps.view.apply(this.node.name, e)) {
@@ -138,7 +125,7 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
         this.resumeFrom = Number(e.generation);
       },
       (why) => {
-        this.clearQuiet();
+        this.silence.close();
         this.lastError = why;
         // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
         // say the node is back (it would, each time, for a daemon that then sends garbage again).
@@ -147,44 +134,6 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
       },
       'daemon',
     );
-  }
-
-  /**
-   * Checks the open `stream` once per quiet limit (one timer per node, not one per message): a
-   * stream with no message for that long is dropped and the node is on its grace period.
-   */
-  private armQuiet(stream: grpc.ClientReadableStream<NodeEventMessage>): void {
-    this.clearQuiet();
-    const check = (): void => {
-      this.quietTimer = null;
-      if (this.stopped || !this.current(stream)) return;
-      const limit = quietLimitMs(this.cfg.graceMs, this.heartbeatMs);
-      const quiet = performance.now() - this.lastMessageAt;
-      if (quiet < limit) {
-        this.quietTimer = setTimeout(check, limit - quiet + 1);
-        this.quietTimer.unref();
-        return;
-      }
-      const why = `no message from the daemon for ${Math.round(quiet)} ms on an open stream (not even a heartbeat)`;
-      this.deps.logger.warn(
-        { node: this.node.name, quietMs: Math.round(quiet), limitMs: limit, heartbeatMs: this.heartbeatMs },
-        'node daemon stream silent; reconnecting',
-      );
-      this.deps.metrics.silentStreams.inc();
-      // Never heard a heartbeat: it may be set to come less often than assumed; allow twice as long next time.
-      if (!this.heartbeatSeen) this.heartbeatMs = Math.min(this.heartbeatMs * 2, MAX_HEARTBEAT_MS);
-      this.lastError = why;
-      this.needMessage = true;
-      this.grace.arm();
-      this.restart(why, this.cfg.reconnectInitialMs);
-    };
-    this.quietTimer = setTimeout(check, quietLimitMs(this.cfg.graceMs, this.heartbeatMs) + 1);
-    this.quietTimer.unref();
-  }
-
-  private clearQuiet(): void {
-    if (this.quietTimer) clearTimeout(this.quietTimer);
-    this.quietTimer = null;
   }
 
   protected reconnecting(why: string, delayMs: number): void {
@@ -209,7 +158,7 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
   }
 
   protected closeClient(): void {
-    this.clearQuiet();
+    this.silence.close();
     this.grace.clear();
     this.client?.close();
   }

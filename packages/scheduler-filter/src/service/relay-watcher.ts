@@ -4,7 +4,9 @@
  * node resumes after the last generation seen (the relay replays what it missed, or a snapshot),
  * each has its own grace period, armed when the relay says it lost the node or when the relay
  * itself is lost. A node whose events come out of order is re-read from a snapshot (the stream is
- * opened again with that node at 0, the others where they were), after a wait that doubles.
+ * opened again with that node at 0, the others where they were), after a wait that doubles. A
+ * node the relay holds as live but forwards nothing of (not even its daemon's heartbeats) for the
+ * quiet limit (silence.ts) starts its grace period too, until a message of it comes again.
  */
 import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
 import { formatAddress, grpcTarget } from '@magrathea/common';
@@ -13,12 +15,15 @@ import { GraceTimer, ResyncBackoff } from './grace';
 import { watchChannelOptions } from './node-watcher';
 import type { WatcherDeps } from './node-watcher';
 import { ReconnectingWatch } from './reconnecting-watch';
+import { SilenceWatch } from './silence';
 
 interface RelayedNode {
   readonly name: string;
   resumeFrom: number;
   lastError: string;
   readonly grace: GraceTimer;
+  /** Armed while the node is live on the stream: silence for its quiet limit is its loss. */
+  readonly silence: SilenceWatch;
 }
 
 export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
@@ -44,6 +49,15 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
         grace: new GraceTimer(cfg.graceMs, () =>
           deps.view.markUnreachable(n.name, rn.lastError || `no answer within ${cfg.graceMs} ms`),
         ),
+        silence: new SilenceWatch(cfg.graceMs, (s) => {
+          deps.logger.warn(
+            { relay: relay.name, node: n.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
+            'relayed node silent',
+          );
+          deps.metrics.silentStreams.inc();
+          rn.lastError = `relay ${relay.name}: ${s.why}`;
+          rn.grace.arm();
+        }),
       };
       this.nodes.set(n.name, rn);
     }
@@ -61,6 +75,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       this.deps.credentials,
       watchChannelOptions(this.cfg),
     );
+    for (const n of this.nodes.values()) n.silence.close();
     const stream = this.client.WatchNodes({
       nodes: [...this.nodes.values()].map((n) => ({ node: n.name, since_generation: String(n.resumeFrom) })),
     });
@@ -89,12 +104,15 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     const n = this.nodes.get(m.node);
     if (!n) return; // not asked for: a relay's mistake, ignored
     if (m.down) {
+      n.silence.close();
       n.lastError = `relay ${this.relay.name}: ${m.down.error}`;
       n.grace.arm();
       return;
     }
     const e = m.event;
     if (!e) return;
+    if (!n.silence.watching) n.silence.open();
+    n.silence.message(e.heartbeat ? Number(e.heartbeat.interval_ms) : undefined);
     n.grace.clear();
     if (!this.deps.view.apply(n.name, e)) {
       n.resumeFrom = 0;
@@ -108,6 +126,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   /** Every node of the relay starts its grace period (those already waiting keep their start). */
   private lostRelay(why: string): void {
     for (const n of this.nodes.values()) {
+      n.silence.close();
       n.lastError = `relay ${this.relay.name} (${formatAddress(this.relay.address)}): ${why}`;
       n.grace.arm();
     }
@@ -119,7 +138,10 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   }
 
   protected closeClient(): void {
-    for (const n of this.nodes.values()) n.grace.clear();
+    for (const n of this.nodes.values()) {
+      n.grace.clear();
+      n.silence.close();
+    }
     this.client?.close();
   }
 }
