@@ -395,62 +395,101 @@ test('filter: a relay that holds a node live but forwards nothing of it (not eve
   }
 }, 40_000);
 
-test('a daemon that accepts each resumed watch and then sends garbage is unreachable after the grace period, behind a relay and watched directly', async () => {
-  const dir = tmpDir('mg-fault-resume-garbage-');
-  const codec = api.magrathea.v1.NodeService.service.WatchNode;
-  /** A daemon of `name`: a good snapshot on the first call, then (every later call) headers and a message that is not protobuf. */
-  const broken = async (name: string): Promise<{ server: http2.Http2Server; port: number; calls: () => number }> => {
-    let calls = 0;
-    const server = http2.createServer();
-    server.on('stream', (s) => {
-      calls++;
-      s.on('error', () => undefined);
-      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
-      if (calls === 1) {
-        s.write(grpcFrame(codec.responseSerialize(snapshotOf(name, 5, [domainMsg('meta', 'free', 5)]))));
-        setTimeout(() => s.close(), 300);
-      } else setTimeout(() => s.write(grpcFrame(Buffer.from([0x0f, 0xff]))), 50);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { server, port: (server.address() as AddressInfo).port, calls: () => calls };
-  };
-  const a = await broken('n1');
-  const b = await broken('n2');
-  const timing = 'graceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\n';
-  const rc = path.join(dir, 'relay.yaml');
-  fs.writeFileSync(rc, `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}`);
-  const relay = await spawnRelay(rc);
-  const fc = path.join(dir, 'filter.yaml');
-  fs.writeFileSync(
-    fc,
-    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\n${timing}relays:\n  - { name: rack1, address: "127.0.0.1:${relay.port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, address: "127.0.0.1:${b.port}" }\n`,
-  );
-  const f = await spawnFilter(fc);
-  const unreachable = (node: string) =>
-    f.logs.find(
-      (l) => l.msg === 'node daemon unreachable past the grace period; its vnodes accept nothing' && l.node === node,
+/** What a broken daemon does on every call after its first (good) one, and what the direct watcher then sees. */
+const BREAKS = [
+  // a message that is not protobuf
+  { what: 'sends garbage', error: /^INTERNAL: / },
+  // a message past the 16 MB limit (its length prefix)
+  { what: 'announces a message past 16 MB', error: /^RESOURCE_EXHAUSTED: / },
+  // headers, then at once the status of a lost connection, no message
+  { what: 'ends the stream UNAVAILABLE before any message', error: /^UNAVAILABLE: / },
+] as const;
+
+test.each(BREAKS)(
+  'a daemon that accepts each resumed watch and then $what is unreachable after the grace period, behind a relay and watched directly',
+  async ({ what, error }) => {
+    const dir = tmpDir('mg-fault-resume-broken-');
+    const codec = api.magrathea.v1.NodeService.service.WatchNode;
+    /** A daemon of `name`: a good snapshot on the first call, ended as a lost connection; every later call broken. */
+    const broken = async (
+      name: string,
+    ): Promise<{ server: http2.Http2Server; port: number; calls: () => number; resumed: () => number }> => {
+      let calls = 0;
+      let resumed = 0;
+      const server = http2.createServer();
+      server.on('stream', (s) => {
+        calls++;
+        const first = calls === 1;
+        s.on('error', () => undefined);
+        const req: Buffer[] = [];
+        s.on('data', (chunk: Buffer) => req.push(chunk));
+        s.on('end', () => {
+          const body = Buffer.concat(req).subarray(5); // one message after its 5-byte prefix; empty: since 0
+          if (body.length > 0 && String(codec.requestDeserialize(body).since_generation) !== '0') resumed++;
+        });
+        s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '14', 'grpc-message': 'going away' }));
+        if (first) {
+          s.write(grpcFrame(codec.responseSerialize(snapshotOf(name, 5, [domainMsg('meta', 'free', 5)]))));
+          setTimeout(() => s.end(), 300);
+          return;
+        }
+        setTimeout(() => {
+          if (s.destroyed) return;
+          if (what === 'sends garbage') s.write(grpcFrame(Buffer.from([0x0f, 0xff])));
+          else if (what === 'ends the stream UNAVAILABLE before any message') s.end();
+          else {
+            const head = Buffer.alloc(5 + 16);
+            head.writeUInt32BE(17 * MiB, 1);
+            s.write(head);
+          }
+        }, 50);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { server, port: (server.address() as AddressInfo).port, calls: () => calls, resumed: () => resumed };
+    };
+    const a = await broken('n1');
+    const b = await broken('n2');
+    const timing = 'graceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\n';
+    const rc = path.join(dir, 'relay.yaml');
+    fs.writeFileSync(rc, `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}`);
+    const relay = await spawnRelay(rc);
+    const fc = path.join(dir, 'filter.yaml');
+    fs.writeFileSync(
+      fc,
+      `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\n${timing}relays:\n  - { name: rack1, address: "127.0.0.1:${relay.port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, address: "127.0.0.1:${b.port}" }\n`,
     );
-  try {
-    await waitFor(
-      () => unreachable('n1') !== undefined && unreachable('n2') !== undefined,
-      'both nodes unreachable',
-      8000,
-    ).catch((err: Error) => {
-      throw new Error(
-        `${err.message}: n1 ${unreachable('n1') ? 'unreachable' : 'still reachable'}, n2 ${unreachable('n2') ? 'unreachable' : 'still reachable'}; daemon calls ${a.calls()} and ${b.calls()}`,
+    const f = await spawnFilter(fc);
+    const unreachable = (node: string) =>
+      f.logs.find(
+        (l) => l.msg === 'node daemon unreachable past the grace period; its vnodes accept nothing' && l.node === node,
       );
-    });
-    expect(String(unreachable('n1')!.error)).toMatch(/^relay rack1: /);
-    expect(String(unreachable('n2')!.error)).toMatch(/^INTERNAL: /);
-    expect(f.proc.exitCode).toBeNull();
-    expect(relay.proc.exitCode).toBeNull();
-  } finally {
-    await f.stop();
-    await relay.stop();
-    for (const s of [a.server, b.server]) s.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}, 30_000);
+    try {
+      await waitFor(
+        () => unreachable('n1') !== undefined && unreachable('n2') !== undefined,
+        'both nodes unreachable',
+        8000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}: n1 ${unreachable('n1') ? 'unreachable' : 'still reachable'}, n2 ${unreachable('n2') ? 'unreachable' : 'still reachable'}; daemon calls ${a.calls()} and ${b.calls()}`,
+        );
+      });
+      expect(String(unreachable('n1')!.error)).toMatch(/^relay rack1: /);
+      expect(String(unreachable('n2')!.error)).toMatch(error);
+      // The first loss was a lost connection: resumed once; after the broken call, read from a snapshot.
+      await waitFor(() => a.calls() >= 3 && b.calls() >= 3, 'both daemons called again after the broken call', 8000);
+      expect([a.resumed(), b.resumed()]).toEqual([1, 1]);
+      expect(f.proc.exitCode).toBeNull();
+      expect(relay.proc.exitCode).toBeNull();
+    } finally {
+      await f.stop();
+      await relay.stop();
+      for (const s of [a.server, b.server]) s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  30_000,
+);
 
 test('relay: a reader starting on a rack whose snapshots together pass maxQueuedBytesPerReader gets them all (they are the logs’ own)', async () => {
   const dir = tmpDir('mg-fault-relay-catchup-');
@@ -493,6 +532,52 @@ test('relay: a reader starting on a rack whose snapshots together pass maxQueued
     c.close();
     await relay.stop();
     for (const f of fakes) await f.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('relay: a reader starting from 0 gets a node’s whole log even when it holds more changes than maxQueuedPerReader', async () => {
+  const dir = tmpDir('mg-fault-relay-catchup-count-');
+  // A snapshot and 300 changes of 2 KiB: far past what grpc-js buffers, so they wait in the relay's queue.
+  const fake = await flooding(300, 2048);
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nmaxQueuedPerReader: 100\nlog: { level: debug }\n`,
+  );
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  try {
+    // The relay holds the whole log before the reader comes (a later first read would let it take them live).
+    await waitFor(() => fake.sent() === 300, 'the daemon sent its changes');
+    await waitFor(async () => {
+      const probe = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '300' }] });
+      const kind = await new Promise<string>((resolve) => {
+        probe.once('data', (e: { kind: string; event?: { generation: string } }) =>
+          resolve(e.event?.generation ?? e.kind),
+        );
+        probe.once('error', () => resolve('error'));
+      });
+      probe.cancel();
+      return kind === '301';
+    }, 'the relay holds generation 301');
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    let events = 0;
+    let last = '';
+    let error = '';
+    s.on('data', (e: { kind: string; event?: { generation: string } }) => {
+      if (e.kind !== 'event') return;
+      events++;
+      last = e.event!.generation;
+    });
+    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+    await waitFor(() => last === '301' || error !== '', 'the whole log or an error', 20_000);
+    expect({ events, last, error }).toEqual({ events: 301, last: '301', error: '' });
+    s.cancel();
+  } finally {
+    c.close();
+    await relay.stop();
+    await fake.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);

@@ -37,7 +37,8 @@ export class StreamRegistry {
  * not keep up: `onOverflow` runs once (it should end the stream; the reader resumes from what it
  * has seen), and the queue is dropped, so one stalled reader holds a bounded amount of memory.
  * With `bytes`, the same holds for the bytes waiting (`sizeOf` each message) past `bytes.max`:
- * a count alone does not bound memory when messages may be megabytes each.
+ * a count alone does not bound memory when messages may be megabytes each. Messages `exempt`
+ * says true of (held elsewhere anyway, such as a stream's first catch-up) count toward neither.
  */
 export class StreamPump<T> {
   private queue: (T | undefined)[] = [];
@@ -46,12 +47,15 @@ export class StreamPump<T> {
   private overflowed = false;
   /** Bytes of the messages waiting (with `bytes`). */
   private queuedBytes = 0;
+  /** Exempt messages waiting. */
+  private exemptQueued = 0;
 
   constructor(
     private readonly call: grpc.ServerWritableStream<unknown, T>,
     private readonly maxQueued: number,
     private readonly onOverflow: () => void,
     private readonly bytes: { readonly max: number; readonly sizeOf: (m: T) => number } | null = null,
+    private readonly exempt: ((m: T) => boolean) | null = null,
   ) {
     call.on('drain', () => {
       this.blocked = false;
@@ -68,12 +72,17 @@ export class StreamPump<T> {
   push(message: T): boolean {
     if (this.overflowed) return false;
     this.queue.push(message);
-    if (this.bytes) this.queuedBytes += this.bytes.sizeOf(message);
-    if (this.queued > this.maxQueued || (this.bytes !== null && this.queuedBytes > this.bytes.max)) {
+    if (this.exempt?.(message)) this.exemptQueued++;
+    else if (this.bytes) this.queuedBytes += this.bytes.sizeOf(message);
+    if (
+      this.queued - this.exemptQueued > this.maxQueued ||
+      (this.bytes !== null && this.queuedBytes > this.bytes.max)
+    ) {
       this.overflowed = true;
       this.queue = [];
       this.head = 0;
       this.queuedBytes = 0;
+      this.exemptQueued = 0;
       this.onOverflow();
       return false;
     }
@@ -85,7 +94,8 @@ export class StreamPump<T> {
     while (!this.blocked && this.head < this.queue.length) {
       const m = this.queue[this.head] as T;
       this.queue[this.head++] = undefined;
-      if (this.bytes) this.queuedBytes -= this.bytes.sizeOf(m);
+      if (this.exempt?.(m)) this.exemptQueued--;
+      else if (this.bytes) this.queuedBytes -= this.bytes.sizeOf(m);
       if (!this.call.write(m)) this.blocked = true;
     }
     if (this.head === this.queue.length) {

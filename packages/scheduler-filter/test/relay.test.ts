@@ -1,5 +1,8 @@
 /** The relay's per-node resume bookkeeping (NodeLog, property-tested) and the relay and filter configs. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import fc from 'fast-check';
+import { parseYamlStrict } from '@magrathea/common';
 import { NodeLog } from '../src/relay/node-log';
 import type { LogEvent } from '../src/relay/node-log';
 import { compileRelayConfig, RelayConfigError } from '../src/relay/config';
@@ -143,6 +146,28 @@ const problems = (f: () => unknown): string[] => {
 };
 
 describe('relay and filter configs', () => {
+  test('relay: the example of docs/filter.md is accepted as written, its bounds at the least allowed', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '../../../docs/filter.md'), 'utf8');
+    const block = /```yaml\n(listen: 127\.0\.0\.1:5690[\s\S]*?)```/.exec(doc);
+    expect(block).not.toBeNull();
+    const parsed = parseYamlStrict(block![1]!, 'filter.md');
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    const c = compileRelayConfig(parsed.value, '/');
+    expect(c.maxChangeBytesPerNode).toBe(16 * 2 ** 20);
+    expect(c.tls?.clients).toEqual([expect.objectContaining({ identity: 'filter' })]);
+    const nodes = [{ name: 'n1', address: 'h:1' }];
+    expect(
+      compileRelayConfig({ nodes, maxChangeBytesPerNode: 16 * 2 ** 20, maxQueuedBytesPerReader: 17 * 2 ** 20 }),
+    ).toMatchObject({ maxChangeBytesPerNode: 16 * 2 ** 20, maxQueuedBytesPerReader: 17 * 2 ** 20 });
+    const low = problems(() =>
+      compileRelayConfig({ nodes, maxChangeBytesPerNode: 16 * 2 ** 20 - 1, maxQueuedBytesPerReader: 17 * 2 ** 20 - 1 }),
+    );
+    expect(low).toEqual([
+      expect.stringMatching(/^maxChangeBytesPerNode: .*from 16777216/),
+      expect.stringMatching(/^maxQueuedBytesPerReader: .*from 17825792/),
+    ]);
+  });
+
   test('relay: defaults, and the nodes in the filter’s format', () => {
     const c = compileRelayConfig({ nodes: [{ name: 'n1', address: '10.0.0.1:5679' }] });
     expect(c).toMatchObject({

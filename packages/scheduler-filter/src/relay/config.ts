@@ -4,6 +4,7 @@ import { ConfigChecker, LOG_LEVELS, isLoopbackHost } from '@magrathea/common';
 import type { ClientBinding, TlsFiles } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
 import { compileNodeList, pemFiles, readYamlConfig, tcpAddress } from '../service/config';
+import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
 
 export interface RelayConfig {
   /** RelayService address (default 127.0.0.1:5690); beyond loopback only with `tls`. */
@@ -41,8 +42,10 @@ export interface RelayConfig {
   readonly logLevel: string;
 }
 
-/** The least of the byte bounds: a message of the largest size the relay takes (16 MiB) and its framing. */
-const MIN_BYTES = 17 * 2 ** 20;
+/** The least bound of a node's changes: one message of the largest size the relay takes (16 MiB). */
+const MIN_CHANGE_BYTES = MAX_MESSAGE_BYTES;
+/** The least bound of a reader's queue: such a message and its framing. */
+const MIN_QUEUED_BYTES = 17 * 2 ** 20;
 
 export class RelayConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -78,8 +81,8 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const maxChangesPerNode = c.int(top, 'maxChangesPerNode', '', 1, 1_000_000) ?? 1000;
   const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
   // At least one largest message (16 MiB) must fit, or a node could never be read whole.
-  const maxChangeBytesPerNode = c.int(top, 'maxChangeBytesPerNode', '', MIN_BYTES, 2 ** 40) ?? 16 * 2 ** 20;
-  const maxQueuedBytesPerReader = c.int(top, 'maxQueuedBytesPerReader', '', MIN_BYTES, 2 ** 40) ?? 64 * 2 ** 20;
+  const maxChangeBytesPerNode = c.int(top, 'maxChangeBytesPerNode', '', MIN_CHANGE_BYTES, 2 ** 40) ?? 16 * 2 ** 20;
+  const maxQueuedBytesPerReader = c.int(top, 'maxQueuedBytesPerReader', '', MIN_QUEUED_BYTES, 2 ** 40) ?? 64 * 2 ** 20;
   const maxStreams = c.int(top, 'maxStreams', '', 1, 100_000) ?? 64;
   const maxStreamsPerClient = c.int(top, 'maxStreamsPerClient', '', 1, 100_000) ?? 16;
   const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);

@@ -237,14 +237,19 @@ export class H2StreamCall extends EventEmitter {
       // A new message begun: its own time (a message completed in this chunk restarts it).
       this.clearPartial();
       const ms = this.messageTimeoutMs;
-      this.partial = setTimeout(() => {
-        this.partial = null;
-        this.fail({
-          code: grpcStatus.DEADLINE_EXCEEDED,
-          details: `a message from the daemon not complete within ${ms} ms`,
+      const timer = setTimeout(() => {
+        // First let what waits to be read be read (after a stall of this process, the rest may be here).
+        setImmediate(() => {
+          if (this.partial !== timer || this.done) return;
+          this.partial = null;
+          this.fail({
+            code: grpcStatus.DEADLINE_EXCEEDED,
+            details: `a message from the daemon not complete within ${ms} ms`,
+          });
         });
       }, ms);
-      this.partial.unref();
+      timer.unref();
+      this.partial = timer;
     }
   }
 

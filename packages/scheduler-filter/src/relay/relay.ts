@@ -31,7 +31,7 @@ import type { GrpcListener } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
 import { ResyncBackoff } from '../service/grace';
 import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
-import { ReconnectingWatch } from '../service/reconnecting-watch';
+import { ReconnectingWatch, resumableLoss } from '../service/reconnecting-watch';
 import { SilenceWatch } from '../service/silence';
 import type { RelayConfig } from './config';
 import { H2Client } from './h2-stream';
@@ -90,6 +90,13 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
       messageTimeoutMs: cfg.graceMs,
     });
     this.silence = new SilenceWatch(cfg.graceMs, (s) => {
+      if (!s.answered) {
+        // Not a silent stream: the daemon took the connection but never answered the call. Try again.
+        this.deps.logger.debug({ node: this.node.name, waitedMs: s.quietMs }, 'node daemon did not answer the watch');
+        if (this.down === null) this.lost(s.why);
+        this.restart(s.why, this.cfg.reconnectInitialMs);
+        return;
+      }
       this.deps.logger.warn(
         { node: this.node.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
         'node daemon stream silent; reconnecting',
@@ -109,17 +116,23 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
     const since = this.fresh ? 0 : (this.log.generation ?? 0);
     this.fresh = false;
     const stream = this.client.serverStream(WATCH_NODE_PATH, this.deps.codec.request(since));
+    let answered = false;
+    let delivered = false;
     stream.on('metadata', () => {
+      if (!this.current(stream)) return;
+      answered = true;
+      this.silence.open();
       // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
-      if (!this.current(stream) || since === 0) return;
+      if (since === 0) return;
       this.heard();
       this.down = null;
       this.deps.onBack(this.node.name);
     });
-    this.silence.open();
+    this.silence.connecting();
     this.watch(
       stream,
       (bytes) => {
+        delivered = true;
         const info = this.deps.codec.inspect(bytes);
         if ('problem' in info) {
           // Not forwarded (it would fail the reader's stream of every node): this node's failure.
@@ -152,9 +165,9 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         const line = { node: this.node.name, why };
         if (this.down === null) this.deps.logger.warn(line, 'node daemon stream lost');
         else this.deps.logger.debug(line, 'node daemon stream failed');
-        // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
-        // say the node is back (it would, each time, for a daemon that then sends garbage again).
-        if (why.startsWith('INTERNAL:')) this.fresh = true;
+        // Resumed only after a plain loss of a stream that brought something: a daemon that broke the
+        // protocol, or took the watch and ended it with no message, is read again from a snapshot.
+        if (!resumableLoss(why) || (answered && !delivered)) this.fresh = true;
         this.lost(why);
       },
       'daemon',
@@ -169,6 +182,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
 
   /** Drops the stream and reads the node again from a snapshot (readers are kept up to date by it). */
   private reread(why: string, delayMs: number): void {
+    this.silence.close();
     this.fresh = true;
     this.restart(why, delayMs);
   }
@@ -357,8 +371,10 @@ export class Relay {
         // A message costs its event's bytes (shared with the node's log, but kept here once the log has moved on).
         {
           max: this.cfg.maxQueuedBytesPerReader,
-          sizeOf: (m) => (m.shared ? 0 : (m.event ? m.event.length : m.down.error.length) + 64),
+          sizeOf: (m) => (m.event ? m.event.length : m.down.error.length) + 64,
         },
+        // The first catch-up is the logs' own: counted toward neither bound (a reader must get it whole).
+        (m) => m.shared === true,
       ),
       positions: new Map(),
     };
@@ -390,7 +406,8 @@ export class Relay {
    * Sends the reader what it lacks of `node`; with `confirm`, a heartbeat at the node's generation
    * when it lacks nothing (it is up to date). False while the relay holds no snapshot of the node.
    * `start`: the stream's first catch-up, whose events are the logs' own (not counted against
-   * maxQueuedBytesPerReader: a rack's snapshots together may be larger, and a reader must get them).
+   * maxQueuedPerReader nor maxQueuedBytesPerReader: a rack's logs together may be larger, and a
+   * reader must get them).
    */
   private catchUp(reader: Reader, node: string, confirm: boolean, start = false): boolean {
     const log = this.upstreams.get(node)!.log;

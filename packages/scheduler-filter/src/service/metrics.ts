@@ -63,7 +63,7 @@ export class Metrics {
   readonly reconnects = this.counter('magrathea_filter_reconnects_total', 'Reconnections to node daemons.');
   readonly silentStreams = this.counter(
     'magrathea_filter_silent_streams_total',
-    'Open watch streams to node daemons dropped because no message (not even a heartbeat) came within the quiet limit.',
+    'Open watch streams to node daemons dropped, and relayed nodes put on their grace, because no message (not even a heartbeat) came within the quiet limit.',
   );
   readonly generationBackwards = this.counter(
     'magrathea_filter_out_of_order_total',

@@ -17,7 +17,7 @@ import { grpcTarget } from '@magrathea/common';
 import type { ClusterView } from './cluster-view';
 import type { FilterConfig, FilterNodeConfig } from './config';
 import { GraceTimer, ResyncBackoff } from './grace';
-import { ReconnectingWatch } from './reconnecting-watch';
+import { ReconnectingWatch, resumableLoss } from './reconnecting-watch';
 import { SilenceWatch } from './silence';
 import type { Metrics } from './metrics';
 
@@ -75,12 +75,19 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
       this.deps.view.markUnreachable(this.node.name, this.lastError || `no answer within ${this.cfg.graceMs} ms`),
     );
     this.silence = new SilenceWatch(cfg.graceMs, (s) => {
+      this.lastError = s.why;
+      if (!s.answered) {
+        // Not a silent stream: the call was never answered (a host down, a hung daemon). Try again.
+        this.deps.logger.debug({ node: this.node.name, waitedMs: s.quietMs }, 'node daemon did not answer the watch');
+        this.grace.arm();
+        this.restart(s.why, this.cfg.reconnectInitialMs);
+        return;
+      }
       this.deps.logger.warn(
         { node: this.node.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
         'node daemon stream silent; reconnecting',
       );
       this.deps.metrics.silentStreams.inc();
-      this.lastError = s.why;
       // Read again from a snapshot: the daemon merely accepting the next watch does not bring the node back.
       this.resumeFrom = 0;
       this.grace.arm();
@@ -101,17 +108,23 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
       watchChannelOptions(this.cfg),
     );
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
+    let answered = false;
+    let delivered = false;
     stream.on('metadata', () => {
+      if (!this.current(stream)) return;
+      answered = true;
+      this.silence.open();
       // The daemon accepted the watch: when resuming, nothing was missed (or a snapshot follows).
-      if (!this.current(stream) || this.resumeFrom === 0) return;
+      if (this.resumeFrom === 0) return;
       this.heard();
       this.grace.clear();
       this.deps.view.markReachable(this.node.name);
     });
-    this.silence.open();
+    this.silence.connecting();
     this.watch(
       stream,
       (e) => {
+        delivered = true;
         this.silence.message(e.heartbeat ? Number(e.heartbeat.interval_ms) : undefined);
         this.heard();
         this.grace.clear();
@@ -119,7 +132,7 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
           // Out of order: drop the stream and re-read everything, later each time it happens again.
           this.resumeFrom = 0;
           this.deps.metrics.resyncDelays.inc();
-          this.restart('out-of-order event', this.resyncs.next());
+          this.drop('out-of-order event', this.resyncs.next());
           return;
         }
         this.resumeFrom = Number(e.generation);
@@ -127,13 +140,21 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
       (why) => {
         this.silence.close();
         this.lastError = why;
-        // A daemon that broke the protocol is read again from a snapshot: a resume it accepts does not
-        // say the node is back (it would, each time, for a daemon that then sends garbage again).
-        if (why.startsWith('INTERNAL:')) this.resumeFrom = 0;
+        // Resumed only after a plain loss of a stream that brought something: a daemon that broke the
+        // protocol, or took the watch and ended it with no message, is read again from a snapshot.
+        if (!resumableLoss(why) || (answered && !delivered)) this.resumeFrom = 0;
         this.grace.arm();
       },
       'daemon',
     );
+  }
+
+  /** Drops the stream on our side (to re-read it): unwatched until the next one, the node on its grace. */
+  private drop(why: string, delayMs: number): void {
+    this.silence.close();
+    this.lastError = why;
+    this.grace.arm();
+    this.restart(why, delayMs);
   }
 
   protected reconnecting(why: string, delayMs: number): void {

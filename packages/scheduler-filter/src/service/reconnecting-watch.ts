@@ -14,6 +14,23 @@ export interface WatchStream {
   cancel(): void;
 }
 
+/**
+ * True when a watch stream that ended with `why` may be resumed where it stopped: the connection
+ * was lost (UNAVAILABLE, CANCELLED), the daemon cut a reader too slow for it (it says to resume),
+ * or it ended the stream cleanly. Anything else — a message that did not decode, past the size
+ * limit or not complete in time, a bad or unexpected status — is a daemon that broke the protocol:
+ * it is read again from a snapshot, so that its merely accepting the next watch does not count it
+ * as back (it would, each time, for a daemon that then breaks again).
+ */
+export function resumableLoss(why: string): boolean {
+  return (
+    why.startsWith('UNAVAILABLE: ') ||
+    why.startsWith('CANCELLED: ') ||
+    why.startsWith('RESOURCE_EXHAUSTED: watch stream too slow') ||
+    why.startsWith('stream ended by the ')
+  );
+}
+
 export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientReadableStream<T>> {
   protected stream: S | null = null;
   protected stopped = false;

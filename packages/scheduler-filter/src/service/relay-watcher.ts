@@ -30,7 +30,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private client: RelayServiceClient | null = null;
   private readonly nodes = new Map<string, RelayedNode>();
   private readonly resyncs: ResyncBackoff;
-  /** False until the first message after start, and after each loss until a message comes again. */
+  /** True while the stream brings messages (and at start); false after a loss until a message comes again. */
   private live = true;
 
   constructor(
@@ -117,7 +117,10 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     if (!this.deps.view.apply(n.name, e)) {
       n.resumeFrom = 0;
       this.deps.metrics.resyncDelays.inc();
-      this.restart(`out-of-order event of ${n.name}`, this.resyncs.next());
+      const why = `out-of-order event of ${n.name}`;
+      // Dropped on our side: no node of the relay is watched until the next stream.
+      this.lostRelay(why);
+      this.restart(why, this.resyncs.next());
       return;
     }
     n.resumeFrom = Number(e.generation);
