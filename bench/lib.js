@@ -115,14 +115,15 @@ function killAll() {
 
 /**
  * Starts magrathead (built) and resolves once it logs "magrathead ready". `root`: another
- * checkout's build (a baseline), run with its own shebang's flags.
- * @param {{ stateDir: string, config?: string, root?: string }} o
+ * checkout's build (a baseline), run with its own shebang's flags; `nodeFlags`: more V8 flags after those.
+ * @param {{ stateDir: string, config?: string, root?: string, nodeFlags?: readonly string[] }} o
  */
-async function spawnDaemon({ stateDir, config, root = ROOT }) {
+async function spawnDaemon({ stateDir, config, root = ROOT, nodeFlags = [] }) {
   const bin = path.join(root, 'packages/node-daemon/dist/main.js');
   const socket = path.join(stateDir, 'd.sock');
   const args = [
     ...(root === ROOT ? DAEMON_NODE_FLAGS : daemonNodeFlags(root)),
+    ...nodeFlags,
     bin,
     '--state-dir',
     stateDir,

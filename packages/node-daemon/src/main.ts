@@ -1,13 +1,14 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=96 --interrupt-budget=4000000 --no-memory-reducer
+#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=96 --interrupt-budget=4000000
 /**
  * magrathead: the only file that touches `process` (argv, signals, exit codes).
  * The shebang's V8 flags keep the daemon small: every MB it holds is taken from the VMs
  * (BENCHMARKS.md, issue 15). Semi-spaces of 1 MB and old space ≤ 96 MB; --interrupt-budget 30×
  * V8's default, so that only code that runs a lot (the RPC and journal paths) is optimized by
  * TurboFan, not the start-up code run a few times (config and proto parsing), whose optimizing
- * cost about 5 MB; --no-memory-reducer, because with 1 MB semi-spaces its idle collections took
- * about 0.2 % CPU of an idle daemon. The installed binary, `npm run daemon` and the benches
- * (bench/lib.js reads this line) run it with these flags; the systemd unit runs this file.
+ * cost about 5 MB. V8's memory reducer stays on: after a busy spell it collects and compacts
+ * once the daemon is idle, giving back the heap grown by many jobs. The installed binary,
+ * `npm run daemon` and the benches (bench/lib.js reads this line) run it with these flags; the
+ * systemd unit runs this file.
  */
 import { Command } from 'commander';
 import {
