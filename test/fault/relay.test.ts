@@ -60,9 +60,33 @@ async function relayOf(dir: string, addr: string, graceMs = 3000): Promise<Daemo
   const cfg = path.join(dir, 'relay.yaml');
   fs.writeFileSync(
     cfg,
-    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\n`,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\nmetrics: { listen: "127.0.0.1:0" }\n`,
   );
   return spawnRelay(cfg);
+}
+
+/** A request to the relay's metrics listener (its port from the ready line): status and body. */
+async function relayHttp(
+  relay: DaemonProcess,
+  urlPath: string,
+  method = 'GET',
+): Promise<{ status: number; text: string }> {
+  const port = relay.logs.find((l) => l.msg === 'magrathea-relay ready')?.metricsPort;
+  if (typeof port !== 'number') throw new Error('the relay did not report a metrics port');
+  const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { method });
+  return { status: res.status, text: await res.text() };
+}
+
+/** The relay's metrics: each sample line as `name{labels}` → value. */
+async function relayMetrics(relay: DaemonProcess): Promise<Map<string, number>> {
+  const { status, text } = await relayHttp(relay, '/metrics');
+  if (status !== 200) throw new Error(`GET /metrics answered ${status}: ${text}`);
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const hit = /^(magrathea_relay_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (hit) m.set(hit[1]!, Number(hit[2]));
+  }
+  return m;
 }
 
 /** A WatchNodes stream of node `n` from the start, once its first event (the snapshot) came: what it sees. */
@@ -93,6 +117,11 @@ test('relay: a daemon sending large changes does not grow what the relay keeps o
     expect(relay.logs.some((l) => l.msg === 'reconnecting to node daemon' && String(l.why).includes('bytes'))).toBe(
       true,
     );
+    const m = await relayMetrics(relay);
+    expect(m.get('magrathea_relay_rereads_total{reason="log_bound"}')).toBeGreaterThanOrEqual(1);
+    expect(m.get('magrathea_relay_rereads_total{reason="out_of_order"}')).toBe(0);
+    expect(m.get('magrathea_relay_daemon_messages_total')).toBeGreaterThan(4);
+    expect(m.get('magrathea_relay_change_bytes')).toBeLessThanOrEqual(16 * MiB + 4 * MiB + 1024);
   } finally {
     await relay.stop();
     await fake.close();
@@ -127,6 +156,7 @@ test('relay: a reader that stops reading while large changes arrive is cut off b
     expect(relay.logs.find((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toMatchObject({
       level: 'warn',
     });
+    expect((await relayMetrics(relay)).get('magrathea_relay_readers_cut_total')).toBe(1);
     // Without a bound in bytes the 300 MiB waited for it (fewer than maxQueuedPerReader messages).
     expect(rss).toBeLessThan(200 * MiB);
     // It resumes: a new stream from 0 gets the node.
@@ -231,6 +261,12 @@ test('relay: a daemon whose stream stays open but brings nothing (not even a hea
       limitMs: 1500,
       heartbeatMs: 200,
     });
+    const m = await relayMetrics(relay);
+    expect(m.get('magrathea_relay_silent_streams_total')).toBeGreaterThanOrEqual(1);
+    expect(m.get('magrathea_relay_rereads_total{reason="silent"}')).toBeGreaterThanOrEqual(1);
+    expect(m.get('magrathea_relay_node_losses_total')).toBe(1);
+    expect(m.get('magrathea_relay_nodes{state="down"}')).toBe(1);
+    expect(m.get('magrathea_relay_readers')).toBe(1);
     // The daemon accepts the next watch and stays silent: that does not bring the node back.
     await waitFor(() => requests.length >= 2, 'the relay reconnected');
     expect(requests[1]).toBe('0');
@@ -240,6 +276,10 @@ test('relay: a daemon whose stream stays open but brings nothing (not even a hea
     // Speaking again: the next watch brings a snapshot, the reader hears the node again.
     speaking = true;
     await waitFor(() => seen.slice(downs).some((e) => e.kind === 'event'), 'the node back', 15_000);
+    const back = await relayMetrics(relay);
+    expect(back.get('magrathea_relay_nodes{state="live"}')).toBe(1);
+    expect(back.get('magrathea_relay_nodes{state="down"}')).toBe(0);
+    expect(back.get('magrathea_relay_node_losses_total')).toBe(1); // the retries while it stayed down are not losses
     s.cancel();
   } finally {
     for (const t of timers) clearInterval(t);
@@ -284,6 +324,12 @@ test('relay: one client opening 300 WatchNodes streams is refused past the per-c
     const refusals = relay.logs.filter((l) => l.msg === 'WatchNodes stream refused: too many open');
     expect(refusals.filter((l) => l.level === 'warn')).toHaveLength(1);
     expect(refusals[0]).toMatchObject({ client: 'tcp:127.0.0.1', open: 16 });
+    const m = await relayMetrics(relay);
+    expect(m.get('magrathea_relay_readers_refused_total{reason="limit"}')).toBe(284);
+    expect(m.get('magrathea_relay_readers')).toBe(16);
+    // Only GET /metrics is served.
+    expect((await relayHttp(relay, '/metrics', 'POST')).status).toBe(405);
+    expect((await relayHttp(relay, '/')).status).toBe(404);
     for (const s of streams) s.cancel();
     expect(relay.proc.exitCode).toBeNull();
   } finally {
@@ -452,7 +498,10 @@ test.each(BREAKS)(
     const b = await broken('n2');
     const timing = 'graceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\n';
     const rc = path.join(dir, 'relay.yaml');
-    fs.writeFileSync(rc, `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}`);
+    fs.writeFileSync(
+      rc,
+      `listen: "127.0.0.1:0"\nnodes:\n  - { name: n1, address: "127.0.0.1:${a.port}" }\n${timing}metrics: { listen: "127.0.0.1:0" }\n`,
+    );
     const relay = await spawnRelay(rc);
     const fc = path.join(dir, 'filter.yaml');
     fs.writeFileSync(
@@ -479,6 +528,11 @@ test.each(BREAKS)(
       // The first loss was a lost connection: resumed once; after the broken call, read from a snapshot.
       await waitFor(() => a.calls() >= 3 && b.calls() >= 3, 'both daemons called again after the broken call', 8000);
       expect([a.resumed(), b.resumed()]).toEqual([1, 1]);
+      // What the relay's metrics say of it: lost while live once; a bad message only when it was one.
+      const m = await relayMetrics(relay);
+      expect(m.get('magrathea_relay_node_losses_total')).toBeGreaterThanOrEqual(1);
+      if (what === 'sends garbage') expect(m.get('magrathea_relay_bad_messages_total')).toBeGreaterThanOrEqual(1);
+      else expect(m.get('magrathea_relay_bad_messages_total')).toBe(0);
       expect(f.proc.exitCode).toBeNull();
       expect(relay.proc.exitCode).toBeNull();
     } finally {

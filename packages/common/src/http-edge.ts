@@ -1,6 +1,8 @@
 /** Small pieces both HTTP edges use (the daemon's hook API, the filter's admission and metrics server). */
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionGuard } from './connection-guard';
+import { closeHttpServer } from './shutdown';
 
 /** What a `GET /metrics` route serves: the Prometheus exposition and its content type. */
 export interface MetricsExposition {
@@ -17,6 +19,31 @@ export function listenHttp(server: http.Server, host: string, port: number): Pro
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** An HTTP server behind its ConnectionGuard, as an edge hands it to its owner. */
+export interface GuardedHttpServer {
+  /** Binds to `host:port` (port 0 picks one); returns the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Graceful close, forced after `graceMs`; then every connection the guard still holds is dropped. */
+  close(graceMs: number): Promise<void>;
+  /** Connections refused over a cap. */
+  readonly refusedConnections: number;
+}
+
+/** Attaches `guard` to `server` and wraps both. */
+export function guardedHttpServer(server: http.Server, guard: ConnectionGuard): GuardedHttpServer {
+  guard.attachHttp(server);
+  return {
+    listen: (host, port) => listenHttp(server, host, port),
+    close: async (graceMs) => {
+      await closeHttpServer(server, graceMs);
+      guard.destroyAll();
+    },
+    get refusedConnections() {
+      return guard.refused;
+    },
+  };
 }
 
 /**

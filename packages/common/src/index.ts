@@ -112,8 +112,8 @@ export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stop
 export type { StopStep, StopLogger } from './shutdown';
 export { createLogger, routeGrpcLogs, REDACTED_PATHS } from './logger';
 export type { LoggerOptions } from './logger';
-export { listenHttp, parseJsonObject, readLimitedBody, closeAfter } from './http-edge';
-export type { MetricsExposition, BodyErrors } from './http-edge';
+export { listenHttp, parseJsonObject, readLimitedBody, closeAfter, guardedHttpServer } from './http-edge';
+export type { MetricsExposition, BodyErrors, GuardedHttpServer } from './http-edge';
 export { waitForLogLine } from './log-lines';
 export type { LogWaitOptions } from './log-lines';
 export {

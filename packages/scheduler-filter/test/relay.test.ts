@@ -154,6 +154,7 @@ describe('relay and filter configs', () => {
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     const c = compileRelayConfig(parsed.value, '/');
     expect(c.maxChangeBytesPerNode).toBe(16 * 2 ** 20);
+    expect(c.metrics).toEqual({ host: '127.0.0.1', port: 5691 });
     expect(c.tls?.clients).toEqual([expect.objectContaining({ identity: 'filter' })]);
     const nodes = [{ name: 'n1', address: 'h:1' }];
     expect(
@@ -179,8 +180,34 @@ describe('relay and filter configs', () => {
       maxStreams: 64,
       maxStreamsPerClient: 16,
       tls: null,
+      metrics: null,
       nodes: [{ name: 'n1', address: { kind: 'tcp', host: '10.0.0.1', port: 5679 }, relay: null }],
     });
+  });
+
+  test('relay: metrics on an address of its own; beyond loopback only with allowNonLoopback; every mistake located', () => {
+    const nodes = [{ name: 'n', address: 'h:1' }];
+    expect(compileRelayConfig({ nodes, metrics: { listen: '127.0.0.1:5691' } }).metrics).toEqual({
+      host: '127.0.0.1',
+      port: 5691,
+    });
+    expect(compileRelayConfig({ nodes, allowNonLoopback: true, metrics: { listen: '0.0.0.0:5691' } }).metrics).toEqual({
+      host: '0.0.0.0',
+      port: 5691,
+    });
+    expect(problems(() => compileRelayConfig({ nodes, metrics: { listen: '0.0.0.0:5691' } }))).toEqual([
+      'metrics.listen: 0.0.0.0 is not a loopback address; needs allowNonLoopback: true',
+    ]);
+    expect(problems(() => compileRelayConfig({ nodes, metrics: {} }))).toEqual([
+      'metrics.listen: give the HOST:PORT to serve /metrics on',
+    ]);
+    expect(problems(() => compileRelayConfig({ nodes, metrics: { listen: 'unix:/run/m.sock', port: 1 } }))).toEqual([
+      'metrics.port: unknown key (allowed: listen)',
+      expect.stringMatching(/^metrics\.listen: /),
+    ]);
+    expect(problems(() => compileRelayConfig({ nodes, metrics: '127.0.0.1:5691' }))).toEqual([
+      'metrics: must be a mapping, got string',
+    ]);
   });
 
   test('relay: beyond loopback only with tls and allowNonLoopback; tls needs its clients', () => {

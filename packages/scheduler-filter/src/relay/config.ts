@@ -40,6 +40,8 @@ export interface RelayConfig {
     readonly client: TlsFiles;
   } | null;
   readonly logLevel: string;
+  /** `GET /metrics` (Prometheus) on this address; null: no metrics listener (the default). */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
 }
 
 /** The least bound of a node's changes: one message of the largest size the relay takes (16 MiB). */
@@ -70,6 +72,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     'maxStreamsPerClient',
     'tls',
     'log',
+    'metrics',
   ]);
   const listen = tcpAddress(c, top, 'listen', '') ?? { host: '127.0.0.1', port: 5690 };
   const allow = c.bool(top, 'allowNonLoopback', '') ?? false;
@@ -113,6 +116,13 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     if (!top?.tls) c.fail('listen', `${listen.host} is not a loopback address; serving beyond loopback needs tls`);
     else if (!allow) c.fail('listen', `${listen.host} is not a loopback address; needs allowNonLoopback: true`);
   }
+  const m = c.object(top?.metrics, 'metrics', ['listen']);
+  const metrics = m ? (tcpAddress(c, m, 'listen', 'metrics') ?? null) : null;
+  if (m && (m.listen === undefined || m.listen === null))
+    c.fail('metrics.listen', 'give the HOST:PORT to serve /metrics on');
+  // Plain HTTP, read-only: beyond loopback only when asked for, like the listener.
+  if (metrics && !isLoopbackHost(metrics.host) && !allow)
+    c.fail('metrics.listen', `${metrics.host} is not a loopback address; needs allowNonLoopback: true`);
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
   if (c.problems.length > 0) throw new RelayConfigError(c.problems);
@@ -130,6 +140,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     maxStreamsPerClient,
     tls,
     logLevel,
+    metrics,
   };
 }
 

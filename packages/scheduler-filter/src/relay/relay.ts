@@ -27,7 +27,7 @@ import {
   unreadableFiles,
   verifiedPeerCertificate,
 } from '@magrathea/common';
-import type { GrpcListener } from '@magrathea/common';
+import type { GrpcListener, GuardedHttpServer } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
 import { ResyncBackoff } from '../service/grace';
 import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
@@ -35,6 +35,7 @@ import { ReconnectingWatch, resumableLoss } from '../service/reconnecting-watch'
 import { SilenceWatch } from '../service/silence';
 import type { RelayConfig } from './config';
 import { H2Client } from './h2-stream';
+import { createMetricsServer, RelayMetrics } from './metrics';
 import type { H2StreamCall, H2Tls } from './h2-stream';
 import { NodeLog } from './node-log';
 import { NodeEventCodec, encodeRelayEvent } from './wire';
@@ -71,6 +72,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
       codec: NodeEventCodec;
       tls: H2Tls | null;
       logger: Logger;
+      metrics: RelayMetrics;
       onEvent: (node: string, e: Uint8Array, generation: number, alive: boolean) => void;
       onDown: (node: string, error: string) => void;
       /** The daemon took a resumed watch: the node's log holds. */
@@ -97,6 +99,8 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         this.restart(s.why, this.cfg.reconnectInitialMs);
         return;
       }
+      this.deps.metrics.silentStreams.inc();
+      this.deps.metrics.rereads.inc({ reason: 'silent' });
       this.deps.logger.warn(
         { node: this.node.name, quietMs: s.quietMs, limitMs: s.limitMs, heartbeatMs: s.heartbeatMs },
         'node daemon stream silent; reconnecting',
@@ -140,9 +144,11 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
             { node: this.node.name, problem: info.problem, bytes: bytes.length },
             'bad message from node daemon; dropping its stream',
           );
+          this.deps.metrics.badMessages.inc();
           stream.abort({ code: grpc.status.INTERNAL, details: info.problem });
           return;
         }
+        this.deps.metrics.daemonMessages.inc();
         this.silence.message(info.heartbeatMs);
         this.heard();
         this.down = null;
@@ -152,12 +158,16 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
             { node: this.node.name, got: info.generation, last: this.log.generation },
             'event out of order; re-reading the node',
           );
+          this.deps.metrics.rereads.inc({ reason: 'out_of_order' });
           this.reread('out-of-order event', this.resyncs.next());
           return;
         }
         this.deps.onEvent(this.node.name, bytes, info.generation, r === 'alive');
         const why = this.log.whySnapshot;
-        if (why) this.reread(why, 0);
+        if (why) {
+          this.deps.metrics.rereads.inc({ reason: 'log_bound' });
+          this.reread(why, 0);
+        }
       },
       (why) => {
         this.silence.close();
@@ -176,6 +186,7 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
 
   /** The node's stream is lost: its readers are told. */
   private lost(why: string): void {
+    if (this.down === null) this.deps.metrics.nodeLosses.inc();
     this.down = why;
     this.deps.onDown(this.node.name, why);
   }
@@ -223,6 +234,9 @@ export class Relay {
   private readonly auth: PeerAuthenticator | null;
   private readonly codec = new NodeEventCodec();
   private listener: GrpcListener | null = null;
+  private readonly metrics: RelayMetrics;
+  private readonly metricsServer: GuardedHttpServer | null;
+  private metricsPort: number | null = null;
   private stopping: Promise<number> | null = null;
 
   constructor(
@@ -240,6 +254,27 @@ export class Relay {
     const api = loadMagratheaApi(loadPackageDefinition());
     this.auth = cfg.tls ? new PeerAuthenticator(readPem(cfg.tls.ca, 'CA certificate'), cfg.tls.clients) : null;
     const upLog = deps.logger.child({ component: 'upstream' });
+    this.metrics = new RelayMetrics({
+      nodes: () => {
+        let down = 0;
+        for (const u of this.upstreams.values()) if (u.down !== null) down++;
+        return { live: this.upstreams.size - down, down };
+      },
+      readers: () => this.streams.size,
+      queuedMessages: () => {
+        const all = new Set<Reader>();
+        for (const rs of this.readers.values()) for (const r of rs) all.add(r);
+        let n = 0;
+        for (const r of all) n += r.pump.queued;
+        return n;
+      },
+      changeBytes: () => {
+        let n = 0;
+        for (const u of this.upstreams.values()) n += u.log.changeByteCount;
+        return n;
+      },
+    });
+    this.metricsServer = cfg.metrics ? createMetricsServer(this.metrics, deps.logger) : null;
     const c = cfg.tls?.client;
     // One secure context for every daemon session (the CA and our certificate parsed once).
     const h2tls: H2Tls | null = c
@@ -258,6 +293,7 @@ export class Relay {
           codec: this.codec,
           tls: h2tls,
           logger: upLog,
+          metrics: this.metrics,
           onEvent: (node, e, generation, alive) => this.fanOut(node, e, generation, alive),
           onDown: (node, error) => this.tellDown(node, error),
           onBack: (node) => {
@@ -301,9 +337,18 @@ export class Relay {
       listenAddress(host, port),
       listenGrpcTcp(this.server, creds, this.guard, host, port, FIRST_BYTES_MS),
     );
+    if (this.metricsServer && this.cfg.metrics) {
+      const { host: mh, port: mp } = this.cfg.metrics;
+      this.metricsPort = await bound('HTTP', listenAddress(mh, mp), this.metricsServer.listen(mh, mp));
+    }
     for (const u of this.upstreams.values()) u.start();
     this.deps.logger.info(
-      { port: this.listener.port, nodes: this.upstreams.size, tls: this.cfg.tls !== null },
+      {
+        port: this.listener.port,
+        metricsPort: this.metricsPort,
+        nodes: this.upstreams.size,
+        tls: this.cfg.tls !== null,
+      },
       'magrathea-relay ready',
     );
     return this.listener.port;
@@ -320,6 +365,7 @@ export class Relay {
           { source: sourceOf(call.getPeer()), code: r.code, reason: r.message },
           'authentication failed',
         );
+        this.metrics.readersRefused.inc({ reason: 'auth' });
         call.emit('error', {
           code: r.code === 'unauthenticated' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
           details: r.message,
@@ -342,11 +388,13 @@ export class Relay {
       if (this.refused.has(client)) this.deps.logger.debug(line, 'WatchNodes stream refused: too many open');
       else this.deps.logger.warn(line, 'WatchNodes stream refused: too many open');
       this.refused.add(client);
+      this.metrics.readersRefused.inc({ reason: 'limit' });
       call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: limit });
       return;
     }
     const problem = requestProblem(req);
     if (problem) {
+      this.metrics.readersRefused.inc({ reason: 'invalid' });
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
       return;
     }
@@ -363,6 +411,7 @@ export class Relay {
             },
             'reader does not keep up; ending its stream (it resumes)',
           );
+          this.metrics.readersCut.inc();
           call.emit('error', {
             code: grpc.status.RESOURCE_EXHAUSTED,
             details: 'reader too slow: resume from what you have',
@@ -442,7 +491,7 @@ export class Relay {
       for (const u of this.upstreams.values()) u.stop();
       this.streams.endAll();
       const closed = this.listener?.close();
-      await shutdownGrpcServer(this.server, graceMs);
+      await Promise.all([shutdownGrpcServer(this.server, graceMs), this.metricsServer?.close(graceMs)]);
       this.guard.destroyAll();
       await closed;
       this.deps.logger.info({}, 'magrathea-relay stopped');

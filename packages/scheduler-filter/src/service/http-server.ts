@@ -4,15 +4,8 @@
  */
 import * as http from 'node:http';
 import type { Logger } from 'pino';
-import {
-  closeAfter,
-  closeHttpServer,
-  ConnectionGuard,
-  listenHttp,
-  parseJsonObject,
-  readLimitedBody,
-} from '@magrathea/common';
-import type { ConnectionLimits, MetricsExposition } from '@magrathea/common';
+import { closeAfter, ConnectionGuard, guardedHttpServer, parseJsonObject, readLimitedBody } from '@magrathea/common';
+import type { ConnectionLimits, GuardedHttpServer, MetricsExposition } from '@magrathea/common';
 import { admitRequest, InvalidRequestError } from './admission';
 import type { ClusterView } from './cluster-view';
 
@@ -57,14 +50,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 /** The filter's HTTP listener. */
-export interface FilterHttpServer {
-  /** Binds to `host:port` (port 0 picks one); returns the bound port. */
-  listen(host: string, port: number): Promise<number>;
-  /** Graceful close, forced after `graceMs`. */
-  close(graceMs: number): Promise<void>;
-  /** Connections refused over a cap. */
-  readonly refusedConnections: number;
-}
+export type FilterHttpServer = GuardedHttpServer;
 
 /** What the HTTP server serves: the view (admission) and the metrics. */
 export interface FilterHttpDeps {
@@ -104,15 +90,5 @@ export function createHttpServer(deps: FilterHttpDeps): FilterHttpServer {
     what: 'filter HTTP',
     evictIdle: true,
   });
-  guard.attachHttp(server);
-  return {
-    listen: (host, port) => listenHttp(server, host, port),
-    close: async (graceMs) => {
-      await closeHttpServer(server, graceMs);
-      guard.destroyAll();
-    },
-    get refusedConnections() {
-      return guard.refused;
-    },
-  };
+  return guardedHttpServer(server, guard);
 }

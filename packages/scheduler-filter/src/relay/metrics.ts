@@ -1,0 +1,142 @@
+/**
+ * magrathea-relay's Prometheus metrics (prom-client, a registry of this relay's own) and the
+ * small HTTP listener that serves them (`GET /metrics`, with `metrics.listen` in the config).
+ * Metric names are listed in docs/filter.md ("Fan-in").
+ */
+import * as http from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { ConnectionGuard, guardedHttpServer } from '@magrathea/common';
+import type { GuardedHttpServer } from '@magrathea/common';
+
+/** Why the relay read a node again from a snapshot. */
+export type RereadReason = 'out_of_order' | 'log_bound' | 'silent';
+
+/** What the gauges read at each scrape. */
+export interface RelayGauges {
+  /** Nodes whose daemon stream is live, and those lost (or not heard from yet). */
+  nodes(): { live: number; down: number };
+  /** Open WatchNodes streams. */
+  readers(): number;
+  /** Messages waiting for readers that have not taken them yet, over all readers. */
+  queuedMessages(): number;
+  /** Bytes of the changes kept after the nodes' snapshots (what resuming readers are served from). */
+  changeBytes(): number;
+}
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  /** Messages taken from the daemons (snapshots, changes, heartbeats). */
+  readonly daemonMessages = new Counter({
+    name: 'magrathea_relay_daemon_messages_total',
+    help: 'Messages read from the daemons (snapshots, changes, heartbeats).',
+    registers: [this.registry],
+  });
+  /** A live node's daemon stream lost (not the retries while it stays down). */
+  readonly nodeLosses = new Counter({
+    name: 'magrathea_relay_node_losses_total',
+    help: 'Daemon watch streams lost while live (the retries while a node stays down are not counted).',
+    registers: [this.registry],
+  });
+  readonly silentStreams = new Counter({
+    name: 'magrathea_relay_silent_streams_total',
+    help: 'Daemon watch streams dropped after their quiet limit with no message, not even a heartbeat.',
+    registers: [this.registry],
+  });
+  readonly badMessages = new Counter({
+    name: 'magrathea_relay_bad_messages_total',
+    help: 'Daemon messages that were not valid NodeEvents (the stream is dropped, nothing is forwarded).',
+    registers: [this.registry],
+  });
+  readonly rereads = new Counter({
+    name: 'magrathea_relay_rereads_total',
+    help: 'Nodes read again from a snapshot, by reason: out_of_order (an event out of generation order), log_bound (the changes since the snapshot passed maxChangesPerNode or maxChangeBytesPerNode), silent (quiet limit).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly readersCut = new Counter({
+    name: 'magrathea_relay_readers_cut_total',
+    help: 'WatchNodes streams ended because the reader did not keep up (maxQueuedPerReader, maxQueuedBytesPerReader); it resumes.',
+    registers: [this.registry],
+  });
+  readonly readersRefused = new Counter({
+    name: 'magrathea_relay_readers_refused_total',
+    help: 'WatchNodes calls refused, by reason: limit (maxStreams, maxStreamsPerClient), auth (certificate), invalid (the request).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(gauges: RelayGauges) {
+    for (const reason of ['out_of_order', 'log_bound', 'silent'] as const) this.rereads.inc({ reason }, 0);
+    for (const reason of ['limit', 'auth', 'invalid'] as const) this.readersRefused.inc({ reason }, 0);
+    new Gauge({
+      name: 'magrathea_relay_nodes',
+      help: 'Nodes of the relay by the state of their daemon stream: live, or down (lost, or not heard from yet).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const n = gauges.nodes();
+        this.set({ state: 'live' }, n.live);
+        this.set({ state: 'down' }, n.down);
+      },
+    });
+    new Gauge({
+      name: 'magrathea_relay_readers',
+      help: 'Open WatchNodes streams.',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.readers());
+      },
+    });
+    new Gauge({
+      name: 'magrathea_relay_reader_queued_messages',
+      help: 'Messages waiting for readers, over all open WatchNodes streams.',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.queuedMessages());
+      },
+    });
+    new Gauge({
+      name: 'magrathea_relay_change_bytes',
+      help: 'Bytes of the changes kept after the nodes’ snapshots, over all nodes (what resuming readers are served from).',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.changeBytes());
+      },
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** The relay's metrics listener: GET (or HEAD) /metrics; anything else 404 (405 for another method on /metrics). */
+export function createMetricsServer(metrics: RelayMetrics, logger: Logger): GuardedHttpServer {
+  const log = logger.child({ component: 'metrics' });
+  const server = http.createServer({ requestTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
+    const reply = (status: number, body: string, type: string): void => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    const error = (status: number, error: string): void => reply(status, JSON.stringify({ error }), 'application/json');
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics') return error(404, 'not-found');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return error(405, 'method-not-allowed');
+    metrics.text().then(
+      (text) => reply(200, text, metrics.contentType),
+      (err: unknown) => {
+        log.error({ err }, 'metrics failed');
+        error(500, 'internal error');
+      },
+    );
+  });
+  // A relay's metrics have one or two scrapers: small caps, idle connections closed.
+  const guard = new ConnectionGuard({ maxConnections: 32, maxPerSource: 8, firstRequestMs: 5000 }, log, {
+    what: 'relay metrics HTTP',
+    evictIdle: true,
+  });
+  return guardedHttpServer(server, guard);
+}
