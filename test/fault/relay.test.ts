@@ -340,6 +340,23 @@ test('relay: one client opening 300 WatchNodes streams is refused past the per-c
   }
 }, 60_000);
 
+/** Binds `server` on 127.0.0.1:0 (plaintext); resolves with its port. */
+function bindLoopback(server: grpc.Server): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+}
+
+/** A filter config (written to `dir`) watching `nodes` through one relay, rack1 on `port`, with graceMs 1500. */
+function relayedFilterConfig(dir: string, port: number, nodes: readonly string[], debug = false): string {
+  const cfg = path.join(dir, 'filter.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\n${debug ? 'log: { level: debug }\n' : ''}relays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n${nodes.map((n) => `  - { name: ${n}, relay: rack1 }\n`).join('')}`,
+  );
+  return cfg;
+}
+
 test('filter: a relay that takes the stream and sends what is not a RelayEvent is logged once at warn, and retried with back-off', async () => {
   const dir = tmpDir('mg-fault-relay-garbage-');
   const server = new grpc.Server();
@@ -355,15 +372,8 @@ test('filter: a relay that takes the stream and sends what is not a RelayEvent i
       },
     },
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  const cfg = path.join(dir, 'filter.yaml');
-  fs.writeFileSync(
-    cfg,
-    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nlog: { level: debug }\nrelays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n`,
-  );
-  const f = await spawnFilter(cfg);
+  const port = await bindLoopback(server);
+  const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1'], true));
   try {
     await new Promise((r) => setTimeout(r, 4000));
     const lost = f.logs.filter((l) => l.msg === 'relay stream lost');
@@ -401,15 +411,8 @@ test('filter: a relay that holds a node live but forwards nothing of it (not eve
       call.on('cancelled', () => clearInterval(t));
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  const cfg = path.join(dir, 'filter.yaml');
-  fs.writeFileSync(
-    cfg,
-    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\nrelays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n  - { name: n1, relay: rack1 }\n  - { name: n2, relay: rack1 }\n`,
-  );
-  const f = await spawnFilter(cfg);
+  const port = await bindLoopback(server);
+  const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2']));
   const line = (msg: string, node: string) => f.logs.find((l) => l.msg === msg && l.node === node);
   try {
     await new Promise((r) => setTimeout(r, 1000)); // heartbeats tell their interval
@@ -435,6 +438,89 @@ test('filter: a relay that holds a node live but forwards nothing of it (not eve
     await waitFor(() => line('node daemon reachable again', 'n1') !== undefined, 'n1 back');
   } finally {
     for (const t of timers) clearInterval(t);
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
+
+test('filter: a relayed node is not taken as silent while the relay’s first catch-up of a large rack is still coming; after it, silence counts again', async () => {
+  const dir = tmpDir('mg-fault-relay-catch-up-');
+  const names = Array.from({ length: 30 }, (_, i) => `n${i + 1}`);
+  const server = new grpc.Server();
+  const quiet = new Set<string>();
+  const timers: NodeJS.Timeout[] = [];
+  let caughtUpAt = 0;
+  server.addService(api.magrathea.v1.RelayService.service, {
+    WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      const heartbeat = (n: string) =>
+        call.write({ node: n, event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } } });
+      // n1 first (with a heartbeat that sets its quiet limit to graceMs), then the rest of the rack one by
+      // one, 100 ms apart: n1's next message waits behind them for 2.9 s, past its 1.5 s limit.
+      call.write({ node: 'n1', event: snapshotOf('n1', 3, [domainMsg('meta', 'free', 3)]) });
+      heartbeat('n1');
+      let i = 1;
+      const slow = setInterval(() => {
+        if (call.cancelled) return clearInterval(slow);
+        const n = names[i++]!;
+        call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
+        if (i < names.length) return;
+        clearInterval(slow);
+        caughtUpAt = Date.now();
+        const t = setInterval(() => {
+          for (const m of names) if (!quiet.has(m) && !call.cancelled) heartbeat(m);
+        }, 200);
+        timers.push(t);
+        call.on('cancelled', () => clearInterval(t));
+      }, 100);
+      timers.push(slow);
+    },
+  });
+  const port = await bindLoopback(server);
+  const f = await spawnFilter(relayedFilterConfig(dir, port, names));
+  const silent = (node: string) => f.logs.find((l) => l.msg === 'relayed node silent' && l.node === node);
+  try {
+    await waitFor(() => caughtUpAt > 0, 'the catch-up sent', 15_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    // Without waiting for the catch-up, n1 was "silent" 1.5 s into it.
+    expect(f.logs.filter((l) => l.msg === 'relayed node silent')).toEqual([]);
+    expect(f.logs.filter((l) => l.msg === 'relay stream lost')).toEqual([]);
+    // After it, a node the relay forwards nothing of is silent after its quiet limit, as before.
+    quiet.add('n1');
+    await waitFor(() => silent('n1') !== undefined, 'n1 silent', 10_000);
+    expect(silent('n1')).toMatchObject({ level: 'warn', relay: 'rack1', limitMs: 1500, heartbeatMs: 200 });
+    expect(names.slice(1).filter((n) => silent(n) !== undefined)).toEqual([]);
+  } finally {
+    for (const t of timers) clearInterval(t);
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
+
+test('filter: a relay whose first catch-up stalls (a node never sent) has its other nodes judged for silence after graceMs of nothing', async () => {
+  const dir = tmpDir('mg-fault-relay-catch-up-stall-');
+  const server = new grpc.Server();
+  server.addService(api.magrathea.v1.RelayService.service, {
+    WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      // n1 once, then nothing at all: n2 never comes.
+      call.write({ node: 'n1', event: snapshotOf('n1', 3, [domainMsg('meta', 'free', 3)]) });
+      call.write({
+        node: 'n1',
+        event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } },
+      });
+    },
+  });
+  const port = await bindLoopback(server);
+  const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2'], true));
+  const line = (msg: string, node: string) => f.logs.find((l) => l.msg === msg && l.node === node);
+  try {
+    await waitFor(() => line('relayed node silent', 'n1') !== undefined, 'n1 silent', 15_000);
+    expect(f.logs.find((l) => l.msg === 'relay catch-up stalled')).toMatchObject({ relay: 'rack1', unheard: 1 });
+    // n1's silence counted from the stall on (its quiet limit after the graceMs of nothing).
+    const stalledAt = Date.parse(String(f.logs.find((l) => l.msg === 'relay catch-up stalled')!.time));
+    expect(Date.parse(String(line('relayed node silent', 'n1')!.time)) - stalledAt).toBeGreaterThanOrEqual(1400);
+  } finally {
     await f.stop();
     server.forceShutdown();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,10 @@
  * opened again with that node at 0, the others where they were), after a wait that doubles. A
  * node the relay holds as live but forwards nothing of (not even its daemon's heartbeats) for the
  * quiet limit (silence.ts) starts its grace period too, until a message of it comes again.
+ * That silence is judged only once the stream's first catch-up is in (every node heard, by an
+ * event or `down`): the relay sends each node's snapshot and changes one node after the other,
+ * so on a rack of thousands the last ones come long after the first, and a node's next message
+ * waits behind them.
  */
 import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
 import { formatAddress, grpcTarget } from '@magrathea/common';
@@ -24,6 +28,8 @@ interface RelayedNode {
   readonly grace: GraceTimer;
   /** Armed while the node is live on the stream: silence for its quiet limit is its loss. */
   readonly silence: SilenceWatch;
+  /** Its last message on this stream was an event (not `down`). */
+  live: boolean;
 }
 
 export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
@@ -32,6 +38,10 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private readonly resyncs: ResyncBackoff;
   /** True while the stream brings messages (and at start); false after a loss until a message comes again. */
   private live = true;
+  /** Nodes not heard yet on this stream (its first catch-up): no node's silence is judged before it is empty. */
+  private unheard = new Set<string>();
+  /** The catch-up stalled (no message of any node for graceMs): judge the nodes heard so far anyway. */
+  private readonly catchUpStall: SilenceWatch;
 
   constructor(
     private readonly relay: RelayRef,
@@ -46,6 +56,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
         name: n.name,
         resumeFrom: 0,
         lastError: '',
+        live: false,
         grace: new GraceTimer(cfg.graceMs, () =>
           deps.view.markUnreachable(n.name, rn.lastError || `no answer within ${cfg.graceMs} ms`),
         ),
@@ -61,6 +72,15 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       };
       this.nodes.set(n.name, rn);
     }
+    this.catchUpStall = new SilenceWatch(cfg.graceMs, (s) => {
+      deps.logger.debug(
+        { relay: relay.name, unheard: this.unheard.size, quietMs: s.quietMs },
+        'relay catch-up stalled',
+      );
+      this.caughtUp();
+    });
+    // A fixed limit of graceMs: a catch-up announces no interval (and a stalled one must not double it).
+    this.catchUpStall.message(Math.max(1, Math.floor(cfg.graceMs / 3)));
   }
 
   start(): void {
@@ -75,7 +95,12 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       this.deps.credentials,
       watchChannelOptions(this.cfg),
     );
-    for (const n of this.nodes.values()) n.silence.close();
+    for (const n of this.nodes.values()) {
+      n.silence.close();
+      n.live = false;
+    }
+    this.unheard = new Set(this.nodes.keys());
+    this.catchUpStall.open();
     const stream = this.client.WatchNodes({
       nodes: [...this.nodes.values()].map((n) => ({ node: n.name, since_generation: String(n.resumeFrom) })),
     });
@@ -103,7 +128,11 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private received(m: RelayEventMessage): void {
     const n = this.nodes.get(m.node);
     if (!n) return; // not asked for: a relay's mistake, ignored
+    const catchingUp = this.unheard.size > 0;
+    if (catchingUp) this.catchUpStall.message();
     if (m.down) {
+      n.live = false;
+      if (catchingUp && this.unheard.delete(n.name) && this.unheard.size === 0) this.caughtUp();
       n.silence.close();
       n.lastError = `relay ${this.relay.name}: ${m.down.error}`;
       n.grace.arm();
@@ -111,7 +140,9 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     }
     const e = m.event;
     if (!e) return;
-    if (!n.silence.watching) n.silence.open();
+    n.live = true;
+    if (!catchingUp && !n.silence.watching) n.silence.open();
+    // During the catch-up this only records the interval a heartbeat announces.
     n.silence.message(e.heartbeat ? Number(e.heartbeat.interval_ms) : undefined);
     n.grace.clear();
     if (!this.deps.view.apply(n.name, e)) {
@@ -124,11 +155,22 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       return;
     }
     n.resumeFrom = Number(e.generation);
+    if (catchingUp && this.unheard.delete(n.name) && this.unheard.size === 0) this.caughtUp();
+  }
+
+  /** The stream's first catch-up is in (or stalled): each live node's silence counts from now. */
+  private caughtUp(): void {
+    this.unheard.clear();
+    this.catchUpStall.close();
+    for (const n of this.nodes.values()) if (n.live && !n.silence.watching) n.silence.open();
   }
 
   /** Every node of the relay starts its grace period (those already waiting keep their start). */
   private lostRelay(why: string): void {
+    this.unheard.clear();
+    this.catchUpStall.close();
     for (const n of this.nodes.values()) {
+      n.live = false;
       n.silence.close();
       n.lastError = `relay ${this.relay.name} (${formatAddress(this.relay.address)}): ${why}`;
       n.grace.arm();
@@ -141,6 +183,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   }
 
   protected closeClient(): void {
+    this.catchUpStall.close();
     for (const n of this.nodes.values()) {
       n.grace.clear();
       n.silence.close();
