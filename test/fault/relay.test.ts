@@ -230,12 +230,14 @@ test('relay: a daemon whose stream stays open but brings nothing (not even a hea
   let speaking = true;
   const requests: string[] = [];
   const timers: NodeJS.Timeout[] = [];
-  // Heartbeats every 200 ms while speaking; silent (the call open, pings answered) otherwise.
+  // Heartbeats every 200 ms while speaking, on a call that began with a snapshot; silent (the call
+  // open, pings answered) otherwise: a call taken while silent stays silent.
   const fake = await fakeDaemon((call) => {
     requests.push(String((call.request as { since_generation?: string }).since_generation));
-    if (speaking) call.write(snapshotOf('n', 1, [domainMsg('meta', 'free', 1)]));
+    const began = speaking;
+    if (began) call.write(snapshotOf('n', 1, [domainMsg('meta', 'free', 1)]));
     const t = setInterval(() => {
-      if (speaking && !call.cancelled)
+      if (began && speaking && !call.cancelled)
         call.write({ generation: '1', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } });
     }, 200);
     timers.push(t);
@@ -273,7 +275,7 @@ test('relay: a daemon whose stream stays open but brings nothing (not even a hea
     const downs = seen.length;
     await new Promise((r) => setTimeout(r, 800));
     expect(seen.slice(downs).filter((e) => e.kind === 'event')).toEqual([]);
-    // Speaking again: the next watch brings a snapshot, the reader hears the node again.
+    // Speaking again: the silent call is dropped in turn, the next watch brings a snapshot, the reader hears the node again.
     speaking = true;
     await waitFor(() => seen.slice(downs).some((e) => e.kind === 'event'), 'the node back', 15_000);
     const back = await relayMetrics(relay);
@@ -347,12 +349,18 @@ function bindLoopback(server: grpc.Server): Promise<number> {
   );
 }
 
-/** A filter config (written to `dir`) watching `nodes` through one relay, rack1 on `port`, with graceMs 1500. */
-function relayedFilterConfig(dir: string, port: number, nodes: readonly string[], debug = false): string {
+/** A filter config (written to `dir`) watching `nodes` through one relay, rack1 on `port` (graceMs 1500 unless told). */
+function relayedFilterConfig(
+  dir: string,
+  port: number,
+  nodes: readonly string[],
+  debug = false,
+  graceMs = 1500,
+): string {
   const cfg = path.join(dir, 'filter.yaml');
   fs.writeFileSync(
     cfg,
-    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: 1500\nreconnect: { initialMs: 100, maxMs: 800 }\n${debug ? 'log: { level: debug }\n' : ''}relays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n${nodes.map((n) => `  - { name: ${n}, relay: rack1 }\n`).join('')}`,
+    `listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 100, maxMs: 800 }\n${debug ? 'log: { level: debug }\n' : ''}relays:\n  - { name: rack1, address: "127.0.0.1:${port}" }\nnodes:\n${nodes.map((n) => `  - { name: ${n}, relay: rack1 }\n`).join('')}`,
   );
   return cfg;
 }
@@ -455,12 +463,20 @@ test('filter: a relayed node is not taken as silent while the relay’s first ca
     WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       const heartbeat = (n: string) =>
         call.write({ node: n, event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } } });
-      // n1 first (with a heartbeat that sets its quiet limit to graceMs), then the rest of the rack one by
-      // one, 100 ms apart: n1's next message waits behind them for 2.9 s, past its 1.5 s limit.
-      call.write({ node: 'n1', event: snapshotOf('n1', 3, [domainMsg('meta', 'free', 3)]) });
-      heartbeat('n1');
+      // Nothing for 3.5 s (a busy relay: past graceMs before its first message), then n1 (with a
+      // heartbeat that sets its quiet limit to graceMs), then the rest of the rack one by one, 150 ms
+      // apart: n1's next message waits behind them for 4.35 s, past its 3 s limit.
       let i = 1;
-      const slow = setInterval(() => {
+      let slow: NodeJS.Timeout | undefined;
+      const begin = setTimeout(() => {
+        if (call.cancelled) return;
+        call.write({ node: 'n1', event: snapshotOf('n1', 3, [domainMsg('meta', 'free', 3)]) });
+        heartbeat('n1');
+        slow = setInterval(send, 150);
+        timers.push(slow);
+      }, 3500);
+      timers.push(begin);
+      const send = () => {
         if (call.cancelled) return clearInterval(slow);
         const n = names[i++]!;
         call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
@@ -472,24 +488,60 @@ test('filter: a relayed node is not taken as silent while the relay’s first ca
         }, 200);
         timers.push(t);
         call.on('cancelled', () => clearInterval(t));
-      }, 100);
-      timers.push(slow);
+      };
     },
   });
   const port = await bindLoopback(server);
-  const f = await spawnFilter(relayedFilterConfig(dir, port, names));
+  const f = await spawnFilter(relayedFilterConfig(dir, port, names, true, 3000));
   const silent = (node: string) => f.logs.find((l) => l.msg === 'relayed node silent' && l.node === node);
   try {
-    await waitFor(() => caughtUpAt > 0, 'the catch-up sent', 15_000);
+    await waitFor(() => caughtUpAt > 0, 'the catch-up sent', 20_000);
     await new Promise((r) => setTimeout(r, 1000));
-    // Without waiting for the catch-up, n1 was "silent" 1.5 s into it.
+    // Without waiting for the catch-up, n1 was "silent" 3 s into it; counting the stall from the call
+    // rather than from the first message gave up the catch-up before it began.
+    expect(f.logs.filter((l) => /^relay catch-up (stalled|too long)$/.test(String(l.msg)))).toEqual([]);
     expect(f.logs.filter((l) => l.msg === 'relayed node silent')).toEqual([]);
     expect(f.logs.filter((l) => l.msg === 'relay stream lost')).toEqual([]);
     // After it, a node the relay forwards nothing of is silent after its quiet limit, as before.
     quiet.add('n1');
     await waitFor(() => silent('n1') !== undefined, 'n1 silent', 10_000);
-    expect(silent('n1')).toMatchObject({ level: 'warn', relay: 'rack1', limitMs: 1500, heartbeatMs: 200 });
+    expect(silent('n1')).toMatchObject({ level: 'warn', relay: 'rack1', limitMs: 3000, heartbeatMs: 200 });
     expect(names.slice(1).filter((n) => silent(n) !== undefined)).toEqual([]);
+  } finally {
+    for (const t of timers) clearInterval(t);
+    await f.stop();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
+
+test('filter: a relay that moves on to live messages with a node never sent has ended its catch-up: a node it then forwards nothing of is silent', async () => {
+  const dir = tmpDir('mg-fault-relay-catch-up-hole-');
+  const server = new grpc.Server();
+  const timers: NodeJS.Timeout[] = [];
+  server.addService(api.magrathea.v1.RelayService.service, {
+    WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      const heartbeat = (n: string) =>
+        call.write({ node: n, event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } } });
+      // n1 and n3, never n2; then n1's heartbeats only: n3 is held live but nothing of it comes.
+      for (const n of ['n1', 'n3']) {
+        call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
+        heartbeat(n);
+      }
+      const t = setInterval(() => !call.cancelled && heartbeat('n1'), 200);
+      timers.push(t);
+      call.on('cancelled', () => clearInterval(t));
+    },
+  });
+  const port = await bindLoopback(server);
+  const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2', 'n3'], true, 3000));
+  const silent = (node: string) => f.logs.find((l) => l.msg === 'relayed node silent' && l.node === node);
+  try {
+    // A catch-up kept open by n1's heartbeats switched silence off for the whole relay.
+    await waitFor(() => silent('n3') !== undefined, 'n3 silent', 15_000);
+    expect(silent('n3')).toMatchObject({ level: 'warn', relay: 'rack1', limitMs: 3000 });
+    expect(silent('n1')).toBeUndefined();
+    expect(f.logs.filter((l) => /^relay catch-up (stalled|too long)$/.test(String(l.msg)))).toEqual([]);
   } finally {
     for (const t of timers) clearInterval(t);
     await f.stop();

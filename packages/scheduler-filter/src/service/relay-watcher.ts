@@ -7,10 +7,12 @@
  * opened again with that node at 0, the others where they were), after a wait that doubles. A
  * node the relay holds as live but forwards nothing of (not even its daemon's heartbeats) for the
  * quiet limit (silence.ts) starts its grace period too, until a message of it comes again.
- * That silence is judged only once the stream's first catch-up is in (every node heard, by an
- * event or `down`): the relay sends each node's snapshot and changes one node after the other,
- * so on a rack of thousands the last ones come long after the first, and a node's next message
- * waits behind them.
+ * That silence is judged only once the stream's first catch-up is in: the relay sends each
+ * node's snapshot and changes (or `down`) in one run, one node after the other, before anything
+ * live, so on a rack of thousands the last ones come long after the first, and a node's next
+ * message waits behind them. The catch-up is in when every node has been heard, or when a node
+ * heard earlier is heard again after another (the relay has moved on to live messages); it is
+ * given up after graceMs with no message of it, or after CATCH_UP_LIMIT grace periods in all.
  */
 import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
 import { formatAddress, grpcTarget } from '@magrathea/common';
@@ -20,6 +22,9 @@ import { watchChannelOptions } from './node-watcher';
 import type { WatcherDeps } from './node-watcher';
 import { ReconnectingWatch } from './reconnecting-watch';
 import { SilenceWatch } from './silence';
+
+/** The longest a first catch-up may hold back the nodes' silence, in grace periods. */
+const CATCH_UP_LIMIT = 10;
 
 interface RelayedNode {
   readonly name: string;
@@ -38,9 +43,13 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private readonly resyncs: ResyncBackoff;
   /** True while the stream brings messages (and at start); false after a loss until a message comes again. */
   private live = true;
-  /** Nodes not heard yet on this stream (its first catch-up): no node's silence is judged before it is empty. */
-  private unheard = new Set<string>();
-  /** The catch-up stalled (no message of any node for graceMs): judge the nodes heard so far anyway. */
+  /**
+   * The current stream's first catch-up while it lasts: the nodes not heard yet on it, and the node
+   * being sent. No node's silence is judged before it ends.
+   */
+  private catchUp: { readonly unheard: Set<string>; current: string | null; readonly limit: NodeJS.Timeout } | null =
+    null;
+  /** The catch-up stalled (no message of it for graceMs): judge the nodes heard so far anyway. */
   private readonly catchUpStall: SilenceWatch;
 
   constructor(
@@ -74,7 +83,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     }
     this.catchUpStall = new SilenceWatch(cfg.graceMs, (s) => {
       deps.logger.debug(
-        { relay: relay.name, unheard: this.unheard.size, quietMs: s.quietMs },
+        { relay: relay.name, unheard: this.catchUp?.unheard.size ?? 0, quietMs: s.quietMs },
         'relay catch-up stalled',
       );
       this.caughtUp();
@@ -99,11 +108,11 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       n.silence.close();
       n.live = false;
     }
-    this.unheard = new Set(this.nodes.keys());
-    this.catchUpStall.open();
+    this.endCatchUp();
     const stream = this.client.WatchNodes({
       nodes: [...this.nodes.values()].map((n) => ({ node: n.name, since_generation: String(n.resumeFrom) })),
     });
+    let first = true;
     // Heard only by a message that decodes: a relay that takes the call and then sends garbage is
     // retried with the doubling back-off, not every reconnect.initialMs.
     this.watch(
@@ -111,6 +120,11 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       (m) => {
         this.heard();
         this.live = true;
+        // The first message starts the first catch-up (a relay slow to answer does not use it up).
+        if (first) {
+          first = false;
+          this.startCatchUp();
+        }
         this.received(m);
       },
       (why) => {
@@ -128,18 +142,21 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private received(m: RelayEventMessage): void {
     const n = this.nodes.get(m.node);
     if (!n) return; // not asked for: a relay's mistake, ignored
-    const catchingUp = this.unheard.size > 0;
-    if (catchingUp) this.catchUpStall.message();
+    const catchingUp = this.catchUp !== null;
+    const ends = catchingUp && this.catchUpEndsWith(n.name);
     if (m.down) {
       n.live = false;
-      if (catchingUp && this.unheard.delete(n.name) && this.unheard.size === 0) this.caughtUp();
       n.silence.close();
       n.lastError = `relay ${this.relay.name}: ${m.down.error}`;
       n.grace.arm();
+      if (ends) this.caughtUp();
       return;
     }
     const e = m.event;
-    if (!e) return;
+    if (!e) {
+      if (ends) this.caughtUp();
+      return;
+    }
     n.live = true;
     if (!catchingUp && !n.silence.watching) n.silence.open();
     // During the catch-up this only records the interval a heartbeat announces.
@@ -155,20 +172,55 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       return;
     }
     n.resumeFrom = Number(e.generation);
-    if (catchingUp && this.unheard.delete(n.name) && this.unheard.size === 0) this.caughtUp();
+    if (ends) this.caughtUp();
   }
 
-  /** The stream's first catch-up is in (or stalled): each live node's silence counts from now. */
+  private startCatchUp(): void {
+    this.endCatchUp();
+    const limit = setTimeout(() => {
+      this.deps.logger.debug(
+        {
+          relay: this.relay.name,
+          unheard: this.catchUp?.unheard.size ?? 0,
+          limitMs: CATCH_UP_LIMIT * this.cfg.graceMs,
+        },
+        'relay catch-up too long',
+      );
+      this.caughtUp();
+    }, CATCH_UP_LIMIT * this.cfg.graceMs);
+    limit.unref();
+    this.catchUp = { unheard: new Set(this.nodes.keys()), current: null, limit };
+    this.catchUpStall.open();
+  }
+
+  /**
+   * Whether a message of `node` ends the first catch-up: the last node heard for the first time,
+   * or a node heard before another (the relay sends each node's catch-up in one run, so it has
+   * moved on to live messages). A message of the catch-up counts against its stall from now.
+   */
+  private catchUpEndsWith(node: string): boolean {
+    const c = this.catchUp!;
+    if (c.unheard.delete(node)) c.current = node;
+    else if (node !== c.current) return true;
+    this.catchUpStall.open();
+    return c.unheard.size === 0;
+  }
+
+  /** The stream's first catch-up is in (or given up): each live node's silence counts from now. */
   private caughtUp(): void {
-    this.unheard.clear();
-    this.catchUpStall.close();
+    this.endCatchUp();
     for (const n of this.nodes.values()) if (n.live && !n.silence.watching) n.silence.open();
+  }
+
+  private endCatchUp(): void {
+    if (this.catchUp) clearTimeout(this.catchUp.limit);
+    this.catchUp = null;
+    this.catchUpStall.close();
   }
 
   /** Every node of the relay starts its grace period (those already waiting keep their start). */
   private lostRelay(why: string): void {
-    this.unheard.clear();
-    this.catchUpStall.close();
+    this.endCatchUp();
     for (const n of this.nodes.values()) {
       n.live = false;
       n.silence.close();
@@ -183,7 +235,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   }
 
   protected closeClient(): void {
-    this.catchUpStall.close();
+    this.endCatchUp();
     for (const n of this.nodes.values()) {
       n.grace.clear();
       n.silence.close();
