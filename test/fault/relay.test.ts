@@ -671,6 +671,7 @@ test.each(BREAKS)(
       expect(m.get('magrathea_relay_node_losses_total')).toBeGreaterThanOrEqual(1);
       if (what === 'sends garbage') expect(m.get('magrathea_relay_bad_messages_total')).toBeGreaterThanOrEqual(1);
       else expect(m.get('magrathea_relay_bad_messages_total')).toBe(0);
+      expect(m.get('magrathea_relay_rereads_total{reason="broken"}')).toBeGreaterThanOrEqual(1);
       expect(f.proc.exitCode).toBeNull();
       expect(relay.proc.exitCode).toBeNull();
     } finally {

@@ -1,11 +1,13 @@
 /** The relay's per-node resume bookkeeping (NodeLog, property-tested) and the relay and filter configs. */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { parseYamlStrict } from '@magrathea/common';
+import { createLogger, parseYamlStrict } from '@magrathea/common';
 import { NodeLog } from '../src/relay/node-log';
 import type { LogEvent } from '../src/relay/node-log';
 import { compileRelayConfig, RelayConfigError } from '../src/relay/config';
+import { Relay } from '../src/relay/relay';
 import { compileFilterConfig, FilterConfigError } from '../src/service/config';
 
 /** An event is named by its kind and generation ("s5": snapshot at 5, "c6": change 6). */
@@ -208,6 +210,54 @@ describe('relay and filter configs', () => {
     expect(problems(() => compileRelayConfig({ nodes, metrics: '127.0.0.1:5691' }))).toEqual([
       'metrics: must be a mapping, got string',
     ]);
+    // A bare `metrics:` is a mistake, not "no metrics"; the RelayService's own port is taken.
+    expect(problems(() => compileRelayConfig({ nodes, metrics: null }))).toEqual([
+      'metrics: give { listen: HOST:PORT }, or leave metrics out (no metrics listener)',
+    ]);
+    const own = "metrics.listen: port 5690 is the RelayService's own (listen); give the metrics another port";
+    expect(problems(() => compileRelayConfig({ nodes, metrics: { listen: '127.0.0.1:5690' } }))).toEqual([own]);
+    expect(
+      problems(() => compileRelayConfig({ nodes, allowNonLoopback: true, metrics: { listen: '0.0.0.0:5690' } })),
+    ).toEqual([own]);
+    expect(compileRelayConfig({ nodes, metrics: { listen: '127.0.0.1:0' } }).metrics).toEqual({
+      host: '127.0.0.1',
+      port: 0,
+    });
+  });
+
+  test('relay: a metrics port in use fails the start and leaves nothing listening', async () => {
+    const freePort = async (): Promise<number> => {
+      const s = net.createServer();
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      const port = (s.address() as net.AddressInfo).port;
+      await new Promise((r) => s.close(r));
+      return port;
+    };
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const takenPort = (taken.address() as net.AddressInfo).port;
+    const grpcPort = await freePort();
+    const relay = new Relay(
+      compileRelayConfig({
+        listen: `127.0.0.1:${grpcPort}`,
+        nodes: [{ name: 'n', address: '127.0.0.1:1' }],
+        metrics: { listen: `127.0.0.1:${takenPort}` },
+      }),
+      { logger: createLogger({ service: 'magrathea-relay', level: 'silent' }) },
+    );
+    try {
+      await expect(relay.start()).rejects.toThrow(`cannot listen on 127.0.0.1:${takenPort} (metrics HTTP)`);
+      // The gRPC port it had bound is free again.
+      const again = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(grpcPort, '127.0.0.1', resolve);
+      });
+      await new Promise((r) => again.close(r));
+    } finally {
+      await relay.stop(0);
+      await new Promise((r) => taken.close(r));
+    }
   });
 
   test('relay: beyond loopback only with tls and allowNonLoopback; tls needs its clients', () => {

@@ -118,8 +118,18 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   }
   const m = c.object(top?.metrics, 'metrics', ['listen']);
   const metrics = m ? (tcpAddress(c, m, 'listen', 'metrics') ?? null) : null;
+  if (top && 'metrics' in top && top.metrics === null)
+    c.fail('metrics', 'give { listen: HOST:PORT }, or leave metrics out (no metrics listener)');
   if (m && (m.listen === undefined || m.listen === null))
     c.fail('metrics.listen', 'give the HOST:PORT to serve /metrics on');
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  if (
+    metrics &&
+    metrics.port !== 0 &&
+    metrics.port === listen.port &&
+    (metrics.host === listen.host || wildcard(metrics.host) || wildcard(listen.host))
+  )
+    c.fail('metrics.listen', `port ${metrics.port} is the RelayService's own (listen); give the metrics another port`);
   // Plain HTTP, read-only: beyond loopback only when asked for, like the listener.
   if (metrics && !isLoopbackHost(metrics.host) && !allow)
     c.fail('metrics.listen', `${metrics.host} is not a loopback address; needs allowNonLoopback: true`);

@@ -10,7 +10,7 @@ import { ConnectionGuard, guardedHttpServer } from '@magrathea/common';
 import type { GuardedHttpServer } from '@magrathea/common';
 
 /** Why the relay read a node again from a snapshot. */
-export type RereadReason = 'out_of_order' | 'log_bound' | 'silent';
+export type RereadReason = 'out_of_order' | 'log_bound' | 'silent' | 'broken';
 
 /** What the gauges read at each scrape. */
 export interface RelayGauges {
@@ -46,12 +46,12 @@ export class RelayMetrics {
   });
   readonly badMessages = new Counter({
     name: 'magrathea_relay_bad_messages_total',
-    help: 'Daemon messages that were not valid NodeEvents (the stream is dropped, nothing is forwarded).',
+    help: 'Daemon messages that did not decode as NodeEvents (the stream is dropped, nothing is forwarded; oversized or unfinished messages count as broken re-reads).',
     registers: [this.registry],
   });
   readonly rereads = new Counter({
     name: 'magrathea_relay_rereads_total',
-    help: 'Nodes read again from a snapshot, by reason: out_of_order (an event out of generation order), log_bound (the changes since the snapshot passed maxChangesPerNode or maxChangeBytesPerNode), silent (quiet limit).',
+    help: 'Nodes read again from a snapshot, by reason: out_of_order (an event out of generation order), log_bound (the changes since the snapshot passed maxChangesPerNode or maxChangeBytesPerNode), silent (quiet limit), broken (the daemon broke the protocol: a bad, oversized or unfinished message, a bad status, a watch taken and ended with no message).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -68,7 +68,7 @@ export class RelayMetrics {
   });
 
   constructor(gauges: RelayGauges) {
-    for (const reason of ['out_of_order', 'log_bound', 'silent'] as const) this.rereads.inc({ reason }, 0);
+    for (const reason of ['out_of_order', 'log_bound', 'silent', 'broken'] as const) this.rereads.inc({ reason }, 0);
     for (const reason of ['limit', 'auth', 'invalid'] as const) this.readersRefused.inc({ reason }, 0);
     new Gauge({
       name: 'magrathea_relay_nodes',

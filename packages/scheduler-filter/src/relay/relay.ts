@@ -177,7 +177,10 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
         else this.deps.logger.debug(line, 'node daemon stream failed');
         // Resumed only after a plain loss of a stream that brought something: a daemon that broke the
         // protocol, or took the watch and ended it with no message, is read again from a snapshot.
-        if (!resumableLoss(why) || (answered && !delivered)) this.fresh = true;
+        if (!resumableLoss(why) || (answered && !delivered)) {
+          this.fresh = true;
+          this.deps.metrics.rereads.inc({ reason: 'broken' });
+        }
         this.lost(why);
       },
       'daemon',
@@ -224,6 +227,8 @@ function requestProblem(req: WatchNodesRequestMessage): string | null {
 export class Relay {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly readers = new Map<string, Set<Reader>>();
+  /** Every open WatchNodes stream's reader (also one that named only nodes this relay does not watch). */
+  private readonly openReaders = new Set<Reader>();
   private readonly server: grpc.Server;
   private readonly streams = new StreamRegistry();
   /** Open WatchNodes streams by client (certificate identity, or source address without tls). */
@@ -262,10 +267,8 @@ export class Relay {
       },
       readers: () => this.streams.size,
       queuedMessages: () => {
-        const all = new Set<Reader>();
-        for (const rs of this.readers.values()) for (const r of rs) all.add(r);
         let n = 0;
-        for (const r of all) n += r.pump.queued;
+        for (const r of this.openReaders) n += r.pump.queued;
         return n;
       },
       changeBytes: () => {
@@ -339,7 +342,15 @@ export class Relay {
     );
     if (this.metricsServer && this.cfg.metrics) {
       const { host: mh, port: mp } = this.cfg.metrics;
-      this.metricsPort = await bound('HTTP', listenAddress(mh, mp), this.metricsServer.listen(mh, mp));
+      try {
+        this.metricsPort = await bound('metrics HTTP', listenAddress(mh, mp), this.metricsServer.listen(mh, mp));
+      } catch (err) {
+        // Not half started: the gRPC listener goes too (no reader is served a relay that is not there).
+        await shutdownGrpcServer(this.server, 0);
+        await this.listener.close();
+        this.listener = null;
+        throw err;
+      }
     }
     for (const u of this.upstreams.values()) u.start();
     this.deps.logger.info(
@@ -428,6 +439,7 @@ export class Relay {
       positions: new Map(),
     };
     const mine: string[] = [];
+    this.openReaders.add(reader);
     for (const p of req.nodes) {
       const up = this.upstreams.get(p.node);
       if (!up) {
@@ -443,6 +455,7 @@ export class Relay {
     this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
     this.perClient.set(client, open + 1);
     this.streams.add(call, () => {
+      this.openReaders.delete(reader);
       for (const n of mine) this.readers.get(n)?.delete(reader);
       const left = (this.perClient.get(client) ?? 1) - 1;
       if (left > 0) this.perClient.set(client, left);
