@@ -202,7 +202,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
     const c = this.catchUp!;
     if (c.unheard.delete(node)) c.current = node;
     else if (node !== c.current) return true;
-    this.catchUpStall.open();
+    this.catchUpStall.message(); // its timer is re-armed once per limit, not per message
     return c.unheard.size === 0;
   }
 
