@@ -329,6 +329,9 @@ test('relay: one client opening 300 WatchNodes streams is refused past the per-c
     const m = await relayMetrics(relay);
     expect(m.get('magrathea_relay_readers_refused_total{reason="limit"}')).toBe(284);
     expect(m.get('magrathea_relay_readers')).toBe(16);
+    expect([...m.keys()].filter((k) => k.startsWith('magrathea_relay_build_info{'))).toEqual([
+      `magrathea_relay_build_info{version="${String(relay.logs.find((l) => l.msg === 'magrathea-relay starting')?.version)}"}`,
+    ]);
     // Only GET /metrics is served.
     expect((await relayHttp(relay, '/metrics', 'POST')).status).toBe(405);
     expect((await relayHttp(relay, '/')).status).toBe(404);

@@ -67,7 +67,14 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
-  constructor(gauges: RelayGauges) {
+  /** `version`: the relay's version, exposed as `magrathea_relay_build_info{version} 1`. */
+  constructor(gauges: RelayGauges, version = '') {
+    new Gauge({
+      name: 'magrathea_relay_build_info',
+      help: 'Always 1; the label is the running magrathea-relay version (magrathea-relay --version).',
+      labelNames: ['version'] as const,
+      registers: [this.registry],
+    }).set({ version }, 1);
     for (const reason of ['out_of_order', 'log_bound', 'silent', 'broken'] as const) this.rereads.inc({ reason }, 0);
     for (const reason of ['limit', 'auth', 'invalid'] as const) this.readersRefused.inc({ reason }, 0);
     new Gauge({

@@ -246,7 +246,7 @@ export class Relay {
 
   constructor(
     readonly cfg: RelayConfig,
-    private readonly deps: { logger: Logger },
+    private readonly deps: { logger: Logger; version?: string },
   ) {
     const unreadable = cfg.tls
       ? unreadableFiles([
@@ -259,24 +259,27 @@ export class Relay {
     const api = loadMagratheaApi(loadPackageDefinition());
     this.auth = cfg.tls ? new PeerAuthenticator(readPem(cfg.tls.ca, 'CA certificate'), cfg.tls.clients) : null;
     const upLog = deps.logger.child({ component: 'upstream' });
-    this.metrics = new RelayMetrics({
-      nodes: () => {
-        let down = 0;
-        for (const u of this.upstreams.values()) if (u.down !== null) down++;
-        return { live: this.upstreams.size - down, down };
+    this.metrics = new RelayMetrics(
+      {
+        nodes: () => {
+          let down = 0;
+          for (const u of this.upstreams.values()) if (u.down !== null) down++;
+          return { live: this.upstreams.size - down, down };
+        },
+        readers: () => this.streams.size,
+        queuedMessages: () => {
+          let n = 0;
+          for (const r of this.openReaders) n += r.pump.queued;
+          return n;
+        },
+        changeBytes: () => {
+          let n = 0;
+          for (const u of this.upstreams.values()) n += u.log.changeByteCount;
+          return n;
+        },
       },
-      readers: () => this.streams.size,
-      queuedMessages: () => {
-        let n = 0;
-        for (const r of this.openReaders) n += r.pump.queued;
-        return n;
-      },
-      changeBytes: () => {
-        let n = 0;
-        for (const u of this.upstreams.values()) n += u.log.changeByteCount;
-        return n;
-      },
-    });
+      deps.version ?? '',
+    );
     this.metricsServer = cfg.metrics ? createMetricsServer(this.metrics, deps.logger) : null;
     const c = cfg.tls?.client;
     // One secure context for every daemon session (the CA and our certificate parsed once).
