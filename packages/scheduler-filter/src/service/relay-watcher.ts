@@ -142,21 +142,18 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   private received(m: RelayEventMessage): void {
     const n = this.nodes.get(m.node);
     if (!n) return; // not asked for: a relay's mistake, ignored
+    // The message that ends the catch-up is taken as the first one after it.
+    if (this.catchUp !== null && this.catchUpEndsWith(n.name)) this.caughtUp();
     const catchingUp = this.catchUp !== null;
-    const ends = catchingUp && this.catchUpEndsWith(n.name);
     if (m.down) {
       n.live = false;
       n.silence.close();
       n.lastError = `relay ${this.relay.name}: ${m.down.error}`;
       n.grace.arm();
-      if (ends) this.caughtUp();
       return;
     }
     const e = m.event;
-    if (!e) {
-      if (ends) this.caughtUp();
-      return;
-    }
+    if (!e) return;
     n.live = true;
     if (!catchingUp && !n.silence.watching) n.silence.open();
     // During the catch-up this only records the interval a heartbeat announces.
@@ -172,7 +169,6 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
       return;
     }
     n.resumeFrom = Number(e.generation);
-    if (ends) this.caughtUp();
   }
 
   private startCatchUp(): void {
