@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ConnectionGuard, guardedHttpServer } from '@magrathea/common';
+import { buildInfo } from '../service/metrics';
 import type { GuardedHttpServer } from '@magrathea/common';
 
 /** Why the relay read a node again from a snapshot. */
@@ -15,68 +16,56 @@ export type RereadReason = 'out_of_order' | 'log_bound' | 'silent' | 'broken';
 /** What the gauges read at each scrape. */
 export interface RelayGauges {
   /** Nodes whose daemon stream is live, and those lost (or not heard from yet). */
-  nodes(): { live: number; down: number };
+  readonly nodes: () => { live: number; down: number };
   /** Open WatchNodes streams. */
-  readers(): number;
+  readonly readers: () => number;
   /** Messages waiting for readers that have not taken them yet, over all readers. */
-  queuedMessages(): number;
+  readonly queuedMessages: () => number;
   /** Bytes of the changes kept after the nodes' snapshots (what resuming readers are served from). */
-  changeBytes(): number;
+  readonly changeBytes: () => number;
 }
 
 export class RelayMetrics {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
   /** Messages taken from the daemons (snapshots, changes, heartbeats). */
-  readonly daemonMessages = new Counter({
-    name: 'magrathea_relay_daemon_messages_total',
-    help: 'Messages read from the daemons (snapshots, changes, heartbeats).',
-    registers: [this.registry],
-  });
+  readonly daemonMessages = this.counter(
+    'magrathea_relay_daemon_messages_total',
+    'Messages read from the daemons (snapshots, changes, heartbeats).',
+  );
   /** A live node's daemon stream lost (not the retries while it stays down). */
-  readonly nodeLosses = new Counter({
-    name: 'magrathea_relay_node_losses_total',
-    help: 'Daemon watch streams lost while live (the retries while a node stays down are not counted).',
-    registers: [this.registry],
-  });
-  readonly silentStreams = new Counter({
-    name: 'magrathea_relay_silent_streams_total',
-    help: 'Daemon watch streams dropped after their quiet limit with no message, not even a heartbeat.',
-    registers: [this.registry],
-  });
-  readonly badMessages = new Counter({
-    name: 'magrathea_relay_bad_messages_total',
-    help: 'Daemon messages that did not decode as NodeEvents (the stream is dropped, nothing is forwarded; oversized or unfinished messages count as broken re-reads).',
-    registers: [this.registry],
-  });
-  readonly rereads = new Counter({
-    name: 'magrathea_relay_rereads_total',
-    help: 'Nodes read again from a snapshot, by reason: out_of_order (an event out of generation order), log_bound (the changes since the snapshot passed maxChangesPerNode or maxChangeBytesPerNode), silent (quiet limit), broken (the daemon broke the protocol: a bad, oversized or unfinished message, a bad status, a watch taken and ended with no message).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
-  readonly readersCut = new Counter({
-    name: 'magrathea_relay_readers_cut_total',
-    help: 'WatchNodes streams ended because the reader did not keep up (maxQueuedPerReader, maxQueuedBytesPerReader); it resumes.',
-    registers: [this.registry],
-  });
-  readonly readersRefused = new Counter({
-    name: 'magrathea_relay_readers_refused_total',
-    help: 'WatchNodes calls refused, by reason: limit (maxStreams, maxStreamsPerClient), auth (certificate), invalid (the request).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
+  readonly nodeLosses = this.counter(
+    'magrathea_relay_node_losses_total',
+    'Daemon watch streams lost while live (the retries while a node stays down are not counted).',
+  );
+  readonly silentStreams = this.counter(
+    'magrathea_relay_silent_streams_total',
+    'Daemon watch streams dropped after their quiet limit with no message, not even a heartbeat.',
+  );
+  readonly badMessages = this.counter(
+    'magrathea_relay_bad_messages_total',
+    'Daemon messages that did not decode as NodeEvents (the stream is dropped, nothing is forwarded; oversized or unfinished messages count as broken re-reads).',
+  );
+  readonly rereads = this.counter(
+    'magrathea_relay_rereads_total',
+    'Nodes read again from a snapshot, by reason: out_of_order (an event out of generation order), log_bound (the changes since the snapshot passed maxChangesPerNode or maxChangeBytesPerNode), silent (quiet limit), broken (the daemon broke the protocol: a bad, oversized or unfinished message, a bad status, a watch taken and ended with no message).',
+    'reason',
+    ['out_of_order', 'log_bound', 'silent', 'broken'] satisfies RereadReason[],
+  );
+  readonly readersCut = this.counter(
+    'magrathea_relay_readers_cut_total',
+    'WatchNodes streams ended because the reader did not keep up (maxQueuedPerReader, maxQueuedBytesPerReader); it resumes.',
+  );
+  readonly readersRefused = this.counter(
+    'magrathea_relay_readers_refused_total',
+    'WatchNodes calls refused, by reason: limit (maxStreams, maxStreamsPerClient), auth (certificate), invalid (the request).',
+    'reason',
+    ['limit', 'auth', 'invalid'],
+  );
 
   /** `version`: the relay's version, exposed as `magrathea_relay_build_info{version} 1`. */
   constructor(gauges: RelayGauges, version = '') {
-    new Gauge({
-      name: 'magrathea_relay_build_info',
-      help: 'Always 1; the label is the running magrathea-relay version (magrathea-relay --version).',
-      labelNames: ['version'] as const,
-      registers: [this.registry],
-    }).set({ version }, 1);
-    for (const reason of ['out_of_order', 'log_bound', 'silent', 'broken'] as const) this.rereads.inc({ reason }, 0);
-    for (const reason of ['limit', 'auth', 'invalid'] as const) this.readersRefused.inc({ reason }, 0);
+    buildInfo(this.registry, 'magrathea_relay', 'magrathea-relay', version);
     new Gauge({
       name: 'magrathea_relay_nodes',
       help: 'Nodes of the relay by the state of their daemon stream: live, or down (lost, or not heard from yet).',
@@ -88,28 +77,39 @@ export class RelayMetrics {
         this.set({ state: 'down' }, n.down);
       },
     });
+    this.gauge('magrathea_relay_readers', 'Open WatchNodes streams.', gauges.readers);
+    this.gauge(
+      'magrathea_relay_reader_queued_messages',
+      'Messages waiting for readers, over all open WatchNodes streams.',
+      gauges.queuedMessages,
+    );
+    this.gauge(
+      'magrathea_relay_change_bytes',
+      'Bytes of the changes kept after the nodes’ snapshots, over all nodes (what resuming readers are served from).',
+      gauges.changeBytes,
+    );
+  }
+
+  /** A counter; with a label, each of `values` is exposed at 0 from the start. */
+  private counter<L extends string = never>(
+    name: string,
+    help: string,
+    label?: L,
+    values: readonly string[] = [],
+  ): Counter<L> {
+    const c = new Counter<L>({ name, help, labelNames: label ? [label] : [], registers: [this.registry] });
+    for (const v of values) c.inc({ [label!]: v } as Partial<Record<L, string>>, 0);
+    return c;
+  }
+
+  /** A gauge read at each scrape. */
+  private gauge(name: string, help: string, read: () => number): void {
     new Gauge({
-      name: 'magrathea_relay_readers',
-      help: 'Open WatchNodes streams.',
+      name,
+      help,
       registers: [this.registry],
       collect() {
-        this.set(gauges.readers());
-      },
-    });
-    new Gauge({
-      name: 'magrathea_relay_reader_queued_messages',
-      help: 'Messages waiting for readers, over all open WatchNodes streams.',
-      registers: [this.registry],
-      collect() {
-        this.set(gauges.queuedMessages());
-      },
-    });
-    new Gauge({
-      name: 'magrathea_relay_change_bytes',
-      help: 'Bytes of the changes kept after the nodes’ snapshots, over all nodes (what resuming readers are served from).',
-      registers: [this.registry],
-      collect() {
-        this.set(gauges.changeBytes());
+        this.set(read());
       },
     });
   }

@@ -55,6 +55,16 @@ export class WindowedHistogram {
   }
 }
 
+/** `<prefix>_build_info{version} 1`: which version of `binary` answers a scrape. */
+export function buildInfo(registry: Registry, prefix: string, binary: string, version: string): void {
+  new Gauge({
+    name: `${prefix}_build_info`,
+    help: `Always 1; the label is the running ${binary} version (${binary} --version).`,
+    labelNames: ['version'] as const,
+    registers: [registry],
+  }).set({ version }, 1);
+}
+
 /** The filter's metrics registry; the view's gauges are read at each scrape (`attachView`). */
 export class Metrics {
   readonly registry = new Registry();
@@ -136,12 +146,7 @@ export class Metrics {
 
   /** `version`: the filter's version, exposed as `magrathea_filter_build_info{version} 1`. */
   constructor(version = '') {
-    new Gauge({
-      name: 'magrathea_filter_build_info',
-      help: 'Always 1; the label is the running magrathea-filter version (magrathea-filter --version).',
-      labelNames: ['version'] as const,
-      registers: [this.registry],
-    }).set({ version }, 1);
+    buildInfo(this.registry, 'magrathea_filter', 'magrathea-filter', version);
     const view = (): ClusterView | null => this.view;
     const refused = (): Record<string, number> => this.refusedConnections();
     new Counter({
