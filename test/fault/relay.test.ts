@@ -345,12 +345,24 @@ test('relay: one client opening 300 WatchNodes streams is refused past the per-c
   }
 }, 60_000);
 
-/** Binds `server` on 127.0.0.1:0 (plaintext); resolves with its port. */
-function bindLoopback(server: grpc.Server): Promise<number> {
-  return new Promise<number>((resolve, reject) =>
+/** A stand-in RelayService on 127.0.0.1:0 (plaintext) with `handlers` (`service`: the definition, the real one unless told). */
+async function fakeRelay(
+  handlers: grpc.UntypedServiceImplementation,
+  service: grpc.ServiceDefinition = api.magrathea.v1.RelayService.service,
+): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server();
+  server.addService(service, handlers);
+  const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
+  return { server, port };
 }
+
+/** A RelayEvent with a heartbeat of `node` at generation 3 that announces a 200 ms interval. */
+const relayedHeartbeat = (node: string) => ({
+  node,
+  event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } },
+});
 
 /** A filter config (written to `dir`) watching `nodes` through one relay, rack1 on `port` (graceMs 1500 unless told). */
 function relayedFilterConfig(
@@ -370,11 +382,9 @@ function relayedFilterConfig(
 
 test('filter: a relay that takes the stream and sends what is not a RelayEvent is logged once at warn, and retried with back-off', async () => {
   const dir = tmpDir('mg-fault-relay-garbage-');
-  const server = new grpc.Server();
   const svc = api.magrathea.v1.RelayService.service;
   let calls = 0;
-  server.addService(
-    { ...svc, WatchNodes: { ...svc.WatchNodes, responseSerialize: (b: Buffer) => b } },
+  const { server, port } = await fakeRelay(
     {
       WatchNodes: (call: grpc.ServerWritableStream<unknown, Buffer>) => {
         calls++;
@@ -382,8 +392,8 @@ test('filter: a relay that takes the stream and sends what is not a RelayEvent i
         call.write(Buffer.from([0x0f, 0xff]));
       },
     },
+    { ...svc, WatchNodes: { ...svc.WatchNodes, responseSerialize: (b: Buffer) => b } },
   );
-  const port = await bindLoopback(server);
   const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1'], true));
   try {
     await new Promise((r) => setTimeout(r, 4000));
@@ -404,25 +414,18 @@ test('filter: a relay that takes the stream and sends what is not a RelayEvent i
 
 test('filter: a relay that holds a node live but forwards nothing of it (not even its heartbeats) makes that node unreachable after its quiet limit; the rack’s other nodes stay', async () => {
   const dir = tmpDir('mg-fault-relay-quiet-node-');
-  const server = new grpc.Server();
   const quiet = new Set<string>();
   const timers: NodeJS.Timeout[] = [];
-  server.addService(api.magrathea.v1.RelayService.service, {
+  const { server, port } = await fakeRelay({
     WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       for (const n of ['n1', 'n2']) call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
       const t = setInterval(() => {
-        for (const n of ['n1', 'n2'])
-          if (!quiet.has(n) && !call.cancelled)
-            call.write({
-              node: n,
-              event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } },
-            });
+        for (const n of ['n1', 'n2']) if (!quiet.has(n) && !call.cancelled) call.write(relayedHeartbeat(n));
       }, 200);
       timers.push(t);
       call.on('cancelled', () => clearInterval(t));
     },
   });
-  const port = await bindLoopback(server);
   const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2']));
   const line = (msg: string, node: string) => f.logs.find((l) => l.msg === msg && l.node === node);
   try {
@@ -458,14 +461,12 @@ test('filter: a relay that holds a node live but forwards nothing of it (not eve
 test('filter: a relayed node is not taken as silent while the relay’s first catch-up of a large rack is still coming; after it, silence counts again', async () => {
   const dir = tmpDir('mg-fault-relay-catch-up-');
   const names = Array.from({ length: 30 }, (_, i) => `n${i + 1}`);
-  const server = new grpc.Server();
   const quiet = new Set<string>();
   const timers: NodeJS.Timeout[] = [];
   let caughtUpAt = 0;
-  server.addService(api.magrathea.v1.RelayService.service, {
+  const { server, port } = await fakeRelay({
     WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-      const heartbeat = (n: string) =>
-        call.write({ node: n, event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } } });
+      const heartbeat = (n: string) => call.write(relayedHeartbeat(n));
       // Nothing for 3.5 s (a busy relay: past graceMs before its first message), then n1 (with a
       // heartbeat that sets its quiet limit to graceMs), then the rest of the rack one by one, 150 ms
       // apart: n1's next message waits behind them for 4.35 s, past its 3 s limit.
@@ -494,7 +495,6 @@ test('filter: a relayed node is not taken as silent while the relay’s first ca
       };
     },
   });
-  const port = await bindLoopback(server);
   const f = await spawnFilter(relayedFilterConfig(dir, port, names, true, 3000));
   const silent = (node: string) => f.logs.find((l) => l.msg === 'relayed node silent' && l.node === node);
   try {
@@ -520,12 +520,10 @@ test('filter: a relayed node is not taken as silent while the relay’s first ca
 
 test('filter: a relay that moves on to live messages with a node never sent has ended its catch-up: a node it then forwards nothing of is silent', async () => {
   const dir = tmpDir('mg-fault-relay-catch-up-hole-');
-  const server = new grpc.Server();
   const timers: NodeJS.Timeout[] = [];
-  server.addService(api.magrathea.v1.RelayService.service, {
+  const { server, port } = await fakeRelay({
     WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-      const heartbeat = (n: string) =>
-        call.write({ node: n, event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } } });
+      const heartbeat = (n: string) => call.write(relayedHeartbeat(n));
       // n1 and n3, never n2; then n1's heartbeats only: n3 is held live but nothing of it comes.
       for (const n of ['n1', 'n3']) {
         call.write({ node: n, event: snapshotOf(n, 3, [domainMsg('meta', 'free', 3)]) });
@@ -536,7 +534,6 @@ test('filter: a relay that moves on to live messages with a node never sent has 
       call.on('cancelled', () => clearInterval(t));
     },
   });
-  const port = await bindLoopback(server);
   const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2', 'n3'], true, 3000));
   const silent = (node: string) => f.logs.find((l) => l.msg === 'relayed node silent' && l.node === node);
   try {
@@ -555,18 +552,13 @@ test('filter: a relay that moves on to live messages with a node never sent has 
 
 test('filter: a relay whose first catch-up stalls (a node never sent) has its other nodes judged for silence after graceMs of nothing', async () => {
   const dir = tmpDir('mg-fault-relay-catch-up-stall-');
-  const server = new grpc.Server();
-  server.addService(api.magrathea.v1.RelayService.service, {
+  const { server, port } = await fakeRelay({
     WatchNodes: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       // n1 once, then nothing at all: n2 never comes.
       call.write({ node: 'n1', event: snapshotOf('n1', 3, [domainMsg('meta', 'free', 3)]) });
-      call.write({
-        node: 'n1',
-        event: { generation: '3', heartbeat: { at_ms: String(Date.now()), interval_ms: 200 } },
-      });
+      call.write(relayedHeartbeat('n1'));
     },
   });
-  const port = await bindLoopback(server);
   const f = await spawnFilter(relayedFilterConfig(dir, port, ['n1', 'n2'], true));
   const line = (msg: string, node: string) => f.logs.find((l) => l.msg === msg && l.node === node);
   try {
