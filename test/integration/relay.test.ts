@@ -433,8 +433,13 @@ log: { level: debug }
     const bad = relay.logs.find((l) => l.msg === 'bad message from node daemon; dropping its stream')!;
     expect(bad).toMatchObject({ level: 'warn', node: 'malformed' });
     expect(String(bad.problem)).toMatch(/^malformed NodeEvent: /);
+    // The first catch-up of each node (each down, or the good one's log), then caught_up once.
+    const mark = seen.findIndex((e) => e.kind === 'caught_up');
+    expect([...new Set(seen.slice(0, mark).map((e) => e.node))]).toEqual(['good', 'malformed', 'badstatus']);
+    expect(seen.filter((e) => e.kind === 'caught_up')).toEqual([{ node: '', kind: 'caught_up', error: undefined }]);
     // Never forwarded: the bad nodes are only ever down for the reader.
-    expect(seen.filter((e) => e.node !== 'good').every((e) => e.kind === 'down')).toBe(true);
+    const nodes = seen.filter((e) => e.kind !== 'caught_up');
+    expect(nodes.filter((e) => e.node !== 'good').every((e) => e.kind === 'down')).toBe(true);
     expect(seen.filter((e) => e.node === 'malformed').length).toBeGreaterThan(0);
     // Still alive and answering after the retries.
     expect(relay.proc.exitCode).toBeNull();

@@ -30,6 +30,8 @@ interface Rig {
   refuse: Set<string>;
   /** A message of `node` on the newest stream: an event (a heartbeat announcing 100 ms), or `down`. */
   send(node: string, kind?: 'event' | 'down'): void;
+  /** The relay's end of the first catch-up on the newest stream. */
+  caughtUp(): void;
   silent(): string[];
 }
 
@@ -83,6 +85,10 @@ function rig(names: readonly string[]): Rig {
           : { node, event: { generation: String(gen++), heartbeat: { at_ms: '0', interval_ms: 100 } } };
       streams[streams.length - 1]!.emit('data', m);
     },
+    caughtUp() {
+      const m: Partial<RelayEventMessage> = { node: '', caught_up: {} };
+      streams[streams.length - 1]!.emit('data', m);
+    },
     silent: () => lines.filter((l) => l.msg === 'relayed node silent').map((l) => String(l.fields.node)),
   };
 }
@@ -118,6 +124,32 @@ test('a node heard again after another ends the catch-up (the relay sends live m
   clearInterval(t);
   expect(r.silent()).toEqual(['b']);
   r.w.stop();
+});
+
+test("the relay's caught_up ends the catch-up at once, whoever was heard; nodes it did not send are not judged", () => {
+  const r = rig(['a', 'b', 'c']);
+  r.w.start();
+  r.send('a');
+  r.send('b', 'down');
+  r.caughtUp(); // c not sent in the catch-up: not live, so never silent
+  const t = setInterval(() => r.send('b'), 100); // b comes back and keeps talking
+  jest.advanceTimersByTime(GRACE - 10);
+  expect(r.silent()).toEqual([]);
+  jest.advanceTimersByTime(20); // a: its limit counted from the caught_up, not from a stall after it
+  clearInterval(t);
+  expect(r.silent()).toEqual(['a']);
+  expect(r.lines.filter((l) => l.msg.startsWith('relay catch-up'))).toEqual([]);
+  r.w.stop();
+
+  // As the first message (a relay asked for nodes it has nothing of yet), and a second one (ignored).
+  const q = rig(['a']);
+  q.w.start();
+  q.caughtUp();
+  q.send('a');
+  q.caughtUp();
+  jest.advanceTimersByTime(GRACE + 10);
+  expect(q.silent()).toEqual(['a']);
+  q.w.stop();
 });
 
 test('a catch-up that stops (graceMs without a message of it) is given up; one that keeps trickling, after 10 grace periods', () => {

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CachedImage as _magrathea_v1_CachedImage, CachedImage__Output as _magrathea_v1_CachedImage__Output } from './magrathea/v1/CachedImage';
+import type { CaughtUp as _magrathea_v1_CaughtUp, CaughtUp__Output as _magrathea_v1_CaughtUp__Output } from './magrathea/v1/CaughtUp';
 import type { Change as _magrathea_v1_Change, Change__Output as _magrathea_v1_Change__Output } from './magrathea/v1/Change';
 import type { Domain as _magrathea_v1_Domain, Domain__Output as _magrathea_v1_Domain__Output } from './magrathea/v1/Domain';
 import type { DomainActionRequest as _magrathea_v1_DomainActionRequest, DomainActionRequest__Output as _magrathea_v1_DomainActionRequest__Output } from './magrathea/v1/DomainActionRequest';
@@ -47,6 +48,7 @@ export interface ProtoGrpcType {
   magrathea: {
     v1: {
       CachedImage: MessageTypeDefinition<_magrathea_v1_CachedImage, _magrathea_v1_CachedImage__Output>
+      CaughtUp: MessageTypeDefinition<_magrathea_v1_CaughtUp, _magrathea_v1_CaughtUp__Output>
       Change: MessageTypeDefinition<_magrathea_v1_Change, _magrathea_v1_Change__Output>
       Domain: MessageTypeDefinition<_magrathea_v1_Domain, _magrathea_v1_Domain__Output>
       DomainActionRequest: MessageTypeDefinition<_magrathea_v1_DomainActionRequest, _magrathea_v1_DomainActionRequest__Output>

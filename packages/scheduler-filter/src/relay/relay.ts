@@ -38,7 +38,7 @@ import { H2Client } from './h2-stream';
 import { createMetricsServer, RelayMetrics } from './metrics';
 import type { H2StreamCall, H2Tls } from './h2-stream';
 import { NodeLog } from './node-log';
-import { NodeEventCodec, encodeRelayEvent } from './wire';
+import { NodeEventCodec, encodeRelayEvent, payloadBytes } from './wire';
 import type { RelayOut } from './wire';
 
 /** The daemons' watch call, spoken over a bare HTTP/2 session (h2-stream.ts). */
@@ -434,7 +434,7 @@ export class Relay {
         // A message costs its event's bytes (shared with the node's log, but kept here once the log has moved on).
         {
           max: this.cfg.maxQueuedBytesPerReader,
-          sizeOf: (m) => (m.event ? m.event.length : m.down.error.length) + 64,
+          sizeOf: (m) => payloadBytes(m) + 64,
         },
         // The first catch-up is the logs' own: counted toward neither bound (a reader must get it whole).
         (m) => m.shared === true,
@@ -455,6 +455,8 @@ export class Relay {
       if (!this.catchUp(reader, p.node, true, true) || up.down)
         reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
     }
+    // Every node asked for has its first catch-up queued: what follows is live.
+    reader.pump.push({ caughtUp: true, shared: true });
     this.deps.logger.info({ source: sourceOf(call.getPeer()), nodes: mine.length }, 'reader connected');
     this.perClient.set(client, open + 1);
     this.streams.add(call, () => {

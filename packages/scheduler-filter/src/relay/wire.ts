@@ -16,17 +16,37 @@ export interface EventInfo {
 }
 
 /**
- * One message to a reader: a node's event (encoded NodeEvent) or its loss. `shared`: what the
- * node's log holds as the reader's stream starts (it costs the reader no memory of its own).
+ * One message to a reader: a node's event (encoded NodeEvent), its loss, or the end of the
+ * stream's first catch-up. `shared`: what the node's log holds as the reader's stream starts (it
+ * costs the reader no memory of its own).
  */
 export type RelayOut =
-  | { readonly node: string; readonly event: Uint8Array; readonly down?: undefined; readonly shared?: true }
+  | {
+      readonly node: string;
+      readonly event: Uint8Array;
+      readonly down?: undefined;
+      readonly caughtUp?: undefined;
+      readonly shared?: true;
+    }
   | {
       readonly node: string;
       readonly down: { readonly error: string };
       readonly event?: undefined;
+      readonly caughtUp?: undefined;
       readonly shared?: true;
+    }
+  | {
+      readonly caughtUp: true;
+      readonly node?: undefined;
+      readonly event?: undefined;
+      readonly down?: undefined;
+      readonly shared: true;
     };
+
+/** What a message holds beyond its framing, bytes (the reader's queue bound). */
+export function payloadBytes(out: RelayOut): number {
+  return out.event ? out.event.length : out.down ? out.down.error.length : 0;
+}
 
 export class NodeEventCodec {
   private readonly nodeEvent: protobuf.Type;
@@ -68,9 +88,16 @@ export class NodeEventCodec {
   }
 }
 
-/** RelayEvent: node = 1, event = 2 (NodeEvent), down = 3 (NodeDown: error = 1). */
+/** RelayEvent: node = 1, event = 2 (NodeEvent), down = 3 (NodeDown: error = 1), caught_up = 4 (empty). */
 export function encodeRelayEvent(out: RelayOut): Buffer {
   const w = protobuf.Writer.create();
+  if (out.caughtUp)
+    return asBuffer(
+      w
+        .uint32((4 << 3) | 2)
+        .uint32(0)
+        .finish(),
+    );
   w.uint32((1 << 3) | 2).string(out.node);
   if (out.event) w.uint32((2 << 3) | 2).bytes(out.event);
   else

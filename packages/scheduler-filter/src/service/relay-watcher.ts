@@ -10,9 +10,10 @@
  * That silence is judged only once the stream's first catch-up is in: the relay sends each
  * node's snapshot and changes (or `down`) in one run, one node after the other, before anything
  * live, so on a rack of thousands the last ones come long after the first, and a node's next
- * message waits behind them. The catch-up is in when every node has been heard, or when a node
- * heard earlier is heard again after another (the relay has moved on to live messages); it is
- * given up after graceMs with no message of it, or after CATCH_UP_LIMIT grace periods in all.
+ * message waits behind them. The catch-up is in when the relay says so (`caught_up`), when every
+ * node has been heard, or when a node heard earlier is heard again after another (the relay has
+ * moved on to live messages: what a relay without `caught_up` shows); it is given up after
+ * graceMs with no message of it, or after CATCH_UP_LIMIT grace periods in all.
  */
 import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
 import { formatAddress, grpcTarget } from '@magrathea/common';
@@ -140,6 +141,10 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   }
 
   private received(m: RelayEventMessage): void {
+    if (m.caught_up) {
+      if (this.catchUp !== null) this.caughtUp();
+      return;
+    }
     const n = this.nodes.get(m.node);
     if (!n) return; // not asked for: a relay's mistake, ignored
     // The message that ends the catch-up is taken as the first one after it.

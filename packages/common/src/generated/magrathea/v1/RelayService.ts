@@ -15,7 +15,8 @@ export interface RelayServiceClient extends grpc.Client {
    * when the relay no longer holds them all; a heartbeat at the node's generation when nothing
    * was missed), as soon as the relay has heard from the node; then every event of every node
    * as it arrives, each node's in generation order. Nodes the relay does not watch are answered
-   * with a `down` naming the reason.
+   * with a `down` naming the reason. One `caught_up` separates the two: everything before it is
+   * the first catch-up of every node asked for, everything after it is live.
    */
   WatchNodes(argument: _magrathea_v1_WatchNodesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_RelayEvent__Output>;
   WatchNodes(argument: _magrathea_v1_WatchNodesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_RelayEvent__Output>;
@@ -24,7 +25,8 @@ export interface RelayServiceClient extends grpc.Client {
    * when the relay no longer holds them all; a heartbeat at the node's generation when nothing
    * was missed), as soon as the relay has heard from the node; then every event of every node
    * as it arrives, each node's in generation order. Nodes the relay does not watch are answered
-   * with a `down` naming the reason.
+   * with a `down` naming the reason. One `caught_up` separates the two: everything before it is
+   * the first catch-up of every node asked for, everything after it is live.
    */
   watchNodes(argument: _magrathea_v1_WatchNodesRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_RelayEvent__Output>;
   watchNodes(argument: _magrathea_v1_WatchNodesRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_magrathea_v1_RelayEvent__Output>;
@@ -41,7 +43,8 @@ export interface RelayServiceHandlers extends grpc.UntypedServiceImplementation 
    * when the relay no longer holds them all; a heartbeat at the node's generation when nothing
    * was missed), as soon as the relay has heard from the node; then every event of every node
    * as it arrives, each node's in generation order. Nodes the relay does not watch are answered
-   * with a `down` naming the reason.
+   * with a `down` naming the reason. One `caught_up` separates the two: everything before it is
+   * the first catch-up of every node asked for, everything after it is live.
    */
   WatchNodes: grpc.handleServerStreamingCall<_magrathea_v1_WatchNodesRequest__Output, _magrathea_v1_RelayEvent>;
   
