@@ -155,15 +155,22 @@ export type Job = Record<string, unknown> & {
   resources_used?: { walltime?: string };
 };
 
-/** qstat -x -f -F json for these jobs (missing ones are absent from the map). */
+/**
+ * qstat -x -f -F json for these jobs (missing ones are absent from the map): one job per call,
+ * since asked for several jobs in JSON OpenPBS 23.06 answers for the first only.
+ */
 export async function jobs(ids: readonly string[]): Promise<Map<string, Job>> {
-  const r = await pbsCmd('qstat', ['-x', '-f', '-F', 'json', ...ids]);
-  try {
-    const o = JSON.parse(r.stdout) as { Jobs?: Record<string, Job> };
-    return new Map(Object.entries(o.Jobs ?? {}));
-  } catch {
-    return new Map();
+  const out = new Map<string, Job>();
+  for (const id of ids) {
+    const r = await pbsCmd('qstat', ['-x', '-f', '-F', 'json', '--', id]);
+    try {
+      const j = (JSON.parse(r.stdout) as { Jobs?: Record<string, Job> }).Jobs?.[id];
+      if (j) out.set(id, j);
+    } catch {
+      // not known (or no answer): absent
+    }
   }
+  return out;
 }
 
 export async function job(id: string): Promise<Job> {

@@ -195,9 +195,12 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     expect(vnodeOf(jx)).toBe(vnodeName(other, 'egee'));
   }, 120_000);
 
-  test('qsub -I preempts the batch domain: the batch job is suspended in PBS and really stops, and runs on when the priority job ends', async () => {
+  test('qsub -I preempts the batch domain: its two batch jobs are suspended in PBS and really stop, and run on when the priority job ends', async () => {
     const b = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '400']);
+    // A second job in the domain (its mom has 2 CPUs): `qstat -f -F json A B` answers for A only.
+    const b2 = await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', COUNTER, '400']);
     await until(async () => running(await job(b)) && count(b) > 2, `${b} running and counting`);
+    await until(async () => running(await job(b2)) && count(b2) > 2, `${b2} running and counting`);
     const s = interactive(['-l', 'select=1:ncpus=1:vnode=nodea-priv', '--', '/bin/sleep', '8']);
     try {
       const pid = await s.id;
@@ -218,10 +221,17 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
       };
       note('preemption decision → batch job S in PBS (ms)', tS - decided('preempted'));
       expect(tS - tPreempt).toBeLessThan(15_000);
+      await until(async () => (await job(b2)).job_state === 'S', `${b2} suspended in PBS too`, 15_000, 50);
       const c1 = count(b);
+      const c2 = count(b2);
       await sleep(1500);
-      expect(count(b)).toBe(c1); // its processes are stopped
+      expect([count(b), count(b2)]).toEqual([c1, c2]); // their processes are stopped
       expect((await vnodes()).get('nodea-meta')?.state).toMatch(/maintenance/);
+      expect(
+        String((await vnodes()).get('nodea-meta')?.maintenance_jobs)
+          .split(',')
+          .sort(),
+      ).toEqual([b, b2].sort());
       // Both waits at once: PBS shows the priority job F only after its end hook has resumed the batch domain.
       const [tEnd, tR] = await Promise.all([
         until(async () => ((await job(pid)).job_state === 'F' ? Date.now() : false), `${pid} finished`, 40_000),
@@ -232,7 +242,8 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
         tR - decided('running-preemptible'),
       );
       expect(tR).toBeGreaterThanOrEqual(tEnd - 60_000);
-      await until(() => count(b) > c1 + 2, `${b} counting again`);
+      await until(async () => running(await job(b2)), `${b2} running again`, 40_000, 50);
+      await until(() => count(b) > c1 + 2 && count(b2) > c2 + 2, `${b} and ${b2} counting again`);
       expect((await vnodes()).get('nodea-meta')?.state).not.toMatch(/maintenance/);
     } finally {
       s.end();

@@ -34,6 +34,8 @@ type Want = 'suspended' | 'running';
 /** What qstat says: finished (in the history), missing (not known at all), … ; unknown: qstat did not answer. */
 type PbsState = 'running' | 'suspended' | 'finished' | 'missing' | 'other' | 'unknown';
 const isGone = (s: PbsState | undefined): boolean => s === 'finished' || s === 'missing';
+/** qstat calls run at once (one job each). */
+const QSTAT_PARALLEL = 4;
 
 /** PBS job ids (`1234.server`, `12[3].server`, `5[].server`); anything else never reaches qsig. */
 export const PBS_JOB_ID = /^[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
@@ -130,6 +132,8 @@ export class Accounting {
   private stopped = false;
   private lastFullPass = -Infinity;
   private qstatMissing = false;
+  /** qstat ran but its last answer told nothing (PBS unreachable?): warned once until it answers again. */
+  private qstatUnclear = false;
 
   /** Monotonic time, ms: every wait here is a duration (a wall clock step neither stalls nor floods the passes). */
   private readonly mono: () => number;
@@ -251,60 +255,81 @@ export class Accounting {
     return Math.min(soonest, repairsOrPurges, this.pbs.accountingRecheckMs);
   }
 
-  /** qstat of these jobs: id → what PBS says. */
+  /**
+   * qstat of these jobs: id → what PBS says. One job per call: OpenPBS 23.06's
+   * `qstat -x -f -F json A B` prints only A (plain `-f` prints both), so a call for several jobs
+   * would have the others taken as gone. A few calls at a time.
+   */
   private async qstat(ids: readonly string[]): Promise<Map<string, PbsState>> {
     const out = new Map<string, PbsState>();
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
-      const r = await (this.deps.run ?? runProcess)(
-        this.pbs.qstat,
-        ['-x', '-f', '-F', 'json', '--', ...chunk],
-        '',
-        this.pbs.qmgrTimeoutMs,
-        {
-          maxStdoutBytes: 64 * 1024 * 1024,
-        },
-      );
-      if (r.spawnError !== null || r.timedOut) {
-        this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'failed' });
-        if (!this.qstatMissing)
-          this.deps.logger.error(
-            { spawnError: r.spawnError, timedOut: r.timedOut },
-            'cannot run qstat; signalling without it',
-          );
-        this.qstatMissing = true;
-        for (const id of chunk) out.set(id, 'unknown');
-        continue;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        out.set(id, await this.qstatOne(id));
       }
-      this.qstatMissing = false;
-      this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'ok' });
-      let jobs: Record<string, { job_state?: unknown; ctime?: unknown }> = {};
-      try {
-        jobs = (JSON.parse(r.stdout || '{}') as { Jobs?: typeof jobs }).Jobs ?? {};
-      } catch {
-        for (const id of chunk) out.set(id, 'unknown');
-        continue;
-      }
-      for (const id of chunk) {
-        const s = jobs[id]?.job_state;
-        const ctime = jobs[id]?.ctime;
-        if (typeof ctime === 'string') this.seenCtime.set(id, ctime);
-        else this.seenCtime.delete(id);
-        out.set(
-          id,
-          s === undefined
-            ? 'missing'
-            : s === 'F'
-              ? 'finished'
-              : s === 'R'
-                ? 'running'
-                : s === 'S'
-                  ? 'suspended'
-                  : 'other',
-        );
-      }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(QSTAT_PARALLEL, ids.length) }, worker));
     return out;
+  }
+
+  /**
+   * What PBS says of one job. Only PBS's own answer that it knows no such job counts as `missing`
+   * (a server that cannot be reached, a timeout or an answer that is not its JSON is `unknown`:
+   * nothing is dropped for it).
+   */
+  private async qstatOne(id: string): Promise<PbsState> {
+    const r = await (this.deps.run ?? runProcess)(
+      this.pbs.qstat,
+      ['-x', '-f', '-F', 'json', '--', id],
+      '',
+      this.pbs.qmgrTimeoutMs,
+      { maxStdoutBytes: 16 * 1024 * 1024 },
+    );
+    if (r.spawnError !== null || r.timedOut) {
+      this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'failed' });
+      if (!this.qstatMissing)
+        this.deps.logger.error(
+          { spawnError: r.spawnError, timedOut: r.timedOut },
+          'cannot run qstat; signalling without it',
+        );
+      this.qstatMissing = true;
+      return 'unknown';
+    }
+    this.qstatMissing = false;
+    let job: { job_state?: unknown; ctime?: unknown } | undefined;
+    try {
+      const o = JSON.parse(r.stdout || 'null') as { Jobs?: Record<string, typeof job> } | null;
+      job =
+        o !== null &&
+        typeof o === 'object' &&
+        o.Jobs !== null &&
+        typeof o.Jobs === 'object' &&
+        Object.hasOwn(o.Jobs, id)
+          ? o.Jobs[id]
+          : undefined;
+    } catch {
+      job = undefined;
+    }
+    if (job === null || typeof job !== 'object') {
+      if (r.code !== 0 && /Unknown Job Id/i.test(r.output)) {
+        this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'ok' });
+        this.seenCtime.delete(id);
+        return 'missing';
+      }
+      this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'failed' });
+      const line = { job: id, code: r.code, output: r.output.slice(0, 500) };
+      if (this.qstatUnclear) this.deps.logger.debug(line, 'qstat gave no state of the job');
+      else this.deps.logger.warn(line, 'qstat gave no state of the job');
+      this.qstatUnclear = true;
+      return 'unknown';
+    }
+    this.deps.metrics.pbsReads.inc({ command: 'qstat', result: 'ok' });
+    this.qstatUnclear = false;
+    const s = job.job_state;
+    if (typeof job.ctime === 'string') this.seenCtime.set(id, job.ctime);
+    else this.seenCtime.delete(id);
+    return s === 'F' ? 'finished' : s === 'R' ? 'running' : s === 'S' ? 'suspended' : 'other';
   }
 
   /** One qsig; returns what PBS answered. */
