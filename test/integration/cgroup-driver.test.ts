@@ -3,13 +3,14 @@
  * driven through a real magrathead. Needs root and the v1 hierarchies (as on the project's
  * machines and CI); elsewhere the suite says why it is skipped.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeServiceClient } from '@magrathea/common';
-import { getNode, nodeClient, spawnDaemon, statesOf, tmpDir, unary } from '../helpers/processes';
+import { getNode, nodeClient, spawnDaemon, statesOf, tmpDir, unary, until as waitFor } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
-import { CGROUP_MOUNT, cgroupsWritable, removeCgroupDomains } from '../helpers/cgroups';
+import { CGROUP_CONTROLLERS, CGROUP_MOUNT, cgroupsWritable, removeCgroupDomains } from '../helpers/cgroups';
 
 const MOUNT = CGROUP_MOUNT;
 const available = cgroupsWritable('cgroup driver tests');
@@ -151,4 +152,50 @@ domains:
     expect(d.logs.some((l) => l.msg === 'job lost: its domain vanished' && l.jobId === 'doomed.1')).toBe(true);
     expect(statesOf(await getNode(c)).priv).toBe('free');
   }, 20_000);
+});
+
+maybe('cgroup driver: a CPU cap left in a domain group by an earlier run (real cgroups)', () => {
+  test('exclusive mode on a fresh state directory takes it off, whether the domain is booted or found running', async () => {
+    const root = `magrathea-leftcap-${process.pid}-${Date.now() % 100000}`;
+    const dir = tmpDir('mg-cg-cap-');
+    const g = (ctl: string, dom: string) => path.join(MOUNT, ctl, root, dom);
+    const quota = (dom: string) => Number(fs.readFileSync(path.join(g('cpu', dom), 'cpu.cfs_quota_us'), 'utf8'));
+    // A mom already running in its groups (adopted), as an earlier run in CPU-counting mode left it: capped at 1 CPU.
+    const mom = spawn('/bin/sh', ['-c', 'while :; do sleep 1; done'], { detached: true, stdio: 'ignore' });
+    let d: DaemonProcess | undefined;
+    let c: NodeServiceClient | undefined;
+    try {
+      for (const dom of ['meta', 'egee']) {
+        for (const ctl of CGROUP_CONTROLLERS) fs.mkdirSync(g(ctl, dom), { recursive: true });
+        fs.writeFileSync(path.join(g('cpu', dom), 'cpu.cfs_quota_us'), '100000');
+      }
+      for (const ctl of CGROUP_CONTROLLERS)
+        fs.writeFileSync(path.join(g(ctl, 'egee'), 'cgroup.procs'), String(mom.pid));
+      expect([quota('meta'), quota('egee')]).toEqual([100000, 100000]);
+      d = await spawnDaemon({
+        stateDir: path.join(dir, 'state'),
+        config: `
+driver: { kind: cgroup, cgroup: { root: ${root}, stopTimeoutMs: 2000 } }
+domains:
+  - { name: meta, class: normal, command: ${BURN} }
+  - { name: egee, class: normal, command: ${BURN} }
+`,
+      });
+      const client = nodeClient(d.admin);
+      c = client;
+      await waitFor(async () => {
+        const s = statesOf(await getNode(client));
+        return s.meta === 'free' && s.egee === 'free';
+      }, 'domains booted');
+      expect([quota('meta'), quota('egee')]).toEqual([-1, -1]);
+      // The adopted one is the mom found running, not a second tree.
+      expect(fs.readFileSync(path.join(g('freezer', 'egee'), 'cgroup.procs'), 'utf8').trim()).toBe(String(mom.pid));
+    } finally {
+      c?.close();
+      await d?.stop();
+      mom.kill('SIGKILL');
+      await removeCgroupDomains(root, ['meta', 'egee']);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

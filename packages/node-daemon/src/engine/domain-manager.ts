@@ -493,6 +493,21 @@ export class DomainManager {
     }
   }
 
+  /**
+   * A domain just booted (or found running and adopted) runs uncapped: a cap left in its group by
+   * an earlier run or mode is not the recorded one (CPU-counting mode caps it as it comes up; in
+   * exclusive mode nothing else would take the cap off).
+   */
+  private async uncapBooted(domain: string): Promise<void> {
+    const d = this.deps.driver;
+    if (d.capabilities['cap-cpus'] !== true || !d.setCpuCap) return;
+    try {
+      await d.setCpuCap(domain, null);
+    } catch (err) {
+      this.log.warn({ err, domain }, 'could not take the CPU cap off a booted domain');
+    }
+  }
+
   private async runOp(o: DriverOp, measured?: Map<string, ReleaseMeasurement>): Promise<void> {
     const { op, domain, jobs = [] } = o;
     const d = this.deps.driver;
@@ -800,6 +815,7 @@ export class DomainManager {
     try {
       if (adopt) this.adoptImage(domain);
       await this.deps.driver.boot(domain);
+      await this.uncapBooted(domain);
     } catch (err) {
       error = (err as Error).message;
       this.bootFailedAt.set(domain, this.mono());
