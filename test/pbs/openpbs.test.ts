@@ -123,6 +123,18 @@ const running = (j: { job_state?: string; substate?: unknown }): boolean =>
 const magrathea = async (vn: string): Promise<string> =>
   String((await vnodes()).get(vn)?.resources_available.magrathea ?? '(unset)');
 
+/** `magrathea pbs verify --submit` on the lab's site, as pbstest, with the real PBS commands. */
+const verifyArgs = (dep: Deployment): string[] => [
+  'pbs',
+  'verify',
+  '--config',
+  dep.siteFile,
+  ...['qmgr', 'pbsnodes', 'qsub', 'qstat'].flatMap((c) => [`--${c}`, `/opt/pbs/bin/${c}`]),
+  '--submit',
+  '--user',
+  'pbstest',
+];
+
 describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md says', () => {
   let dep: Deployment;
 
@@ -592,33 +604,29 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('verify --submit runs a probe per image and job class and checks where each ran', async () => {
     const v = await dep.cli(
-      [
-        'pbs',
-        'verify',
-        '--config',
-        dep.siteFile,
-        '--qmgr',
-        '/opt/pbs/bin/qmgr',
-        '--pbsnodes',
-        '/opt/pbs/bin/pbsnodes',
-        '--qsub',
-        '/opt/pbs/bin/qsub',
-        '--qstat',
-        '/opt/pbs/bin/qstat',
-        '--filter',
-        `127.0.0.1:${dep.filter!.grpcPort}`,
-        '--submit',
-        '--user',
-        'pbstest',
-        '--timeout',
-        '60',
-      ],
+      [...verifyArgs(dep), '--filter', `127.0.0.1:${dep.filter!.grpcPort}`, '--probe-timeout', '60'],
       240_000,
     );
     expect(v.stdout).toMatch(/ok   probe: image meta \(queue workq\) — job \S+ ran on node[ab]-meta/);
     expect(v.stdout).toMatch(/ok   probe: image egee \(queue egee\) — job \S+ ran on node[ab]-egee/);
     expect(v.stdout).toMatch(/ok   probe: interactive job \(queue iprio\) — job \S+ ran on node[ab]-priv/);
     expect(v.code).toBe(0);
+  }, 300_000);
+
+  test('verify --submit: a probe that cannot run fails within --probe-timeout, says what PBS said, and is deleted', async () => {
+    await qmgr('set queue egee started = false'); // its jobs stay queued
+    try {
+      const v = await dep.cli([...verifyArgs(dep), '--probe-timeout', '8'], 240_000);
+      const line = v.stdout.split('\n').find((l) => l.includes('probe: image egee'));
+      expect(line).toMatch(/^FAIL probe: image egee \(queue egee\) — job (\S+) did not finish within 8 s \(state Q/);
+      expect(line).toMatch(/the probe job was deleted$/);
+      expect(v.stdout).toMatch(/ok   probe: image meta/);
+      expect(v.code).toBe(8);
+      const id = /job (\S+) did not finish/.exec(line!)![1]!;
+      expect(['F', undefined]).toContain((await jobs([id])).get(id)?.job_state); // not left queued
+    } finally {
+      await qmgr('set queue egee started = true');
+    }
   }, 300_000);
 
   test('a site without the filter (domains publish from their periodic hook): install, re-install, back — pbs_server never runs our hook as a server periodic hook', async () => {

@@ -30,11 +30,12 @@ interface VerifyOptions {
   pbsnodes: string;
   qsub: string;
   qstat: string;
+  qdel?: string;
   schedConfig?: string;
   filter?: string;
   submit?: boolean;
   user?: string;
-  timeout: string;
+  probeTimeout: string;
   json?: boolean;
 }
 
@@ -137,6 +138,21 @@ async function submitProbe(o: VerifyOptions, p: Probe, timeoutMs: number): Promi
     : { error: `qsub -I: ${(r.stdout + r.stderr).trim().slice(0, 300) || `exit ${r.code}`}` };
 }
 
+/** What a probe that did not finish was doing, and where to look. */
+function stuckDetail(id: string, job: Record<string, unknown> | undefined, seconds: number): string {
+  const state = str(job?.job_state) || '?';
+  const comment = str(job?.comment);
+  const runs = Number(job?.run_count ?? 0);
+  const parts = [`job ${id} did not finish within ${seconds} s (state ${state}${comment ? `: ${comment}` : ''})`];
+  if (runs > 0 && state !== 'R')
+    parts.push(
+      `PBS sent it to a mom ${runs} time(s) and it was requeued: the execjob_begin hook refused it there — its reason is in that domain's mom log (PBS_HOME/mom_logs; e.g. the domain config or token cannot be read)`,
+    );
+  else if (/Insufficient amount of resource: magrathea/.test(comment))
+    parts.push('no vnode offers its job class now: see resources_available.magrathea and the comments in pbsnodes -av');
+  return parts.join('; ');
+}
+
 async function probeCheck(
   o: VerifyOptions,
   p: Probe,
@@ -144,11 +160,12 @@ async function probeCheck(
   timeoutMs: number,
 ): Promise<Check> {
   const check = `probe: ${p.name} (queue ${p.queue})`;
+  // One time limit for the whole probe: submitting (qsub -I waits for its job to start) and running.
+  const until = Date.now() + timeoutMs;
   const sub = await submitProbe(o, p, timeoutMs);
   if ('error' in sub) return { check, status: 'fail', detail: sub.error };
-  const until = Date.now() + timeoutMs;
   for (;;) {
-    const r = await runCmd(o.qstat, ['-x', '-f', '-F', 'json', sub.id], 10_000);
+    const r = await runCmd(o.qstat, ['-x', '-f', '-F', 'json', '--', sub.id], 10_000);
     let job: Record<string, unknown> | undefined;
     try {
       job = (JSON.parse(r.stdout) as { Jobs?: Record<string, Record<string, unknown>> }).Jobs?.[sub.id];
@@ -168,12 +185,17 @@ async function probeCheck(
         ? { check, status: 'pass', detail: `job ${sub.id} ran on ${vnode}` }
         : { check, status: 'fail', detail: `job ${sub.id} ran on ${vnode}: ${problems.join('; ')}` };
     }
-    if (Date.now() > until)
+    if (Date.now() > until) {
+      // A probe left queued or held would run (or sit) later, unwatched: take it out.
+      const qdel = o.qdel ?? (o.qstat.includes('/') ? path.join(path.dirname(o.qstat), 'qdel') : 'qdel');
+      const del = await runCmd(qdel, ['-W', 'force', '--', sub.id], 30_000);
+      const gone = del.code === 0 || /Unknown Job Id|Job has finished/i.test(del.stderr);
       return {
         check,
         status: 'fail',
-        detail: `job ${sub.id} did not finish within ${timeoutMs / 1000} s (state ${str(job?.job_state) || '?'}: ${str(job?.comment)})`,
+        detail: `${stuckDetail(sub.id, job, timeoutMs / 1000)}; ${gone ? 'the probe job was deleted' : `qdel of the probe failed: ${(del.stderr || del.stdout).trim().slice(0, 200)}`}`,
       };
+    }
     await sleep(500);
   }
 }
@@ -191,17 +213,19 @@ export function addVerifyCommand(pbs: Command, deps: ProgramDeps): void {
     .option('--pbsnodes <path>', 'the pbsnodes executable', 'pbsnodes')
     .option('--qsub <path>', 'the qsub executable (run as --user)', 'qsub')
     .option('--qstat <path>', 'the qstat executable', 'qstat')
+    .option('--qdel <path>', 'the qdel executable, to remove a probe that did not finish (default: beside --qstat)')
     .option('--sched-config <file>', 'the scheduler sched_config (default: PBS_HOME/sched_priv/sched_config here)')
     .option('--filter <addr>', 'magrathea-filter gRPC address: check every vnode against its daemon')
     .option('--submit', 'submit one probe job per image and job class and check where it ran')
     .option('--user <name>', 'the ordinary user that submits the probes (required with --submit)')
-    .option('--timeout <seconds>', 'time limit of each probe job', '120')
+    // Not --timeout: that is the global option (each call to magrathead or magrathea-filter).
+    .option('--probe-timeout <seconds>', 'time limit of each probe job, from qsub to its end', '120')
     .option('--json', 'print the checks as JSON')
     .action(async (o: VerifyOptions) => {
       const site = siteOf(o.config);
-      const timeoutMs = Number(o.timeout) * 1000;
+      const timeoutMs = Number(o.probeTimeout) * 1000;
       if (!Number.isFinite(timeoutMs) || timeoutMs < 1000)
-        throw new CliError('--timeout: a number of seconds ≥ 1', EXIT.usage);
+        throw new CliError('--probe-timeout: a number of seconds ≥ 1', EXIT.usage);
       if (o.submit && !o.user)
         throw new CliError('--submit needs --user NAME (PBS refuses jobs from root)', EXIT.usage);
       const checks: Check[] = [];
