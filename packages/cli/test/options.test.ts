@@ -18,7 +18,7 @@ test('no command defines an option the root program (or a parent command) alread
     tty: false,
     env: {},
     signal: () => undefined,
-  } as unknown as Parameters<typeof createProgram>[0]);
+  });
   const clashes: string[] = [];
   const walk = (c: Command, inherited: ReadonlySet<string>, path: string): void => {
     const own = c.options.map((o) => o.long).filter((l): l is string => l !== undefined);
