@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -773,6 +774,44 @@ test('relay: a reader starting from 0 gets a node’s whole log even when it hol
     c.close();
     await relay.stop();
     await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('relay: a reader whose rack is out (more nodes down than maxQueuedPerReader) gets every down and caught_up, and is not cut', async () => {
+  const dir = tmpDir('mg-fault-relay-catchup-downs-');
+  // 150 daemons that refuse connections: a rack that is out as the filter (re)connects.
+  const closed = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+  const names = Array.from({ length: 150 }, (_, i) => `d${i}`);
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${closed}" }\n`).join('')}maxQueuedPerReader: 100\n`,
+  );
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  try {
+    const s = c.WatchNodes({ nodes: names.map((node) => ({ node, since_generation: '0' })) });
+    const downs = new Set<string>();
+    let caughtUp = false;
+    let error = '';
+    s.on('data', (e: { node: string; kind: string }) => {
+      if (e.kind === 'down') downs.add(e.node);
+      if (e.kind === 'caught_up') caughtUp = true;
+    });
+    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+    await waitFor(() => caughtUp || error !== '', 'caught_up or an error', 20_000);
+    expect({ downs: downs.size, caughtUp, error }).toEqual({ downs: 150, caughtUp: true, error: '' });
+    expect(relay.logs.filter((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toEqual([]);
+    s.cancel();
+  } finally {
+    c.close();
+    await relay.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);

@@ -52,6 +52,16 @@ describe('NodeLog', () => {
     expect(log.since(99)).toEqual(['s4', 'c5', 'c6']);
   });
 
+  test('0 asks for a snapshot, even of a node whose snapshot is at generation 0', () => {
+    const log = new NodeLog<Ev>(10);
+    log.accept(ev('snapshot', 0));
+    expect(log.since(0)).toEqual(['s0']);
+    log.accept(ev('change', 1));
+    log.accept(ev('change', 2));
+    expect(log.since(0)).toEqual(['s0', 'c1', 'c2']);
+    expect(log.since(1)).toEqual(['c2']);
+  });
+
   test('out of order: a change not after the last one, a heartbeat of another generation', () => {
     const log = new NodeLog<Ev>(10);
     log.accept(ev('snapshot', 4));

@@ -5,6 +5,7 @@
  *
  * - A reader at the node's generation missed nothing: it gets no event (the relay sends a
  *   heartbeat at that generation to say so).
+ * - A reader at 0 gets the snapshot and every change after it (0 asks for a snapshot).
  * - A reader at or after the snapshot gets the changes after its position.
  * - Any other reader (before the snapshot, unknown, or past what the relay has seen: a relay
  *   that restarted, a daemon whose state was replaced) gets the snapshot and every change after it.
@@ -91,6 +92,8 @@ export class NodeLog<E> {
   since(since: number): E[] | null {
     const gen = this.generation;
     if (!this.snapshot || gen === null) return null;
+    // 0 asks for a snapshot (WatchNodesRequest), even of a node whose snapshot is at generation 0.
+    if (since === 0) return [this.snapshot.event, ...this.changes.map((c) => c.event)];
     if (since === gen) return [];
     if (since >= this.snapshot.generation && since < gen) {
       // The changes are in generation order: find the first after `since` from the end (a reader

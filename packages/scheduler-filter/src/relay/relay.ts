@@ -452,8 +452,9 @@ export class Relay {
       mine.push(p.node);
       reader.positions.set(p.node, Number(p.since_generation));
       this.readers.get(p.node)!.add(reader);
+      // A watched node's `down` is part of the first catch-up too (a rack that is out must not get the reader cut).
       if (!this.catchUp(reader, p.node, true, true) || up.down)
-        reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' } });
+        reader.pump.push({ node: p.node, down: { error: up.down ?? 'not heard from yet' }, shared: true });
     }
     // Every node asked for has its first catch-up queued: what follows is live.
     reader.pump.push({ caughtUp: true, shared: true });
