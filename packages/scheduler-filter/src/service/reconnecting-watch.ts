@@ -1,8 +1,11 @@
 /**
  * The part every long-lived watch stream shares (the filter's to a daemon or a relay, a relay's
  * to a daemon): one stream at a time (events of a replaced stream are ignored), reconnection
- * with a back-off that doubles up to reconnect.maxMs and starts again once something is heard,
- * and a stop that cancels everything. Subclasses open the stream in `connect`.
+ * with a back-off that doubles up to reconnect.maxMs, and a stop that cancels everything.
+ * Subclasses open the stream in `connect`. The back-off starts again after a stream that
+ * brought messages and then ended in a way that can be resumed (resumableLoss), or that lived
+ * reconnect.maxMs from its first message: a daemon that sends a good message and then breaks
+ * the protocol, every time, is retried ever more slowly, not every reconnect.initialMs.
  */
 import * as grpc from '@grpc/grpc-js';
 
@@ -36,6 +39,8 @@ export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientRe
   protected stopped = false;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** When the current stream brought its first message (performance.now()), or null. */
+  private heardSince: number | null = null;
 
   constructor(private readonly timing: { readonly reconnectInitialMs: number; readonly reconnectMaxMs: number }) {
     this.backoffMs = timing.reconnectInitialMs;
@@ -54,12 +59,16 @@ export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientRe
    */
   protected watch(stream: S, onData: (m: T) => void, onEnded: (why: string) => void, endedBy: string): void {
     this.stream = stream;
+    this.heardSince = null;
     stream.on('data', (m: T) => {
       if (stream === this.stream) onData(m);
     });
     const ended = (why: string): void => {
       if (stream !== this.stream) return;
       this.stream = null;
+      const since = this.heardSince;
+      if (since !== null && (resumableLoss(why) || performance.now() - since >= this.timing.reconnectMaxMs))
+        this.backoffMs = this.timing.reconnectInitialMs;
       onEnded(why);
       this.scheduleReconnect(why);
     };
@@ -74,9 +83,9 @@ export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientRe
     return stream === this.stream;
   }
 
-  /** The other side answered: the next reconnection waits reconnect.initialMs again. */
+  /** The current stream brought a message that decodes (see the class comment for what it resets). */
   protected heard(): void {
-    this.backoffMs = this.timing.reconnectInitialMs;
+    this.heardSince ??= performance.now();
   }
 
   /** Drops the current stream and opens a new one after `delayMs`. */
