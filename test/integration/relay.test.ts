@@ -147,6 +147,32 @@ pbs: { qmgr: ${QMGR}, qsig: ${QSIG}, qstat: ${QSTAT}, pbsnodes: ${PBSNODES}, rea
     await until(() => inStep('n1'), 'n1 in step', 30_000);
   }, 60_000);
 
+  test('SIGHUP (an operator used to `systemctl reload magrathead`) stops neither the relay nor the filter', async () => {
+    for (const p of [relay, filter]) {
+      const from = p.logs.length;
+      p.proc.kill('SIGHUP');
+      await until(
+        () => p.logs.slice(from).some((l) => l.msg === 'SIGHUP ignored: restart to read the configuration again'),
+        'the SIGHUP line',
+        10_000,
+      );
+    }
+    await unary(clients.n1!, clients.n1!.EndJob, { domain: 'meta', job_id: '1.relay' });
+    await until(
+      () => published(qlog).get('n1-meta')?.state === 'free',
+      'n1-meta free again, through the relay',
+      30_000,
+    );
+    expect([relay.proc.exitCode, relay.proc.signalCode, filter.proc.exitCode, filter.proc.signalCode]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
+    await unary(clients.n1!, clients.n1!.StartJob, { domain: 'meta', job_id: '1.relay', preemptible: true });
+    await until(() => published(qlog).get('n1-meta')?.state === 'running-preemptible', 'n1-meta running', 30_000);
+  }, 60_000);
+
   test('relay killed -9: its nodes go through grace to none with their jobs untouched; restarted, nothing is lost', async () => {
     await relay.kill9();
     // While the relay is away, n2 changes (three commits) and n3 (direct) is not affected.

@@ -41,7 +41,7 @@ export interface ServiceSpec<C> {
   };
 }
 
-/** Parses argv, loads the config, starts the service, and stops it on SIGTERM/SIGINT. */
+/** Parses argv, loads the config, starts the service, and stops it on SIGTERM/SIGINT (SIGHUP is logged, not fatal). */
 export async function runService<C>(spec: ServiceSpec<C>): Promise<void> {
   const { name } = spec;
   const isConfigError = (err: unknown): boolean => err instanceof spec.configError;
@@ -102,6 +102,9 @@ export async function runService<C>(spec: ServiceSpec<C>): Promise<void> {
   };
   process.on('SIGTERM', (signal) => stop({ signal }));
   process.on('SIGINT', (signal) => stop({ signal }));
+  // Node's default for SIGHUP is to die (and systemd then counts it a clean exit: no restart).
+  // magrathead reloads on it; here there is nothing to reload without a restart.
+  process.on('SIGHUP', (signal) => logger.info({ signal }, 'SIGHUP ignored: restart to read the configuration again'));
   // `magrathea box` sets this so that its filter never outlives it, even when it is killed -9.
   if (process.env.MAGRATHEA_EXIT_WITH_PARENT === '1')
     watchParent(
