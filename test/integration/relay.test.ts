@@ -333,6 +333,37 @@ tls: { ca: ${pki}/ca.pem, cert: ${pki}/clients/filt.pem, key: ${pki}/clients/fil
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test.each([
+    [
+      'its certificate and key swapped',
+      { cert: 'pki/nodes/rack1.key', key: 'pki/nodes/rack1.pem' },
+      /not a PEM|do not make an identity|PEM/,
+    ],
+    ['a key of another identity', { key: 'pki/nodes/n1.key' }, /do not make an identity: .*key values mismatch/],
+    ['/dev/zero as its key', { key: '/dev/zero' }, /private key .*\/dev\/zero/],
+    ['a CA that is not PEM', { ca: 'relay.yaml' }, /CA certificate .*not a PEM file/],
+    ['a client key that does not match', { clientKey: 'pki/nodes/n1.key' }, /do not make an identity/],
+  ])('TLS files wrong (%s): exit 66 with the reason, not an internal error', async (_what, change, why) => {
+    const files: Record<string, string> = {
+      ca: 'pki/ca.pem',
+      cert: 'pki/nodes/rack1.pem',
+      key: 'pki/nodes/rack1.key',
+      clientCert: 'pki/clients/rack1.pem',
+      clientKey: 'pki/clients/rack1.key',
+      ...change,
+    };
+    const cfg = path.join(dir, 'relay-badtls.yaml');
+    fs.writeFileSync(
+      cfg,
+      `listen: "127.0.0.1:0"\nnodes: [{ name: n1, address: "${daemon.addr}" }]\ntls:\n${Object.entries(files)
+        .map(([k, v]) => `  ${k}: ${v}\n`)
+        .join('')}  clients: [{ identity: filt, role: filter }]\n`,
+    );
+    const r = await runToExit([RELAY_BIN, '--config', cfg]);
+    expect([r.code, r.stderr]).toEqual([66, expect.stringMatching(why)]);
+    expect(r.stderr).not.toMatch(/internal error/);
+  });
+
   test('the filter reads the daemon through the relay, each hop authenticated', async () => {
     await until(
       async () => {

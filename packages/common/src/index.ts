@@ -102,6 +102,7 @@ export {
   clientChannel,
   verifiedPeerCertificate,
   readPem,
+  readTlsFiles,
   readPemAsync,
   MAX_PEM_BYTES,
 } from './tls';

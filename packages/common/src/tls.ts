@@ -1,9 +1,10 @@
 /** gRPC TLS credentials from PEM files: server side (mTLS, files watched for rotation) and client side. */
 import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import { readRegularFile, readRegularFileSync } from './file-read';
+import { InputFileError } from './startup';
 
 export interface TlsFiles {
   /** The site CA (PEM) that issues every certificate. */
@@ -20,9 +21,36 @@ function checkPem(b: Buffer, file: string, what: string): Buffer {
   return b;
 }
 
-/** Reads a PEM file (a regular file of at most MAX_PEM_BYTES), with a clear error. */
+/**
+ * Reads a PEM file (a regular file of at most MAX_PEM_BYTES), with a clear error: an
+ * InputFileError (exit 66 at start-up, which systemd does not retry in a loop), whatever is wrong.
+ */
 export function readPem(file: string, what: string): Buffer {
-  return checkPem(readRegularFileSync(file, { maxBytes: MAX_PEM_BYTES, what }).data, file, what);
+  try {
+    return checkPem(readRegularFileSync(file, { maxBytes: MAX_PEM_BYTES, what }).data, file, what);
+  } catch (err) {
+    throw new InputFileError([(err as Error).message]);
+  }
+}
+
+/**
+ * Reads the three files of a TLS identity and checks that they make one (a certificate and key
+ * that match, a CA that parses): an InputFileError otherwise.
+ */
+export function readTlsFiles(files: TlsFiles): { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer } {
+  const pem = {
+    ca: readPem(files.ca, 'CA certificate'),
+    cert: readPem(files.cert, 'certificate'),
+    key: readPem(files.key, 'private key'),
+  };
+  try {
+    createSecureContext(pem);
+  } catch (err) {
+    throw new InputFileError([
+      `TLS files (CA ${files.ca}, certificate ${files.cert}, key ${files.key}) do not make an identity: ${(err as Error).message}`,
+    ]);
+  }
+  return pem;
 }
 
 /** readPem off the event loop (reloads while serving). */
@@ -38,12 +66,7 @@ export async function readPemAsync(file: string, what: string): Promise<Buffer> 
  * before that would fail its handshake).
  */
 export async function serverTlsCredentials(files: TlsFiles, refreshMs = 60_000): Promise<grpc.ServerCredentials> {
-  for (const [f, what] of [
-    [files.ca, 'CA certificate'],
-    [files.cert, 'certificate'],
-    [files.key, 'private key'],
-  ] as const)
-    readPem(f, what);
+  readTlsFiles(files);
   const provider = new grpc.experimental.FileWatcherCertificateProvider({
     caCertificateFile: files.ca,
     certificateFile: files.cert,
@@ -70,10 +93,11 @@ export async function serverTlsCredentials(files: TlsFiles, refreshMs = 60_000):
  */
 export function clientCredentials(files: TlsFiles | null, ipHost?: string): grpc.ChannelCredentials {
   if (!files) return grpc.credentials.createInsecure();
+  const pem = readTlsFiles(files);
   return grpc.credentials.createSsl(
-    readPem(files.ca, 'CA certificate'),
-    readPem(files.key, 'private key'),
-    readPem(files.cert, 'certificate'),
+    pem.ca,
+    pem.key,
+    pem.cert,
     ipHost ? { checkServerIdentity: (_name, cert) => checkServerIdentity(ipHost, cert) } : undefined,
   );
 }

@@ -21,6 +21,7 @@ import {
   loadMagratheaApi,
   loadPackageDefinition,
   readPem,
+  readTlsFiles,
   serverTlsCredentials,
   shutdownGrpcServer,
   sourceOf,
@@ -285,11 +286,7 @@ export class Relay {
     // One secure context for every daemon session (the CA and our certificate parsed once).
     const h2tls: H2Tls | null = c
       ? {
-          context: tls.createSecureContext({
-            ca: readPem(c.ca, 'CA certificate'),
-            cert: readPem(c.cert, 'certificate'),
-            key: readPem(c.key, 'private key'),
-          }),
+          context: tls.createSecureContext(readTlsFiles(c)),
         }
       : null;
     for (const n of cfg.nodes) {
