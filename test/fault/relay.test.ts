@@ -815,3 +815,42 @@ test('relay: a reader whose rack is out (more nodes down than maxQueuedPerReader
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test('relay: connections that open no call are closed after idleConnectionMs (they cannot hold the connection caps); a reader’s stays', async () => {
+  const dir = tmpDir('mg-fault-relay-idle-');
+  const fake = await flooding(0, 16);
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(
+    cfg,
+    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nidleConnectionMs: 500\n`,
+  );
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+  // Sessions from another address than the reader's, more than its per-source cap of 16.
+  const idle = Array.from({ length: 20 }, () => http2.connect(`http://127.0.0.2:${relay.port}`));
+  try {
+    const closed = idle.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.on('error', () => undefined);
+          s.on('close', () => resolve());
+        }),
+    );
+    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+    let messages = 0;
+    let error = '';
+    s.on('data', () => messages++);
+    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+    await Promise.all(closed);
+    // The reader's stream, open longer than the idle limit, goes on.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect({ error, heard: messages > 0 }).toEqual({ error: '', heard: true });
+    s.cancel();
+  } finally {
+    for (const s of idle) s.destroy();
+    c.close();
+    await relay.stop();
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

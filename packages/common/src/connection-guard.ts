@@ -4,7 +4,8 @@
  * HTTP server also closes a connection that sends no request within `firstRequestMs`, and when a
  * cap is reached it makes room by closing the longest-idle connection that has no request in
  * flight (a silent one first), so a new client with a real request is still served. A gRPC
- * server refuses connections over a cap (grpc-js closes idle connections by itself).
+ * server refuses connections over a cap; closing connections with no call open is grpc-js's
+ * job, and only when its server is given `grpc.max_connection_idle_ms` (each of ours is).
  */
 import type * as http from 'node:http';
 import type * as net from 'node:net';

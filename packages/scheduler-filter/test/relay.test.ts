@@ -181,9 +181,18 @@ describe('relay and filter configs', () => {
     ]);
   });
 
+  test('relay: reconnect.initialMs above maxMs is refused', () => {
+    expect(
+      problems(() =>
+        compileRelayConfig({ nodes: [{ name: 'n1', address: 'h:1' }], reconnect: { initialMs: 600_000, maxMs: 10 } }),
+      ),
+    ).toEqual(['reconnect: initialMs (600000) must not be above maxMs (10)']);
+  });
+
   test('relay: defaults, and the nodes in the filter’s format', () => {
     const c = compileRelayConfig({ nodes: [{ name: 'n1', address: '10.0.0.1:5679' }] });
     expect(c).toMatchObject({
+      idleConnectionMs: 120_000,
       listen: { host: '127.0.0.1', port: 5690 },
       graceMs: 10_000,
       maxChangesPerNode: 1000,

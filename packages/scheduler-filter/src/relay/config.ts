@@ -27,6 +27,8 @@ export interface RelayConfig {
   readonly maxStreams: number;
   /** Open WatchNodes streams of one client (certificate identity, or source address). Default 16. */
   readonly maxStreamsPerClient: number;
+  /** A connection with no call open this long is closed, ms (a reader's stream keeps its own open). Default 120000. */
+  readonly idleConnectionMs: number;
   /**
    * mTLS: the listener's certificate (`cert`, `key`; readers need a client certificate with a role
    * in `clients`) and the client certificate toward the daemons (`client`: clientCert and
@@ -70,6 +72,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     'maxQueuedBytesPerReader',
     'maxStreams',
     'maxStreamsPerClient',
+    'idleConnectionMs',
     'tls',
     'log',
     'metrics',
@@ -79,8 +82,10 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const nodes = compileNodeList(c, top?.nodes, { relays: null, vnodes: false });
   const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
   const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
-  const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
-  const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
+  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(rc, 'reconnect', {
+    initialMs: 250,
+    maxMs: 10_000,
+  });
   const maxChangesPerNode = c.int(top, 'maxChangesPerNode', '', 1, 1_000_000) ?? 1000;
   const maxQueuedPerReader = c.int(top, 'maxQueuedPerReader', '', 100, 10_000_000) ?? 200_000;
   // At least one largest message (16 MiB) must fit, or a node could never be read whole.
@@ -88,6 +93,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const maxQueuedBytesPerReader = c.int(top, 'maxQueuedBytesPerReader', '', MIN_QUEUED_BYTES, 2 ** 40) ?? 64 * 2 ** 20;
   const maxStreams = c.int(top, 'maxStreams', '', 1, 100_000) ?? 64;
   const maxStreamsPerClient = c.int(top, 'maxStreamsPerClient', '', 1, 100_000) ?? 16;
+  const idleConnectionMs = c.int(top, 'idleConnectionMs', '', 100, 86_400_000) ?? 120_000;
   const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
   const clientFile = (k: string): string | undefined => {
     const f = c.path(t?.o ?? null, k, 'tls');
@@ -148,6 +154,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
     maxQueuedBytesPerReader,
     maxStreams,
     maxStreamsPerClient,
+    idleConnectionMs,
     tls,
     logLevel,
     metrics,

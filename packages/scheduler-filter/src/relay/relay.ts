@@ -308,6 +308,9 @@ export class Relay {
     }
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      // grpc-js keeps a connection with no call open for ever unless told: peers that open
+      // connections and never call would fill the connection caps (and lock the filter out).
+      'grpc.max_connection_idle_ms': cfg.idleConnectionMs,
       'grpc.keepalive_time_ms': 20_000,
       'grpc.keepalive_timeout_ms': 20_000,
     });

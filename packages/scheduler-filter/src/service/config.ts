@@ -320,8 +320,10 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
     c.fail('vnodeTemplate', 'must make PBS vnode names: letters, digits, ._- around {node} and {domain}');
   const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
   const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
-  const reconnectInitialMs = c.int(rc, 'initialMs', 'reconnect', 10, 600_000) ?? 250;
-  const reconnectMaxMs = c.int(rc, 'maxMs', 'reconnect', 10, 3_600_000) ?? 10_000;
+  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(rc, 'reconnect', {
+    initialMs: 250,
+    maxMs: 10_000,
+  });
 
   const relays = compileRelayRefs(c, top?.relays);
   const nodes = compileNodeList(c, top?.nodes, { relays, vnodes: true }).map((n): FilterNodeConfig => ({
@@ -362,7 +364,10 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   ]);
   let pbs: FilterConfig['pbs'] = null;
   if (pb) {
-    const retry = c.object(pb.retry, 'pbs.retry', ['initialMs', 'maxMs']);
+    const retry = c.backoff(c.object(pb.retry, 'pbs.retry', ['initialMs', 'maxMs']), 'pbs.retry', {
+      initialMs: 500,
+      maxMs: 10_000,
+    });
     const qmgr = c.string(pb, 'qmgr', 'pbs') ?? 'qmgr';
     // The other PBS commands default to qmgr's directory when qmgr is given as a path (/opt/pbs/bin/qmgr).
     const pbsTool = (name: string): string =>
@@ -375,8 +380,8 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
         null,
       batchDelayMs: c.int(pb, 'batchDelayMs', 'pbs', 0, 60_000) ?? 20,
       qmgrTimeoutMs: c.int(pb, 'qmgrTimeoutMs', 'pbs', 100, 600_000) ?? 10_000,
-      retryInitialMs: c.int(retry, 'initialMs', 'pbs.retry', 10, 600_000) ?? 500,
-      retryMaxMs: c.int(retry, 'maxMs', 'pbs.retry', 10, 3_600_000) ?? 10_000,
+      retryInitialMs: retry.initialMs,
+      retryMaxMs: retry.maxMs,
       kickMinIntervalMs: c.int(pb, 'kickMinIntervalMs', 'pbs', 0, 3_600_000) ?? 1000,
       honestAccounting: c.bool(pb, 'honestAccounting', 'pbs') ?? true,
       qstat: pbsTool('qstat'),
