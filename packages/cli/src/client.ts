@@ -128,6 +128,12 @@ function unreachable(details: string, ep: Endpoint): { why: string; code: number
       code: EXIT.denied,
       hint: `it listens in plaintext (loopback or a Unix socket): unset ${TLS_ENV}`,
     };
+  if (/altnames|ERR_TLS_CERT_ALTNAME_INVALID/.test(details))
+    return {
+      why: 'its certificate does not name the address it was reached at',
+      code: EXIT.denied,
+      hint: 'see its names with openssl x509 -noout -ext subjectAltName -in NODE.pem; re-issue it with magrathea pki init --ip ADDRESS, or use a name it lists',
+    };
   if (/self.signed certificate|unable to (get|verify)|certificate/.test(details))
     return {
       why: `its certificate is not accepted (${/Error: ([^.]*)/.exec(details)?.[1] ?? 'verification failed'})`,
@@ -140,12 +146,17 @@ function unreachable(details: string, ep: Endpoint): { why: string; code: number
       code: EXIT.unavailable,
       hint: `is that ${running}'s gRPC port (not its hook API or metrics port, or a proxy)?`,
     };
-  const text = details
+  return { why: plainConnectionText(details) || 'the connection failed', code: EXIT.unavailable, hint: '' };
+}
+
+/** grpc-js's text of a failed connection without its internals (status name, "Last error", resolution notes, times). */
+export function plainConnectionText(details: string): string {
+  return details
     .replace(/\s*Resolution note:.*$/s, '')
-    .replace(/^No connection established\. Last error: (Error: )?/, '')
+    .replace(/(?:\b[A-Z_]{4,}: )?No connection established\. Last error: (?:Error: )?/g, '')
     .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, '')
-    .trim();
-  return { why: text || 'the connection failed', code: EXIT.unavailable, hint: '' };
+    .trim()
+    .replace(/\.$/, '');
 }
 
 /** Maps a gRPC error to a CLI error with a message in words and an exit code (no TLS probe). */

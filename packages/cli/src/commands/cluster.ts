@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { ClusterEventMessage, ListNodesResponseMessage, NodeViewMessage } from '@magrathea/common';
 import type { Endpoint } from '../client';
-import { call, CliError, connectFilter, EXIT, explainGrpcError } from '../client';
+import { call, CliError, connectFilter, EXIT, explainGrpcError, plainConnectionText } from '../client';
 import type { Io } from '../output';
 import { domainJson, table } from '../output';
 import type { CliContext } from '../program';
@@ -34,7 +34,7 @@ export function clusterTable(r: ListNodesResponseMessage, now = Date.now(), stal
     for (const v of n.vnodes)
       totals.set(v.detail?.state ?? 'unknown', (totals.get(v.detail?.state ?? 'unknown') ?? 0) + 1);
     const note = !n.reachable
-      ? `!! UNREACHABLE ${ago(Number(n.since_ms), now)}: ${n.error}`
+      ? `!! UNREACHABLE ${ago(Number(n.since_ms), now)}: ${plainConnectionText(n.error)}`
       : stale
         ? `!! STALE: last heard ${ago(Number(n.last_seen_ms), now)} ago`
         : '';
