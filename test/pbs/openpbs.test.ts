@@ -152,6 +152,25 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
 
   test('install again on the live site changes nothing it need not (never `set freq` on a hook with a script); verify passes', async () => {
     const from = serverLogSize();
+    // The dry run prints what it would run: qmgr commands as such, file writes as shell comments.
+    const dry = await dep.cli(
+      [
+        'pbs',
+        'install',
+        '--config',
+        dep.siteFile,
+        '--qmgr',
+        '/opt/pbs/bin/qmgr',
+        '--sched-config',
+        SCHED_CONFIG,
+        '--dry-run',
+      ],
+      60_000,
+    );
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^qmgr -c 'import hook magrathea_begin application\/x-python default /m);
+    expect(dry.stdout).toMatch(/^# write \S+magrathea_hook\.json$/m);
+    expect(dry.stdout).not.toMatch(/qmgr -c '(write|edit) /);
     const r = await install(dep.dir, dep.siteFile);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/freq =/);

@@ -59,16 +59,24 @@ export function checkServer(site: SiteConfig, obs: Observed): Check[] {
         ),
       );
     }
-  for (const q of [
+  // A queue can be both a normal queue and an image's: one line each, with every default of ours it holds.
+  const queues = new Set([
     site.priorityQueue,
     ...site.extraPriorityQueues,
     ...site.normalQueues,
     ...site.images.flatMap((i) => i.queues),
-  ])
-    if (!groups.has(`queue ${q}`) && obs.queues.has(q))
+  ]);
+  for (const q of queues)
+    if (!groups.has(`queue ${q}`) && obs.queues.has(q)) {
+      const a = obs.queues.get(q) ?? {};
+      const image = a['default_chunk.magrathea_image'];
       out.push(
-        pass(`queue ${q}`, `default_chunk.magrathea = ${obs.queues.get(q)?.['default_chunk.magrathea'] ?? '?'}`),
+        pass(
+          `queue ${q}`,
+          `default_chunk.magrathea = ${a['default_chunk.magrathea'] ?? '?'}${image !== undefined ? `, default_chunk.magrathea_image = ${image}` : ''}`,
+        ),
       );
+    }
   if (!groups.has('server')) out.push(pass('server', 'default_chunk.magrathea = normal'));
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Observed, SiteConfigError } from '../src';
 import {
+  checkServer,
   compileSiteConfig,
   editSchedConfig,
   hookConfigJson,
@@ -152,6 +153,25 @@ describe('magrathea pbs install', () => {
     );
     expect(plan.createsQueues).toEqual(['egee']);
     expect(hookConfigJson(s)).toMatchObject({ images: ['meta', 'egee'] });
+  });
+
+  test('verify: one line per queue (a normal queue that is also an image queue), with its image default', () => {
+    const s = compileSiteConfig({ ...site, images: [{ name: 'meta', queues: ['workq'] }] });
+    const base = installed();
+    const obs: Observed = {
+      ...base,
+      queues: new Map([
+        ...base.queues,
+        ['workq', { 'default_chunk.magrathea': 'normal', 'default_chunk.magrathea_image': 'meta' }],
+      ]),
+    };
+    const lines = checkServer(s, obs).filter((c) => c.check === 'queue workq');
+    expect(lines).toEqual([
+      expect.objectContaining({
+        status: 'pass',
+        detail: 'default_chunk.magrathea = normal, default_chunk.magrathea_image = meta',
+      }),
+    ]);
   });
 
   test('what cannot be fixed by install is reported, not run: a resource of the wrong type, a missing queue', () => {

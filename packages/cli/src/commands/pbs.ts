@@ -67,7 +67,8 @@ function printReport(io: Io, what: string, r: DeployReport, json: boolean): void
   for (const o of r.outcomes) {
     const detail = o.detail ? ` — ${o.detail}` : '';
     const line = `${MARK[o.status] ?? o.status} ${o.group}: ${o.command || '(not run)'}${detail}`;
-    if (o.status === 'planned') io.out(`qmgr -c '${o.command}'`);
+    // A planned file write or sched_config edit is no qmgr command: shown as a shell comment.
+    if (o.status === 'planned') io.out(/^(write|edit) /.test(o.command) ? `# ${o.command}` : `qmgr -c '${o.command}'`);
     else io.out(line);
   }
   const n = (s: string): number => r.outcomes.filter((o) => o.status === s).length;
