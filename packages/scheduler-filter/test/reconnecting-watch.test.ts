@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { ReconnectingWatch } from '../src/service/reconnecting-watch';
+import { boundedText, ReconnectingWatch } from '../src/service/reconnecting-watch';
 
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
@@ -79,5 +79,28 @@ test('a stream that lived reconnect.maxMs from its first message starts it again
   jest.advanceTimersByTime(1600);
   w.last.emit('error', { code: grpc.status.INTERNAL, details: 'one bad message after a long good run' });
   expect(w.delays).toEqual([100, 200, 100]);
+  w.stop();
+});
+
+test("the other side's text of a stream's end is bounded (a daemon's 10 KB grpc-message)", () => {
+  const ends: string[] = [];
+  class Recording extends Watch {
+    protected override connect(): void {
+      const s = new FakeStream();
+      this.streams.push(s);
+      this.watch(
+        s,
+        () => this.heard(),
+        (why) => ends.push(why),
+        'daemon',
+      );
+    }
+  }
+  const w = new Recording(timing);
+  w.open();
+  w.last.emit('error', { code: grpc.status.INTERNAL, details: 'x'.repeat(10_000) });
+  expect(ends[0]!.length).toBeLessThan(600);
+  expect(ends[0]).toMatch(/^INTERNAL: x+… \(9500 more characters\)$/);
+  expect(boundedText('short')).toBe('short');
   w.stop();
 });

@@ -34,6 +34,16 @@ export function resumableLoss(why: string): boolean {
   );
 }
 
+/** Longest peer-supplied text kept of a stream's end, characters. */
+const MAX_DETAILS = 500;
+
+/** `text` cut to MAX_DETAILS characters (saying how much was left out). */
+export function boundedText(text: string): string {
+  return text.length <= MAX_DETAILS
+    ? text
+    : `${text.slice(0, MAX_DETAILS)}… (${text.length - MAX_DETAILS} more characters)`;
+}
+
 export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientReadableStream<T>> {
   protected stream: S | null = null;
   protected stopped = false;
@@ -72,8 +82,9 @@ export abstract class ReconnectingWatch<T, S extends WatchStream = grpc.ClientRe
       onEnded(why);
       this.scheduleReconnect(why);
     };
+    // The details are the other side's text: bounded before they reach logs, node errors and readers.
     stream.on('error', (err: { code: number; details: string }) =>
-      ended(`${grpc.status[err.code] ?? err.code}: ${err.details}`),
+      ended(`${grpc.status[err.code] ?? err.code}: ${boundedText(String(err.details ?? ''))}`),
     );
     stream.on('end', () => ended(`stream ended by the ${endedBy}`));
   }
