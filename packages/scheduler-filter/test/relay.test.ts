@@ -181,6 +181,17 @@ describe('relay and filter configs', () => {
     ]);
   });
 
+  test('relay: a blank nodes entry is refused; 60,000 nodes are checked quickly, a duplicate among them found', () => {
+    expect(problems(() => compileRelayConfig({ nodes: [{ name: 'n1', address: 'h:1' }, null] }))).toEqual([
+      expect.stringMatching(/^nodes\.1: is empty/),
+    ]);
+    const many = Array.from({ length: 60_000 }, (_, i) => ({ name: `n${i}`, address: `h${i}:1` }));
+    // Linear: the quadratic check took 40 s here; no timing assertion, the test's own limit is enough.
+    expect(problems(() => compileRelayConfig({ nodes: [...many, { name: 'n7', address: 'x:1' }] }))).toEqual([
+      'nodes.60000.name: duplicate node "n7"',
+    ]);
+  });
+
   test('relay: reconnect.initialMs above maxMs is refused', () => {
     expect(
       problems(() =>

@@ -253,8 +253,13 @@ export function compileNodeList(
     return nodes;
   }
   const keys = ['name', 'address', ...(opts.vnodes ? ['vnodes'] : []), ...(opts.relays ? ['relay'] : [])];
+  const seen = new Set<string>(); // names taken (a list of 100,000 nodes is checked in linear time)
   ns.forEach((n, i) => {
     const p = `nodes.${i}`;
+    if (n === null || n === undefined) {
+      c.fail(p, 'is empty (a "-" with nothing after it): give { name, address } or remove the line');
+      return;
+    }
     const o = c.object(n, p, keys);
     if (!o) return;
     const name = c.string(o, 'name', p, { pattern: VNODE, patternText: 'a node name' });
@@ -281,8 +286,11 @@ export function compileNodeList(
       else if (typeof v !== 'string' || !VNODE.test(v)) c.fail(`${p}.vnodes.${dom}`, 'must be a PBS vnode name');
       else vnodes[dom] = v;
     }
-    if (name && nodes.some((x) => x.name === name)) c.fail(`${p}.name`, `duplicate node "${name}"`);
-    else if (name && address) nodes.push({ name, address, relay, vnodes });
+    if (name && seen.has(name)) c.fail(`${p}.name`, `duplicate node "${name}"`);
+    else if (name && address) {
+      seen.add(name);
+      nodes.push({ name, address, relay, vnodes });
+    }
   });
   return nodes;
 }
