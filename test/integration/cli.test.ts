@@ -243,7 +243,8 @@ domains: [{ name: meta }, { name: priv, class: priority }]
     expect(ok.stderr).not.toMatch(/DeprecationWarning|DEP0123/);
     const bad = await cliIn(dir, ['status', '--node', `127.0.0.2:${wrongIp.port}`], tlsEnv());
     expect(bad.code).toBe(7);
-    expect(bad.stderr).toMatch(/its certificate is not accepted/);
+    expect(bad.stderr).toMatch(/its certificate does not name the address it was reached at/);
+    expect(bad.stderr).toMatch(/hint: .*magrathea pki init --ip ADDRESS/);
     expect(bad.stderr).not.toMatch(/DeprecationWarning/);
   });
 });
