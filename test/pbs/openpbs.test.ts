@@ -362,7 +362,9 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     // Submitted at once, inside the grace period: the begin hook cannot reach the daemon.
     const ids = [
       await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-meta', '--', '/bin/true']),
-      await qsub(['-l', 'select=1:ncpus=1:vnode=nodea-egee', '--', '/bin/true']),
+      // Through its image's queue: a workq job asks for image meta and never runs in an egee domain
+      // (unseen while the lab's qstat helper read only the first of several jobs).
+      await qsub(['-q', 'egee', '-l', 'select=1:ncpus=1:vnode=nodea-egee', '--', '/bin/true']),
     ];
     await until(
       async () => {
@@ -375,14 +377,19 @@ describeLab('OpenPBS 23.06 lab: Magrathea deployed as docs/pbs-site-setup.md say
     );
     note('daemon kill -9 → its vnodes out of scheduling (ms)', Date.now() - t0);
     await sleep(8000);
-    for (const j of (await jobs(ids)).values()) {
+    const queued = await jobs(ids);
+    expect(queued.size).toBe(ids.length);
+    for (const j of queued.values()) {
       expect(j.job_state).toBe('Q');
       expect(j.Hold_Types ?? 'n').toBe('n');
       expect(Number(j.run_count ?? 0)).toBeLessThanOrEqual(3);
     }
     await dep.restartDaemon('nodea');
     await until(
-      async () => [...(await jobs(ids)).values()].every((j) => j.job_state === 'F'),
+      async () => {
+        const js = await jobs(ids);
+        return js.size === ids.length && [...js.values()].every((j) => j.job_state === 'F');
+      },
       'the jobs ran once the daemon was back',
       60_000,
     );
