@@ -85,14 +85,15 @@ export class ConfigChecker {
   }
 
   /**
-   * A back-off `{ initialMs, maxMs }` at `at` (each within its bounds, defaults when absent);
-   * an initialMs above maxMs is a mistake (the first wait would be the longest).
+   * A back-off mapping `{ initialMs, maxMs }` at `at` (each within its bounds, defaults when
+   * absent); an initialMs above maxMs is a mistake (the first wait would be the longest).
    */
   backoff(
-    o: Obj | null,
+    v: unknown,
     at: string,
     defaults: { readonly initialMs: number; readonly maxMs: number },
   ): { readonly initialMs: number; readonly maxMs: number } {
+    const o = this.object(v, at, ['initialMs', 'maxMs']);
     const initialMs = this.int(o, 'initialMs', at, 10, 600_000) ?? defaults.initialMs;
     const maxMs = this.int(o, 'maxMs', at, 10, 3_600_000) ?? defaults.maxMs;
     if (initialMs > maxMs) this.fail(at, `initialMs (${initialMs}) must not be above maxMs (${maxMs})`);

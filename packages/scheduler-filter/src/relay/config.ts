@@ -81,8 +81,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const allow = c.bool(top, 'allowNonLoopback', '') ?? false;
   const nodes = compileNodeList(c, top?.nodes, { relays: null, vnodes: false });
   const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
-  const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
-  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(rc, 'reconnect', {
+  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(top?.reconnect, 'reconnect', {
     initialMs: 250,
     maxMs: 10_000,
   });

@@ -327,8 +327,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   else if (!VNODE.test(vnodeTemplate.replace(/\{node\}/g, 'n').replace(/\{domain\}/g, 'd')))
     c.fail('vnodeTemplate', 'must make PBS vnode names: letters, digits, ._- around {node} and {domain}');
   const graceMs = c.int(top, 'graceMs', '', 100, 3_600_000) ?? 10_000;
-  const rc = c.object(top?.reconnect, 'reconnect', ['initialMs', 'maxMs']);
-  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(rc, 'reconnect', {
+  const { initialMs: reconnectInitialMs, maxMs: reconnectMaxMs } = c.backoff(top?.reconnect, 'reconnect', {
     initialMs: 250,
     maxMs: 10_000,
   });
@@ -372,7 +371,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   ]);
   let pbs: FilterConfig['pbs'] = null;
   if (pb) {
-    const retry = c.backoff(c.object(pb.retry, 'pbs.retry', ['initialMs', 'maxMs']), 'pbs.retry', {
+    const retry = c.backoff(pb.retry, 'pbs.retry', {
       initialMs: 500,
       maxMs: 10_000,
     });
