@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import type { NodeEventInput } from '@magrathea/common';
+import type { NodeEventInput, RelayServiceClient } from '@magrathea/common';
 import { loadMagratheaApi } from '@magrathea/common';
 import { spawnFilter, spawnRelay, tmpDir } from '../helpers/processes';
 import type { DaemonProcess } from '../helpers/processes';
@@ -64,6 +64,30 @@ async function relayOf(dir: string, addr: string, graceMs = 3000): Promise<Daemo
     `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${addr}" }\ngraceMs: ${graceMs}\nreconnect: { initialMs: 50, maxMs: 200 }\nlog: { level: debug }\nmetrics: { listen: "127.0.0.1:0" }\n`,
   );
   return spawnRelay(cfg);
+}
+
+/** A relay on `yaml` (in a directory of its own) and a client of it for `use`; both stopped after. */
+async function withRelay(
+  yaml: string,
+  use: (relay: DaemonProcess, c: RelayServiceClient) => Promise<void>,
+  clientOptions: grpc.ChannelOptions = {},
+): Promise<void> {
+  const dir = tmpDir('mg-fault-relay-');
+  const cfg = path.join(dir, 'relay.yaml');
+  fs.writeFileSync(cfg, yaml);
+  const relay = await spawnRelay(cfg);
+  const c = new api.magrathea.v1.RelayService(
+    `127.0.0.1:${relay.port}`,
+    grpc.credentials.createInsecure(),
+    clientOptions,
+  );
+  try {
+    await use(relay, c);
+  } finally {
+    c.close();
+    await relay.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A request to the relay's metrics listener (its port from the ready line): status and body. */
@@ -681,7 +705,6 @@ test.each(BREAKS)(
 );
 
 test('relay: a reader starting on a rack whose snapshots together pass maxQueuedBytesPerReader gets them all (they are the logs’ own)', async () => {
-  const dir = tmpDir('mg-fault-relay-catchup-');
   // 40 snapshots of 1 MiB: past what grpc-js buffers (16 messages), 24 MiB wait in the relay's queue.
   const NAMES = Array.from({ length: 40 }, (_, i) => `n${i}`);
   const fakes = await Promise.all(
@@ -691,95 +714,82 @@ test('relay: a reader starting on a rack whose snapshots together pass maxQueued
       ),
     ),
   );
-  const cfg = path.join(dir, 'relay.yaml');
-  fs.writeFileSync(
-    cfg,
-    `listen: "127.0.0.1:0"\nnodes:\n${fakes.map((f, i) => `  - { name: ${NAMES[i]}, address: "${f.addr}" }\n`).join('')}maxQueuedBytesPerReader: ${17 * MiB}\nlog: { level: debug }\n`,
-  );
-  const relay = await spawnRelay(cfg);
-  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 32 * MiB,
-  });
   try {
-    // Every node's snapshot in the relay first (a reader before that would wait for them one by one).
-    await waitFor(
-      () => relay.logs.filter((l) => l.msg === 'reader connected').length === 0 && fakes.every((f) => f.calls > 0),
-      'the daemons read',
+    await withRelay(
+      `listen: "127.0.0.1:0"\nnodes:\n${fakes.map((f, i) => `  - { name: ${NAMES[i]}, address: "${f.addr}" }\n`).join('')}maxQueuedBytesPerReader: ${17 * MiB}\nlog: { level: debug }\n`,
+      async (relay, c) => {
+        // Every node's snapshot in the relay first (a reader before that would wait for them one by one).
+        await waitFor(
+          () => relay.logs.filter((l) => l.msg === 'reader connected').length === 0 && fakes.every((f) => f.calls > 0),
+          'the daemons read',
+        );
+        await new Promise((r) => setTimeout(r, 1500));
+        const s = c.WatchNodes({ nodes: NAMES.map((node) => ({ node, since_generation: '0' })) });
+        const got = new Set<string>();
+        let error = '';
+        // How many snapshots had come when the relay said the catch-up was in (it is exempt from the bounds too).
+        const caughtUpAfter: number[] = [];
+        s.on('data', (e: { node: string; kind: string }) => {
+          if (e.kind === 'event') got.add(e.node);
+          if (e.kind === 'caught_up') caughtUpAfter.push(got.size);
+        });
+        s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+        await waitFor(() => caughtUpAfter.length > 0 || error !== '', 'the end of the catch-up or an error', 20_000);
+        expect({ got: got.size, error, caughtUpAfter }).toEqual({
+          got: NAMES.length,
+          error: '',
+          caughtUpAfter: [NAMES.length],
+        });
+        s.cancel();
+      },
+      { 'grpc.max_receive_message_length': 32 * MiB },
     );
-    await new Promise((r) => setTimeout(r, 1500));
-    const s = c.WatchNodes({ nodes: NAMES.map((node) => ({ node, since_generation: '0' })) });
-    const got = new Set<string>();
-    let error = '';
-    // How many snapshots had come when the relay said the catch-up was in (it is exempt from the bounds too).
-    const caughtUpAfter: number[] = [];
-    s.on('data', (e: { node: string; kind: string }) => {
-      if (e.kind === 'event') got.add(e.node);
-      if (e.kind === 'caught_up') caughtUpAfter.push(got.size);
-    });
-    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
-    await waitFor(() => caughtUpAfter.length > 0 || error !== '', 'the end of the catch-up or an error', 20_000);
-    expect({ got: got.size, error, caughtUpAfter }).toEqual({
-      got: NAMES.length,
-      error: '',
-      caughtUpAfter: [NAMES.length],
-    });
-    s.cancel();
   } finally {
-    c.close();
-    await relay.stop();
     for (const f of fakes) await f.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
 
 test('relay: a reader starting from 0 gets a node’s whole log even when it holds more changes than maxQueuedPerReader', async () => {
-  const dir = tmpDir('mg-fault-relay-catchup-count-');
   // A snapshot and 300 changes of 2 KiB: far past what grpc-js buffers, so they wait in the relay's queue.
   const fake = await flooding(300, 2048);
-  const cfg = path.join(dir, 'relay.yaml');
-  fs.writeFileSync(
-    cfg,
-    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nmaxQueuedPerReader: 100\nlog: { level: debug }\n`,
-  );
-  const relay = await spawnRelay(cfg);
-  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
   try {
-    // The relay holds the whole log before the reader comes (a later first read would let it take them live).
-    await waitFor(() => fake.sent() === 300, 'the daemon sent its changes');
-    await waitFor(async () => {
-      const probe = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '300' }] });
-      const kind = await new Promise<string>((resolve) => {
-        probe.once('data', (e: { kind: string; event?: { generation: string } }) =>
-          resolve(e.event?.generation ?? e.kind),
-        );
-        probe.once('error', () => resolve('error'));
-      });
-      probe.cancel();
-      return kind === '301';
-    }, 'the relay holds generation 301');
-    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
-    let events = 0;
-    let last = '';
-    let error = '';
-    s.on('data', (e: { kind: string; event?: { generation: string } }) => {
-      if (e.kind !== 'event') return;
-      events++;
-      last = e.event!.generation;
-    });
-    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
-    await waitFor(() => last === '301' || error !== '', 'the whole log or an error', 20_000);
-    expect({ events, last, error }).toEqual({ events: 301, last: '301', error: '' });
-    s.cancel();
+    await withRelay(
+      `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nmaxQueuedPerReader: 100\nlog: { level: debug }\n`,
+      async (relay, c) => {
+        // The relay holds the whole log before the reader comes (a later first read would let it take them live).
+        await waitFor(() => fake.sent() === 300, 'the daemon sent its changes');
+        await waitFor(async () => {
+          const probe = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '300' }] });
+          const kind = await new Promise<string>((resolve) => {
+            probe.once('data', (e: { kind: string; event?: { generation: string } }) =>
+              resolve(e.event?.generation ?? e.kind),
+            );
+            probe.once('error', () => resolve('error'));
+          });
+          probe.cancel();
+          return kind === '301';
+        }, 'the relay holds generation 301');
+        const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+        let events = 0;
+        let last = '';
+        let error = '';
+        s.on('data', (e: { kind: string; event?: { generation: string } }) => {
+          if (e.kind !== 'event') return;
+          events++;
+          last = e.event!.generation;
+        });
+        s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+        await waitFor(() => last === '301' || error !== '', 'the whole log or an error', 20_000);
+        expect({ events, last, error }).toEqual({ events: 301, last: '301', error: '' });
+        s.cancel();
+      },
+    );
   } finally {
-    c.close();
-    await relay.stop();
     await fake.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
 
 test('relay: a reader whose rack is out (more nodes down than maxQueuedPerReader) gets every down and caught_up, and is not cut', async () => {
-  const dir = tmpDir('mg-fault-relay-catchup-downs-');
   // 150 daemons that refuse connections: a rack that is out as the filter (re)connects.
   const closed = await new Promise<number>((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => {
@@ -788,69 +798,58 @@ test('relay: a reader whose rack is out (more nodes down than maxQueuedPerReader
     });
   });
   const names = Array.from({ length: 150 }, (_, i) => `d${i}`);
-  const cfg = path.join(dir, 'relay.yaml');
-  fs.writeFileSync(
-    cfg,
+  await withRelay(
     `listen: "127.0.0.1:0"\nnodes:\n${names.map((n) => `  - { name: ${n}, address: "127.0.0.1:${closed}" }\n`).join('')}maxQueuedPerReader: 100\n`,
+    async (relay, c) => {
+      const s = c.WatchNodes({ nodes: names.map((node) => ({ node, since_generation: '0' })) });
+      const downs = new Set<string>();
+      let caughtUp = false;
+      let error = '';
+      s.on('data', (e: { node: string; kind: string }) => {
+        if (e.kind === 'down') downs.add(e.node);
+        if (e.kind === 'caught_up') caughtUp = true;
+      });
+      s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+      await waitFor(() => caughtUp || error !== '', 'caught_up or an error', 20_000);
+      expect({ downs: downs.size, caughtUp, error }).toEqual({ downs: 150, caughtUp: true, error: '' });
+      expect(relay.logs.filter((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toEqual([]);
+      s.cancel();
+    },
   );
-  const relay = await spawnRelay(cfg);
-  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
-  try {
-    const s = c.WatchNodes({ nodes: names.map((node) => ({ node, since_generation: '0' })) });
-    const downs = new Set<string>();
-    let caughtUp = false;
-    let error = '';
-    s.on('data', (e: { node: string; kind: string }) => {
-      if (e.kind === 'down') downs.add(e.node);
-      if (e.kind === 'caught_up') caughtUp = true;
-    });
-    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
-    await waitFor(() => caughtUp || error !== '', 'caught_up or an error', 20_000);
-    expect({ downs: downs.size, caughtUp, error }).toEqual({ downs: 150, caughtUp: true, error: '' });
-    expect(relay.logs.filter((l) => l.msg === 'reader does not keep up; ending its stream (it resumes)')).toEqual([]);
-    s.cancel();
-  } finally {
-    c.close();
-    await relay.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }, 60_000);
 
 test('relay: connections that open no call are closed after idleConnectionMs (they cannot hold the connection caps); a reader’s stays', async () => {
-  const dir = tmpDir('mg-fault-relay-idle-');
   const fake = await flooding(0, 16);
-  const cfg = path.join(dir, 'relay.yaml');
-  fs.writeFileSync(
-    cfg,
-    `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nidleConnectionMs: 500\n`,
-  );
-  const relay = await spawnRelay(cfg);
-  const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
-  // Sessions from another address than the reader's, more than its per-source cap of 16.
-  const idle = Array.from({ length: 20 }, () => http2.connect(`http://127.0.0.2:${relay.port}`));
   try {
-    const closed = idle.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.on('error', () => undefined);
-          s.on('close', () => resolve());
-        }),
+    await withRelay(
+      `listen: "127.0.0.1:0"\nnodes:\n  - { name: n, address: "${fake.addr}" }\nidleConnectionMs: 500\n`,
+      async (relay, c) => {
+        // Sessions from another address than the reader's, more than its per-source cap of 16.
+        const idle = Array.from({ length: 20 }, () => http2.connect(`http://127.0.0.2:${relay.port}`));
+        try {
+          const closed = idle.map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                s.on('error', () => undefined);
+                s.on('close', () => resolve());
+              }),
+          );
+          const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
+          let messages = 0;
+          let error = '';
+          s.on('data', () => messages++);
+          s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
+          await Promise.all(closed);
+          // The reader's stream, open longer than the idle limit, goes on.
+          await new Promise((r) => setTimeout(r, 1000));
+          expect({ error, heard: messages > 0 }).toEqual({ error: '', heard: true });
+          s.cancel();
+        } finally {
+          for (const s of idle) s.destroy();
+        }
+      },
     );
-    const s = c.WatchNodes({ nodes: [{ node: 'n', since_generation: '0' }] });
-    let messages = 0;
-    let error = '';
-    s.on('data', () => messages++);
-    s.on('error', (e: grpc.ServiceError) => (error = `${grpc.status[e.code]}: ${e.details}`));
-    await Promise.all(closed);
-    // The reader's stream, open longer than the idle limit, goes on.
-    await new Promise((r) => setTimeout(r, 1000));
-    expect({ error, heard: messages > 0 }).toEqual({ error: '', heard: true });
-    s.cancel();
   } finally {
-    for (const s of idle) s.destroy();
-    c.close();
-    await relay.stop();
     await fake.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
