@@ -479,32 +479,24 @@ export class DomainManager {
    * the caps away (exclusive mode): a cap survives a daemon restart in the driver, a mode switch does not keep it.
    */
   private async applyCpuCaps(): Promise<void> {
-    const d = this.deps.driver;
-    if (d.capabilities['cap-cpus'] !== true || !d.setCpuCap) return;
     for (const dom of this.state.domains) {
       const p = postureOf(dom.state);
       if (p !== 'idle' && p !== 'active' && p !== 'preempted') continue;
-      const cpus = cpuCapOf(this.state, dom);
-      try {
-        await d.setCpuCap(dom.name, cpus);
-      } catch (err) {
-        this.log.warn({ err, domain: dom.name, cpus }, 'could not set the CPU cap at start');
-      }
+      await this.setCpuCapOutsideCommands(dom.name, cpuCapOf(this.state, dom), 'could not set the CPU cap at start');
     }
   }
 
   /**
-   * A domain just booted (or found running and adopted) runs uncapped: a cap left in its group by
-   * an earlier run or mode is not the recorded one (CPU-counting mode caps it as it comes up; in
-   * exclusive mode nothing else would take the cap off).
+   * Sets a domain's CPU cap outside a command (nothing to roll back): a failure is only logged
+   * with `failed`. Nothing to do for a driver that cannot cap.
    */
-  private async uncapBooted(domain: string): Promise<void> {
+  private async setCpuCapOutsideCommands(domain: string, cpus: number | null, failed: string): Promise<void> {
     const d = this.deps.driver;
     if (d.capabilities['cap-cpus'] !== true || !d.setCpuCap) return;
     try {
-      await d.setCpuCap(domain, null);
+      await d.setCpuCap(domain, cpus);
     } catch (err) {
-      this.log.warn({ err, domain }, 'could not take the CPU cap off a booted domain');
+      this.log.warn({ err, domain, cpus }, failed);
     }
   }
 
@@ -815,7 +807,10 @@ export class DomainManager {
     try {
       if (adopt) this.adoptImage(domain);
       await this.deps.driver.boot(domain);
-      await this.uncapBooted(domain);
+      // Booted (or found running and adopted), it runs uncapped: a cap left in its group by an
+      // earlier run or mode is not the recorded one (CPU-counting mode caps it as it comes up; in
+      // exclusive mode nothing else would take it off).
+      await this.setCpuCapOutsideCommands(domain, null, 'could not take the CPU cap off a booted domain');
     } catch (err) {
       error = (err as Error).message;
       this.bootFailedAt.set(domain, this.mono());
