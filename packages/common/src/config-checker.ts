@@ -1,4 +1,5 @@
 /** Validation helpers shared by every configuration loader (daemon, filter, PBS site). */
+import * as path from 'node:path';
 import { ROLES } from './peer-auth';
 import type { ClientBinding } from './peer-auth';
 
@@ -118,6 +119,36 @@ export class ConfigChecker {
       return undefined;
     }
     return v as T;
+  }
+
+  /**
+   * A TLS section at `at`: the mapping (with its `extra` keys allowed) and its `ca`, `cert` and
+   * `key` PEM files resolved against `baseDir` (files null when one is missing or bad: the problem
+   * is recorded). Absent: null. Present but empty (`tls:` with nothing under it, often children
+   * commented out) is a problem, not plaintext: a section that reads as "TLS on" must not serve
+   * without it.
+   */
+  pemFiles(
+    v: unknown,
+    at: string,
+    baseDir: string,
+    extra: readonly string[],
+  ): { files: { ca: string; cert: string; key: string } | null; o: Obj } | null {
+    if (v === null) {
+      this.fail(at, 'is empty: give ca, cert and key, or leave the key out for plaintext');
+      return null;
+    }
+    const o = this.object(v, at, ['ca', 'cert', 'key', ...extra]);
+    if (!o) return null;
+    const file = (k: string): string | undefined => {
+      if (o[k] === undefined) this.fail(`${at}.${k}`, 'is required (a PEM file)');
+      const f = this.path(o, k, at);
+      return f ? path.resolve(baseDir, f) : undefined;
+    };
+    const ca = file('ca');
+    const cert = file('cert');
+    const key = file('key');
+    return { files: ca && cert && key ? { ca, cert, key } : null, o };
   }
 
   /**

@@ -255,6 +255,20 @@ describe('relay and filter configs', () => {
     });
   });
 
+  test('a bare tls: is a mistake in the relay, the filter and the status page, not plaintext', () => {
+    const nodes = [{ name: 'n', address: '127.0.0.1:1' }];
+    const empty = (at: string) => `${at}: is empty: give ca, cert and key, or leave the key out for plaintext`;
+    // As YAML parses `tls:` with its children commented out.
+    const doc = parseYamlStrict('tls:\n#  ca: /etc/magrathea/ca.pem\n', 't.yaml');
+    expect(doc).toEqual({ ok: true, value: { tls: null } });
+    const tls = (doc as { value: { tls: null } }).value.tls;
+    expect(problems(() => compileRelayConfig({ nodes, tls }))).toEqual([empty('tls')]);
+    expect(problems(() => compileFilterConfig({ nodes, tls }))).toEqual([empty('tls')]);
+    expect(problems(() => compileFilterConfig({ nodes, web: { enabled: true, tls } }))).toEqual([empty('web.tls')]);
+    expect(compileRelayConfig({ nodes }).tls).toBeNull();
+    expect(compileFilterConfig({ nodes }).tls).toBeNull();
+  });
+
   test('relay: a metrics port in use fails the start and leaves nothing listening', async () => {
     const freePort = async (): Promise<number> => {
       const s = net.createServer();

@@ -483,23 +483,15 @@ export interface TlsConfig {
 
 function checkTls(c: ConfigChecker, v: unknown, baseDir: string): TlsConfig | null {
   const at = 'listen.tls';
-  const o = c.object(v, at, ['ca', 'cert', 'key', 'clients']);
-  if (!o) return null;
-  const file = (key: string): string | undefined => {
-    const f = c.path(o, key, at);
-    if (o[key] === undefined) c.fail(`${at}.${key}`, 'is required (a PEM file)');
-    return f ? path.resolve(baseDir, f) : undefined;
-  };
-  const ca = file('ca');
-  const cert = file('cert');
-  const key = file('key');
+  const t = c.pemFiles(v, at, baseDir, ['clients']);
+  if (!t) return null;
   const clients = c.clientBindings(
-    o.clients,
+    t.o.clients,
     `${at}.clients`,
     'the client identities (certificate CN) and their roles',
   );
-  if (!ca || !cert || !key) return null;
-  return { ca, cert, key, clients };
+  if (!t.files) return null;
+  return { ...t.files, clients };
 }
 
 /** Parses YAML text; syntax errors and warnings become problems with line and column. */

@@ -101,6 +101,14 @@ surprise: true
     expect(ok.listen.tcp?.host).toBe('10.1.2.3');
   });
 
+  test('a bare listen.tls (children commented out, say) is a mistake, not plaintext', () => {
+    const yaml = 'listen:\n  tcp: "127.0.0.1:5678"\n  tls:\n  #  ca: ca.pem\ndomains: [{ name: a }]\n';
+    expect(problems(() => compile(yaml))).toEqual([
+      'listen.tls: is empty: give ca, cert and key, or leave the key out for plaintext',
+    ]);
+    expect(compile('listen: { tcp: "127.0.0.1:5678" }\ndomains: [{ name: a }]\n').listen.tls).toBeNull();
+  });
+
   test('a TCP-only address names only the TCP forms, and --listen problems name the option and --socket', () => {
     const d = 'domains: [{ name: a, tokenFile: /t }]\n';
     expect(problems(() => compile(`listen: { tcp: foo }\nhookApi: { listen: "unix:/x" }\n${d}`))).toEqual([

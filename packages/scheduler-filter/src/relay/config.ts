@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ConfigChecker, LOG_LEVELS, isLoopbackHost } from '@magrathea/common';
 import type { ClientBinding, TlsFiles } from '@magrathea/common';
 import type { NodeListEntry } from '../service/config';
-import { compileNodeList, pemFiles, readYamlConfig, tcpAddress } from '../service/config';
+import { compileNodeList, readYamlConfig, tcpAddress } from '../service/config';
 import { MAX_MESSAGE_BYTES } from '../service/node-watcher';
 
 export interface RelayConfig {
@@ -93,7 +93,7 @@ export function compileRelayConfig(doc: unknown, baseDir = '.'): RelayConfig {
   const maxStreams = c.int(top, 'maxStreams', '', 1, 100_000) ?? 64;
   const maxStreamsPerClient = c.int(top, 'maxStreamsPerClient', '', 1, 100_000) ?? 16;
   const idleConnectionMs = c.int(top, 'idleConnectionMs', '', 100, 86_400_000) ?? 120_000;
-  const t = pemFiles(c, top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
+  const t = c.pemFiles(top?.tls, 'tls', baseDir, ['clients', 'clientCert', 'clientKey']);
   const clientFile = (k: string): string | undefined => {
     const f = c.path(t?.o ?? null, k, 'tls');
     return f ? path.resolve(baseDir, f) : undefined;

@@ -149,30 +149,6 @@ export class FilterConfigError extends Error {
   }
 }
 
-/**
- * A `{ ca, cert, key }` mapping of PEM files (resolved against `baseDir`; each required), plus the
- * `extra` keys it may hold; null when absent or incomplete (the problems are recorded).
- */
-export function pemFiles(
-  c: ConfigChecker,
-  v: unknown,
-  at: string,
-  baseDir: string,
-  extra: readonly string[],
-): { files: { ca: string; cert: string; key: string } | null; o: ConfigObject } | null {
-  const o = c.object(v, at, ['ca', 'cert', 'key', ...extra]);
-  if (!o) return null;
-  const file = (k: string): string | undefined => {
-    if (o[k] === undefined) c.fail(`${at}.${k}`, 'is required (a PEM file)');
-    const f = c.path(o, k, at);
-    return f ? path.resolve(baseDir, f) : undefined;
-  };
-  const ca = file('ca');
-  const cert = file('cert');
-  const key = file('key');
-  return { files: ca && cert && key ? { ca, cert, key } : null, o };
-}
-
 /** A `HOST:PORT` field, or undefined when absent or bad (the problem is recorded). */
 export function tcpAddress(
   c: ConfigChecker,
@@ -407,7 +383,7 @@ export function compileFilterConfig(doc: unknown, baseDir = '.'): FilterConfig {
   }
   const log = c.object(top?.log, 'log', ['level']);
   const logLevel = c.oneOf(log, 'level', 'log', LOG_LEVELS) ?? 'info';
-  const tls: FilterConfig['tls'] = pemFiles(c, top?.tls, 'tls', baseDir, [])?.files ?? null;
+  const tls: FilterConfig['tls'] = c.pemFiles(top?.tls, 'tls', baseDir, [])?.files ?? null;
   const web = compileWebConfig(c, top?.web, baseDir);
   const lim = c.object(top?.limits, 'limits', [
     'maxWatchStreams',
@@ -457,7 +433,7 @@ function compileWebConfig(c: ConfigChecker, v: unknown, baseDir: string): WebCon
   if (!o) return null;
   const enabled = c.bool(o, 'enabled', at) ?? false;
   const { host, port } = tcpAddress(c, o, 'listen', at) ?? { host: '127.0.0.1', port: 5682 };
-  const t = pemFiles(c, o.tls, `${at}.tls`, baseDir, ['clients']);
+  const t = c.pemFiles(o.tls, `${at}.tls`, baseDir, ['clients']);
   const clients = t
     ? c.clientBindings(
         t.o.clients,
