@@ -403,6 +403,46 @@ tls: { ca: ${pki}/ca.pem, cert: ${pki}/clients/filt.pem, key: ${pki}/clients/fil
       await first(grpc.credentials.createSsl(pem('ca.pem'), pem('clients/filt.key'), pem('clients/filt.pem'))),
     ).toBe('data');
   }, 60_000);
+
+  test('failed authentications are answered later and later, and those waiting take no reader’s place', async () => {
+    const api = loadMagratheaApi();
+    const pem = (f: string) => fs.readFileSync(path.join(pki, f));
+    const from = relay.logs.length;
+    const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createSsl(pem('ca.pem')));
+    const filt = new api.magrathea.v1.RelayService(
+      `127.0.0.1:${relay.port}`,
+      grpc.credentials.createSsl(pem('ca.pem'), pem('clients/filt.key'), pem('clients/filt.pem')),
+    );
+    try {
+      // More certificate-less calls at once than the relay holds streams (64).
+      const outcomes = Array.from(
+        { length: 70 },
+        () =>
+          new Promise<string>((resolve) => {
+            const s = c.WatchNodes({ nodes: [{ node: 'n1', since_generation: '0' }] });
+            s.on('data', () => resolve('data'));
+            s.on('error', (e: grpc.ServiceError) => resolve(grpc.status[e.code] ?? String(e.code)));
+          }),
+      );
+      const failures = () => relay.logs.slice(from).filter((l) => l.msg === 'authentication failed');
+      await until(() => failures().length === 70, 'every failure logged', 30_000);
+      expect(failures().filter((l) => Number(l.delayMs) > 0).length).toBeGreaterThanOrEqual(50);
+      // While they wait, a reader with a good certificate is served.
+      const served = await new Promise<string>((resolve) => {
+        const s = filt.WatchNodes({ nodes: [{ node: 'n1', since_generation: '0' }] });
+        s.on('data', () => {
+          s.cancel();
+          resolve('data');
+        });
+        s.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`));
+      });
+      expect(served).toBe('data');
+      expect(new Set(await Promise.all(outcomes))).toEqual(new Set(['UNAUTHENTICATED']));
+    } finally {
+      c.close();
+      filt.close();
+    }
+  }, 60_000);
 });
 
 describe('magrathea-relay with daemons that answer badly (a fake NodeService over bare HTTP/2)', () => {

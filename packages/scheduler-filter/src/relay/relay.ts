@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { WatchNodesRequestMessage } from '@magrathea/common';
 import {
   ConnectionGuard,
+  FailureLimiter,
   FIRST_BYTES_MS,
   InputFileError,
   PeerAuthenticator,
@@ -238,6 +239,10 @@ export class Relay {
   private readonly refused = new Set<string>();
   private readonly guard: ConnectionGuard;
   private readonly auth: PeerAuthenticator | null;
+  /** Failed authentications are answered later and later per source (as the daemon's and the status page's). */
+  private readonly authFailures = new FailureLimiter(20, 60_000);
+  /** Refusals waiting out their delay: answered at once when the relay stops. */
+  private readonly refusing = new Map<grpc.ServerWritableStream<WatchNodesRequestMessage, RelayOut>, () => void>();
   private readonly codec = new NodeEventCodec();
   private listener: GrpcListener | null = null;
   private readonly metrics: RelayMetrics;
@@ -375,15 +380,34 @@ export class Relay {
     if (this.auth) {
       const r = this.auth.check(verifiedPeerCertificate(call.getAuthContext()), 'WatchNodes');
       if (!r.ok) {
-        this.deps.logger.warn(
-          { source: sourceOf(call.getPeer()), code: r.code, reason: r.message },
-          'authentication failed',
-        );
+        // A valid certificate is always served at once; a source that keeps failing is answered
+        // later and later, which also bounds how fast it can fill the log.
+        const source = sourceOf(call.getPeer());
+        const delayMs = this.authFailures.fail(source);
+        this.deps.logger.warn({ source, code: r.code, reason: r.message, delayMs }, 'authentication failed');
         this.metrics.readersRefused.inc({ reason: 'auth' });
-        call.emit('error', {
-          code: r.code === 'unauthenticated' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
-          details: r.message,
-        });
+        const refuse = (): void => {
+          call.emit('error', {
+            code: r.code === 'unauthenticated' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
+            details: r.message,
+          });
+        };
+        if (delayMs === 0) refuse();
+        else {
+          // Not counted as an open stream (refusals waiting must not take a reader's place).
+          const t = setTimeout(() => {
+            this.refusing.delete(call);
+            refuse();
+          }, delayMs);
+          this.refusing.set(call, () => {
+            clearTimeout(t);
+            refuse();
+          });
+          call.on('cancelled', () => {
+            clearTimeout(t);
+            this.refusing.delete(call);
+          });
+        }
         return;
       }
       client = r.principal.identity;
@@ -508,6 +532,8 @@ export class Relay {
   stop(graceMs = 3000): Promise<number> {
     this.stopping ??= (async () => {
       for (const u of this.upstreams.values()) u.stop();
+      for (const refuse of this.refusing.values()) refuse();
+      this.refusing.clear();
       this.streams.endAll();
       const closed = this.listener?.close();
       await Promise.all([shutdownGrpcServer(this.server, graceMs), this.metricsServer?.close(graceMs)]);
