@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterServiceClient, NodeServiceClient } from '@magrathea/common';
-import { loadMagratheaApi } from '@magrathea/common';
+import { loadMagratheaApi, loadProtoRoot } from '@magrathea/common';
 import {
   cli,
   getNode,
@@ -461,7 +461,30 @@ describe('magrathea-relay with daemons that answer badly (a fake NodeService ove
     // Trailers-only with a grpc-status that is no status.
     badstatus: (s) =>
       s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '99' }, { endStream: true }),
+    // A snapshot, then heartbeats in a loop (a daemon gone wrong): 20,000 of them, as fast as it can.
+    chatty: (s) => {
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      s.write(grpcFrame(nodeEvent.encode({ generation: 1, snapshot: { name: 'chatty' } }).finish()));
+      const beat = grpcFrame(nodeEvent.encode({ generation: 1, heartbeat: { at_ms: 1, interval_ms: 100 } }).finish());
+      let sent = 0;
+      const burst = (): void => {
+        if (s.closed) return;
+        for (let i = 0; i < 1000; i++) s.write(beat);
+        sent += 1000;
+        if (sent < 20_000) setImmediate(burst);
+        else chattyDone = true;
+      };
+      burst();
+    },
   };
+  const nodeEvent = loadProtoRoot('magrathea/v1/node_service.proto').lookupType('magrathea.v1.NodeEvent');
+  const grpcFrame = (m: Uint8Array): Buffer => {
+    const b = Buffer.alloc(5 + m.length);
+    b.writeUInt32BE(m.length, 1);
+    b.set(m, 5);
+    return b;
+  };
+  let chattyDone = false;
 
   beforeAll(async () => {
     dir = tmpDir('mg-relay-bad-15r-');
@@ -485,6 +508,7 @@ nodes:
   - { name: good, address: "${daemon.addr}" }
   - { name: malformed, address: "127.0.0.1:${ports.malformed}" }
   - { name: badstatus, address: "127.0.0.1:${ports.badstatus}" }
+  - { name: chatty, address: "127.0.0.1:${ports.chatty}" }
 graceMs: 1500
 reconnect: { initialMs: 100, maxMs: 400 }
 log: { level: debug }
@@ -540,5 +564,33 @@ log: { level: debug }
     expect(seen.filter((e) => e.node === 'malformed').length).toBeGreaterThan(0);
     // Still alive and answering after the retries.
     expect(relay.proc.exitCode).toBeNull();
+  }, 40_000);
+
+  test('a daemon sending heartbeats in a loop: its readers get at most one per 100 ms, and are not cut', async () => {
+    const api = loadMagratheaApi();
+    const c = new api.magrathea.v1.RelayService(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
+    const t0 = performance.now();
+    const s = c.WatchNodes({ nodes: [{ node: 'chatty', since_generation: '0' }] });
+    let beats = 0;
+    let snapshots = 0;
+    let failed: string | null = null;
+    s.on('data', (e: { node: string; event?: { heartbeat?: unknown; snapshot?: unknown } }) => {
+      if (e.event?.heartbeat) beats++;
+      if (e.event?.snapshot) snapshots++;
+    });
+    s.on('error', (e: grpc.ServiceError) => (failed = `${grpc.status[e.code]}: ${e.details}`));
+    try {
+      await until(() => chattyDone, 'the fake daemon sent its 20,000 heartbeats', 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const elapsedMs = performance.now() - t0;
+      expect(failed).toBeNull();
+      expect(snapshots).toBeGreaterThanOrEqual(1);
+      // The relay's own heartbeat on the first catch-up, then at most one per 100 ms of the time watched.
+      expect(beats).toBeLessThanOrEqual(2 + Math.ceil(elapsedMs / 100));
+      expect(relay.proc.exitCode).toBeNull();
+    } finally {
+      s.cancel();
+      c.close();
+    }
   }, 40_000);
 });

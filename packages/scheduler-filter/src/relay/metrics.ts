@@ -52,6 +52,10 @@ export class RelayMetrics {
     'reason',
     ['out_of_order', 'log_bound', 'silent', 'broken'] satisfies RereadReason[],
   );
+  readonly heartbeatsHeldBack = this.counter(
+    'magrathea_relay_heartbeats_held_back_total',
+    'Daemon heartbeats not passed on to the readers because another of the same node went out less than 100 ms before (a daemon sending them in a loop).',
+  );
   readonly readersCut = this.counter(
     'magrathea_relay_readers_cut_total',
     'WatchNodes streams ended because the reader did not keep up (maxQueuedPerReader, maxQueuedBytesPerReader); it resumes.',

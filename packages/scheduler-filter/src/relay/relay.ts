@@ -46,6 +46,13 @@ import type { RelayOut } from './wire';
 /** The daemons' watch call, spoken over a bare HTTP/2 session (h2-stream.ts). */
 const WATCH_NODE_PATH = '/magrathea.v1.NodeService/WatchNode';
 
+/**
+ * The shortest gap between two heartbeats of one node passed on to its readers, ms: a daemon's
+ * own shortest interval (heartbeatMs ≥ 100), so a daemon sending heartbeats in a loop costs the
+ * readers no more than the chattiest well-configured one.
+ */
+const MIN_HEARTBEAT_GAP_MS = 100;
+
 /** One reader of WatchNodes: where it stands on each node it asked for. */
 interface Reader {
   readonly pump: StreamPump<RelayOut>;
@@ -66,6 +73,8 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
   private readonly silence: SilenceWatch;
   /** Why the node's stream is lost, or null while it is live. */
   down: string | null = 'not heard from yet';
+  /** When a heartbeat of this node last went to the readers (monotonic ms). */
+  private heartbeatPassedAt = -Infinity;
 
   constructor(
     readonly node: NodeListEntry,
@@ -163,6 +172,15 @@ class Upstream extends ReconnectingWatch<Buffer, H2StreamCall> {
           this.deps.metrics.rereads.inc({ reason: 'out_of_order' });
           this.reread('out-of-order event', this.resyncs.next());
           return;
+        }
+        if (r === 'alive') {
+          // Heard (the silence watch above), but passed on only MIN_HEARTBEAT_GAP_MS apart.
+          const t = performance.now();
+          if (t - this.heartbeatPassedAt < MIN_HEARTBEAT_GAP_MS) {
+            this.deps.metrics.heartbeatsHeldBack.inc();
+            return;
+          }
+          this.heartbeatPassedAt = t;
         }
         this.deps.onEvent(this.node.name, bytes, info.generation, r === 'alive');
         const why = this.log.whySnapshot;
