@@ -98,7 +98,7 @@ export type { FailureDelayOptions } from './peer-auth';
 export type { Role, Principal, AuthResult, ClientBinding } from './peer-auth';
 export {
   serverTlsCredentials,
-  clientCredentials,
+  ClientChannels,
   clientChannel,
   verifiedPeerCertificate,
   readPem,
@@ -106,7 +106,7 @@ export {
   readPemAsync,
   MAX_PEM_BYTES,
 } from './tls';
-export type { TlsFiles } from './tls';
+export type { ClientChannel, TlsFiles } from './tls';
 export { eligibility, DOMAIN_NAME, JOB_ID_TEXT, MAX_DOMAINS_PER_NODE } from './rules';
 export type { DomainFacts, Eligibility, JobClass, MagratheaToken } from './rules';
 export { closeWithGrace, closeHttpServer, shutdownGrpcServer, settleWithin, stopInOrder } from './shutdown';

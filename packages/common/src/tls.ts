@@ -1,6 +1,7 @@
 /** gRPC TLS credentials from PEM files: server side (mTLS, files watched for rotation) and client side. */
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import { readRegularFile, readRegularFileSync } from './file-read';
@@ -86,40 +87,53 @@ export async function serverTlsCredentials(files: TlsFiles, refreshMs = 60_000):
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
-/**
- * Client credentials for a TLS service (mutual: our certificate and key), or insecure. With
- * `ipHost`, the server certificate is checked against that IP address whatever name the TLS
- * layer is given (see `clientChannel`).
- */
-export function clientCredentials(files: TlsFiles | null, ipHost?: string): grpc.ChannelCredentials {
-  if (!files) return grpc.credentials.createInsecure();
-  const pem = readTlsFiles(files);
-  return grpc.credentials.createSsl(
-    pem.ca,
-    pem.key,
-    pem.cert,
-    ipHost ? { checkServerIdentity: (_name, cert) => checkServerIdentity(ipHost, cert) } : undefined,
-  );
-}
-
 /** The TLS server name (SNI) sent to a server addressed by IP; servers ignore it. */
 const SNI_FOR_IP = 'magrathea';
 
+/** Credentials and channel options for one server. */
+export interface ClientChannel {
+  readonly credentials: grpc.ChannelCredentials;
+  readonly options: grpc.ChannelOptions;
+}
+
 /**
- * Credentials and channel options for a client of a server on `host` (null: a Unix socket).
- * grpc-js would send an IP address as the TLS server name, which Node warns about on every
- * process (DEP0123, RFC 6066 forbids it): for an IP the name is overridden and the certificate
- * is still checked against the IP (its subjectAltName must list it, as `magrathea pki init` does).
+ * Client channels to any number of servers with one set of TLS files (mutual: our certificate
+ * and key), or insecure. The files are read and parsed once (one secure context shared by every
+ * channel). grpc-js would send an IP address as the TLS server name, which Node warns about on
+ * every process (DEP0123, RFC 6066 forbids it): for a server addressed by IP the name is
+ * overridden and the certificate is still checked against the IP (its subjectAltName must list
+ * it, as `magrathea pki init` does); such a server gets light credentials of its own around the
+ * shared context. Servers addressed by name, and Unix sockets, share one set.
  */
-export function clientChannel(
-  files: TlsFiles | null,
-  host: string | null,
-): { readonly credentials: grpc.ChannelCredentials; readonly options: grpc.ChannelOptions } {
-  const ip = files && host && isIP(host) ? host : undefined;
-  return {
-    credentials: clientCredentials(files, ip),
-    options: ip ? { 'grpc.ssl_target_name_override': SNI_FOR_IP } : {},
-  };
+export class ClientChannels {
+  private readonly context: SecureContext | null;
+  private readonly shared: ClientChannel;
+
+  constructor(files: TlsFiles | null) {
+    this.context = files ? createSecureContext(readTlsFiles(files)) : null;
+    this.shared = {
+      credentials: this.context
+        ? grpc.credentials.createFromSecureContext(this.context)
+        : grpc.credentials.createInsecure(),
+      options: {},
+    };
+  }
+
+  /** The channel to a server on `host` (null: a Unix socket). */
+  for(host: string | null): ClientChannel {
+    if (!this.context || !host || !isIP(host)) return this.shared;
+    return {
+      credentials: grpc.credentials.createFromSecureContext(this.context, {
+        checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+      }),
+      options: { 'grpc.ssl_target_name_override': SNI_FOR_IP },
+    };
+  }
+}
+
+/** The channel to one server on `host` (null: a Unix socket); see ClientChannels. */
+export function clientChannel(files: TlsFiles | null, host: string | null): ClientChannel {
+  return new ClientChannels(files).for(host);
 }
 
 /**

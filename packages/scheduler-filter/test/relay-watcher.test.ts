@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { RelayEventMessage } from '@magrathea/common';
+import { ClientChannels } from '@magrathea/common';
 import type { FilterConfig, FilterNodeConfig } from '../src/service/config';
 import type { WatcherDeps } from '../src/service/node-watcher';
 import { RelayWatcher } from '../src/service/relay-watcher';
@@ -62,7 +63,7 @@ function rig(names: readonly string[]): Rig {
     },
     logger,
     metrics: { silentStreams: counter, reconnects: counter, resyncDelays: counter },
-    credentials: grpc.credentials.createInsecure(),
+    channels: new ClientChannels(null),
   } as unknown as WatcherDeps;
   const cfg = { graceMs: GRACE, reconnectInitialMs: 50, reconnectMaxMs: 50 } as unknown as FilterConfig;
   const nodes = names.map((name) => ({ name }) as unknown as FilterNodeConfig);

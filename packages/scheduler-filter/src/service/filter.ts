@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import {
-  clientCredentials,
+  ClientChannels,
   InputFileError,
   listenAddress,
   loadMagratheaApi,
@@ -86,11 +86,11 @@ export class Filter {
       mono,
     });
     this.metrics.attachView(this.view);
-    // One set of credentials for every daemon connection (the PEM files are read once here).
-    const credentials = clientCredentials(cfg.tls);
+    // The channels to every daemon and relay share one secure context (the PEM files are read once here).
+    const channels = new ClientChannels(cfg.tls);
     const watcherDeps = {
       api,
-      credentials,
+      channels,
       view: this.view,
       logger: deps.logger.child({ component: 'watcher' }),
       metrics: this.metrics,

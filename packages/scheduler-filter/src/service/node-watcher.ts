@@ -12,7 +12,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { NodeEventMessage, NodeServiceClient, loadMagratheaApi } from '@magrathea/common';
+import type { Address, ClientChannels, NodeEventMessage, NodeServiceClient, loadMagratheaApi } from '@magrathea/common';
 import { grpcTarget } from '@magrathea/common';
 import type { ClusterView } from './cluster-view';
 import type { FilterConfig, FilterNodeConfig } from './config';
@@ -26,11 +26,21 @@ type Api = ReturnType<typeof loadMagratheaApi>;
 /** Largest message accepted from a daemon, bytes. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
+/** Target, credentials and options of a watch channel to a daemon or relay at `address`. */
+export function watchChannel(
+  channels: ClientChannels,
+  address: Address,
+  cfg: Pick<FilterConfig, 'graceMs' | 'reconnectInitialMs' | 'reconnectMaxMs'>,
+): [string, grpc.ChannelCredentials, grpc.ChannelOptions] {
+  const c = channels.for(address.kind === 'tcp' ? address.host : null);
+  return [grpcTarget(address), c.credentials, { ...watchChannelOptions(cfg), ...c.options }];
+}
+
 /**
  * Channel options of a long-lived watch stream (to a daemon or a relay): keepalive pings a third
  * of the grace period apart, the reconnect back-off, messages up to MAX_MESSAGE_BYTES.
  */
-export function watchChannelOptions(
+function watchChannelOptions(
   cfg: Pick<FilterConfig, 'graceMs' | 'reconnectInitialMs' | 'reconnectMaxMs'>,
 ): grpc.ChannelOptions {
   const ping = Math.max(500, Math.floor(cfg.graceMs / 3));
@@ -52,8 +62,8 @@ export interface WatcherDeps {
   readonly view: ClusterView;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Channel credentials for the daemons and relays (mTLS with the filter's certificate, or insecure). */
-  readonly credentials: grpc.ChannelCredentials;
+  /** Channels to the daemons and relays (mTLS with the filter's certificate, or insecure). */
+  readonly channels: ClientChannels;
 }
 
 export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
@@ -103,9 +113,7 @@ export class NodeWatcher extends ReconnectingWatch<NodeEventMessage> {
   protected connect(): void {
     if (this.stopped) return;
     this.client ??= new this.deps.api.magrathea.v1.NodeService(
-      grpcTarget(this.node.address),
-      this.deps.credentials,
-      watchChannelOptions(this.cfg),
+      ...watchChannel(this.deps.channels, this.node.address, this.cfg),
     );
     const stream = this.client.WatchNode({ since_generation: String(this.resumeFrom) });
     let answered = false;

@@ -16,10 +16,10 @@
  * graceMs with no message of it, or after CATCH_UP_LIMIT grace periods in all.
  */
 import type { RelayEventMessage, RelayServiceClient } from '@magrathea/common';
-import { formatAddress, grpcTarget } from '@magrathea/common';
+import { formatAddress } from '@magrathea/common';
 import type { FilterConfig, FilterNodeConfig, RelayRef } from './config';
 import { GraceTimer, ResyncBackoff } from './grace';
-import { watchChannelOptions } from './node-watcher';
+import { watchChannel } from './node-watcher';
 import type { WatcherDeps } from './node-watcher';
 import { ReconnectingWatch } from './reconnecting-watch';
 import { SilenceWatch } from './silence';
@@ -101,9 +101,7 @@ export class RelayWatcher extends ReconnectingWatch<RelayEventMessage> {
   protected connect(): void {
     if (this.stopped) return;
     this.client ??= new this.deps.api.magrathea.v1.RelayService(
-      grpcTarget(this.relay.address),
-      this.deps.credentials,
-      watchChannelOptions(this.cfg),
+      ...watchChannel(this.deps.channels, this.relay.address, this.cfg),
     );
     for (const n of this.nodes.values()) {
       n.silence.close();
