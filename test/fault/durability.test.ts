@@ -3,6 +3,7 @@
  * state directory, a state directory deleted or replaced under a running daemon, and journals with
  * records missing. Every acknowledged job is checked after a restart.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -136,6 +137,39 @@ test('class 5: on a full disk starts are refused with a reason, nothing acknowle
   }
 }, 60_000);
 
+test('class 5: a full disk at the first start is exit 74 and leaves nothing behind that stops the next start', async () => {
+  const t = tmpfs('256k');
+  const state = path.join(t.dir, 'state');
+  const filler = path.join(t.dir, 'filler');
+  try {
+    fs.mkdirSync(state, { mode: 0o700 });
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const r = await runToExit(
+      [DAEMON_BIN, '--state-dir', state, '--listen', '127.0.0.1:0', '--socket', path.join(t.dir, 'd.sock')],
+      8000,
+    );
+    expect([r.code, r.stderr]).toEqual([74, expect.stringMatching(/ENOSPC/)]);
+    fs.rmSync(filler);
+    const d = await spawnDaemon({ stateDir: state, config: CONFIG, socket: path.join(t.dir, 'd.sock') });
+    const c = nodeClient(d.admin);
+    try {
+      await booted(c);
+    } finally {
+      c.close();
+      await d.stop();
+    }
+  } finally {
+    t.unmount();
+  }
+}, 40_000);
+
 test('class 6: a second daemon on the same state directory, or on the same socket, is refused; the first keeps serving', async () => {
   const dir = tmpDir('mg-fault-two-');
   const state = path.join(dir, 'state');
@@ -152,11 +186,37 @@ test('class 6: a second daemon on the same state directory, or on the same socke
     r = await second(path.join(dir, 'other'), path.join(dir, 'a.sock'));
     expect(r.code).toBe(75);
     expect(r.stderr).toMatch(/another process answers on .*a\.sock/);
+    // Nor with its lock.id deleted (the abstract socket then has another name) ...
+    fs.rmSync(path.join(state, 'lock.id'));
+    r = await second(state, path.join(dir, 'b.sock'));
+    expect([r.code, r.stderr]).toEqual([75, expect.stringMatching(/another magrathead is running on the state/)]);
+    // ... nor from another network namespace (abstract sockets are per namespace).
+    const other = spawnSync(
+      'unshare',
+      [
+        '-n',
+        process.execPath,
+        DAEMON_BIN,
+        '--state-dir',
+        state,
+        '--listen',
+        '127.0.0.1:0',
+        '--socket',
+        path.join(dir, 'c.sock'),
+      ],
+      { encoding: 'utf8', timeout: 8000 },
+    );
+    expect([other.status, other.stderr]).toEqual([
+      75,
+      expect.stringMatching(/another magrathead is running on the state/),
+    ]);
     // The first one still answers on its socket.
     await unary(c, c.StartJob, { domain: 'meta', job_id: '2.first', preemptible: true });
     c.close();
-    // kill -9 leaves no stale lock: it restarts at once.
+    // kill -9 leaves no stale lock: it restarts at once (even with an empty lock.id, as a full disk
+    // or a kill -9 while an older version wrote it could leave).
     await a.kill9();
+    fs.writeFileSync(path.join(state, 'lock.id'), '');
     const a2 = await spawnDaemon({ stateDir: state, config: CONFIG, socket: path.join(dir, 'a.sock') });
     const c2 = nodeClient(a2.admin);
     expect(jobsOf(await getNode(c2))).toEqual(['1.first', '2.first']);

@@ -82,7 +82,7 @@ export async function listenGrpcTcp(
 }
 
 /** Does a process accept connections on this Unix socket? */
-function answers(socketPath: string): Promise<boolean> {
+export function unixSocketAnswers(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socketPath);
     const timer = setTimeout(() => {
@@ -120,7 +120,7 @@ export async function listenGrpcUnix(
   }
   if (st && !st.isSocket())
     throw new SocketInUseError(`${socketPath} exists and is not a socket; it is not replaced (move it away)`);
-  if (st && (await answers(socketPath)))
+  if (st && (await unixSocketAnswers(socketPath)))
     throw new SocketInUseError(
       `another process answers on ${socketPath} (another magrathead?); the socket is not taken over — stop that process first`,
     );

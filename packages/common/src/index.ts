@@ -147,7 +147,7 @@ export type {
 export type { Job__Output as JobMessage } from './generated/magrathea/v1/Job';
 export { ConnectionGuard } from './connection-guard';
 export type { ConnectionLimits, GuardLogger } from './connection-guard';
-export { FIRST_BYTES_MS, listenGrpcTcp, listenGrpcUnix, SocketInUseError } from './grpc-listen';
+export { FIRST_BYTES_MS, listenGrpcTcp, listenGrpcUnix, SocketInUseError, unixSocketAnswers } from './grpc-listen';
 export type { GrpcListener } from './grpc-listen';
 export type {
   CachedImage as CachedImageInput,

@@ -24,6 +24,8 @@ export function recoverFrom(
   let lastSeq = after;
   // The last sequence number seen after the snapshot (the snapshot's own at first).
   let cur = after;
+  // The sequence number of the last commit read.
+  let committed = -1;
   for (const [i, r] of records.entries()) {
     if (r.t === 'base') {
       if (i !== 0) throw new JournalCorruptError(`${where} has a base record in the middle (record ${i + 1})`);
@@ -47,8 +49,15 @@ export function recoverFrom(
           ? `${where} jumps from sequence ${cur} to ${r.seq} (record ${i + 1}): ${r.seq - cur - 1} command(s) are missing; ${WAY_OUT}`
           : `${where} goes back from sequence ${cur} to ${r.seq} (record ${i + 1}); ${WAY_OUT}`,
       );
+    // A sequence number has one command: a second intent or outcome after its commit means two
+    // writers (two daemons on one state directory), and neither history can be trusted.
+    if (r.seq === committed)
+      throw new JournalCorruptError(
+        `${where} has a second ${r.t} of sequence ${r.seq} after its commit (record ${i + 1}): two daemons wrote this journal at once; ${WAY_OUT}`,
+      );
     if (r.t === 'intent') open.set(r.seq, { seq: r.seq, cmd: r.cmd });
     else if (r.t === 'commit') {
+      committed = r.seq;
       open.delete(r.seq);
       commits.push({ seq: r.seq, cmd: r.cmd });
     } else open.delete(r.seq);

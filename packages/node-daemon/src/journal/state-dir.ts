@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { StateDirError, StateDirLockedError, StateDirUnsafeError } from '../errors';
+import { StateDirError, StateDirLockedError, StateDirUnsafeError, StorageError } from '../errors';
+import { unixSocketAnswers } from '@magrathea/common';
 
 const mode = (st: fs.Stats): string => (st.mode & 0o7777).toString(8).padStart(4, '0');
 
@@ -107,48 +108,91 @@ export const identityOf = (st: fs.Stats): FileIdentity => ({ dev: st.dev, ino: s
 export const sameFile = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino;
 
 const LOCK_ID = 'lock.id';
+/** The lock's socket in the state directory. */
+const LOCK_SOCKET = 'lock.sock';
+
+/** Binds `server` to `name` (an abstract name or a path); rejects with the listen error. */
+function bindLock(server: net.Server, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(name, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
 
 /**
- * One daemon per state directory. The lock is a Linux abstract-namespace Unix socket, bound for as
- * long as the daemon runs: the kernel releases it when the process dies however it dies (kill -9
- * included), so there is never a stale lock to clean up. Its name carries a random id kept in the
- * state directory (readable only by the daemon's user), so no other user can take it first.
+ * One daemon per state directory, held by two sockets bound for as long as the daemon runs (the
+ * kernel releases both when the process dies however it dies, kill -9 included):
+ * - `lock.sock` in the state directory (which only the daemon's user can enter, so nobody else can
+ *   take it first): a Unix socket file is reached from every network namespace and whatever else
+ *   the directory holds, so a daemon started in another namespace (a unit with PrivateNetwork=, a
+ *   container sharing the directory) or after `lock.id` was deleted finds the first one answering
+ *   on it. A socket file that nobody answers on is a dead daemon's, and is replaced.
+ * - a Linux abstract-namespace socket named after a random id kept in `lock.id`, taken first: it
+ *   makes two daemons starting at once on one host take turns at the socket file (an abstract
+ *   name has no owner; the random id keeps other users from taking it first).
  */
 export class StateDirLock {
   private server: net.Server | null = null;
+  private fileServer: net.Server | null = null;
 
   constructor(private readonly dir: string) {}
 
+  /**
+   * The directory's lock id, made when missing. Written whole or not at all (a temporary file
+   * linked into place), so a full disk or a kill -9 never leaves a `lock.id` that stops every
+   * later start; one that does not hold an id (left by an older version) is replaced.
+   */
   private lockId(): string {
     const file = path.join(this.dir, LOCK_ID);
+    const read = (): string | null => {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+      try {
+        const buf = Buffer.alloc(64);
+        const n = fs.readSync(fd, buf, 0, buf.length, 0);
+        const id = buf.subarray(0, n).toString('utf8').trim();
+        return /^[0-9a-f]{32}$/.test(id) ? id : '';
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const found = read();
+    if (found) return found;
+    const tmp = path.join(this.dir, `.${LOCK_ID}-${randomBytes(6).toString('hex')}`);
+    const fd = fs.openSync(
+      tmp,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
-      const fd = fs.openSync(
-        file,
-        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-        0o600,
-      );
       try {
         fs.writeSync(fd, randomBytes(16).toString('hex'));
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      const buf = Buffer.alloc(64);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      const id = buf.subarray(0, n).toString('utf8').trim();
-      if (!/^[0-9a-f]{32}$/.test(id))
-        throw new Error(
-          `${file} does not hold a lock id (another daemon may be starting; if none is, delete the file)`,
-        );
-      return id;
+      if (found === null) {
+        try {
+          fs.linkSync(tmp, file);
+        } catch (err) {
+          // Another daemon starting at the same moment made it first: use its id.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+      } else fs.renameSync(tmp, file);
     } finally {
-      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
     }
+    const id = read();
+    if (!id) throw new Error(`${file} does not hold a lock id after it was written`);
+    return id;
   }
 
   /**
@@ -162,32 +206,57 @@ export class StateDirLock {
     try {
       name = `\0magrathead-state-${this.lockId()}`;
     } catch (err) {
-      throw new StateDirError(`state directory ${this.dir}: cannot read its lock id: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const message = `state directory ${this.dir}: cannot read its lock id: ${(err as Error).message}`;
+      // A full disk or an I/O error is the storage's failure (exit 74), as for the first snapshot.
+      const code = (err as NodeJS.ErrnoException).code;
+      throw code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO'
+        ? new StorageError(message, { cause: err })
+        : new StateDirError(message, { cause: err });
     }
+    const locked = (): StateDirLockedError =>
+      new StateDirLockedError(
+        `another magrathead is running on the state directory ${this.dir} (it holds the directory's lock); stop it first — two daemons on one state directory would both acknowledge jobs and lose half of them`,
+      );
+    const failed = (err: Error): StateDirError =>
+      new StateDirError(`cannot lock the state directory ${this.dir}: ${err.message}`, { cause: err });
     const server = net.createServer((s) => s.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE')
-          reject(
-            new StateDirLockedError(
-              `another magrathead is running on the state directory ${this.dir} (it holds the directory's lock); stop it first — two daemons on one state directory would both acknowledge jobs and lose half of them`,
-            ),
-          );
-        else reject(new StateDirError(`cannot lock the state directory ${this.dir}: ${err.message}`, { cause: err }));
-      });
-      server.listen(name, () => resolve());
-    });
+    try {
+      await bindLock(server, name);
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? locked() : failed(err as Error);
+    }
     server.unref();
     this.server = server;
+    const sock = path.join(this.dir, LOCK_SOCKET);
+    const fileServer = net.createServer((s) => s.destroy());
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await bindLock(fileServer, sock);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw failed(err as Error);
+          if (attempt > 0 || (await unixSocketAnswers(sock))) throw locked();
+          // A dead daemon's socket (nobody answers): replaced.
+          if (!fs.lstatSync(sock).isSocket())
+            throw new StateDirError(`${sock} exists and is not a socket; move it away`);
+          fs.unlinkSync(sock);
+        }
+      }
+    } catch (err) {
+      await this.release();
+      throw err;
+    }
+    fileServer.unref();
+    this.fileServer = fileServer;
   }
 
   /** Releases the lock (the last step of a stop). */
-  release(): Promise<void> {
-    const s = this.server;
+  async release(): Promise<void> {
+    const servers = [this.fileServer, this.server];
+    this.fileServer = null;
     this.server = null;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => s.close(() => resolve()));
+    // The socket file first (it is the lock other namespaces see), the abstract name last.
+    for (const s of servers) if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }

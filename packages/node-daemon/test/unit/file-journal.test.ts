@@ -122,6 +122,19 @@ describe('FileJournal', () => {
     );
   });
 
+  test('two commits of one sequence number (two daemons wrote the journal) are refused, not both replayed', () => {
+    const j = new FileJournal(dir);
+    j.open();
+    j.append({ t: 'commit', seq: 1, cmd: cmd('j1') }, true);
+    j.append({ t: 'intent', seq: 2, cmd: cmd('a2') }, true);
+    j.append({ t: 'commit', seq: 2, cmd: cmd('a2') }, true);
+    j.append({ t: 'commit', seq: 2, cmd: cmd('b2') }, true);
+    j.close();
+    expect(() => new FileJournal(dir).open()).toThrow(
+      /second commit of sequence 2 after its commit \(record 4\): two daemons wrote this journal at once.*journal gap/,
+    );
+  });
+
   test('an old snapshot beside a newer journal (a backup restored) is refused, not replayed with a gap', () => {
     const j = new FileJournal(dir);
     j.open();
